@@ -1,0 +1,69 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "bqsync",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "bqsync", targets: ["bqsync"]),
+        .library(name: "SyncKit", targets: ["SyncKit"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .target(name: "YAML", dependencies: ["CYAML"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "HTTP", dependencies: ["CCurl"], exclude: ["README.md"], swiftSettings: strict),
+        .target(
+            name: "BigQuery",
+            dependencies: [
+                "HTTP",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "SyncKit",
+            dependencies: ["YAML", "BigQuery", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "bqsync",
+            dependencies: ["SyncKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+        .target(name: "SyncTestSupport", dependencies: ["HTTP"], exclude: ["README.md"], swiftSettings: strict),
+
+        .testTarget(name: "YAMLTests", dependencies: ["YAML"], resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(
+            name: "SyncKitTests",
+            dependencies: ["SyncKit", "SyncTestSupport"],
+            resources: [.copy("Fixtures")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "bqsyncTests",
+            dependencies: ["SyncTestSupport"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,176 @@
+import YAML
+
+/// Reads typed values out of YAML nodes for one file, collecting every problem instead of stopping at the
+/// first, and remembering where each key was written.
+final class NodeReader {
+    let file: ConfigFile
+    private(set) var diagnostics: [Diagnostic] = []
+    private(set) var marks: [String: Mark] = [:]
+
+    init(file: ConfigFile) {
+        self.file = file
+    }
+
+    func error(_ message: String, at mark: Mark, notes: [String] = []) {
+        diagnostics.append(file.error(message, at: mark, notes: notes))
+    }
+
+    func warning(_ message: String, at mark: Mark) {
+        diagnostics.append(file.warning(message, at: mark))
+    }
+
+    /// The keys of a mapping, checked: it is a mapping, every key is known (else a did-you-mean), and the
+    /// required ones are there. `elsewhere` maps keys that belong to another variant to a hint.
+    func mapping(_ node: YAMLNode, path: String, allowed: [String], required: [String] = [],
+                 elsewhere: [String: String] = [:]) -> [String: YAMLNode]? {
+        guard let pairs = node.mapping else {
+            error("\(label(path)) must be a mapping, not \(node.kindDescription)", at: node.mark)
+            return nil
+        }
+        var fields: [String: YAMLNode] = [:]
+        for pair in pairs {
+            let key = pair.key.scalar?.value ?? ""
+            let keyPath = path.isEmpty ? key : "\(path).\(key)"
+            if let hint = elsewhere[key] {
+                error("'\(key)' does not belong here: \(hint)", at: pair.key.mark)
+            } else if allowed.contains(key) {
+                fields[key] = pair.value
+                marks[keyPath] = pair.value.mark
+            } else if key == "<<" {
+                error("YAML merge keys ('<<') are not supported; write the keys out", at: pair.key.mark)
+            } else {
+                let place = path.isEmpty ? "" : " in '\(path)'"
+                error("unknown key '\(key)'\(place)\(Suggest.hint(for: key, in: allowed))", at: pair.key.mark)
+            }
+        }
+        for key in required where fields[key] == nil && elsewhere[key] == nil {
+            let place = path.isEmpty ? "" : " in '\(path)'"
+            error("missing required key '\(key)'\(place)", at: node.mark)
+        }
+        return fields
+    }
+
+    /// A string; plain numbers are read as their text, but null, booleans and collections are refused.
+    func string(_ node: YAMLNode, path: String, allowEmpty: Bool = false) -> String? {
+        guard let scalar = node.scalar else {
+            error("\(label(path)) must be a string, not \(node.kindDescription)", at: node.mark)
+            return nil
+        }
+        switch scalar.resolved {
+        case .null:
+            error("\(label(path)) must be a string, not null", at: node.mark)
+            return nil
+        case .bool:
+            error("\(label(path)) must be a string, not a boolean (quote it if you mean the text)", at: node.mark)
+            return nil
+        default:
+            if !allowEmpty && scalar.value.isEmpty {
+                error("\(label(path)) must not be empty", at: node.mark)
+                return nil
+            }
+            return scalar.value
+        }
+    }
+
+    /// An integer within a range.
+    func int(_ node: YAMLNode, path: String, range: ClosedRange<Int>) -> Int? {
+        guard case .int(let value)? = node.scalar?.resolved else {
+            error("\(label(path)) must be an integer, not \(node.kindDescription)", at: node.mark)
+            return nil
+        }
+        guard range.contains(value) else {
+            error("\(label(path)) must be between \(formatInt(range.lowerBound)) and \(formatInt(range.upperBound)) (got \(formatInt(value)))", at: node.mark)
+            return nil
+        }
+        return value
+    }
+
+    /// A boolean: true or false.
+    func bool(_ node: YAMLNode, path: String) -> Bool? {
+        guard case .bool(let value)? = node.scalar?.resolved else {
+            error("\(label(path)) must be true or false, not \(node.kindDescription)", at: node.mark)
+            return nil
+        }
+        return value
+    }
+
+    /// A number (integer or decimal), as text, for unit parsers.
+    func scalarText(_ node: YAMLNode, path: String) -> String? {
+        guard let scalar = node.scalar else {
+            error("\(label(path)) must be a single value, not \(node.kindDescription)", at: node.mark)
+            return nil
+        }
+        if case .null = scalar.resolved {
+            error("\(label(path)) must have a value, not null", at: node.mark)
+            return nil
+        }
+        if case .bool = scalar.resolved {
+            error("\(label(path)) must be a value with a unit, not a boolean", at: node.mark)
+            return nil
+        }
+        return scalar.value
+    }
+
+    /// A value parsed by a unit parser, its problem reported at the node.
+    func unit<T>(_ node: YAMLNode, path: String, _ parse: (String) throws(Units.Problem) -> T) -> T? {
+        guard let text = scalarText(node, path: path) else { return nil }
+        do {
+            return try parse(text)
+        } catch {
+            self.error("\(label(path)): \(error.message)", at: node.mark)
+            return nil
+        }
+    }
+
+    /// A list of nodes, each item's mark remembered as `path[i]`.
+    func list(_ node: YAMLNode, path: String, allowEmpty: Bool = false) -> [YAMLNode]? {
+        guard let items = node.sequence else {
+            error("\(label(path)) must be a list, not \(node.kindDescription)", at: node.mark)
+            return nil
+        }
+        if items.isEmpty && !allowEmpty {
+            error("\(label(path)) must not be empty", at: node.mark)
+            return nil
+        }
+        for (index, item) in items.enumerated() { marks["\(path)[\(index)]"] = item.mark }
+        return items
+    }
+
+    /// A list of strings with their marks.
+    func stringList(_ node: YAMLNode, path: String, allowEmpty: Bool = false) -> [(String, Mark)]? {
+        guard let items = list(node, path: path, allowEmpty: allowEmpty) else { return nil }
+        var result: [(String, Mark)] = []
+        var ok = true
+        for (index, item) in items.enumerated() {
+            if let text = string(item, path: "\(path)[\(index)]") { result.append((text, item.mark)) } else { ok = false }
+        }
+        return ok ? result : nil
+    }
+
+    /// One of a fixed set of words, with a did-you-mean.
+    func choice<T: RawRepresentable & CaseIterable>(_ node: YAMLNode, path: String, as: T.Type, caseInsensitive: Bool = false) -> T? where T.RawValue == String {
+        guard let text = string(node, path: path) else { return nil }
+        let options = T.allCases.map(\.rawValue)
+        let wanted = caseInsensitive ? text.uppercased() : text
+        if let value = T.allCases.first(where: { (caseInsensitive ? $0.rawValue.uppercased() : $0.rawValue) == wanted }) {
+            return value
+        }
+        error("\(label(path)) must be one of \(options.joined(separator: ", ")) (got '\(text)')\(Suggest.hint(for: text, in: options))", at: node.mark)
+        return nil
+    }
+
+    func remember(_ path: String, _ mark: Mark) { marks[path] = mark }
+
+    private func label(_ path: String) -> String { "'\(path)'" }
+}
+
+/// 50000 → "50,000".
+func formatInt(_ value: Int) -> String {
+    let digits = String(value.magnitude)
+    var out = ""
+    for (index, char) in digits.enumerated() {
+        if index > 0 && (digits.count - index) % 3 == 0 { out.append(",") }
+        out.append(char)
+    }
+    return (value < 0 ? "-" : "") + out
+}

@@ -1,0 +1,111 @@
+import BigQuery
+import YAML
+
+/// Turns a parsed `policies/NAME.yaml` into a `Policy`, reporting every problem with its place.
+struct PolicyDecoder {
+    static let topKeys = ["version", "name", "pricing", "session", "query", "warn_at", "protected_tables", "cache", "retry", "circuit_breaker"]
+
+    let reader: NodeReader
+    let stem: String
+
+    func decode(_ root: YAMLNode) -> Policy? {
+        guard let top = reader.mapping(root, path: "", allowed: Self.topKeys, required: ["version"]) else { return nil }
+        if let version = top["version"] { checkVersion(version, reader: reader) }
+        var policy = Policy.builtInDefault
+        policy.file = reader.file
+        policy.name = stem
+        if let node = top["name"], let name = reader.string(node, path: "name") {
+            if let problem = SyncDecoder.nameProblem(name) { reader.error("'name': \(problem)", at: node.mark) }
+            policy.name = name
+        } else if top["name"] == nil, let problem = SyncDecoder.nameProblem(stem) {
+            reader.error("the policy is named after its file, '\(stem)', which is not a valid name (\(problem)); set 'name:'", at: Mark(line: 1, column: 1))
+        }
+        if let node = top["pricing"], let keys = reader.mapping(node, path: "pricing", allowed: ["usd_per_tib"]) {
+            if let node = keys["usd_per_tib"], let price = reader.unit(node, path: "pricing.usd_per_tib", Units.dollars) {
+                if price <= 0 { reader.error("'pricing.usd_per_tib' must be more than 0", at: node.mark) }
+                policy.limits.usdPerTiB = price
+            }
+        }
+        if let node = top["session"], let keys = reader.mapping(node, path: "session", allowed: ["max_bytes_billed", "max_queries", "max_cost_usd"]) {
+            if let node = keys["max_bytes_billed"], let bytes = positiveBytes(node, path: "session.max_bytes_billed") {
+                policy.limits.sessionBytes = bytes
+            }
+            if let node = keys["max_queries"], let count = reader.int(node, path: "session.max_queries", range: 1...1_000_000) {
+                policy.limits.sessionQueries = count
+            }
+            if let node = keys["max_cost_usd"], let dollars = reader.unit(node, path: "session.max_cost_usd", Units.dollars) {
+                policy.limits.sessionCostUSD = dollars
+            }
+        }
+        if let node = top["query"], let keys = reader.mapping(node, path: "query", allowed: ["max_bytes_billed"]) {
+            if let node = keys["max_bytes_billed"], let bytes = positiveBytes(node, path: "query.max_bytes_billed") {
+                // BigQuery bills every query at least 10 MB: a lower ceiling would refuse every job.
+                if bytes < 10_000_000 {
+                    reader.error("'query.max_bytes_billed' must be at least 10 MB: BigQuery bills every query at least 10 MB", at: node.mark)
+                }
+                policy.limits.queryBytes = bytes
+            }
+        }
+        if let node = top["warn_at"], let share = reader.unit(node, path: "warn_at", Units.fraction) {
+            policy.limits.warnAt = share
+        }
+        if let node = top["protected_tables"], let patterns = reader.stringList(node, path: "protected_tables", allowEmpty: true) {
+            policy.protectedTables = patterns.compactMap { text, mark in
+                do {
+                    return try TablePattern(text)
+                } catch {
+                    reader.error("\(error)", at: mark)
+                    return nil
+                }
+            }
+        }
+        if let node = top["cache"], let cache = reader.bool(node, path: "cache") { policy.cache = cache }
+        if let node = top["retry"] { decodeRetry(node, into: &policy.retry) }
+        if let node = top["circuit_breaker"], let keys = reader.mapping(node, path: "circuit_breaker", allowed: ["failure_threshold", "reset_after"]) {
+            if let node = keys["failure_threshold"], let count = reader.int(node, path: "circuit_breaker.failure_threshold", range: 1...1000) {
+                policy.circuitBreaker.failureThreshold = count
+            }
+            if let node = keys["reset_after"], let duration = positiveDuration(node, path: "circuit_breaker.reset_after") {
+                policy.circuitBreaker.resetAfter = duration
+            }
+        }
+        return reader.diagnostics.hasErrors ? nil : policy
+    }
+
+    private func decodeRetry(_ node: YAMLNode, into retry: inout RetryPolicy) {
+        guard let keys = reader.mapping(node, path: "retry", allowed: ["max_attempts", "initial_backoff", "max_backoff", "deadline"]) else { return }
+        if let node = keys["max_attempts"], let count = reader.int(node, path: "retry.max_attempts", range: 1...100) {
+            retry.maxAttempts = count
+        }
+        if let node = keys["initial_backoff"], let duration = positiveDuration(node, path: "retry.initial_backoff") {
+            retry.initialBackoff = duration
+        }
+        if let node = keys["max_backoff"], let duration = positiveDuration(node, path: "retry.max_backoff") {
+            retry.maxBackoff = duration
+            if duration < retry.initialBackoff {
+                reader.error("'retry.max_backoff' must not be shorter than 'retry.initial_backoff'", at: node.mark)
+            }
+        }
+        if let node = keys["deadline"], let duration = positiveDuration(node, path: "retry.deadline") {
+            retry.deadline = duration
+        }
+    }
+
+    private func positiveBytes(_ node: YAMLNode, path: String) -> Int64? {
+        guard let bytes = reader.unit(node, path: path, Units.bytes) else { return nil }
+        guard bytes > 0 else {
+            reader.error("'\(path)' must be more than 0", at: node.mark)
+            return nil
+        }
+        return bytes
+    }
+
+    private func positiveDuration(_ node: YAMLNode, path: String) -> Duration? {
+        guard let duration = reader.unit(node, path: path, Units.duration) else { return nil }
+        guard duration > .zero else {
+            reader.error("'\(path)' must be longer than 0", at: node.mark)
+            return nil
+        }
+        return duration
+    }
+}

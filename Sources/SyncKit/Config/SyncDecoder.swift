@@ -1,0 +1,421 @@
+import BigQuery
+import YAML
+
+/// Turns a parsed `syncs.d/NAME.yaml` into a `SyncDefinition`, reporting every problem with its place.
+struct SyncDecoder {
+    static let topKeys = ["version", "name", "description", "source", "target", "merge", "batch", "policy"]
+    static let sourceKeys: [SourceSpec.Kind: [String]] = [
+        .ndjson: ["path", "ignore_unknown_fields"],
+        .csv: ["path", "delimiter", "null_marker", "ignore_unknown_fields"],
+        .query: ["query"],
+        .gcs: ["uris", "format", "delimiter", "skip_leading_rows", "ignore_unknown_fields"],
+    ]
+    static let requiredSourceKeys: [SourceSpec.Kind: [String]] = [.ndjson: ["path"], .csv: ["path"], .query: ["query"], .gcs: ["uris"]]
+
+    let reader: NodeReader
+    /// The file's name without extension: the sync's default name.
+    let stem: String
+    let baseDirectory: String
+    /// The policies a definition may name.
+    let policies: [String: Policy]
+    /// Policies whose files have errors of their own (reported there, not again here).
+    let brokenPolicies: Set<String>
+    /// The project for a table named without one (for the protected-table check).
+    let defaultProject: String?
+
+    /// The sync's name (when it could be read) and the definition (when nothing was wrong).
+    struct Decoded {
+        var name: String?
+        var definition: SyncDefinition?
+    }
+
+    func decode(_ root: YAMLNode) -> Decoded {
+        let sync = decodeDefinition(root)
+        return Decoded(name: sync.name, definition: sync.definition)
+    }
+
+    private func decodeDefinition(_ root: YAMLNode) -> (name: String?, definition: SyncDefinition?) {
+        guard let top = reader.mapping(root, path: "", allowed: Self.topKeys, required: ["version", "source", "target", "merge"]) else {
+            return (nil, nil)
+        }
+        if let version = top["version"] { checkVersion(version, reader: reader) }
+        let name = decodeName(top["name"])
+        let description = top["description"].flatMap { reader.string($0, path: "description", allowEmpty: true) }
+        let target = top["target"].flatMap(decodeTarget)
+        let source = top["source"].flatMap(decodeSource)
+        let merge = top["merge"].flatMap { decodeMerge($0, schema: target?.schema) }
+        let batch = top["batch"].map(decodeBatch) ?? .defaults
+        var policyName = "default"
+        if let node = top["policy"], let text = reader.string(node, path: "policy") {
+            if let problem = Self.nameProblem(text) {
+                reader.error("'policy': \(problem)", at: node.mark)
+            } else {
+                policyName = text
+            }
+        }
+        checkPolicy(policyName, node: top["policy"], table: target?.table)
+        guard let name, let source, let target, let merge, let batch, !reader.diagnostics.hasErrors else { return (name, nil) }
+        let definition = SyncDefinition(
+            name: name, description: description, source: source, target: target, merge: merge, batch: batch,
+            policyName: policyName, file: reader.file, marks: reader.marks
+        )
+        return (name, definition)
+    }
+
+    /// The named policy exists, and does not protect the target table.
+    private func checkPolicy(_ name: String, node: YAMLNode?, table: TableName?) {
+        guard let policy = policies[name] else {
+            if brokenPolicies.contains(name) { return }
+            if let node {
+                reader.error("policy '\(name)' is not defined in policies/\(Suggest.hint(for: name, in: policies.keys.sorted()))", at: node.mark)
+            }
+            return
+        }
+        guard let table, let tableMark = reader.marks["target.table"] else { return }
+        let project = table.projectId ?? defaultProject
+        let pattern = policy.protectedTables.first { pattern in
+            if let project, let reference = try? TableReference(projectId: project, datasetId: table.datasetId, tableId: table.tableId) {
+                return pattern.matches(reference)
+            }
+            return pattern.matches(datasetId: table.datasetId, tableId: table.tableId)
+        }
+        if let pattern {
+            reader.error("target '\(table)' is protected by policy '\(policy.name)' (pattern '\(pattern)'); bqsync never writes to it", at: tableMark)
+        }
+    }
+
+    /// Sync and policy names: letters, digits, `_` and `-`, starting with a letter or digit, at most 64.
+    static func nameProblem(_ name: String) -> String? {
+        if let problem = Naming.unsafeCharacterProblem(name) { return problem }
+        guard !name.isEmpty, name.count <= 64 else { return "a name has 1 to 64 characters" }
+        guard let first = name.unicodeScalars.first, first.properties.isAlphabetic || ("0"..."9").contains(first) else {
+            return "a name starts with a letter or a digit"
+        }
+        guard name.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" }) else {
+            return "a name holds only letters, digits, '_' and '-'"
+        }
+        return nil
+    }
+
+    private func decodeName(_ node: YAMLNode?) -> String? {
+        guard let node else {
+            if let problem = Self.nameProblem(stem) {
+                reader.error("the sync is named after its file, '\(stem)', which is not a valid name (\(problem)); set 'name:'", at: Mark(line: 1, column: 1))
+                return nil
+            }
+            return stem
+        }
+        guard let text = reader.string(node, path: "name") else { return nil }
+        if let problem = Self.nameProblem(text) {
+            reader.error("'name': \(problem)", at: node.mark)
+            return nil
+        }
+        return text
+    }
+
+    // MARK: source
+
+    private func decodeSource(_ node: YAMLNode) -> SourceSpec? {
+        guard node.mapping != nil else {
+            _ = reader.mapping(node, path: "source", allowed: [])
+            return nil
+        }
+        guard let typeNode = node["type"] else {
+            reader.error("missing required key 'type' in 'source' (one of \(SourceSpec.Kind.allCases.map(\.rawValue).joined(separator: ", ")))", at: node.mark)
+            return nil
+        }
+        guard let kind = reader.choice(typeNode, path: "source.type", as: SourceSpec.Kind.self) else { return nil }
+        let own = Self.sourceKeys[kind] ?? []
+        var elsewhere: [String: String] = [:]
+        for (other, keys) in Self.sourceKeys where other != kind {
+            for key in keys where !own.contains(key) {
+                let owners = Self.sourceKeys.filter { $0.value.contains(key) }.map(\.key.rawValue).sorted()
+                elsewhere[key] = "it is for source type \(owners.joined(separator: " or ")), and this source is type '\(kind.rawValue)'"
+            }
+        }
+        let allKeys = Self.sourceKeys.values.flatMap { $0 } + ["type"]
+        guard let fields = reader.mapping(node, path: "source", allowed: own + ["type"], required: Self.requiredSourceKeys[kind] ?? [],
+                                          elsewhere: elsewhere.filter { allKeys.contains($0.key) }) else { return nil }
+        var spec = SourceSpec(kind: kind, baseDirectory: baseDirectory)
+        if let node = fields["path"], let path = reader.string(node, path: "source.path") {
+            if path.contains("\0") { reader.error("'source.path' holds a NUL character", at: node.mark) }
+            spec.path = path
+        }
+        if let node = fields["query"], let query = reader.string(node, path: "source.query") {
+            if let problem = Self.queryProblem(query) { reader.error("'source.query': \(problem)", at: node.mark) }
+            spec.query = query
+        }
+        if let node = fields["uris"], let uris = reader.stringList(node, path: "source.uris") {
+            for (uri, mark) in uris {
+                if let problem = Self.gcsURIProblem(uri) { reader.error("'source.uris': \(problem)", at: mark) }
+            }
+            spec.uris = uris.map(\.0)
+        }
+        if kind == .gcs {
+            spec.format = fields["format"].map { reader.choice($0, path: "source.format", as: SourceSpec.Format.self, caseInsensitive: true) } ?? .ndjson
+        }
+        if let node = fields["delimiter"], let text = reader.string(node, path: "source.delimiter") {
+            if text.count != 1 || text == "\"" || text == "\n" || text == "\r" {
+                reader.error("'source.delimiter' must be one character other than a quote or a line break (got '\(text)')", at: node.mark)
+            } else if let char = text.first {
+                spec.delimiter = char
+            }
+            if kind == .gcs, spec.format != .csv {
+                reader.error("'source.delimiter' applies only to format CSV", at: node.mark)
+            }
+        }
+        if let node = fields["skip_leading_rows"], let rows = reader.int(node, path: "source.skip_leading_rows", range: 0...1_000_000) {
+            if spec.format != .csv { reader.error("'source.skip_leading_rows' applies only to format CSV", at: node.mark) }
+            spec.skipLeadingRows = rows
+        }
+        if let node = fields["null_marker"], let marker = reader.string(node, path: "source.null_marker", allowEmpty: true) {
+            spec.nullMarker = marker
+        }
+        if let node = fields["ignore_unknown_fields"], let flag = reader.bool(node, path: "source.ignore_unknown_fields") {
+            spec.ignoreUnknownFields = flag
+        }
+        return spec
+    }
+
+    /// A query source must be one SELECT (or WITH … SELECT): it becomes the MERGE's `USING (…)`.
+    static func queryProblem(_ query: String) -> String? {
+        var text = Substring(query)
+        // Skip whitespace and comments to find the first keyword.
+        while true {
+            text = text.drop { $0.isWhitespace }
+            if text.hasPrefix("--") || text.hasPrefix("#") {
+                text = text.drop { $0 != "\n" }
+            } else if text.hasPrefix("/*") {
+                guard let end = text.range(of: "*/") else { return "an unterminated /* comment" }
+                text = text[end.upperBound...]
+            } else {
+                break
+            }
+        }
+        let keyword = text.prefix { $0.isLetter }.uppercased()
+        guard keyword == "SELECT" || keyword == "WITH" else {
+            return "must be a SELECT (or WITH … SELECT) query, not '\(keyword.isEmpty ? String(text.prefix(10)) : keyword)'"
+        }
+        var body = Substring(query)
+        while let last = body.last, last.isWhitespace || last == ";" { body = body.dropLast() }
+        if body.contains(";") { return "must be a single statement (found ';')" }
+        return nil
+    }
+
+    /// `gs://bucket/object`, bucket 3–222 of [a-z0-9._-], at most one `*` in the object name.
+    static func gcsURIProblem(_ uri: String) -> String? {
+        guard uri.hasPrefix("gs://") else { return "'\(uri)' is not a gs:// URI" }
+        let rest = uri.dropFirst(5)
+        guard let slash = rest.firstIndex(of: "/") else { return "'\(uri)' names a bucket but no object" }
+        let bucket = rest[..<slash]
+        let object = rest[rest.index(after: slash)...]
+        guard (3...222).contains(bucket.count),
+              bucket.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0) }) else {
+            return "'\(bucket)' is not a valid bucket name"
+        }
+        guard !object.isEmpty else { return "'\(uri)' names no object" }
+        guard object.filter({ $0 == "*" }).count <= 1 else { return "'\(uri)' has more than one '*' (BigQuery allows one)" }
+        if object.unicodeScalars.contains(where: { $0.value < 0x20 }) { return "'\(uri)' holds control characters" }
+        return nil
+    }
+
+    // MARK: target
+
+    private func decodeTarget(_ node: YAMLNode) -> TargetSpec? {
+        guard let fields = reader.mapping(node, path: "target", allowed: ["table", "create_if_missing", "schema", "partitioning", "clustering"], required: ["table"]) else {
+            return nil
+        }
+        var table: TableName?
+        if let node = fields["table"], let text = reader.string(node, path: "target.table") {
+            do {
+                table = try TableName(parsing: text)
+            } catch {
+                reader.error("'target.table': \(error)", at: node.mark)
+            }
+        }
+        let create = fields["create_if_missing"].flatMap { reader.bool($0, path: "target.create_if_missing") } ?? false
+        let schema = fields["schema"].flatMap(decodeSchema)
+        if create, fields["schema"] == nil, let node = fields["create_if_missing"] {
+            reader.error("'target.create_if_missing' needs 'target.schema' to create the table from", at: node.mark)
+        }
+        var partitioning: PartitioningSpec?
+        if let node = fields["partitioning"] {
+            partitioning = decodePartitioning(node, schema: schema)
+        }
+        var clustering: [String] = []
+        if let node = fields["clustering"], let columns = reader.stringList(node, path: "target.clustering") {
+            if columns.count > 4 { reader.error("'target.clustering' has at most 4 columns (got \(columns.count))", at: node.mark) }
+            var seen = Set<String>()
+            for (column, mark) in columns {
+                checkColumn(column, at: mark, path: "target.clustering", schema: schema)
+                if !seen.insert(column.lowercased()).inserted { reader.error("clustering column '\(column)' is listed twice", at: mark) }
+            }
+            clustering = columns.map(\.0)
+        }
+        for (key, node) in [("partitioning", fields["partitioning"]), ("clustering", fields["clustering"])] {
+            if let node, !create { reader.warning("'target.\(key)' is used only when bqsync creates the table (create_if_missing: true)", at: node.mark) }
+        }
+        guard let table else { return nil }
+        return TargetSpec(table: table, createIfMissing: create, schema: schema, partitioning: partitioning, clustering: clustering)
+    }
+
+    private func decodeSchema(_ node: YAMLNode) -> [FieldSpec]? {
+        guard let items = reader.list(node, path: "target.schema") else { return nil }
+        var fields: [FieldSpec] = []
+        var seen: [String: Mark] = [:]
+        for (index, item) in items.enumerated() {
+            let path = "target.schema[\(index)]"
+            guard let keys = reader.mapping(item, path: path, allowed: ["name", "type", "mode", "description"], required: ["name", "type"]) else { continue }
+            var name: String?
+            if let node = keys["name"], let text = reader.string(node, path: "\(path).name") {
+                if let problem = Naming.columnProblem(text) {
+                    reader.error("column '\(text)': \(problem)", at: node.mark)
+                } else if let first = seen[text.lowercased()] {
+                    reader.error("column '\(text)' is declared twice (column names are case-insensitive)", at: node.mark, notes: ["first declared at \(reader.file.location(first))"])
+                } else {
+                    seen[text.lowercased()] = node.mark
+                    name = text
+                }
+            }
+            var type: FieldType?
+            if let node = keys["type"], let text = reader.string(node, path: "\(path).type") {
+                type = FieldType(bigQueryName: text)
+                if type == nil {
+                    let unsupported = ["RECORD", "STRUCT", "ARRAY", "GEOGRAPHY", "INTERVAL", "RANGE"]
+                    if unsupported.contains(text.uppercased()) {
+                        reader.error("column type \(text.uppercased()) is not supported by bqsync", at: node.mark)
+                    } else {
+                        reader.error("unknown column type '\(text)'\(Suggest.hint(for: text.uppercased(), in: FieldType.allCases.map(\.rawValue)))", at: node.mark)
+                    }
+                }
+            }
+            var mode = FieldMode.nullable
+            if let node = keys["mode"], let text = reader.string(node, path: "\(path).mode") {
+                switch text.uppercased() {
+                case "NULLABLE": mode = .nullable
+                case "REQUIRED": mode = .required
+                case "REPEATED": reader.error("mode REPEATED is not supported by bqsync", at: node.mark)
+                default: reader.error("'\(path).mode' must be NULLABLE or REQUIRED (got '\(text)')", at: node.mark)
+                }
+            }
+            let description = keys["description"].flatMap { reader.string($0, path: "\(path).description", allowEmpty: true) }
+            if let name, let type {
+                reader.remember("schema.\(name.lowercased())", item.mark)
+                fields.append(FieldSpec(name: name, type: type, mode: mode, description: description))
+            }
+        }
+        return fields.count == items.count ? fields : nil
+    }
+
+    private func decodePartitioning(_ node: YAMLNode, schema: [FieldSpec]?) -> PartitioningSpec? {
+        guard let keys = reader.mapping(node, path: "target.partitioning", allowed: ["field", "type"], required: ["field"]) else { return nil }
+        let granularity = keys["type"].map { reader.choice($0, path: "target.partitioning.type", as: PartitioningSpec.Granularity.self, caseInsensitive: true) } ?? .day
+        guard let fieldNode = keys["field"], let field = reader.string(fieldNode, path: "target.partitioning.field"), let granularity else { return nil }
+        checkColumn(field, at: fieldNode.mark, path: "target.partitioning.field", schema: schema)
+        if let column = schema?.first(where: { $0.name.lowercased() == field.lowercased() }) {
+            switch column.type {
+            case .date where granularity == .hour:
+                reader.error("a DATE column cannot be partitioned by HOUR", at: fieldNode.mark)
+            case .date, .datetime, .timestamp: break
+            default:
+                reader.error("partitioning column '\(field)' must be DATE, DATETIME or TIMESTAMP (it is \(column.type.rawValue))", at: fieldNode.mark)
+            }
+        }
+        return PartitioningSpec(field: field, type: granularity)
+    }
+
+    // MARK: merge
+
+    private func decodeMerge(_ node: YAMLNode, schema: [FieldSpec]?) -> MergeSpec? {
+        guard let fields = reader.mapping(node, path: "merge", allowed: ["keys", "order_by", "update", "delete_when"], required: ["keys"]) else {
+            return nil
+        }
+        var keys: [String] = []
+        if let node = fields["keys"], let items = reader.stringList(node, path: "merge.keys") {
+            var seen: [String: Mark] = [:]
+            for (key, mark) in items {
+                guard checkColumn(key, at: mark, path: "merge.keys", schema: schema) else { continue }
+                if let first = seen[key.lowercased()] {
+                    reader.error("merge key '\(key)' is listed twice", at: mark, notes: ["first listed at \(reader.file.location(first))"])
+                    continue
+                }
+                seen[key.lowercased()] = mark
+                if let type = schema?.first(where: { $0.name.lowercased() == key.lowercased() })?.type, !type.isComparable {
+                    reader.error("merge key '\(key)' is \(type.rawValue), which BigQuery cannot compare", at: mark)
+                }
+                keys.append(key)
+            }
+        }
+        let isKey = { (column: String) in keys.contains { $0.lowercased() == column.lowercased() } }
+        var orderBy: String?
+        if let node = fields["order_by"], let column = reader.string(node, path: "merge.order_by") {
+            if checkColumn(column, at: node.mark, path: "merge.order_by", schema: schema) {
+                if isKey(column) { reader.error("'merge.order_by' cannot be a merge key: rows with the same key have the same '\(column)'", at: node.mark) }
+                if let type = schema?.first(where: { $0.name.lowercased() == column.lowercased() })?.type, !type.isOrderable {
+                    reader.error("'merge.order_by' column '\(column)' is \(type.rawValue), which cannot be ordered", at: node.mark)
+                }
+                orderBy = column
+            }
+        }
+        var update = MergeSpec.Update.all
+        if let node = fields["update"] {
+            if node.scalar != nil {
+                if let text = reader.string(node, path: "merge.update"), text != "all" {
+                    reader.error("'merge.update' must be 'all' or a list of columns (got '\(text)')", at: node.mark)
+                }
+            } else if let columns = reader.stringList(node, path: "merge.update") {
+                var seen = Set<String>()
+                for (column, mark) in columns where checkColumn(column, at: mark, path: "merge.update", schema: schema) {
+                    if isKey(column) { reader.error("'\(column)' is a merge key; keys are never updated", at: mark) }
+                    if !seen.insert(column.lowercased()).inserted { reader.error("column '\(column)' is listed twice in 'merge.update'", at: mark) }
+                }
+                update = .columns(columns.map(\.0))
+            }
+        }
+        var deleteWhen: String?
+        if let node = fields["delete_when"], let column = reader.string(node, path: "merge.delete_when") {
+            if checkColumn(column, at: node.mark, path: "merge.delete_when", schema: schema) {
+                if isKey(column) { reader.error("'merge.delete_when' cannot be a merge key", at: node.mark) }
+                if let type = schema?.first(where: { $0.name.lowercased() == column.lowercased() })?.type, type != .bool {
+                    reader.error("'merge.delete_when' column '\(column)' must be BOOL (it is \(type.rawValue))", at: node.mark)
+                }
+                deleteWhen = column
+            }
+        }
+        guard !keys.isEmpty else { return nil }
+        return MergeSpec(keys: keys, orderBy: orderBy, update: update, deleteWhen: deleteWhen)
+    }
+
+    /// Checks a column name, and that the schema (when given) has it. Returns whether it is usable.
+    @discardableResult
+    private func checkColumn(_ column: String, at mark: Mark, path: String, schema: [FieldSpec]?) -> Bool {
+        if let problem = Naming.columnProblem(column) {
+            reader.error("'\(path)': column '\(column)': \(problem)", at: mark)
+            return false
+        }
+        if let schema, !schema.contains(where: { $0.name.lowercased() == column.lowercased() }) {
+            let names = schema.map(\.name)
+            reader.error("'\(path)': column '\(column)' is not in 'target.schema'\(Suggest.hint(for: column, in: names))", at: mark)
+            return false
+        }
+        return true
+    }
+
+    // MARK: batch
+
+    private func decodeBatch(_ node: YAMLNode) -> BatchSpec? {
+        guard let fields = reader.mapping(node, path: "batch", allowed: ["size", "strategy"]) else { return nil }
+        let size = fields["size"].map { reader.int($0, path: "batch.size", range: 1...50_000) } ?? BatchSpec.defaults.size
+        let strategy = fields["strategy"].map { reader.choice($0, path: "batch.strategy", as: BatchSpec.Strategy.self) } ?? BatchSpec.defaults.strategy
+        guard let size, let strategy else { return nil }
+        return BatchSpec(size: size, strategy: strategy)
+    }
+}
+
+/// `version: 1`, the only version there is.
+func checkVersion(_ node: YAMLNode, reader: NodeReader) {
+    guard let version = reader.int(node, path: "version", range: Int.min...Int.max) else { return }
+    if version != 1 {
+        reader.error("unsupported 'version' \(version); this bqsync reads version 1", at: node.mark)
+    }
+}

@@ -1,0 +1,202 @@
+import BigQuery
+import YAML
+
+/// One sync, as declared in `syncs.d/NAME.yaml`: where rows come from, where they go, how they merge.
+public struct SyncDefinition: Sendable, Hashable {
+    /// Unique across syncs.d; the file name unless `name:` says otherwise.
+    public var name: String
+    /// What the sync is for.
+    public var description: String?
+    /// Where rows come from.
+    public var source: SourceSpec
+    /// The table rows go to.
+    public var target: TargetSpec
+    /// How rows are matched and merged.
+    public var merge: MergeSpec
+    /// How rows are batched.
+    public var batch: BatchSpec
+    /// The cost policy's name (`policies/NAME.yaml`).
+    public var policyName: String
+    /// The file the definition came from.
+    public var file: ConfigFile
+    /// Where each key was written (`"target.table"`, `"merge.keys[1]"`), so later checks can point at it.
+    public var marks: [String: Mark]
+
+    /// The location of a key of this definition, or of the file's start.
+    public func location(of path: String) -> SourceLocation {
+        file.location(marks[path] ?? marks[path.split(separator: "[").first.map(String.init) ?? path] ?? Mark(line: 1, column: 1))
+    }
+}
+
+/// A configuration file: its displayed path, its bytes' SHA-256, and its lines for carets.
+public struct ConfigFile: Sendable, Hashable {
+    /// The path as displayed and used in locations.
+    public var path: String
+    /// Lowercase hex SHA-256 of the file's bytes.
+    public var sha256: String
+    /// The file's lines, for showing the line a diagnostic points into.
+    public var lines: [String]
+
+    /// A location in this file.
+    public func location(_ mark: Mark) -> SourceLocation { SourceLocation(file: path, mark: mark) }
+
+    /// The text of a 1-based line, if the file has it.
+    public func line(_ number: Int) -> String? { lines.indices.contains(number - 1) ? lines[number - 1] : nil }
+
+    /// An error diagnostic at a mark of this file, with its source line.
+    public func error(_ message: String, at mark: Mark, notes: [String] = []) -> Diagnostic {
+        Diagnostic(.error, message, at: location(mark), sourceLine: line(mark.line), notes: notes)
+    }
+
+    /// A warning diagnostic at a mark of this file, with its source line.
+    public func warning(_ message: String, at mark: Mark, notes: [String] = []) -> Diagnostic {
+        Diagnostic(.warning, message, at: location(mark), sourceLine: line(mark.line), notes: notes)
+    }
+}
+
+/// Where rows come from.
+public struct SourceSpec: Sendable, Hashable {
+    /// The kinds of source.
+    public enum Kind: String, Sendable, Hashable, Codable, CaseIterable {
+        /// Newline-delimited JSON files, read locally.
+        case ndjson
+        /// CSV files with a header row, read locally.
+        case csv
+        /// A SELECT run inside BigQuery; no rows leave it.
+        case query
+        /// Files in Cloud Storage, loaded by a BigQuery load job.
+        case gcs
+    }
+
+    /// The formats a `gcs` source can have.
+    public enum Format: String, Sendable, Hashable, Codable, CaseIterable {
+        case ndjson = "NEWLINE_DELIMITED_JSON"
+        case csv = "CSV"
+        case parquet = "PARQUET"
+        case avro = "AVRO"
+    }
+
+    /// The kind of source.
+    public var kind: Kind
+    /// `ndjson` / `csv`: a file or glob, relative to `baseDirectory`.
+    public var path: String?
+    /// `query`: the SELECT.
+    public var query: String?
+    /// `gcs`: `gs://` URIs (one `*` allowed in each).
+    public var uris: [String]
+    /// `gcs`: the files' format.
+    public var format: Format?
+    /// `csv` (and `gcs` CSV): the field delimiter.
+    public var delimiter: Character
+    /// `csv`: the unquoted text that means NULL (default: an empty field).
+    public var nullMarker: String
+    /// `gcs` CSV: header rows to skip.
+    public var skipLeadingRows: Int
+    /// Whether a source field that is not a target column is ignored rather than an error.
+    public var ignoreUnknownFields: Bool
+    /// The directory of the definition file; relative paths resolve against it.
+    public var baseDirectory: String
+
+    /// Creates a source spec with defaults for what a kind does not use.
+    public init(kind: Kind, path: String? = nil, query: String? = nil, uris: [String] = [], format: Format? = nil,
+                delimiter: Character = ",", nullMarker: String = "", skipLeadingRows: Int = 0,
+                ignoreUnknownFields: Bool = false, baseDirectory: String = ".") {
+        self.kind = kind
+        self.path = path
+        self.query = query
+        self.uris = uris
+        self.format = format
+        self.delimiter = delimiter
+        self.nullMarker = nullMarker
+        self.skipLeadingRows = skipLeadingRows
+        self.ignoreUnknownFields = ignoreUnknownFields
+        self.baseDirectory = baseDirectory
+    }
+}
+
+/// One column of a declared schema.
+public struct FieldSpec: Sendable, Hashable, Codable {
+    /// Column name.
+    public var name: String
+    /// Column type.
+    public var type: FieldType
+    /// NULLABLE or REQUIRED.
+    public var mode: FieldMode
+    /// Column description.
+    public var description: String?
+
+    /// Creates a field.
+    public init(name: String, type: FieldType, mode: FieldMode = .nullable, description: String? = nil) {
+        self.name = name
+        self.type = type
+        self.mode = mode
+        self.description = description
+    }
+}
+
+/// Time partitioning of a table bqsync creates.
+public struct PartitioningSpec: Sendable, Hashable, Codable {
+    /// DAY, HOUR, MONTH or YEAR.
+    public enum Granularity: String, Sendable, Hashable, Codable, CaseIterable {
+        case hour = "HOUR", day = "DAY", month = "MONTH", year = "YEAR"
+    }
+    /// The DATE, DATETIME or TIMESTAMP column.
+    public var field: String
+    /// The partition size.
+    public var type: Granularity
+}
+
+/// The table rows go to.
+public struct TargetSpec: Sendable, Hashable {
+    /// `[project.]dataset.table`.
+    public var table: TableName
+    /// Create the table from `schema` when it does not exist.
+    public var createIfMissing: Bool
+    /// The declared columns, if given: checked against the table, used to create it.
+    public var schema: [FieldSpec]?
+    /// Partitioning for a created table.
+    public var partitioning: PartitioningSpec?
+    /// Clustering columns for a created table (at most 4).
+    public var clustering: [String]
+}
+
+/// How rows are matched and merged.
+public struct MergeSpec: Sendable, Hashable {
+    /// Which columns a MERGE updates when a row matches.
+    public enum Update: Sendable, Hashable {
+        /// Every non-key column the source carries.
+        case all
+        /// These columns only.
+        case columns([String])
+    }
+
+    /// The key columns.
+    public var keys: [String]
+    /// Among rows with the same key, the greatest value of this column wins (ties: the last read).
+    public var orderBy: String?
+    /// What a matched row updates.
+    public var update: Update
+    /// A BOOL column: a matched row with true is deleted.
+    public var deleteWhen: String?
+}
+
+/// How rows are batched and which strategy merges them.
+public struct BatchSpec: Sendable, Hashable {
+    /// The merge strategies.
+    public enum Strategy: String, Sendable, Hashable, Codable, CaseIterable {
+        /// The cheaper of the two, by dry runs and BigQuery's billing rules.
+        case auto
+        /// One MERGE per batch, the batch as an ARRAY<STRUCT> parameter.
+        case inline
+        /// Free load jobs into a staging table, then one MERGE.
+        case staged
+    }
+
+    /// Rows per batch, 1…50,000.
+    public var size: Int
+    /// The strategy.
+    public var strategy: Strategy
+
+    /// 500 rows, auto.
+    public static let defaults = BatchSpec(size: 500, strategy: .auto)
+}

@@ -1,0 +1,73 @@
+import Foundation
+
+/// Small file helpers with errors that name the file and the system's reason.
+enum FileIO {
+    /// Reads a whole file, refusing one larger than `limit` bytes.
+    static func read(_ path: String, limit: Int) throws(SyncError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .io(path: path, message: systemError()) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .io(path: path, message: systemError()) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else { throw .io(path: path, message: "not a regular file") }
+        guard Int(info.st_size) <= limit else {
+            throw .io(path: path, message: "file is \(info.st_size) bytes, more than the \(limit) allowed")
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { buffer in
+                Foundation.read(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw .io(path: path, message: systemError())
+            }
+            if count == 0 { break }
+            offset += count
+        }
+        return Array(bytes[0..<offset])
+    }
+
+    /// Whether a path is a directory.
+    static func isDirectory(_ path: String) -> Bool {
+        var isDir: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && isDir.boolValue
+    }
+
+    /// Whether something exists at a path.
+    static func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
+
+    /// The entries of a directory, sorted, hidden ones left out.
+    static func list(_ directory: String) throws(SyncError) -> [String] {
+        do {
+            return try FileManager.default.contentsOfDirectory(atPath: directory).filter { !$0.hasPrefix(".") }.sorted()
+        } catch {
+            throw .io(path: directory, message: "cannot list directory")
+        }
+    }
+
+    /// `a/b` joined, without a leading `./`.
+    static func join(_ directory: String, _ name: String) -> String {
+        if directory.isEmpty || directory == "." { return name }
+        return directory.hasSuffix("/") ? directory + name : directory + "/" + name
+    }
+
+    /// The last path component without its extension.
+    static func stem(_ path: String) -> String {
+        let base = path.split(separator: "/").last.map(String.init) ?? path
+        guard let dot = base.lastIndex(of: "."), dot != base.startIndex else { return base }
+        return String(base[..<dot])
+    }
+
+    /// The directory part of a path ("." for a bare name).
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// The text of errno.
+    static func systemError(_ code: Int32 = errno) -> String {
+        String(cString: strerror(code)).lowercased()
+    }
+}
