@@ -108,7 +108,11 @@ public struct ConfigLoader: Sendable {
             syncNames[name] = location
             if let sync = decoded.definition { syncs.append(sync) }
         }
-        diagnostics.sort { ($0.location?.file ?? "", $0.location?.line ?? 0, $0.location?.column ?? 0) < ($1.location?.file ?? "", $1.location?.line ?? 0, $1.location?.column ?? 0) }
+        // Stable: diagnostics at one place keep the order they were found in.
+        diagnostics = diagnostics.enumerated().sorted { a, b in
+            let (x, y) = (a.element.location, b.element.location)
+            return (x?.file ?? "", x?.line ?? 0, x?.column ?? 0, a.offset) < (y?.file ?? "", y?.line ?? 0, y?.column ?? 0, b.offset)
+        }.map(\.element)
         return Configuration(syncs: syncs, policies: policies, diagnostics: diagnostics, fileCount: syncFiles.count + policyFiles.count)
     }
 
