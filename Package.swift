@@ -51,9 +51,25 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict
         ),
-        .target(name: "SyncTestSupport", dependencies: ["HTTP"], exclude: ["README.md"], swiftSettings: strict),
+        .target(
+            name: "SyncTestSupport",
+            dependencies: ["HTTP", "BigQuery", .product(name: "Logging", package: "swift-log")],
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
 
         .testTarget(name: "YAMLTests", dependencies: ["YAML"], resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(
+            name: "HTTPTests",
+            dependencies: ["HTTP", "SyncTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            exclude: ["Fixtures"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "BigQueryTests",
+            dependencies: ["BigQuery", "SyncTestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "SyncKitTests",
             dependencies: ["SyncKit", "SyncTestSupport"],

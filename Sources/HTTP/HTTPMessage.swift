@@ -9,13 +9,15 @@ public struct HTTPRequest: Sendable {
         /// A file streamed from disk, optionally wrapped in a prefix and suffix held in memory (a multipart
         /// upload's JSON part and closing boundary), so large uploads never sit in memory whole.
         case file(path: String, prefix: [UInt8], suffix: [UInt8])
+        /// `length` bytes of a file from `offset` (one chunk of a resumable upload).
+        case fileRange(path: String, offset: Int, length: Int)
 
         /// The body's length in bytes, if known without reading a file.
         public var inMemoryCount: Int? {
             switch self {
             case .none: return 0
             case .bytes(let bytes): return bytes.count
-            case .file: return nil
+            case .file, .fileRange: return nil
             }
         }
     }
@@ -50,7 +52,7 @@ public struct HTTPRequest: Sendable {
         switch body {
         case .none: return []
         case .bytes(let bytes): return bytes
-        case .file: return nil
+        case .file, .fileRange: return nil
         }
     }
 }

@@ -1,0 +1,352 @@
+import Foundation
+import HTTP
+
+extension BigQueryClient {
+    /// Statement types that only read.
+    static let readOnlyStatements: Set<String> = ["SELECT"]
+
+    // MARK: - queries
+
+    /// Runs a query: protected-table check, session cache, dry run, admission by the budget, the job (with
+    /// deterministic attempt ids and adoption), settlement of the actual bytes, and the rows of a SELECT.
+    public func query(_ job: QueryJob) async throws(BigQueryError) -> QueryResult {
+        let budget = try self.budget(job.budget)
+        let project = try await billingProject(fallback: job.writes?.projectId ?? job.reads.first?.projectId)
+        let displayId = job.jobId ?? "query"
+        try checkWritable(job.writes, jobId: displayId, kind: "query")
+        let readOnly = job.writes == nil
+        let cacheKey = readOnly && job.cacheable && budget.cache
+            ? QueryCache.key(project: project, location: job.location, sql: job.sql, parameters: job.parameters) : nil
+        if let cacheKey, var cached = await cache.lookup(cacheKey) {
+            record(JobRecord(kind: "query", jobId: cached.outcome.jobId, statementType: cached.outcome.statementType, bytesProcessed: 0,
+                             bytesBilled: 0, costUSD: 0, durationSeconds: 0, attempt: 0, outcome: "cached", reason: nil))
+            cached.fromSessionCache = true
+            return cached
+        }
+        let dry = try await dryRun(job)
+        if readOnly, let statement = dry.statementType, !Self.readOnlyStatements.contains(statement) {
+            record(JobRecord(kind: "query", jobId: displayId, statementType: statement, bytesProcessed: 0, bytesBilled: 0, costUSD: 0,
+                             durationSeconds: 0, attempt: 0, outcome: "refused", reason: "undeclaredWrite"))
+            throw .invalidName("refused: the statement is a \(statement) but the job declares no table it writes")
+        }
+        guard let guardian = guards[job.budget] else { throw .invalidName("no budget named '\(job.budget)'") }
+        let admission: CostGuard.Admission
+        do {
+            admission = try await guardian.admit(estimatedBytes: dry.estimatedBilledBytes)
+            warn(await guardian.drainWarnings(), budget: job.budget)
+        } catch {
+            record(JobRecord(kind: "query", jobId: displayId, statementType: dry.statementType, bytesProcessed: 0, bytesBilled: 0,
+                             costUSD: 0, durationSeconds: 0, attempt: 0, outcome: "refused", reason: "budget"))
+            throw error
+        }
+        let started = time.now()
+        let run: JobRun
+        do {
+            run = try await runJob(project: project, idBase: job.jobId, location: job.location, retry: budget.retry, kind: "query") { object in
+                object.field("query") { json in
+                    json.object { query in
+                        query.field("query", string: job.sql)
+                        query.field("useLegacySql") { $0.bool(false) }
+                        query.field("useQueryCache") { $0.bool(budget.cache) }
+                        query.field("maximumBytesBilled", string: String(admission.maximumBytesBilled))
+                        if !job.parameters.isEmpty {
+                            query.field("parameterMode", string: "NAMED")
+                            query.field("queryParameters") { json in json.array(job.parameters) { json, p in p.write(to: &json) } }
+                        }
+                    }
+                }
+                object.field("labels") { json in json.object { labels in for (k, v) in self.labels(job.labels) { labels.field(k, string: v) } } }
+            }
+        } catch {
+            await guardian.settle(admission, billedBytes: 0, processedBytes: 0)
+            throw error
+        }
+        let stats = run.resource.statistics?.query
+        let processed = Int64(stats?.totalBytesProcessed ?? run.resource.statistics?.totalBytesProcessed ?? "") ?? 0
+        let cacheHit = stats?.cacheHit ?? false
+        let billed = Int64(stats?.totalBytesBilled ?? "") ?? (cacheHit ? 0 : dry.estimatedBilledBytes)
+        await guardian.settle(admission, billedBytes: billed, processedBytes: processed)
+        warn(await guardian.drainWarnings(), budget: job.budget)
+        var outcome = JobOutcome(
+            jobId: run.resource.jobReference?.jobId ?? run.jobId, location: run.resource.jobReference?.location ?? job.location,
+            statementType: stats?.statementType ?? dry.statementType, bytesProcessed: processed, bytesBilled: billed,
+            costUSD: Billing.cost(billedBytes: billed, usdPerTiB: budget.limits.usdPerTiB), cacheHit: cacheHit,
+            affectedRows: stats?.numDmlAffectedRows.flatMap { Int64($0) },
+            insertedRows: stats?.dmlStats?.insertedRowCount.flatMap { Int64($0) },
+            updatedRows: stats?.dmlStats?.updatedRowCount.flatMap { Int64($0) },
+            deletedRows: stats?.dmlStats?.deletedRowCount.flatMap { Int64($0) },
+            loadedRows: nil, attempt: run.attempt, adopted: run.adopted, durationSeconds: time.now() - started
+        )
+        var schema: [FieldSchema] = []
+        var rows: [[Cell]] = []
+        if readOnly {
+            (schema, rows) = try await results(project: project, jobId: outcome.jobId, location: outcome.location, retry: budget.retry)
+        } else if outcome.affectedRows == nil, let inserted = outcome.insertedRows {
+            outcome.affectedRows = inserted + (outcome.updatedRows ?? 0) + (outcome.deletedRows ?? 0)
+        }
+        record(JobRecord(kind: "query", jobId: outcome.jobId, statementType: outcome.statementType, bytesProcessed: processed,
+                         bytesBilled: billed, costUSD: outcome.costUSD, durationSeconds: outcome.durationSeconds,
+                         attempt: run.attempt, outcome: run.adopted ? "adopted" : "done", reason: nil))
+        let result = QueryResult(outcome: outcome, schema: schema, rows: rows, fromSessionCache: false)
+        if let cacheKey { await cache.store(cacheKey, result) }
+        return result
+    }
+
+    /// Dry-runs a query (free) and estimates its bytes billed; an estimate the dry run cannot give (UNKNOWN
+    /// accuracy, or 0 bytes) is replaced by a conservative one from table metadata and the 10 MB minimums.
+    public func dryRun(_ job: QueryJob) async throws(BigQueryError) -> DryRunResult {
+        let budget = try self.budget(job.budget)
+        let project = try await billingProject(fallback: job.writes?.projectId ?? job.reads.first?.projectId)
+        let started = time.now()
+        var body = JSONWriter()
+        body.object { object in
+            object.field("jobReference") { json in
+                json.object { ref in
+                    ref.field("projectId", string: project)
+                    ref.field("jobId", string: self.randomJobId("dryrun"))
+                    if let location = job.location { ref.field("location", string: location) }
+                }
+            }
+            object.field("configuration") { json in
+                json.object { config in
+                    config.field("dryRun") { $0.bool(true) }
+                    config.field("query") { json in
+                        json.object { query in
+                            query.field("query", string: job.sql)
+                            query.field("useLegacySql") { $0.bool(false) }
+                            query.field("useQueryCache") { $0.bool(budget.cache) }
+                            if !job.parameters.isEmpty {
+                                query.field("parameterMode", string: "NAMED")
+                                query.field("queryParameters") { json in json.array(job.parameters) { json, p in p.write(to: &json) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let response = try await perform("POST", "\(projectURL(project))/jobs", body: .bytes(body.bytes), retry: budget.retry)
+        let resource = try decode(JobResource.self, response, what: "dry run")
+        if let error = resource.status?.errorResult {
+            throw .jobFailed(jobId: "dry run", reason: error.reason, message: error.message ?? "dry run failed")
+        }
+        let stats = resource.statistics?.query
+        let processed = Int64(stats?.totalBytesProcessed ?? resource.statistics?.totalBytesProcessed ?? "") ?? 0
+        let accuracy = stats?.totalBytesProcessedAccuracy ?? "UNKNOWN"
+        let referenced = (stats?.referencedTables ?? []).compactMap { try? TableReference(projectId: $0.projectId, datasetId: $0.datasetId, tableId: $0.tableId) }
+        var result = DryRunResult(
+            bytesProcessed: processed, accuracy: accuracy, statementType: stats?.statementType,
+            estimatedBilledBytes: Billing.billed(processed: processed, tablesReferenced: max(1, referenced.count)),
+            conservative: false, note: nil
+        )
+        if accuracy == "UNKNOWN" || processed == 0 || accuracy == "LOWER_BOUND" {
+            let (bytes, tables) = try await metadataEstimate(job, referenced: referenced)
+            let fallback = Billing.billed(processed: bytes, tablesReferenced: tables)
+            if fallback > result.estimatedBilledBytes || accuracy != "LOWER_BOUND" {
+                result.estimatedBilledBytes = max(fallback, result.estimatedBilledBytes)
+                result.conservative = true
+                result.note = "dry run reported \(Format.bytes(processed)) (\(accuracy) accuracy); estimated from table metadata of \(tables) table\(tables == 1 ? "" : "s") and the 10 MB minimums"
+            }
+        }
+        record(JobRecord(kind: "dry-run", jobId: resource.jobReference?.jobId ?? "dry run", statementType: result.statementType,
+                         bytesProcessed: processed, bytesBilled: 0, costUSD: 0, durationSeconds: time.now() - started,
+                         attempt: 1, outcome: "dry-run", reason: result.note == nil ? nil : "conservativeEstimate"))
+        return result
+    }
+
+    /// What a statement could process by table metadata: the tables it reads other than its target, plus the
+    /// whole target (which covers both the target columns it scans and, for DML, the full-table term).
+    func metadataEstimate(_ job: QueryJob, referenced: [TableReference]) async throws(BigQueryError) -> (Int64, Int) {
+        var tables = Set(job.reads).union(referenced)
+        if let target = job.writes { tables.insert(target) }
+        var bytes: Int64 = 0
+        for table in tables.sorted() {
+            bytes += try await estimatedSize(of: table)
+        }
+        return (bytes, max(1, tables.count))
+    }
+
+    /// A table's size from its metadata: `numBytes`, or — where a server reports 0 bytes for a table with rows
+    /// (the emulator) — rows × a width estimated from the schema.
+    func estimatedSize(of table: TableReference) async throws(BigQueryError) -> Int64 {
+        let resource: TableResource?
+        if let cached = tableMetadata[table] {
+            resource = cached
+        } else {
+            resource = try await getTable(table)
+            tableMetadata[table] = resource
+        }
+        guard let resource else { return 0 }
+        if resource.bytes > 0 { return resource.bytes }
+        return resource.rows * Self.estimatedRowWidth(resource.fields)
+    }
+
+    /// BigQuery's logical sizes per type; variable-length types assumed 64 bytes.
+    static func estimatedRowWidth(_ fields: [FieldSchema]) -> Int64 {
+        fields.reduce(0) { total, field in
+            switch field.fieldType {
+            case .bool: return total + 1
+            case .int64, .float64, .date, .datetime, .time, .timestamp: return total + 8
+            case .numeric: return total + 16
+            case .bignumeric: return total + 32
+            default: return total + 66
+            }
+        }
+    }
+
+    // MARK: - results
+
+    /// Every row of a finished query, page by page.
+    func results(project: String, jobId: String, location: String?, retry: RetryPolicy) async throws(BigQueryError) -> ([FieldSchema], [[Cell]]) {
+        var rows: [[Cell]] = []
+        var schema: [FieldSchema] = []
+        var pageToken: String?
+        while true {
+            let url = "\(projectURL(project))/queries/\(Self.segment(jobId))" + Self.query([
+                ("location", location), ("pageToken", pageToken), ("maxResults", String(configuration.pageSize)), ("timeoutMs", "10000"),
+            ])
+            let response = try await perform("GET", url, retry: retry)
+            let page = try decode(QueryResultsPage.self, response, what: "query results")
+            if let error = page.errors?.first {
+                throw .jobFailed(jobId: jobId, reason: error.reason, message: error.message ?? "query failed")
+            }
+            guard page.jobComplete != false else { continue }
+            if schema.isEmpty { schema = page.schema?.fields ?? [] }
+            rows += (page.rows ?? []).map(\.f)
+            guard let next = page.pageToken, !next.isEmpty, next != pageToken else { break }
+            pageToken = next
+        }
+        return (schema, rows)
+    }
+
+    // MARK: - jobs
+
+    /// The outcome of running one job.
+    struct JobRun {
+        var resource: JobResource
+        var jobId: String
+        var attempt: Int
+        var adopted: Bool
+    }
+
+    /// Runs a job to completion. With an id base, attempt n is `<base>_<n>`: an attempt that already exists
+    /// (an earlier run, or a request whose answer was lost) is adopted if it succeeded or awaited if it runs; a
+    /// failed attempt is followed by the next id. Retryable job failures get new attempts with backoff.
+    func runJob(project: String, idBase: String?, location: String?, retry: RetryPolicy, kind: String,
+                upload: (@Sendable (String, [UInt8]) async throws(BigQueryError) -> JobResource)? = nil,
+                configuration write: (inout JSONWriter.ObjectWriter) -> Void) async throws(BigQueryError) -> JobRun {
+        var lastFailure: BigQueryError?
+        for attempt in 1...max(1, retry.maxAttempts) {
+            let jobId = idBase.map { "\($0)_\(attempt)" } ?? randomJobId(kind)
+            if idBase != nil, var existing = try await getJob(project: project, jobId: jobId, location: location, retry: retry) {
+                if existing.status?.state != "DONE" {
+                    existing = try await waitForJob(project: project, jobId: jobId, location: location, retry: retry)
+                }
+                if let error = existing.status?.errorResult {
+                    lastFailure = .jobFailed(jobId: jobId, reason: error.reason, message: error.message ?? "failed")
+                    continue
+                }
+                return JobRun(resource: existing, jobId: jobId, attempt: attempt, adopted: true)
+            }
+            var body = JSONWriter()
+            body.object { object in
+                object.field("jobReference") { json in
+                    json.object { ref in
+                        ref.field("projectId", string: project)
+                        ref.field("jobId", string: jobId)
+                        if let location { ref.field("location", string: location) }
+                    }
+                }
+                object.field("configuration") { json in json.object { write(&$0) } }
+            }
+            var resource: JobResource
+            do {
+                if let upload {
+                    resource = try await upload(jobId, body.bytes)
+                } else {
+                    let response = try await perform(
+                        "POST", "\(projectURL(project))/jobs", body: .bytes(body.bytes), retry: retry,
+                        probe: { [self] () async throws(BigQueryError) -> HTTPResponse? in
+                            try await self.getJobResponse(project: project, jobId: jobId, location: location, retry: retry)
+                        }
+                    )
+                    resource = try decode(JobResource.self, response, what: "job")
+                }
+            } catch .api(409, _, _) {
+                // An earlier attempt of this request went through: adopt that job.
+                guard let existing = try await getJob(project: project, jobId: jobId, location: location, retry: retry) else {
+                    throw BigQueryError.invalidResponse("job \(jobId) already exists but cannot be read")
+                }
+                resource = existing
+            }
+            let actualId = resource.jobReference?.jobId ?? jobId
+            if resource.status?.state != "DONE" {
+                resource = try await waitForJob(project: project, jobId: actualId, location: resource.jobReference?.location ?? location, retry: retry)
+            }
+            guard let error = resource.status?.errorResult else {
+                return JobRun(resource: resource, jobId: actualId, attempt: attempt, adopted: false)
+            }
+            let failure = BigQueryError.jobFailed(jobId: actualId, reason: error.reason, message: error.message ?? "failed")
+            record(JobRecord(kind: kind, jobId: actualId, statementType: resource.statistics?.query?.statementType, bytesProcessed: 0,
+                             bytesBilled: 0, costUSD: 0, durationSeconds: 0, attempt: attempt, outcome: "failed", reason: error.reason))
+            guard Retry.isRetryableJob(reason: error.reason), attempt < retry.maxAttempts else { throw failure }
+            lastFailure = failure
+            let wait = time.jitter(upTo: retry.ceiling(beforeRetry: attempt).seconds)
+            logger.notice("job failed; retrying under a new id", metadata: ["job_id": "\(actualId)", "reason": "\(error.reason ?? "-")"])
+            do { try await time.sleep(seconds: wait) } catch { throw .transport("cancelled while waiting to retry") }
+        }
+        throw .retriesExhausted(attempts: retry.maxAttempts, last: lastFailure?.description ?? "job failed")
+    }
+
+    /// The job, or nil when it does not exist.
+    func getJob(project: String, jobId: String, location: String?, retry: RetryPolicy) async throws(BigQueryError) -> JobResource? {
+        guard let response = try await getJobResponse(project: project, jobId: jobId, location: location, retry: retry) else { return nil }
+        return try decode(JobResource.self, response, what: "job")
+    }
+
+    func getJobResponse(project: String, jobId: String, location: String?, retry: RetryPolicy) async throws(BigQueryError) -> HTTPResponse? {
+        let url = "\(projectURL(project))/jobs/\(Self.segment(jobId))" + Self.query([("location", location)])
+        do {
+            return try await perform("GET", url, retry: retry)
+        } catch .api(404, _, _) {
+            return nil
+        }
+    }
+
+    /// Polls a job until it is DONE, waiting longer each time.
+    func waitForJob(project: String, jobId: String, location: String?, retry: RetryPolicy) async throws(BigQueryError) -> JobResource {
+        var interval = configuration.pollInterval
+        while true {
+            guard let job = try await getJob(project: project, jobId: jobId, location: location, retry: retry) else {
+                throw .invalidResponse("job \(jobId) disappeared while running")
+            }
+            if job.status?.state == "DONE" { return job }
+            do { try await time.sleep(seconds: interval) } catch { throw .transport("cancelled while waiting for job \(jobId)") }
+            interval = min(configuration.maxPollInterval, interval * 1.5)
+        }
+    }
+
+    /// Reads a job by id (for `status`, resume and tests).
+    public func job(_ jobId: String, project: String, location: String?) async throws(BigQueryError) -> JobResource? {
+        try await getJob(project: project, jobId: jobId, location: location, retry: defaultRetry)
+    }
+
+    /// Asks BigQuery to cancel a job.
+    public func cancelJob(_ jobId: String, project: String, location: String?) async throws(BigQueryError) {
+        let url = "\(projectURL(project))/jobs/\(Self.segment(jobId))/cancel" + Self.query([("location", location)])
+        _ = try await perform("POST", url, retry: defaultRetry)
+    }
+
+    /// Lists recent jobs of a project (one page).
+    public func listJobs(project: String, stateFilter: String? = nil, maxResults: Int = 100) async throws(BigQueryError) -> [JobList.Entry] {
+        let url = "\(projectURL(project))/jobs" + Self.query([("allUsers", "false"), ("stateFilter", stateFilter), ("maxResults", String(maxResults))])
+        let response = try await perform("GET", url, retry: defaultRetry)
+        return try decode(JobList.self, response, what: "job list").jobs ?? []
+    }
+
+    var defaultRetry: RetryPolicy { budgets["default"]?.retry ?? budgets.values.first?.retry ?? .defaults }
+
+    func budget(_ name: String) throws(BigQueryError) -> Budget {
+        guard let budget = budgets[name] else { throw .invalidName("no budget named '\(name)'") }
+        return budget
+    }
+}

@@ -1,0 +1,206 @@
+import Foundation
+import HTTP
+
+extension BigQueryClient {
+    /// A table's metadata, or nil when it does not exist.
+    public func getTable(_ table: TableReference) async throws(BigQueryError) -> TableResource? {
+        do {
+            let response = try await perform("GET", tableURL(table), retry: defaultRetry)
+            let resource = try decode(TableResource.self, response, what: "table \(table)")
+            tableMetadata[table] = resource
+            return resource
+        } catch .api(404, _, _) {
+            return nil
+        }
+    }
+
+    /// Creates a table (refused for a protected one); an existing table is returned with `created: false`.
+    public func createTable(_ resource: TableResource) async throws(BigQueryError) -> (table: TableResource, created: Bool) {
+        let reference = try TableReference(projectId: resource.tableReference.projectId, datasetId: resource.tableReference.datasetId,
+                                           tableId: resource.tableReference.tableId)
+        try checkWritable(reference, jobId: "tables.insert", kind: "ddl")
+        let body: Data
+        do {
+            body = try JSONEncoder().encode(resource)
+        } catch {
+            throw .invalidResponse("cannot encode table \(reference)")
+        }
+        let url = "\(projectURL(reference.projectId))/datasets/\(Self.segment(reference.datasetId))/tables"
+        do {
+            let response = try await perform("POST", url, body: .bytes(Array(body)), retry: defaultRetry)
+            let created = try decode(TableResource.self, response, what: "created table")
+            tableMetadata[reference] = created
+            logger.info("table created", metadata: ["table": "\(reference)"])
+            return (created, true)
+        } catch .api(409, _, _) {
+            guard let existing = try await getTable(reference) else {
+                throw .invalidResponse("table \(reference) exists but cannot be read")
+            }
+            return (existing, false)
+        }
+    }
+
+    /// Deletes a table (refused for a protected one); a missing table is not an error.
+    public func deleteTable(_ table: TableReference) async throws(BigQueryError) {
+        try checkWritable(table, jobId: "tables.delete", kind: "ddl")
+        do {
+            _ = try await perform("DELETE", tableURL(table), contentType: nil, retry: defaultRetry)
+            tableMetadata[table] = nil
+            logger.info("table deleted", metadata: ["table": "\(table)"])
+        } catch .api(404, _, _) {
+            tableMetadata[table] = nil
+        }
+    }
+
+    /// A dataset, or nil when it does not exist.
+    public func getDataset(project: String, dataset: String) async throws(BigQueryError) -> DatasetResource? {
+        let url = "\(projectURL(project))/datasets/\(Self.segment(dataset))"
+        do {
+            let response = try await perform("GET", url, retry: defaultRetry)
+            return try decode(DatasetResource.self, response, what: "dataset \(project).\(dataset)")
+        } catch .api(404, _, _) {
+            return nil
+        }
+    }
+
+    /// Creates a dataset; an existing one is returned with `created: false`.
+    public func createDataset(_ resource: DatasetResource) async throws(BigQueryError) -> (dataset: DatasetResource, created: Bool) {
+        let project = resource.datasetReference.projectId
+        let body: Data
+        do {
+            body = try JSONEncoder().encode(resource)
+        } catch {
+            throw .invalidResponse("cannot encode dataset")
+        }
+        do {
+            let response = try await perform("POST", "\(projectURL(project))/datasets", body: .bytes(Array(body)), retry: defaultRetry)
+            logger.info("dataset created", metadata: ["dataset": "\(project).\(resource.datasetReference.datasetId)"])
+            return (try decode(DatasetResource.self, response, what: "created dataset"), true)
+        } catch .api(409, _, _) {
+            guard let existing = try await getDataset(project: project, dataset: resource.datasetReference.datasetId) else {
+                throw .invalidResponse("dataset \(project).\(resource.datasetReference.datasetId) exists but cannot be read")
+            }
+            return (existing, false)
+        }
+    }
+
+    // MARK: - loads
+
+    /// Runs a load job (free): from an uploaded local file, or from Cloud Storage. Refused for a protected
+    /// destination before anything is sent.
+    public func load(_ job: LoadJob) async throws(BigQueryError) -> JobOutcome {
+        let budget = try self.budget(job.budget)
+        let project = try await billingProject(fallback: job.destination.projectId)
+        try checkWritable(job.destination, jobId: job.jobId ?? "load", kind: "load")
+        let started = time.now()
+        var upload: (@Sendable (String, [UInt8]) async throws(BigQueryError) -> JobResource)?
+        if case .upload(let path) = job.source {
+            var info = stat()
+            guard stat(path, &info) == 0 else { throw .transport("cannot read \(path) for upload") }
+            let size = Int(info.st_size)
+            let retry = budget.retry
+            upload = { [self] (jobId: String, body: [UInt8]) async throws(BigQueryError) -> JobResource in
+                if size <= self.configuration.multipartLimit {
+                    return try await self.uploadMultipart(project: project, path: path, jobJSON: body, jobId: jobId, location: job.location, retry: retry)
+                }
+                return try await self.uploadResumable(project: project, path: path, size: size, jobJSON: body, retry: retry)
+            }
+        }
+        let run = try await runJob(project: project, idBase: job.jobId, location: job.location, retry: budget.retry, kind: "load", upload: upload) { object in
+            object.field("load") { json in
+                json.object { load in
+                    load.field("destinationTable") { json in
+                        json.object { table in
+                            table.field("projectId", string: job.destination.projectId)
+                            table.field("datasetId", string: job.destination.datasetId)
+                            table.field("tableId", string: job.destination.tableId)
+                        }
+                    }
+                    load.field("sourceFormat", string: job.format)
+                    load.field("writeDisposition", string: job.writeDisposition)
+                    load.field("createDisposition", string: job.createDisposition)
+                    if let schema = job.schema {
+                        load.field("schema") { json in
+                            json.object { object in
+                                object.field("fields") { json in
+                                    json.array(schema) { json, field in
+                                        json.object { f in
+                                            f.field("name", string: field.name)
+                                            f.field("type", string: field.type)
+                                            f.field("mode", string: field.mode ?? "NULLABLE")
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    if let delimiter = job.fieldDelimiter { load.field("fieldDelimiter", string: delimiter) }
+                    if let rows = job.skipLeadingRows { load.field("skipLeadingRows") { $0.int(Int64(rows)) } }
+                    if job.format == "CSV" { load.field("allowQuotedNewlines") { $0.bool(true) } }
+                    load.field("ignoreUnknownValues") { $0.bool(job.ignoreUnknownValues) }
+                    if case .gcs(let uris) = job.source {
+                        load.field("sourceUris") { json in json.array(uris) { $0.string($1) } }
+                    }
+                }
+            }
+            object.field("labels") { json in json.object { labels in for (k, v) in self.labels(job.labels) { labels.field(k, string: v) } } }
+        }
+        let outcome = JobOutcome(
+            jobId: run.resource.jobReference?.jobId ?? run.jobId, location: run.resource.jobReference?.location ?? job.location,
+            statementType: "LOAD", bytesProcessed: 0, bytesBilled: 0, costUSD: 0, cacheHit: false, affectedRows: nil,
+            insertedRows: nil, updatedRows: nil, deletedRows: nil,
+            loadedRows: run.resource.statistics?.load?.outputRows.flatMap { Int64($0) },
+            attempt: run.attempt, adopted: run.adopted, durationSeconds: time.now() - started
+        )
+        record(JobRecord(kind: "load", jobId: outcome.jobId, statementType: "LOAD", bytesProcessed: 0, bytesBilled: 0, costUSD: 0,
+                         durationSeconds: outcome.durationSeconds, attempt: run.attempt, outcome: run.adopted ? "adopted" : "done", reason: nil))
+        return outcome
+    }
+
+    /// One multipart request: the job's JSON, then the file streamed from disk.
+    func uploadMultipart(project: String, path: String, jobJSON: [UInt8], jobId: String, location: String?, retry: RetryPolicy) async throws(BigQueryError) -> JobResource {
+        let boundary = "bqsync_boundary_\(UInt64.random(in: 0...UInt64.max))_\(UInt64.random(in: 0...UInt64.max))"
+        let prefix = Array("--\(boundary)\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".utf8) + jobJSON
+            + Array("\r\n--\(boundary)\r\nContent-Type: application/octet-stream\r\n\r\n".utf8)
+        let suffix = Array("\r\n--\(boundary)--\r\n".utf8)
+        let url = "\(configuration.uploadRoot)/projects/\(Self.segment(project))/jobs?uploadType=multipart"
+        let response = try await perform(
+            "POST", url, body: .file(path: path, prefix: prefix, suffix: suffix),
+            contentType: "multipart/related; boundary=\(boundary)", retry: retry,
+            probe: { [self] () async throws(BigQueryError) -> HTTPResponse? in
+                try await self.getJobResponse(project: project, jobId: jobId, location: location, retry: retry)
+            }
+        )
+        return try decode(JobResource.self, response, what: "load job")
+    }
+
+    /// A resumable upload: start a session, then send the file in chunks (multiples of 256 KiB).
+    func uploadResumable(project: String, path: String, size: Int, jobJSON: [UInt8], retry: RetryPolicy) async throws(BigQueryError) -> JobResource {
+        let url = "\(configuration.uploadRoot)/projects/\(Self.segment(project))/jobs?uploadType=resumable"
+        let start = try await perform("POST", url, body: .bytes(jobJSON), headers: [
+            ("X-Upload-Content-Type", "application/octet-stream"), ("X-Upload-Content-Length", String(size)),
+        ], retry: retry)
+        guard let session = start.header("location") else {
+            throw .invalidResponse("resumable upload started without a session location")
+        }
+        var offset = 0
+        while true {
+            let length = min(configuration.uploadChunk, size - offset)
+            let range = length > 0 ? "bytes \(offset)-\(offset + length - 1)/\(size)" : "bytes */\(size)"
+            let response = try await perform("PUT", session, body: .fileRange(path: path, offset: offset, length: length),
+                                             contentType: "application/octet-stream", headers: [("Content-Range", range)],
+                                             retry: retry, accepting: [308])
+            if response.status != 308 {
+                return try decode(JobResource.self, response, what: "load job")
+            }
+            if let received = response.header("range"), let last = received.split(separator: "-").last.flatMap({ Int($0) }) {
+                offset = last + 1
+            } else {
+                offset += length
+            }
+            if offset >= size && length == 0 {
+                throw .invalidResponse("resumable upload did not complete after all \(size) bytes were sent")
+            }
+        }
+    }
+}

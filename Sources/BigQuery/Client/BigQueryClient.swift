@@ -1,0 +1,239 @@
+import Foundation
+import HTTP
+import Logging
+
+/// The one way bqsync talks to BigQuery. Every job is dry-run and admitted by its budget's `CostGuard` before it
+/// is sent, writes to protected tables are refused before sending, calls are retried with backoff and guarded by
+/// a circuit breaker, read-only results are cached for the session, and every job is logged.
+public actor BigQueryClient {
+    /// Endpoints and behaviour.
+    public nonisolated let configuration: ClientConfiguration
+    let transport: any HTTPTransport
+    /// Supplies auth headers.
+    public nonisolated let authenticator: Authenticator
+    let time: any TimeSource
+    let breaker: CircuitBreaker
+    let protectedTables: [TablePattern]
+    let budgets: [String: Budget]
+    let guards: [String: CostGuard]
+    let cache = QueryCache()
+    var tableMetadata: [TableReference: TableResource?] = [:]
+    /// Every job call, in order.
+    public private(set) var records: [JobRecord] = []
+    let logger: Logger
+    private var idCounter = 0
+    private let sessionTag: String
+
+    /// Creates a client. Each budget gets its own cost guard; the protected tables of every policy apply.
+    public init(configuration: ClientConfiguration, transport: any HTTPTransport, authenticator: Authenticator,
+                budgets: [Budget], protectedTables: [TablePattern], breaker: CircuitBreakerSettings,
+                time: any TimeSource = SystemTime(), logger: Logger = Logger(label: "bqsync.bigquery")) {
+        self.configuration = configuration
+        self.transport = transport
+        self.authenticator = authenticator
+        self.time = time
+        self.breaker = CircuitBreaker(settings: breaker, time: time)
+        self.protectedTables = protectedTables
+        self.budgets = Dictionary(budgets.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.guards = Dictionary(budgets.map { ($0.name, CostGuard(limits: $0.limits)) }, uniquingKeysWith: { first, _ in first })
+        self.logger = logger
+        self.sessionTag = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+    }
+
+    /// The cost guard of a budget.
+    public nonisolated func costGuard(_ budget: String) -> CostGuard? {
+        guards[budget]
+    }
+
+    /// The breaker, for inspection.
+    public nonisolated var circuitBreaker: CircuitBreaker { breaker }
+
+    /// The session cache's hits.
+    public func cacheHits() async -> Int { await cache.hits }
+
+    /// The project jobs run in: the configured one, else the credentials', else `fallback` (the target's).
+    public func billingProject(fallback: String?) async throws(BigQueryError) -> String {
+        if let project = configuration.project { return project }
+        if let project = await authenticator.projectId() { return project }
+        if let fallback { return fallback }
+        throw .invalidName("no project to run jobs in: pass --project or set GOOGLE_CLOUD_PROJECT")
+    }
+
+    // MARK: - protected tables
+
+    /// Throws when the table is protected; nothing is sent.
+    func checkWritable(_ table: TableReference?, jobId: String, kind: String) throws(BigQueryError) {
+        guard let table, let pattern = protectedTables.first(where: { $0.matches(table) }) else { return }
+        let refusal = BigQueryError.refused(.protectedTable(table: table.description, pattern: pattern.text))
+        record(JobRecord(kind: kind, jobId: jobId, statementType: nil, bytesProcessed: 0, bytesBilled: 0, costUSD: 0,
+                         durationSeconds: 0, attempt: 0, outcome: "refused", reason: "protectedTable"))
+        throw refusal
+    }
+
+    // MARK: - HTTP with retries
+
+    /// Sends one API call with the budget's retry policy. `probe`, when given, runs before each retry and may
+    /// return a response to adopt instead (a job an earlier attempt created).
+    func perform(_ method: String, _ url: String, body: HTTPRequest.Body = .none, contentType: String? = "application/json",
+                 headers extra: [(name: String, value: String)] = [], retry: RetryPolicy, timeout: Double? = nil,
+                 accepting: Set<Int> = [],
+                 probe: (@Sendable () async throws(BigQueryError) -> HTTPResponse?)? = nil) async throws(BigQueryError) -> HTTPResponse {
+        let start = time.now()
+        var attempt = 0
+        var forceRefresh = false
+        var refreshed = false
+        while true {
+            attempt += 1
+            if attempt > 1, let probe, let adopted = try await probe() { return adopted }
+            var headers = try await authenticator.headers(forceRefresh: forceRefresh)
+            forceRefresh = false
+            if let contentType, body.inMemoryCount != 0 || method != "GET" { headers.append(("Content-Type", contentType)) }
+            headers += extra
+            try await breaker.acquire()
+            let request = HTTPRequest(method: method, url: url, headers: headers, body: body, timeout: timeout)
+            let sent = time.now()
+            let failure: BigQueryError
+            do {
+                let response = try await transport.send(request)
+                logger.debug("http", metadata: [
+                    "method": "\(method)", "url": "\(Self.redactedURL(url))", "status": "\(response.status)",
+                    "ms": "\(Int((time.now() - sent) * 1000))", "attempt": "\(attempt)",
+                ])
+                if response.isSuccess || accepting.contains(response.status) {
+                    await breaker.recordSuccess()
+                    return response
+                }
+                let (reason, message) = Self.errorInfo(response)
+                if response.status == 401 {
+                    await breaker.recordSuccess()
+                    guard authenticator.canRefresh, !refreshed else {
+                        throw BigQueryError.auth("BigQuery rejected the credentials (\(authenticator.source)): \(message)")
+                    }
+                    refreshed = true
+                    forceRefresh = true
+                    attempt -= 1
+                    continue
+                }
+                let error = BigQueryError.api(status: response.status, reason: reason, message: message)
+                guard Retry.isRetryable(status: response.status, reason: reason) else {
+                    await breaker.recordSuccess()
+                    throw error
+                }
+                await breaker.recordFailure()
+                failure = error
+            } catch let error as HTTPError {
+                await breaker.recordFailure()
+                logger.debug("http", metadata: ["method": "\(method)", "url": "\(Self.redactedURL(url))", "error": "\(error.kind.rawValue)", "attempt": "\(attempt)"])
+                guard error.isRetryable else { throw .transport(error.message) }
+                failure = .transport(error.message)
+            } catch let error as BigQueryError {
+                throw error
+            } catch {
+                throw .transport("\(error)")
+            }
+            guard attempt < retry.maxAttempts else {
+                throw .retriesExhausted(attempts: attempt, last: failure.description)
+            }
+            let wait = time.jitter(upTo: retry.ceiling(beforeRetry: attempt).seconds)
+            let elapsed = time.now() - start
+            guard elapsed + wait <= retry.deadline.seconds else {
+                throw .retriesExhausted(attempts: attempt, last: "\(failure.description) (retry deadline of \(Int(retry.deadline.seconds))s reached)")
+            }
+            logger.notice("retrying", metadata: [
+                "method": "\(method)", "url": "\(Self.redactedURL(url))", "attempt": "\(attempt)",
+                "wait_s": "\(Format.fixed(wait, digits: 2))", "error": "\(failure.description)",
+            ])
+            do {
+                try await time.sleep(seconds: wait)
+            } catch {
+                throw .transport("cancelled while waiting to retry")
+            }
+        }
+    }
+
+    /// The reason and message of an error answer.
+    static func errorInfo(_ response: HTTPResponse) -> (String?, String) {
+        if let decoded = try? JSONDecoder().decode(ErrorResponse.self, from: Data(response.body)), let body = decoded.error {
+            let first = body.errors?.first
+            return (first?.reason ?? body.status, body.message ?? first?.message ?? "HTTP \(response.status)")
+        }
+        let text = String(decoding: response.body.prefix(200), as: UTF8.self)
+            .unicodeScalars.filter { $0.value >= 0x20 || $0 == "\n" }.map(String.init).joined()
+        return (nil, text.isEmpty ? "HTTP \(response.status)" : "HTTP \(response.status): \(text)")
+    }
+
+    /// The URL without its query string (which can carry upload ids).
+    static func redactedURL(_ url: String) -> String {
+        url.split(separator: "?", maxSplits: 1).first.map(String.init) ?? url
+    }
+
+    // MARK: - JSON
+
+    func decode<T: Decodable>(_ type: T.Type, _ response: HTTPResponse, what: String) throws(BigQueryError) -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(response.body))
+        } catch {
+            throw .invalidResponse("\(what): \(String(describing: error).prefix(200))")
+        }
+    }
+
+    // MARK: - ids, labels, URLs
+
+    /// A fresh random job id for jobs that need no determinism.
+    func randomJobId(_ prefix: String) -> String {
+        idCounter += 1
+        return "bqsync_\(prefix)_\(sessionTag)_\(idCounter)_\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    /// The client's labels plus the job's, made valid (lowercase letters, digits, `_`, `-`; at most 63).
+    func labels(_ extra: [String: String]) -> [(String, String)] {
+        var merged = configuration.labels
+        for (key, value) in extra { merged[key] = value }
+        return merged.compactMap { key, value in
+            let k = Self.labelText(key)
+            guard let first = k.first, first.isLetter else { return nil }
+            return (k, Self.labelText(value))
+        }.sorted { $0.0 < $1.0 }
+    }
+
+    static func labelText(_ text: String) -> String {
+        String(text.lowercased().map { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" || $0 == "-" ? $0 : "_" }.prefix(63))
+    }
+
+    /// Percent-encodes one path segment.
+    static func segment(_ text: String) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+    }
+
+    /// `?a=b&c=d`, percent-encoded, nil values left out.
+    static func query(_ items: [(String, String?)]) -> String {
+        let parts = items.compactMap { key, value in value.map { "\(key)=\(segment($0))" } }
+        return parts.isEmpty ? "" : "?" + parts.joined(separator: "&")
+    }
+
+    func projectURL(_ project: String) -> String {
+        "\(configuration.apiRoot)/projects/\(Self.segment(project))"
+    }
+
+    func tableURL(_ table: TableReference) -> String {
+        "\(projectURL(table.projectId))/datasets/\(Self.segment(table.datasetId))/tables/\(Self.segment(table.tableId))"
+    }
+
+    // MARK: - job log
+
+    func record(_ entry: JobRecord) {
+        records.append(entry)
+        logger.info("job", metadata: [
+            "kind": "\(entry.kind)", "job_id": "\(entry.jobId)", "statement": "\(entry.statementType ?? "-")",
+            "bytes_processed": "\(entry.bytesProcessed)", "bytes_billed": "\(entry.bytesBilled)",
+            "cost_usd": "\(Format.fixed(entry.costUSD, digits: 8))", "duration_s": "\(Format.fixed(entry.durationSeconds, digits: 3))",
+            "attempt": "\(entry.attempt)", "outcome": "\(entry.outcome)", "reason": "\(entry.reason ?? "-")",
+        ])
+    }
+
+    func warn(_ messages: [String], budget: String) {
+        for message in messages { logger.warning("budget", metadata: ["policy": "\(budget)", "warning": "\(message)"]) }
+    }
+}
