@@ -39,3 +39,12 @@ public enum SyncError: Error, Sendable, CustomStringConvertible {
         }
     }
 }
+
+extension SyncError {
+    /// An untyped error as a SyncError (BigQuery errors wrapped).
+    static func lift(_ error: any Error) -> SyncError {
+        if let error = error as? SyncError { return error }
+        if let error = error as? BigQueryError { return .bigQuery(error) }
+        return .failed("\(error)")
+    }
+}

@@ -11,7 +11,7 @@ extension BigQueryClient {
     /// deterministic attempt ids and adoption), settlement of the actual bytes, and the rows of a SELECT.
     public func query(_ job: QueryJob) async throws(BigQueryError) -> QueryResult {
         let budget = try self.budget(job.budget)
-        let project = try await billingProject(fallback: job.writes?.projectId ?? job.reads.first?.projectId)
+        let project = try await billingProject(fallback: job.writes?.projectId ?? job.reads.first?.projectId, explicit: job.project)
         let displayId = job.jobId ?? "query"
         try checkWritable(job.writes, jobId: displayId, kind: "query")
         let readOnly = job.writes == nil
@@ -95,8 +95,13 @@ extension BigQueryClient {
     /// Dry-runs a query (free) and estimates its bytes billed; an estimate the dry run cannot give (UNKNOWN
     /// accuracy, or 0 bytes) is replaced by a conservative one from table metadata and the 10 MB minimums.
     public func dryRun(_ job: QueryJob) async throws(BigQueryError) -> DryRunResult {
+        try await dryRunWithSchema(job).0
+    }
+
+    /// A dry run that also returns the result schema BigQuery reports (for a SELECT).
+    public func dryRunWithSchema(_ job: QueryJob) async throws(BigQueryError) -> (DryRunResult, [FieldSchema]) {
         let budget = try self.budget(job.budget)
-        let project = try await billingProject(fallback: job.writes?.projectId ?? job.reads.first?.projectId)
+        let project = try await billingProject(fallback: job.writes?.projectId ?? job.reads.first?.projectId, explicit: job.project)
         let started = time.now()
         var body = JSONWriter()
         body.object { object in
@@ -150,7 +155,7 @@ extension BigQueryClient {
         record(JobRecord(kind: "dry-run", jobId: resource.jobReference?.jobId ?? "dry run", statementType: result.statementType,
                          bytesProcessed: processed, bytesBilled: 0, costUSD: 0, durationSeconds: time.now() - started,
                          attempt: 1, outcome: "dry-run", reason: result.note == nil ? nil : "conservativeEstimate"))
-        return result
+        return (result, stats?.schema?.fields ?? [])
     }
 
     /// What a statement could process by table metadata: the tables it reads other than its target, plus the

@@ -90,7 +90,7 @@ extension BigQueryClient {
     /// destination before anything is sent.
     public func load(_ job: LoadJob) async throws(BigQueryError) -> JobOutcome {
         let budget = try self.budget(job.budget)
-        let project = try await billingProject(fallback: job.destination.projectId)
+        let project = try await billingProject(fallback: job.destination.projectId, explicit: job.project)
         try checkWritable(job.destination, jobId: job.jobId ?? "load", kind: "load")
         let started = time.now()
         var upload: (@Sendable (String, [UInt8]) async throws(BigQueryError) -> JobResource)?

@@ -51,8 +51,9 @@ public actor BigQueryClient {
     /// The session cache's hits.
     public func cacheHits() async -> Int { await cache.hits }
 
-    /// The project jobs run in: the configured one, else the credentials', else `fallback` (the target's).
-    public func billingProject(fallback: String?) async throws(BigQueryError) -> String {
+    /// The project jobs run in: the job's own, the configured one, else the credentials', else `fallback` (the target's).
+    public func billingProject(fallback: String?, explicit: String? = nil) async throws(BigQueryError) -> String {
+        if let explicit { return explicit }
         if let project = configuration.project { return project }
         if let project = await authenticator.projectId() { return project }
         if let fallback { return fallback }
@@ -195,6 +196,9 @@ public actor BigQueryClient {
             return (k, Self.labelText(value))
         }.sorted { $0.0 < $1.0 }
     }
+
+    /// Text made into a valid label value (lowercase letters, digits, `_`, `-`; at most 63 characters).
+    public static func labelValue(_ text: String) -> String { labelText(text) }
 
     static func labelText(_ text: String) -> String {
         String(text.lowercased().map { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" || $0 == "-" ? $0 : "_" }.prefix(63))

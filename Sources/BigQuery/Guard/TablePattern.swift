@@ -30,9 +30,11 @@ public struct TablePattern: Sendable, Hashable, CustomStringConvertible {
         Self.glob(parts[0], table.projectId) && Self.glob(parts[1], table.datasetId) && Self.glob(parts[2], table.tableId)
     }
 
-    /// Whether the table could match for some project (used when the project is not known yet).
+    /// Whether the table could match in some project (used when the project is not known yet): the
+    /// project part of the pattern is taken to match, since the table may yet live in that project. For
+    /// protection that is the safe reading.
     public func matches(datasetId: String, tableId: String) -> Bool {
-        parts[0] == "*" && Self.glob(parts[1], datasetId) && Self.glob(parts[2], tableId)
+        Self.glob(parts[1], datasetId) && Self.glob(parts[2], tableId)
     }
 
     /// Glob match of one part; BigQuery dataset and table ids are case-sensitive, project ids lowercase.

@@ -1,0 +1,251 @@
+import BigQuery
+import Foundation
+
+/// A reviewed unit of work: every step of every sync with its SQL, estimates and the fingerprints of what it was
+/// planned from. Written as versioned, deterministic JSON (`plan --out`); `apply` runs exactly these steps.
+public struct Plan: Codable, Sendable, Hashable {
+    /// The plan file format this bqsync writes and reads.
+    public static let currentFormatVersion = 1
+
+    /// The file format's version.
+    public var formatVersion: Int
+    /// A digest of everything the plan does and was planned from; job ids are derived from it.
+    public var planId: String
+    /// The dataset (in each target's project) holding runs and leases.
+    public var stateDataset: String
+    /// One entry per sync, in name order.
+    public var syncs: [SyncPlan]
+    /// Each policy's limits against what the plan would spend under it.
+    public var budgets: [BudgetPlan]
+
+    enum CodingKeys: String, CodingKey {
+        case formatVersion = "format_version", planId = "plan_id", stateDataset = "state_dataset", syncs, budgets
+    }
+
+    /// Whether any step changes a table.
+    public var hasChanges: Bool { syncs.contains { !$0.steps.isEmpty && $0.rows != 0 } }
+
+    /// Whether every budget fits.
+    public var fits: Bool { budgets.allSatisfy { $0.violations.isEmpty } }
+
+    /// The plan as deterministic JSON (sorted keys, no timestamps), ending in a newline.
+    public func encoded() throws(SyncError) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        do {
+            return Array(try encoder.encode(self)) + [0x0A]
+        } catch {
+            throw SyncError.failed("cannot encode the plan: \(error)")
+        }
+    }
+
+    /// Reads a plan file, refusing other format versions.
+    public static func decode(_ bytes: [UInt8], path: String) throws(SyncError) -> Plan {
+        struct Version: Decodable {
+            var formatVersion: Int?
+            enum CodingKeys: String, CodingKey { case formatVersion = "format_version" }
+        }
+        let data = Data(bytes)
+        guard let version = try? JSONDecoder().decode(Version.self, from: data) else {
+            throw SyncError.invalidPlan("\(path) is not a bqsync plan file (not a JSON object)")
+        }
+        guard version.formatVersion == currentFormatVersion else {
+            throw SyncError.invalidPlan("\(path) has format_version \(version.formatVersion.map(String.init) ?? "(missing)"); this bqsync reads \(currentFormatVersion)")
+        }
+        do {
+            return try JSONDecoder().decode(Plan.self, from: data)
+        } catch {
+            throw SyncError.invalidPlan("\(path): \(Self.describe(error))")
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? DecodingError else { return "unreadable" }
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        }
+        switch error {
+        case .keyNotFound(let key, let context): return "missing '\(key.stringValue)' at \(path(context).isEmpty ? "top level" : path(context))"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context): return "wrong type at \(path(context))"
+        case .dataCorrupted(let context): return "corrupt value at \(path(context))"
+        @unknown default: return "unreadable"
+        }
+    }
+}
+
+/// One sync's part of a plan.
+public struct SyncPlan: Codable, Sendable, Hashable {
+    /// The sync's name.
+    public var name: String
+    /// The definition file and its hash.
+    public var definition: FileFingerprint
+    /// The policy's name.
+    public var policy: String
+    /// `project.dataset.table`.
+    public var target: String
+    /// inline or staged.
+    public var strategy: String
+    /// Why this strategy (for `auto`, the two estimates).
+    public var strategyReason: String
+    /// What the source was when planned.
+    public var source: SourceSnapshot
+    /// What the target was when planned.
+    public var targetState: TargetState
+    /// The columns rows carry, in order, with their types.
+    public var columns: [ColumnPlan]
+    /// Rows read from the source (nil when the rows never leave BigQuery).
+    public var rowsRead: Int64?
+    /// Rows after deduplication by merge key.
+    public var rows: Int64?
+    /// Batches (inline) or load files (staged).
+    public var batches: Int
+    /// How partition pruning applies, or why it does not.
+    public var pruning: String?
+    /// Dedup partitions used (part of the batch layout).
+    public var dedupPartitions: Int
+    /// The steps, in order.
+    public var steps: [Step]
+
+    enum CodingKeys: String, CodingKey {
+        case name, definition, policy, target, strategy, strategyReason = "strategy_reason", source, targetState = "target_state"
+        case columns, rowsRead = "rows_read", rows, batches, pruning, dedupPartitions = "dedup_partitions", steps
+    }
+
+    /// Bytes billed by the steps, as estimated.
+    public var estimatedBilledBytes: Int64 { steps.reduce(0) { $0 + ($1.estimate?.billedBytes ?? 0) } }
+    /// Dollars, as estimated.
+    public var estimatedCostUSD: Double { steps.reduce(0) { $0 + ($1.estimate?.costUSD ?? 0) } }
+    /// Billable query jobs.
+    public var queryJobs: Int { steps.filter { $0.kind == .merge || $0.kind == .state }.count }
+}
+
+/// A file's path and SHA-256.
+public struct FileFingerprint: Codable, Sendable, Hashable {
+    /// The path as shown.
+    public var path: String
+    /// Lowercase hex SHA-256.
+    public var sha256: String
+}
+
+/// The source as planned: files and their hashes, or the query text, or the URIs.
+public struct SourceSnapshot: Codable, Sendable, Hashable {
+    /// ndjson, csv, query or gcs.
+    public var kind: String
+    /// Local files, in read order.
+    public var files: [SourceFile]?
+    /// The query's text.
+    public var query: String?
+    /// The URIs.
+    public var uris: [String]?
+}
+
+/// The target as planned.
+public struct TargetState: Codable, Sendable, Hashable {
+    /// Whether the table existed.
+    public var exists: Bool
+    /// SHA-256 of its schema (names, types, modes), when it existed.
+    public var schemaSHA256: String?
+    /// Bytes and rows BigQuery reported.
+    public var bytes: Int64?
+    public var rows: Int64?
+
+    enum CodingKeys: String, CodingKey { case exists, schemaSHA256 = "schema_sha256", bytes, rows }
+}
+
+/// One column of a sync's rows.
+public struct ColumnPlan: Codable, Sendable, Hashable {
+    public var name: String
+    public var type: String
+    public var required: Bool
+    /// False for a `delete_when` column the target does not have.
+    public var inTarget: Bool
+    /// Whether the source carries it.
+    public var carried: Bool
+
+    enum CodingKeys: String, CodingKey { case name, type, required, inTarget = "in_target", carried }
+}
+
+/// One step of a sync.
+public struct Step: Codable, Sendable, Hashable {
+    /// What a step does.
+    public enum Kind: String, Codable, Sendable, Hashable {
+        /// Create the target dataset/table from `schema:` (free).
+        case createTable = "create_table"
+        /// Create the run's staging table (free).
+        case createStaging = "create_staging"
+        /// A load job into the staging table (free).
+        case load
+        /// A MERGE into the target (billed).
+        case merge
+        /// Drop the staging table (free).
+        case dropStaging = "drop_staging"
+        /// A write to the state dataset (billed; lease and run record).
+        case state
+    }
+
+    /// Position within the sync.
+    public var index: Int
+    /// What it does.
+    public var kind: Kind
+    /// The job id base (attempts append `_<n>`).
+    public var jobId: String?
+    /// The statement (merge).
+    public var sql: String?
+    /// SHA-256 of the parameters or of the loaded file.
+    public var payloadDigest: String?
+    /// Size of the parameters or of the loaded file.
+    public var payloadBytes: Int64?
+    /// Rows carried.
+    public var rows: Int64?
+    /// The estimate.
+    public var estimate: Estimate?
+
+    enum CodingKeys: String, CodingKey {
+        case index, kind, jobId = "job_id", sql, payloadDigest = "payload_digest", payloadBytes = "payload_bytes", rows, estimate
+    }
+}
+
+/// What a step is expected to cost.
+public struct Estimate: Codable, Sendable, Hashable {
+    /// Bytes the dry run reported.
+    public var bytesProcessed: Int64
+    /// PRECISE, UPPER_BOUND, LOWER_BOUND, UNKNOWN, or MODELED when no dry run was possible.
+    public var accuracy: String
+    /// The bytes billed the cost guard counts (the 10 MB minimums applied).
+    public var billedBytes: Int64
+    /// Dollars.
+    public var costUSD: Double
+    /// How the estimate was made when it is not simply the dry run's.
+    public var note: String?
+
+    enum CodingKeys: String, CodingKey {
+        case bytesProcessed = "bytes_processed", accuracy, billedBytes = "billed_bytes", costUSD = "cost_usd", note
+    }
+}
+
+/// A policy's limits and what the plan would spend under them.
+public struct BudgetPlan: Codable, Sendable, Hashable {
+    /// The policy's name.
+    public var policy: String
+    /// Its file and hash (nil for the built-in default).
+    public var file: FileFingerprint?
+    /// Session limits.
+    public var maxBytesBilled: Int64
+    public var maxQueries: Int
+    public var maxCostUSD: Double
+    public var maxBytesPerQuery: Int64
+    /// What the plan would spend.
+    public var plannedBytesBilled: Int64
+    public var plannedQueries: Int
+    public var plannedCostUSD: Double
+    /// The largest single step.
+    public var largestQueryBytes: Int64
+    /// Each limit the plan would pass, described.
+    public var violations: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case policy, file, maxBytesBilled = "max_bytes_billed", maxQueries = "max_queries", maxCostUSD = "max_cost_usd"
+        case maxBytesPerQuery = "max_bytes_per_query", plannedBytesBilled = "planned_bytes_billed", plannedQueries = "planned_queries"
+        case plannedCostUSD = "planned_cost_usd", largestQueryBytes = "largest_query_bytes", violations
+    }
+}

@@ -1,0 +1,364 @@
+import BigQuery
+import Foundation
+
+/// Compiles sync definitions into a plan: reads and deduplicates each source, batches it, writes the MERGEs,
+/// dry-runs every query step through the client, picks the cheaper strategy, and checks the totals against
+/// each policy. It sends nothing but dry runs and metadata reads.
+public struct Planner: Sendable {
+    /// The parameter of an inline batch is kept under this (BigQuery refuses requests over 10 MB).
+    public static let maxInlineBytes = 8 << 20
+    /// A staged load file is cut at this size.
+    public static let stagedFileBytes = 64 << 20
+    /// The state writes each sync makes: acquire the lease, record the run, release the lease.
+    public static let stateWrites = ["check for an earlier run of the plan", "acquire the target's lease", "record the run", "release the lease"]
+
+    let client: BigQueryClient
+    let configuration: Configuration
+    let defaultProject: String?
+    let stateDataset: String
+
+    /// Creates a planner over loaded configuration.
+    public init(client: BigQueryClient, configuration: Configuration, defaultProject: String?, stateDataset: String = "bqsync") {
+        self.client = client
+        self.configuration = configuration
+        self.defaultProject = defaultProject
+        self.stateDataset = stateDataset
+    }
+
+    /// The syncs a command names (all when none), or an error naming the unknown ones.
+    public static func select(_ names: [String], from configuration: Configuration) throws(SyncError) -> [SyncDefinition] {
+        let all = configuration.syncs.sorted { $0.name < $1.name }
+        guard !names.isEmpty else { return all }
+        var chosen: [SyncDefinition] = []
+        for name in names {
+            guard let sync = all.first(where: { $0.name == name }) else {
+                let hint = Suggest.closest(to: name, in: all.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""
+                throw SyncError.failed("no sync named '\(name)'\(hint); known: \(all.map(\.name).joined(separator: ", "))")
+            }
+            if !chosen.contains(where: { $0.name == name }) { chosen.append(sync) }
+        }
+        return chosen.sorted { $0.name < $1.name }
+    }
+
+    /// Plans the named syncs (all when none).
+    public func plan(_ names: [String], progress: @Sendable (String) -> Void = { _ in }) async throws(SyncError) -> Plan {
+        let syncs = try Self.select(names, from: configuration)
+        guard !syncs.isEmpty else { throw SyncError.failed("there are no syncs to plan (syncs.d/ is empty)") }
+        var plans: [SyncPlan] = []
+        for (index, sync) in syncs.enumerated() {
+            guard let policy = configuration.policy(for: sync) else {
+                throw SyncError.failed("\(sync.location(of: "policy")): policy '\(sync.policyName)' does not exist")
+            }
+            progress("planning \(sync.name)")
+            let prepared = try await PreparedTarget.prepare(sync, policy: policy, client: client, defaultProject: defaultProject)
+            plans.append(try await planSync(prepared, index: index))
+        }
+        var plan = Plan(formatVersion: Plan.currentFormatVersion, planId: "", stateDataset: stateDataset, syncs: plans,
+                        budgets: budgets(plans))
+        plan.planId = String(BatchEncoder.digest(try plan.encoded()).prefix(16))
+        for s in plan.syncs.indices {
+            for t in plan.syncs[s].steps.indices where plan.syncs[s].steps[t].kind == .merge || plan.syncs[s].steps[t].kind == .load {
+                plan.syncs[s].steps[t].jobId = "bqsync_\(plan.planId)_\(s)_\(t)"
+            }
+        }
+        return plan
+    }
+
+    // MARK: - one sync
+
+    func planSync(_ prepared: PreparedTarget, index: Int) async throws(SyncError) -> SyncPlan {
+        let sync = prepared.sync
+        var plan = SyncPlan(
+            name: sync.name, definition: FileFingerprint(path: sync.file.path, sha256: sync.file.sha256), policy: prepared.policy.name,
+            target: prepared.target.description, strategy: "", strategyReason: "",
+            source: SourceSnapshot(kind: sync.source.kind.rawValue),
+            targetState: TargetState(exists: prepared.table != nil, schemaSHA256: prepared.schemaFingerprint,
+                                     bytes: prepared.table?.bytes, rows: prepared.table?.rows),
+            columns: [], rowsRead: nil, rows: nil, batches: 0, pruning: nil, dedupPartitions: 1, steps: [])
+        var steps: [Step] = []
+        if prepared.table == nil { steps.append(Step(index: 0, kind: .createTable)) }
+        switch sync.source.kind {
+        case .ndjson, .csv:
+            try await planLocal(prepared, into: &plan, steps: &steps)
+        case .query:
+            try await planQuery(prepared, into: &plan, steps: &steps)
+        case .gcs:
+            try await planGCS(prepared, into: &plan, steps: &steps)
+        }
+        for write in Self.stateWrites {
+            steps.append(Step(index: 0, kind: .state, estimate: modeled(Billing.minimum, policy: prepared.policy,
+                                                                          note: "state dataset: \(write) (10 MB minimum)")))
+        }
+        for i in steps.indices { steps[i].index = i }
+        plan.steps = steps
+        return plan
+    }
+
+    func stagingTable(_ prepared: PreparedTarget, content: String) throws(SyncError) -> TableReference {
+        do {
+            return try TableReference(projectId: prepared.target.projectId, datasetId: stateDataset,
+                                      tableId: "stage_\(prepared.sync.name.replacingOccurrences(of: "-", with: "_"))_\(content.prefix(16))")
+        } catch {
+            throw SyncError.bigQuery(error)
+        }
+    }
+
+    func planLocal(_ prepared: PreparedTarget, into plan: inout SyncPlan, steps: inout [Step]) async throws(SyncError) {
+        let rows = try LocalRows(prepared)
+        plan.source.files = rows.files
+        plan.rowsRead = rows.rowsRead
+        plan.dedupPartitions = rows.partitions
+        let builder = MergeBuilder(target: prepared.target, layout: prepared.layout, carried: rows.carried, update: prepared.sync.merge.update)
+        let encoder = BatchEncoder(layout: prepared.layout, carried: rows.carried)
+        plan.columns = columnPlans(prepared.layout, carried: rows.carried)
+        let pruner = Pruner(prepared: prepared)
+        plan.pruning = pruner.explanation
+        let strategy = prepared.sync.batch.strategy
+        var inlineSteps: [Step] = []
+        var stagedLoads: [Step] = []
+        var total: Int64 = 0
+        let policy = prepared.policy
+        let exists = prepared.table != nil
+        let parameterType = builder.rowsParameterType
+        let inline: ([PackedRow], [UInt8]) async throws(SyncError) -> Void = { (batch, parameter) throws(SyncError) in
+                total += Int64(batch.count)
+                let sql = builder.merge(.parameter("rows"), pruning: pruner.predicate(batch))
+                var step = Step(index: 0, kind: .merge, sql: sql, payloadDigest: BatchEncoder.digest(parameter),
+                                payloadBytes: Int64(parameter.count), rows: Int64(batch.count))
+                step.estimate = exists
+                    ? try await self.dryRun(sql, parameters: [QueryParameter(name: "rows", type: parameterType, value: .encoded(parameter))],
+                                            prepared: prepared)
+                    : self.modeled(Billing.minimum, policy: policy, note: "the target is created by this plan: 10 MB minimum")
+                inlineSteps.append(step)
+        }
+        let staged: ([UInt8], Int) async throws(SyncError) -> Void = { (file, count) throws(SyncError) in
+            if strategy == .staged { total += Int64(count) }
+            stagedLoads.append(Step(index: 0, kind: .load, payloadDigest: BatchEncoder.digest(file), payloadBytes: Int64(file.count),
+                                    rows: Int64(count)))
+        }
+        try await rows.batches(size: prepared.sync.batch.size, maxBytes: Self.maxInlineBytes, fileBytes: Self.stagedFileBytes, encoder: encoder,
+                               inline: strategy == .staged ? nil : inline, staged: strategy == .inline ? nil : staged)
+        plan.rows = total
+        // The staged MERGE reads the whole staging table once and scans the target once.
+        var stagedSteps: [Step] = []
+        if strategy != .inline {
+            let content = BatchEncoder.digest(Array((stagedLoads.compactMap(\.payloadDigest).joined() + prepared.target.description).utf8))
+            let staging = try stagingTable(prepared, content: content)
+            let sql = builder.merge(.stagedText(staging))
+            let stagedBytes = stagedLoads.reduce(Int64(0)) { $0 + ($1.payloadBytes ?? 0) }
+            var merge = Step(index: 0, kind: .merge, sql: sql, rows: stagedLoads.reduce(Int64(0)) { $0 + ($1.rows ?? 0) })
+            if exists {
+                let probe = builder.merge(.parameter("rows"))
+                var estimate = try await dryRun(probe, parameters: [QueryParameter(name: "rows", type: builder.rowsParameterType, value: .array([]))],
+                                                prepared: prepared)
+                estimate.bytesProcessed += stagedBytes
+                estimate.billedBytes = Billing.billed(processed: estimate.billedBytes + stagedBytes, tablesReferenced: 1)
+                estimate.costUSD = Billing.cost(billedBytes: estimate.billedBytes, usdPerTiB: policy.limits.usdPerTiB)
+                estimate.accuracy = "MODELED"
+                estimate.note = "dry run of the target scan plus the staged rows (\(Format.bytes(stagedBytes)), read once)"
+                merge.estimate = estimate
+            } else {
+                merge.estimate = modeled(Billing.billed(processed: stagedBytes, tablesReferenced: 1), policy: policy,
+                                         note: "the target is created by this plan: the staged rows, 10 MB minimum")
+            }
+            stagedSteps = [Step(index: 0, kind: .createStaging, sql: nil)] + stagedLoads + [merge, Step(index: 0, kind: .dropStaging)]
+            if total == 0 { stagedSteps = [] }
+        }
+        let inlineCost = inlineSteps.reduce(Int64(0)) { $0 + ($1.estimate?.billedBytes ?? 0) }
+        let stagedCost = stagedSteps.reduce(Int64(0)) { $0 + ($1.estimate?.billedBytes ?? 0) }
+        switch strategy {
+        case .inline:
+            plan.strategy = "inline"
+            plan.strategyReason = "batch.strategy: inline"
+        case .staged:
+            plan.strategy = "staged"
+            plan.strategyReason = "batch.strategy: staged"
+        case .auto:
+            let inlineJobs = inlineSteps.count, stagedJobs = stagedSteps.filter { $0.kind == .merge || $0.kind == .load }.count
+            let pickInline = inlineCost < stagedCost || (inlineCost == stagedCost && inlineJobs <= stagedJobs)
+            plan.strategy = pickInline ? "inline" : "staged"
+            plan.strategyReason = "auto: inline \(inlineSteps.count) MERGE\(inlineSteps.count == 1 ? "" : "s") ≈ \(Format.bytes(inlineCost)) billed; "
+                + "staged \(stagedLoads.count) free load\(stagedLoads.count == 1 ? "" : "s") + 1 MERGE ≈ \(Format.bytes(stagedCost)) billed"
+            plan.rows = Int64(pickInline ? inlineSteps.reduce(0) { $0 + ($1.rows ?? 0) } : stagedLoads.reduce(0) { $0 + ($1.rows ?? 0) })
+        }
+        let chosen = plan.strategy == "inline" ? inlineSteps : stagedSteps
+        plan.batches = plan.strategy == "inline" ? inlineSteps.count : stagedLoads.count
+        steps.append(contentsOf: chosen)
+    }
+
+    func planQuery(_ prepared: PreparedTarget, into plan: inout SyncPlan, steps: inout [Step]) async throws(SyncError) {
+        guard let query = prepared.sync.source.query else { throw SyncError.failed("sync '\(prepared.sync.name)' has no source.query") }
+        plan.source.query = query
+        let carried = try await queryColumns(query, prepared: prepared)
+        plan.columns = columnPlans(prepared.layout, carried: carried)
+        let builder = MergeBuilder(target: prepared.target, layout: prepared.layout, carried: carried, update: prepared.sync.merge.update)
+        let sql = builder.merge(.query(query))
+        var step = Step(index: 0, kind: .merge, sql: sql)
+        step.estimate = prepared.table != nil
+            ? try await dryRun(sql, parameters: [], prepared: prepared)
+            : modeled(Billing.minimum, policy: prepared.policy, note: "the target is created by this plan: the query's bytes are not known until then")
+        plan.strategy = "inline"
+        plan.strategyReason = "source.type: query runs inside BigQuery; one MERGE reads it directly"
+        plan.pruning = "none: the query's rows are not known before it runs"
+        plan.batches = 1
+        steps.append(step)
+    }
+
+    func planGCS(_ prepared: PreparedTarget, into plan: inout SyncPlan, steps: inout [Step]) async throws(SyncError) {
+        let sync = prepared.sync
+        plan.source.uris = sync.source.uris
+        let carried = prepared.layout.columns.indices.filter { prepared.layout.columns[$0].inTarget }
+        plan.columns = columnPlans(prepared.layout, carried: carried)
+        let content = BatchEncoder.digest(Array((sync.source.uris.joined(separator: "\n") + prepared.target.description).utf8))
+        let staging = try stagingTable(prepared, content: content)
+        let builder = MergeBuilder(target: prepared.target, layout: prepared.layout, carried: carried, update: sync.merge.update)
+        let sql = builder.merge(.stagedTyped(staging))
+        var merge = Step(index: 0, kind: .merge, sql: sql)
+        if prepared.table != nil {
+            var estimate = try await dryRun(builder.merge(.parameter("rows")),
+                                            parameters: [QueryParameter(name: "rows", type: builder.rowsParameterType, value: .array([]))],
+                                            prepared: prepared)
+            estimate.accuracy = "LOWER_BOUND"
+            estimate.note = "the target scan; the loaded files' size is not known before the load (maximumBytesBilled still caps the job)"
+            merge.estimate = estimate
+        } else {
+            merge.estimate = modeled(Billing.minimum, policy: prepared.policy, note: "the target is created by this plan; the loaded files' size is not known before the load")
+        }
+        plan.strategy = "staged"
+        plan.strategyReason = "source.type: gcs is loaded by a BigQuery load job, then merged once"
+        plan.pruning = "none: the files' rows are not known before the load"
+        plan.batches = 1
+        steps.append(Step(index: 0, kind: .createStaging))
+        steps.append(Step(index: 0, kind: .load, payloadDigest: content))
+        steps.append(merge)
+        steps.append(Step(index: 0, kind: .dropStaging))
+    }
+
+    /// The target columns a query's result carries (by a dry run's schema); unknown result columns are an error
+    /// unless the sync ignores them.
+    func queryColumns(_ query: String, prepared: PreparedTarget) async throws(SyncError) -> [Int] {
+        let dry: DryRunResult
+        let schema: [FieldSchema]
+        do {
+            (dry, schema) = try await client.dryRunWithSchema(QueryJob(sql: query, budget: prepared.policy.name))
+        } catch {
+            throw SyncError.failed("\(prepared.sync.location(of: "source.query")): \(error.description)")
+        }
+        _ = dry
+        var carried: [Int] = []
+        for field in schema {
+            guard let index = prepared.layout.index[field.name.lowercased()], prepared.layout.columns[index].inTarget || index == prepared.layout.deleteWhen else {
+                if prepared.sync.source.ignoreUnknownFields { continue }
+                throw SyncError.failed("\(prepared.sync.location(of: "source.query")): the query returns '\(field.name)', which is not a column of \(prepared.target) (set source.ignore_unknown_fields: true to skip it)")
+            }
+            carried.append(index)
+        }
+        for key in prepared.layout.keys where !carried.contains(key) {
+            throw SyncError.failed("\(prepared.sync.location(of: "source.query")): the query does not return merge key '\(prepared.layout.columns[key].name)'")
+        }
+        return carried.sorted()
+    }
+
+    func columnPlans(_ layout: RowLayout, carried: [Int]) -> [ColumnPlan] {
+        layout.columns.enumerated().map { index, column in
+            ColumnPlan(name: column.name, type: column.type.rawValue, required: column.required, inTarget: column.inTarget,
+                       carried: carried.contains(index))
+        }
+    }
+
+    func dryRun(_ sql: String, parameters: [QueryParameter], prepared: PreparedTarget) async throws(SyncError) -> Estimate {
+        let job = QueryJob(sql: sql, parameters: parameters, reads: [prepared.target], writes: prepared.target, budget: prepared.policy.name)
+        do {
+            let result = try await client.dryRun(job)
+            return Estimate(bytesProcessed: result.bytesProcessed, accuracy: result.accuracy, billedBytes: result.estimatedBilledBytes,
+                            costUSD: Billing.cost(billedBytes: result.estimatedBilledBytes, usdPerTiB: prepared.policy.limits.usdPerTiB),
+                            note: result.note)
+        } catch {
+            throw SyncError.bigQuery(error)
+        }
+    }
+
+    func modeled(_ bytes: Int64, policy: Policy, note: String) -> Estimate {
+        Estimate(bytesProcessed: 0, accuracy: "MODELED", billedBytes: bytes,
+                 costUSD: Billing.cost(billedBytes: bytes, usdPerTiB: policy.limits.usdPerTiB), note: note)
+    }
+
+    // MARK: - budgets
+
+    func budgets(_ plans: [SyncPlan]) -> [BudgetPlan] {
+        let names = Set(plans.map(\.policy)).sorted()
+        return names.compactMap { name -> BudgetPlan? in
+            guard let policy = configuration.policies[name] ?? (name == Policy.builtInDefault.name ? Policy.builtInDefault : nil) else { return nil }
+            let mine = plans.filter { $0.policy == name }
+            let bytes = mine.reduce(Int64(0)) { $0 + $1.estimatedBilledBytes }
+            let queries = mine.reduce(0) { $0 + $1.queryJobs }
+            let cost = Billing.cost(billedBytes: bytes, usdPerTiB: policy.limits.usdPerTiB)
+            let largest = mine.flatMap(\.steps).map { $0.estimate?.billedBytes ?? 0 }.max() ?? 0
+            let limits = policy.limits
+            var violations: [String] = []
+            if queries > limits.sessionQueries {
+                violations.append("session query limit: \(queries) queries planned, policy '\(name)' allows \(limits.sessionQueries)")
+            }
+            if bytes > limits.sessionBytes {
+                violations.append("session bytes limit: \(Format.bytes(bytes)) billed planned, policy '\(name)' allows \(Format.bytes(limits.sessionBytes))")
+            }
+            if cost > limits.sessionCostUSD + 1e-12 {
+                violations.append("session dollar limit: \(Format.dollars(cost)) planned, policy '\(name)' allows \(Format.dollars(limits.sessionCostUSD))")
+            }
+            for plan in mine {
+                for step in plan.steps where (step.estimate?.billedBytes ?? 0) > limits.queryBytes {
+                    violations.append("per-query bytes limit: \(plan.name) step \(step.index) would bill \(Format.bytes(step.estimate?.billedBytes ?? 0)), policy '\(name)' allows \(Format.bytes(limits.queryBytes))")
+                }
+            }
+            return BudgetPlan(policy: name, file: policy.file.map { FileFingerprint(path: $0.path, sha256: $0.sha256) },
+                              maxBytesBilled: limits.sessionBytes, maxQueries: limits.sessionQueries, maxCostUSD: limits.sessionCostUSD,
+                              maxBytesPerQuery: limits.queryBytes, plannedBytesBilled: bytes, plannedQueries: queries, plannedCostUSD: cost,
+                              largestQueryBytes: largest, violations: violations)
+        }
+    }
+}
+
+/// Partition pruning for a time-partitioned target: a constant range on the partition column, added to the
+/// MERGE's ON clause. Only safe — and only used — when the partition column is a merge key, so a matching
+/// target row necessarily lies in the range.
+struct Pruner {
+    let column: Int?
+    let type: FieldType?
+    let name: String?
+    let explanation: String?
+
+    init(prepared: PreparedTarget) {
+        guard let field = prepared.partitionField else {
+            column = nil; type = nil; name = nil; explanation = nil
+            return
+        }
+        guard let index = prepared.layout.index[field.lowercased()], prepared.layout.keys.contains(index) else {
+            column = nil; type = nil; name = nil
+            explanation = "none: partition column '\(field)' is not a merge key, so a row could match in any partition"
+            return
+        }
+        let type = prepared.layout.columns[index].type
+        guard [.date, .datetime, .timestamp].contains(type) else {
+            column = nil; self.type = nil; name = nil
+            explanation = "none: partition column '\(field)' is \(type.rawValue)"
+            return
+        }
+        column = index
+        self.type = type
+        name = prepared.layout.columns[index].name
+        explanation = "each MERGE is limited to the partitions of its batch's '\(field)' values"
+    }
+
+    /// `T.col BETWEEN DATE '…' AND DATE '…'` over the batch's values.
+    func predicate(_ rows: [PackedRow]) -> String? {
+        guard let column, let type, let name else { return nil }
+        var low: String?, high: String?
+        for row in rows {
+            guard let value = row.value(column) else { continue }
+            if low == nil || OrderComparison.less(value, low, type: type) { low = value }
+            if high == nil || OrderComparison.less(high, value, type: type) { high = value }
+        }
+        guard let low, let high else { return nil }
+        return "T.\(MergeBuilder.quote(name)) BETWEEN \(type.rawValue) '\(low)' AND \(type.rawValue) '\(high)'"
+    }
+}

@@ -1,0 +1,147 @@
+import BigQuery
+import Crypto
+import Foundation
+
+/// What plan and apply both derive for one sync: the resolved target, its table, the row layout.
+struct PreparedTarget: Sendable {
+    let sync: SyncDefinition
+    let policy: Policy
+    let target: TableReference
+    /// The table as it is now; nil when the plan creates it.
+    let table: TableResource?
+    let layout: RowLayout
+    /// The time-partitioning column, if any.
+    let partitionField: String?
+
+    /// The SHA-256 of the table's schema (names, types, modes), or nil when it does not exist.
+    var schemaFingerprint: String? {
+        guard let table else { return nil }
+        let text = table.fields.map { "\($0.name.lowercased()):\($0.type.uppercased()):\(($0.mode ?? "NULLABLE").uppercased())" }.joined(separator: "\n")
+        return BatchEncoder.digest(Array(text.utf8))
+    }
+
+    static func prepare(_ sync: SyncDefinition, policy: Policy, client: BigQueryClient, defaultProject: String?) async throws(SyncError) -> PreparedTarget {
+        let target: TableReference
+        do {
+            target = try sync.target.table.resolved(defaultProject: defaultProject)
+        } catch {
+            throw SyncError.failed("\(sync.location(of: "target.table")): \(error.description)")
+        }
+        if let pattern = policy.protectingPattern(for: target) {
+            throw SyncError.refused("sync '\(sync.name)': target \(target) is protected by policy '\(policy.name)' (pattern '\(pattern)'); nothing was sent")
+        }
+        let table: TableResource?
+        do {
+            table = try await client.getTable(target)
+        } catch {
+            throw SyncError.bigQuery(error)
+        }
+        var columns: [RowLayout.Column] = []
+        var partitionField: String?
+        if let table {
+            for field in table.fields {
+                guard (field.mode ?? "NULLABLE").uppercased() != "REPEATED", let type = FieldType(bigQueryName: field.type) else { continue }
+                columns.append(RowLayout.Column(name: field.name, type: type, required: (field.mode ?? "").uppercased() == "REQUIRED", inTarget: true))
+            }
+            partitionField = table.timePartitioning?.field
+            if let declared = sync.target.schema {
+                for spec in declared {
+                    let location = sync.location(of: "schema.\(spec.name)")
+                    guard let actual = columns.first(where: { $0.name.lowercased() == spec.name.lowercased() }) else {
+                        throw SyncError.failed("\(location): column '\(spec.name)' is declared in schema: but \(target) has no such column (or bqsync cannot write its type)")
+                    }
+                    if actual.type != spec.type {
+                        throw SyncError.failed("\(location): column '\(spec.name)' is \(spec.type.rawValue) in schema: but \(actual.type.rawValue) in \(target)")
+                    }
+                }
+            }
+        } else {
+            guard sync.target.createIfMissing, let schema = sync.target.schema else {
+                throw SyncError.failed("\(sync.location(of: "target.table")): table \(target) does not exist (set target.create_if_missing: true with a schema: to create it)")
+            }
+            columns = schema.map { RowLayout.Column(name: $0.name, type: $0.type, required: $0.mode == .required, inTarget: true) }
+            partitionField = sync.target.partitioning?.field
+        }
+        let layout: RowLayout
+        do {
+            layout = try RowLayout(columns: columns, merge: sync.merge)
+        } catch {
+            throw SyncError.failed("\(sync.location(of: "merge")): sync '\(sync.name)': \(error.description)")
+        }
+        return PreparedTarget(sync: sync, policy: policy, target: target, table: table, layout: layout, partitionField: partitionField)
+    }
+
+    /// The table to create from the definition.
+    var creation: TableResource {
+        let schema = (sync.target.schema ?? []).map {
+            FieldSchema(name: $0.name, type: $0.type.rawValue, mode: $0.mode.rawValue, description: $0.description)
+        }
+        let partitioning = sync.target.partitioning.map { TimePartitioning(type: $0.type.rawValue, field: $0.field) }
+        let clustering = sync.target.clustering.isEmpty ? nil : Clustering(fields: sync.target.clustering)
+        return TableResource(reference: target, schema: schema, description: sync.description, labels: ["managed-by": "bqsync"],
+                             timePartitioning: partitioning, clustering: clustering)
+    }
+}
+
+/// A local source read once: converted, deduplicated, then handed out in batches.
+final class LocalRows {
+    let files: [SourceFile]
+    let rowsRead: Int64
+    let carried: [Int]
+    let partitions: Int
+    private let dedup: Deduplicator
+
+    /// Reads the whole source (every error found here, before anything is sent).
+    init(_ prepared: PreparedTarget) throws(SyncError) {
+        let source = try LocalSource(spec: prepared.sync.source)
+        partitions = Deduplicator.partitionCount(sourceBytes: try source.totalBytes())
+        dedup = try Deduplicator(layout: prepared.layout, partitions: partitions)
+        var decoder = RowDecoder(layout: prepared.layout, ignoreUnknown: prepared.sync.source.ignoreUnknownFields)
+        let dedup = self.dedup
+        files = try source.read(into: &decoder) { (row) throws(SyncError) in try dedup.add(row) }
+        rowsRead = dedup.rowsRead
+        var carried = decoder.carried
+        for key in prepared.layout.keys { carried.insert(key) }
+        self.carried = carried.sorted()
+    }
+
+    /// Calls `inline` with each inline batch (at most `size` rows and `maxBytes` of parameter) and `staged`
+    /// with each staging file's NDJSON (at most `fileBytes`), in order.
+    func batches(size: Int, maxBytes: Int, fileBytes: Int, encoder: BatchEncoder,
+                 inline: (([PackedRow], [UInt8]) async throws(SyncError) -> Void)?,
+                 staged: (([UInt8], Int) async throws(SyncError) -> Void)?) async throws(SyncError) {
+        var pending: [PackedRow] = []
+        var file = JSONWriter(capacity: 1 << 16)
+        var fileRows = 0
+        func flushInline(_ rows: [PackedRow]) async throws(SyncError) {
+            guard !rows.isEmpty, let inline else { return }
+            let parameter = encoder.parameterValue(rows[...])
+            if parameter.count > maxBytes && rows.count > 1 {
+                let half = rows.count / 2
+                try await flushInline(Array(rows[..<half]))
+                try await flushInline(Array(rows[half...]))
+                return
+            }
+            try await inline(rows, parameter)
+        }
+        while let group = try dedup.next() {
+            for row in group {
+                pending.append(row)
+                if pending.count == size {
+                    try await flushInline(pending)
+                    pending.removeAll(keepingCapacity: true)
+                }
+                guard let staged else { continue }
+                encoder.ndjson(row, into: &file)
+                fileRows += 1
+                if file.bytes.count >= fileBytes {
+                    try await staged(file.bytes, fileRows)
+                    file = JSONWriter(capacity: 1 << 16)
+                    fileRows = 0
+                }
+            }
+        }
+        try await flushInline(pending)
+        if fileRows > 0, let staged { try await staged(file.bytes, fileRows) }
+    }
+}

@@ -1,0 +1,100 @@
+import Crypto
+import Foundation
+
+/// One local source file: where it is, its size and (once read) its SHA-256.
+public struct SourceFile: Sendable, Hashable, Codable {
+    /// The path as shown (relative to the sync's directory when given relative).
+    public var path: String
+    /// Its size in bytes.
+    public var bytes: Int64
+    /// Lowercase hex SHA-256 of its contents.
+    public var sha256: String
+}
+
+/// Reads the rows of a local `ndjson` or `csv` source: the files its path or glob names, in name order, each
+/// record decoded, converted and handed on; the files are hashed while they are read.
+struct LocalSource {
+    /// Absolute paths, with their displayed forms.
+    let files: [(absolute: String, display: String)]
+    /// ndjson or csv.
+    let kind: SourceSpec.Kind
+    /// CSV delimiter.
+    let delimiter: Character
+    /// CSV null marker.
+    let nullMarker: String
+
+    /// Resolves the source's path or glob against the definition's directory; no match is an error.
+    init(spec: SourceSpec) throws(SyncError) {
+        guard let pattern = spec.path else { throw SyncError.failed("the source has no path") }
+        let absolutePattern = pattern.hasPrefix("/") ? pattern : FileIO.join(spec.baseDirectory, pattern)
+        var matches: [String] = []
+        if pattern.contains(where: { "*?[".contains($0) }) {
+            var result = glob_t()
+            defer { globfree(&result) }
+            let status = glob(absolutePattern, 0, nil, &result)
+            if status == 0 {
+                for index in 0..<Int(result.gl_pathc) {
+                    if let path = result.gl_pathv[index] { matches.append(String(cString: path)) }
+                }
+            } else if status != GLOB_NOMATCH {
+                throw SyncError.io(path: pattern, message: "cannot expand the pattern")
+            }
+            matches = matches.filter { !FileIO.isDirectory($0) }.sorted()
+        } else if FileIO.exists(absolutePattern) {
+            matches = [absolutePattern]
+        }
+        guard !matches.isEmpty else {
+            throw SyncError.io(path: FileIO.join(spec.baseDirectory, pattern), message: "no source file matches")
+        }
+        files = matches.map { ($0, $0) }
+        kind = spec.kind
+        delimiter = spec.delimiter
+        nullMarker = spec.nullMarker
+    }
+
+    /// The total size of the files.
+    func totalBytes() throws(SyncError) -> Int64 {
+        var total: Int64 = 0
+        for file in files {
+            var info = stat()
+            guard stat(file.absolute, &info) == 0 else { throw SyncError.io(path: file.display, message: FileIO.systemError()) }
+            total += Int64(info.st_size)
+        }
+        return total
+    }
+
+    /// Reads every record, decoding each into a packed row; returns the files with their hashes.
+    func read(into decoder: inout RowDecoder, _ row: (PackedRow) throws(SyncError) -> Void) throws(SyncError) -> [SourceFile] {
+        var described: [SourceFile] = []
+        var sequence: Int64 = 0
+        decoder.delimiter = delimiter.asciiValue ?? UInt8(ascii: ",")
+        decoder.nullMarker = nullMarker
+        for file in files {
+            decoder.file = file.display
+            var hasher = SHA256Stream()
+            var size: Int64 = 0
+            var sawHeader = false
+            let reader = RecordReader(path: file.absolute, displayPath: file.display, quoted: kind == .csv)
+            try reader.forEach(chunk: { chunk in
+                hasher.update(chunk)
+                size += Int64(chunk.count)
+            }) { (record, line) throws(SyncError) in
+                if kind == .csv && !sawHeader {
+                    try decoder.csvHeader(record, line: line)
+                    sawHeader = true
+                    return
+                }
+                let packed = kind == .csv
+                    ? try decoder.csv(record, line: line, sequence: sequence)
+                    : try decoder.ndjson(record, line: line, sequence: sequence)
+                sequence += 1
+                try row(packed)
+            }
+            if kind == .csv && !sawHeader {
+                throw SyncError.row(SourceLocation(file: file.display, line: 1, column: 1), "the CSV file has no header row")
+            }
+            described.append(SourceFile(path: file.display, bytes: size, sha256: hasher.hex()))
+        }
+        return described
+    }
+}

@@ -1,0 +1,136 @@
+import BigQuery
+
+/// Turns NDJSON lines and CSV records into packed rows of a layout: fields matched to columns by name
+/// (case-insensitively), values converted to the column types, keys and REQUIRED columns checked. Every problem
+/// names the file, line and column.
+struct RowDecoder {
+    /// The columns rows carry.
+    let layout: RowLayout
+    /// Whether fields that are not columns are skipped rather than an error.
+    let ignoreUnknown: Bool
+    /// CSV: the field delimiter.
+    var delimiter: UInt8 = UInt8(ascii: ",")
+    /// CSV: the unquoted text that means NULL.
+    var nullMarker = ""
+    /// Columns that appeared in the source (a field or a header cell).
+    private(set) var carried: Set<Int> = []
+    /// The file being read, as shown in errors.
+    var file = ""
+    /// CSV: the current file's header, as column indexes (nil for an ignored column).
+    private var header: [Int?] = []
+    private var values: [String?]
+    private var seen: [Bool]
+
+    init(layout: RowLayout, ignoreUnknown: Bool) {
+        self.layout = layout
+        self.ignoreUnknown = ignoreUnknown
+        values = Array(repeating: nil, count: layout.columns.count)
+        seen = Array(repeating: false, count: layout.columns.count)
+    }
+
+    private func error(_ record: UnsafeBufferPointer<UInt8>, _ offset: Int, _ line: Int, _ message: String) -> SyncError {
+        .row(recordLocation(record, offset: offset, firstLine: line, file: file), message)
+    }
+
+    private func unknownField(_ name: String) -> String {
+        var message = "unknown field \(ValueConversion.quoted(name)): not a column of the target"
+        if let suggestion = Suggest.closest(to: name, in: layout.columns.map(\.name)) {
+            message += " (did you mean '\(suggestion)'?)"
+        }
+        return message + "; set source.ignore_unknown_fields: true to skip it"
+    }
+
+    /// Decodes one NDJSON line.
+    mutating func ndjson(_ record: UnsafeBufferPointer<UInt8>, line: Int, sequence: Int64) throws(SyncError) -> PackedRow {
+        for index in values.indices { values[index] = nil; seen[index] = false }
+        var parser = JSONLineParser(record)
+        var failure: SyncError?
+        do throws(RecordProblem) {
+            try parser.members { (name, raw, keyOffset, valueOffset) throws(RecordProblem) in
+                guard let column = layout.index[name.lowercased()] else {
+                    if ignoreUnknown { return }
+                    throw RecordProblem(offset: keyOffset, message: unknownField(name), syntax: false)
+                }
+                if seen[column] { throw RecordProblem(offset: keyOffset, message: "field '\(name)' appears twice", syntax: false) }
+                seen[column] = true
+                do throws(ConversionProblem) {
+                    values[column] = try ValueConversion.canonical(raw, as: layout.columns[column].type)
+                } catch {
+                    throw RecordProblem(offset: valueOffset, message: "column '\(layout.columns[column].name)': \(error.message)", syntax: false)
+                }
+            }
+        } catch {
+            failure = self.error(record, error.offset, line, error.syntax ? "invalid JSON: \(error.message)" : error.message)
+        }
+        if let failure { throw failure }
+        for index in seen.indices where seen[index] { carried.insert(index) }
+        try check(record, line: line)
+        return PackedRow(sequence: sequence, values: values)
+    }
+
+    /// Reads a CSV header row: every cell must name a column (or be ignored), once.
+    mutating func csvHeader(_ record: UnsafeBufferPointer<UInt8>, line: Int) throws(SyncError) {
+        var header: [Int?] = []
+        var used: Set<Int> = []
+        let layout = self.layout, ignoreUnknown = self.ignoreUnknown
+        do throws(RecordProblem) {
+            try CSVRecordParser.fields(record, delimiter: delimiter) { (name, _, offset) throws(RecordProblem) in
+                let trimmed = name.trimmingCharacters(in: .whitespaces)
+                guard let column = layout.index[trimmed.lowercased()] else {
+                    if ignoreUnknown { header.append(nil); return }
+                    throw RecordProblem(offset: offset, message: unknownField(trimmed))
+                }
+                guard used.insert(column).inserted else { throw RecordProblem(offset: offset, message: "column '\(trimmed)' appears twice in the header") }
+                header.append(column)
+            }
+        } catch {
+            throw self.error(record, error.offset, line, error.message)
+        }
+        self.header = header
+        for case let column? in header { carried.insert(column) }
+    }
+
+    /// Decodes one CSV record after the header.
+    mutating func csv(_ record: UnsafeBufferPointer<UInt8>, line: Int, sequence: Int64) throws(SyncError) -> PackedRow {
+        for index in values.indices { values[index] = nil }
+        var position = 0
+        var failure: RecordProblem?
+        let header = self.header, layout = self.layout, nullMarker = self.nullMarker
+        var values = self.values
+        do throws(RecordProblem) {
+            try CSVRecordParser.fields(record, delimiter: delimiter) { (text, quoted, offset) throws(RecordProblem) in
+                defer { position += 1 }
+                guard position < header.count else {
+                    throw RecordProblem(offset: offset, message: "this row has more fields than the header (\(header.count))")
+                }
+                guard let column = header[position] else { return }
+                let type = layout.columns[column].type
+                if !quoted && text == nullMarker { return }
+                if text.isEmpty && type != .string && type != .bytes { return }
+                do throws(ConversionProblem) {
+                    values[column] = try ValueConversion.canonical(.string(text), as: type)
+                } catch {
+                    throw RecordProblem(offset: offset, message: "column '\(layout.columns[column].name)': \(error.message)")
+                }
+            }
+        } catch {
+            failure = error
+        }
+        self.values = values
+        if let failure { throw self.error(record, failure.offset, line, failure.message) }
+        if position < header.count {
+            throw self.error(record, record.count, line, "this row has \(position) field\(position == 1 ? "" : "s"), the header has \(header.count)")
+        }
+        try check(record, line: line)
+        return PackedRow(sequence: sequence, values: values)
+    }
+
+    private func check(_ record: UnsafeBufferPointer<UInt8>, line: Int) throws(SyncError) {
+        for key in layout.keys where values[key] == nil {
+            throw error(record, 0, line, "merge key '\(layout.columns[key].name)' is NULL or missing")
+        }
+        for (index, column) in layout.columns.enumerated() where column.required && values[index] == nil {
+            throw error(record, 0, line, "REQUIRED column '\(column.name)' is NULL or missing")
+        }
+    }
+}

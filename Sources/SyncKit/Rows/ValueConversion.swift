@@ -1,0 +1,174 @@
+import BigQuery
+import Foundation
+
+/// Converts source values to a column's type and spells them canonically, the way the MERGE's SQL casts them
+/// back (`CAST(… AS INT64)`, `FROM_BASE64(…)`, `PARSE_JSON(…)`, …). A value that cannot be converted is an
+/// error here, before anything is sent.
+enum ValueConversion {
+    /// The canonical text of `raw` as a value of `type`, or nil for NULL.
+    static func canonical(_ raw: RawValue, as type: FieldType) throws(ConversionProblem) -> String? {
+        switch raw {
+        case .null: return nil
+        case .composite(let text):
+            guard type == .json else { throw ConversionProblem("expected \(type.rawValue), got \(raw.kindName)") }
+            return text
+        case .bool(let flag):
+            switch type {
+            case .bool, .string: return flag ? "true" : "false"
+            case .json: return flag ? "true" : "false"
+            default: throw ConversionProblem("expected \(type.rawValue), got a boolean")
+            }
+        case .number(let text):
+            switch type {
+            case .string: return text
+            case .json: return text
+            case .int64, .float64, .numeric, .bignumeric: return try scalar(text, as: type)
+            case .timestamp:
+                guard let seconds = Double(text), seconds.isFinite else { throw ConversionProblem("invalid TIMESTAMP \(quoted(text))") }
+                let micros = (seconds * 1_000_000).rounded()
+                guard abs(micros) <= 253_402_300_799_999_999 else { throw ConversionProblem("TIMESTAMP \(quoted(text)) is out of range") }
+                return Temporal.timestampText(micros: Int64(micros))
+            default: throw ConversionProblem("expected \(type.rawValue), got a number")
+            }
+        case .string(let text):
+            if type == .json {
+                var writer = JSONWriter()
+                writer.string(text)
+                return String(decoding: writer.bytes, as: UTF8.self)
+            }
+            return try scalar(text, as: type)
+        }
+    }
+
+    /// Converts text (a CSV field or a JSON string) to `type`.
+    static func scalar(_ text: String, as type: FieldType) throws(ConversionProblem) -> String {
+        switch type {
+        case .string:
+            return text
+        case .int64:
+            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            guard let value = Int64(trimmed.hasPrefix("+") ? String(trimmed.dropFirst()) : trimmed) else {
+                if let double = Double(trimmed), double.rounded() == double, abs(double) < 9.2e18 {
+                    return String(Int64(double))
+                }
+                throw ConversionProblem("invalid INT64 \(quoted(text))" + (Double(trimmed) != nil ? " (out of range or not a whole number)" : ""))
+            }
+            return String(value)
+        case .float64:
+            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            switch trimmed.lowercased() {
+            case "nan": return "NaN"
+            case "inf", "+inf", "infinity", "+infinity": return "inf"
+            case "-inf", "-infinity": return "-inf"
+            default: break
+            }
+            guard trimmed.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2B || $0 == 0x2D || $0 == 0x65 || $0 == 0x45 }),
+                  let value = Double(trimmed), value.isFinite else {
+                throw ConversionProblem("invalid FLOAT64 \(quoted(text))")
+            }
+            return value == 0 ? "0" : String(value)
+        case .numeric:
+            return try Decimals.canonical(text, integerDigits: 29, scale: 9, typeName: "NUMERIC")
+        case .bignumeric:
+            return try Decimals.canonical(text, integerDigits: 38, scale: 38, typeName: "BIGNUMERIC")
+        case .bool:
+            switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "true", "t", "yes", "y", "1": return "true"
+            case "false", "f", "no", "n", "0": return "false"
+            default: throw ConversionProblem("invalid BOOL \(quoted(text)) (use true or false)")
+            }
+        case .date:
+            guard let date = Temporal.date(Substring(text.trimmingCharacters(in: .whitespaces))) else {
+                throw ConversionProblem("invalid DATE \(quoted(text)) (expected YYYY-MM-DD)")
+            }
+            return date.text
+        case .datetime:
+            guard let value = Temporal.datetime(text.trimmingCharacters(in: .whitespaces)) else {
+                throw ConversionProblem("invalid DATETIME \(quoted(text)) (expected YYYY-MM-DD HH:MM:SS[.ffffff])")
+            }
+            return value
+        case .time:
+            guard let time = Temporal.time(Substring(text.trimmingCharacters(in: .whitespaces))) else {
+                throw ConversionProblem("invalid TIME \(quoted(text)) (expected HH:MM:SS[.ffffff])")
+            }
+            return time.text
+        case .timestamp:
+            guard let micros = Temporal.timestampMicros(text.trimmingCharacters(in: .whitespaces)) else {
+                throw ConversionProblem("invalid TIMESTAMP \(quoted(text)) (expected YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM|Z])")
+            }
+            return Temporal.timestampText(micros: micros)
+        case .bytes:
+            guard Data(base64Encoded: text) != nil else { throw ConversionProblem("invalid BYTES \(quoted(text)) (expected base64)") }
+            return text
+        case .json:
+            let valid: Bool = text.utf8.withContiguousStorageIfAvailable { buffer in
+                (try? JSONLineParser.validate(buffer)) != nil
+            } ?? ((try? Array(text.utf8).withUnsafeBufferPointer { buffer throws(RecordProblem) in try JSONLineParser.validate(buffer) }) != nil)
+            guard valid else { throw ConversionProblem("invalid JSON \(quoted(text))") }
+            return text
+        }
+    }
+
+    /// A value for a message: quoted, control characters escaped, long values shortened.
+    static func quoted(_ text: String) -> String {
+        var shown = ""
+        for scalar in text.unicodeScalars.prefix(60) {
+            switch scalar {
+            case "\n": shown += "\\n"
+            case "\r": shown += "\\r"
+            case "\t": shown += "\\t"
+            case "'": shown += "\\'"
+            default:
+                if scalar.value < 0x20 || scalar.value == 0x7F || scalar.properties.generalCategory == .lineSeparator
+                    || scalar.properties.generalCategory == .paragraphSeparator {
+                    shown += "\\u{\(String(scalar.value, radix: 16))}"
+                } else {
+                    shown.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return "'" + shown + (text.unicodeScalars.count > 60 ? "…" : "") + "'"
+    }
+}
+
+/// Why a value could not be converted.
+struct ConversionProblem: Error {
+    var message: String
+    init(_ message: String) { self.message = message }
+}
+
+/// NUMERIC and BIGNUMERIC text: checked against precision and scale, written without exponent or `+`.
+enum Decimals {
+    static func canonical(_ text: String, integerDigits: Int, scale: Int, typeName: String) throws(ConversionProblem) -> String {
+        let bad = ConversionProblem("invalid \(typeName) \(ValueConversion.quoted(text))")
+        var chars = Substring(text.trimmingCharacters(in: .whitespaces))
+        var negative = false
+        if chars.first == "-" { negative = true; chars = chars.dropFirst() } else if chars.first == "+" { chars = chars.dropFirst() }
+        var exponent = 0
+        if let e = chars.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            guard let value = Int(chars[chars.index(after: e)...]), abs(value) < 1000 else { throw bad }
+            exponent = value
+            chars = chars[..<e]
+        }
+        let parts = chars.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count <= 2, !chars.isEmpty, chars != "." else { throw bad }
+        let whole = parts[0], fraction = parts.count == 2 ? parts[1] : ""
+        guard whole.allSatisfy(\.isASCIIDigit), fraction.allSatisfy(\.isASCIIDigit), !(whole.isEmpty && fraction.isEmpty) else { throw bad }
+        var digits = Array(whole + fraction)
+        var point = whole.count + exponent
+        if point < 0 { digits.insert(contentsOf: Array(repeating: "0", count: -point), at: 0); point = 0 }
+        if point > digits.count { digits.append(contentsOf: Array(repeating: "0", count: point - digits.count)) }
+        var integer = String(digits[..<point]).drop { $0 == "0" }
+        var decimals = String(digits[point...])
+        while decimals.last == "0" { decimals.removeLast() }
+        guard integer.count <= integerDigits else { throw ConversionProblem("\(typeName) \(ValueConversion.quoted(text)) has more than \(integerDigits) integer digits") }
+        guard decimals.count <= scale else { throw ConversionProblem("\(typeName) \(ValueConversion.quoted(text)) has more than \(scale) decimal places") }
+        if integer.isEmpty { integer = "0" }
+        let body = decimals.isEmpty ? String(integer) : "\(integer).\(decimals)"
+        return negative && body != "0" ? "-" + body : body
+    }
+}
+
+extension Character {
+    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+}

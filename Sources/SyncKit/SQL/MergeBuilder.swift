@@ -1,0 +1,116 @@
+import BigQuery
+
+/// Writes a sync's MERGE. Every identifier has passed BigQuery's naming rules and is backtick-quoted; every
+/// value is a query parameter or a column of the source relation, never spliced text — except partition
+/// pruning literals, which are canonical DATE/TIMESTAMP text this builder formatted itself.
+struct MergeBuilder: Sendable {
+    /// Where the MERGE's source rows come from.
+    enum Relation: Sendable, Hashable {
+        /// `UNNEST(@rows)`: an ARRAY<STRUCT> parameter of canonical strings.
+        case parameter(String)
+        /// A staging table of canonical strings (local sources, staged).
+        case stagedText(TableReference)
+        /// A staging table in the target's own types, possibly with duplicate keys (gcs).
+        case stagedTyped(TableReference)
+        /// A SELECT run inside BigQuery, possibly with duplicate keys.
+        case query(String)
+    }
+
+    /// The target.
+    let target: TableReference
+    /// The row layout.
+    let layout: RowLayout
+    /// Columns the source carries (indexes into the layout).
+    let carried: [Int]
+    /// What a matched row updates.
+    let update: MergeSpec.Update
+
+    /// `` `name` `` — names were validated; a backtick cannot occur in one.
+    static func quote(_ name: String) -> String { "`" + name + "`" }
+
+    /// The expression that turns a canonical string back into its column type.
+    static func cast(_ expression: String, to type: FieldType) -> String {
+        switch type {
+        case .string: return expression
+        case .bytes: return "FROM_BASE64(\(expression))"
+        case .json: return "PARSE_JSON(\(expression))"
+        default: return "CAST(\(expression) AS \(type.rawValue))"
+        }
+    }
+
+    /// The parameter type of a batch: ARRAY<STRUCT<carried columns as STRING>>.
+    var rowsParameterType: ParameterType {
+        .array(.structure(carried.map { ParameterType.StructField(name: layout.columns[$0].name, type: .scalar("STRING")) }))
+    }
+
+    /// The staging table's schema for local sources: the carried columns as STRING.
+    var stagingSchema: [FieldSchema] {
+        carried.map { FieldSchema(name: layout.columns[$0].name, type: "STRING", mode: "NULLABLE") }
+    }
+
+    /// The SELECT the MERGE reads from.
+    func using(_ relation: Relation) -> String {
+        let columns = carried.map { layout.columns[$0] }
+        switch relation {
+        case .parameter(let name):
+            let list = columns.map { Self.cast("r.\(Self.quote($0.name))", to: $0.type) + " AS " + Self.quote($0.name) }
+            return "SELECT " + list.joined(separator: ", ") + " FROM UNNEST(@\(name)) AS r"
+        case .stagedText(let table):
+            let list = columns.map { Self.cast("r.\(Self.quote($0.name))", to: $0.type) + " AS " + Self.quote($0.name) }
+            return "SELECT " + list.joined(separator: ", ") + " FROM \(table.sql) AS r"
+        case .stagedTyped(let table):
+            return deduplicated(columns: columns, from: "\(table.sql) AS r")
+        case .query(let sql):
+            return deduplicated(columns: columns, from: "(\n" + sql + "\n) AS r")
+        }
+    }
+
+    private func deduplicated(columns: [RowLayout.Column], from: String) -> String {
+        let list = columns.map { "r.\(Self.quote($0.name)) AS \(Self.quote($0.name))" }
+        let keys = layout.keys.map { "r." + Self.quote(layout.columns[$0].name) }.joined(separator: ", ")
+        let order = layout.orderBy.map { "r.\(Self.quote(layout.columns[$0].name)) DESC" } ?? keys
+        return "SELECT " + list.joined(separator: ", ") + " FROM " + from
+            + "\nQUALIFY ROW_NUMBER() OVER (PARTITION BY \(keys) ORDER BY \(order)) = 1"
+    }
+
+    /// The columns a matched row updates: `update: all` means every carried target column but the keys.
+    var updatedColumns: [Int] {
+        let candidates = carried.filter { !layout.keys.contains($0) && layout.columns[$0].inTarget }
+        switch update {
+        case .all: return candidates
+        case .columns(let names):
+            let wanted = Set(names.map { $0.lowercased() })
+            return candidates.filter { wanted.contains(layout.columns[$0].name.lowercased()) }
+        }
+    }
+
+    /// The MERGE statement. `pruning` is an extra constant predicate on the target (partition pruning).
+    func merge(_ relation: Relation, pruning: String? = nil) -> String {
+        let q = Self.quote
+        var on = layout.keys.map { "T.\(q(layout.columns[$0].name)) = S.\(q(layout.columns[$0].name))" }
+        if let pruning { on.append(pruning) }
+        // A newer target row is never overwritten by an older source row.
+        let newer = layout.orderBy.flatMap { order -> String? in
+            let column = layout.columns[order]
+            guard column.inTarget else { return nil }
+            return "(T.\(q(column.name)) IS NULL OR S.\(q(column.name)) >= T.\(q(column.name)))"
+        }
+        var sql = "MERGE \(target.sql) AS T\nUSING (\n" + using(relation) + "\n) AS S\nON " + on.joined(separator: " AND ")
+        if let flag = layout.deleteWhen {
+            let condition = ["COALESCE(S.\(q(layout.columns[flag].name)), FALSE)", newer].compactMap { $0 }.joined(separator: " AND ")
+            sql += "\nWHEN MATCHED AND \(condition) THEN DELETE"
+        }
+        let updates = updatedColumns
+        if !updates.isEmpty {
+            let set = updates.map { "\(q(layout.columns[$0].name)) = S.\(q(layout.columns[$0].name))" }.joined(separator: ", ")
+            sql += "\nWHEN MATCHED" + (newer.map { " AND \($0)" } ?? "") + " THEN UPDATE SET " + set
+        }
+        let inserted = carried.filter { layout.columns[$0].inTarget }
+        let names = inserted.map { q(layout.columns[$0].name) }
+        let values = inserted.map { "S." + q(layout.columns[$0].name) }
+        let skipDeleted = layout.deleteWhen.map { " AND NOT COALESCE(S.\(q(layout.columns[$0].name)), FALSE)" } ?? ""
+        sql += "\nWHEN NOT MATCHED" + (skipDeleted.isEmpty ? "" : " AND" + skipDeleted.dropFirst(4)) + " THEN INSERT ("
+            + names.joined(separator: ", ") + ") VALUES (" + values.joined(separator: ", ") + ")"
+        return sql
+    }
+}

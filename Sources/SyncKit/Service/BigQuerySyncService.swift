@@ -1,0 +1,349 @@
+import BigQuery
+import Foundation
+
+/// Something that happened during an apply, for progress displays and logs.
+public enum ApplyEvent: Sendable {
+    /// A sync begins: its name, batches and rows.
+    case syncStarted(sync: String, batches: Int, rows: Int64?)
+    /// A step finished (or was adopted from an earlier run).
+    case stepFinished(sync: String, kind: Step.Kind, rows: Int64, bytesBilled: Int64, adopted: Bool)
+    /// A note worth showing (lease recovered, already applied, …).
+    case note(String)
+}
+
+/// What one sync's apply did.
+public struct SyncSummary: Sendable, Hashable, Codable {
+    public var sync: String
+    public var target: String
+    /// applied, already-applied or failed.
+    public var status: String
+    public var inserted: Int64?
+    public var updated: Int64?
+    public var deleted: Int64?
+    /// Rows the MERGEs affected.
+    public var affected: Int64
+    public var bytesProcessed: Int64
+    public var bytesBilled: Int64
+    public var costUSD: Double
+    /// Jobs run or adopted.
+    public var jobs: Int
+    /// Jobs adopted from an earlier, interrupted run.
+    public var adopted: Int
+    public var seconds: Double
+}
+
+/// Applies reviewed plans: refuses a stale plan before any job, takes each target's lease, runs exactly the
+/// plan's steps under their deterministic job ids (so a re-run resumes and no step runs twice), records the run
+/// in the state dataset and releases the lease.
+public struct BigQuerySyncService: Sendable {
+    let client: BigQueryClient
+    let configuration: Configuration
+    let defaultProject: String?
+
+    /// Creates a service over one client (the only way to BigQuery) and loaded configuration.
+    public init(client: BigQueryClient, configuration: Configuration, defaultProject: String?) {
+        self.client = client
+        self.configuration = configuration
+        self.defaultProject = defaultProject
+    }
+
+    /// Checks that nothing a plan was made from has changed; returns the prepared targets. Sends no job.
+    func checkFresh(_ plan: Plan) async throws(SyncError) -> [PreparedTarget] {
+        var stale: [String] = []
+        var prepared: [PreparedTarget] = []
+        for budget in plan.budgets {
+            let policy = configuration.policies[budget.policy] ?? (budget.policy == Policy.builtInDefault.name ? Policy.builtInDefault : nil)
+            guard let policy else { stale.append("policy '\(budget.policy)' no longer exists"); continue }
+            if policy.file?.sha256 != budget.file?.sha256 {
+                stale.append("policy '\(budget.policy)' (\(policy.file?.path ?? "built-in")) changed since the plan")
+            }
+        }
+        for syncPlan in plan.syncs {
+            guard let sync = configuration.syncs.first(where: { $0.name == syncPlan.name }) else {
+                stale.append("sync '\(syncPlan.name)' no longer exists")
+                continue
+            }
+            if sync.file.sha256 != syncPlan.definition.sha256 { stale.append("\(sync.file.path) changed since the plan") }
+            guard let policy = configuration.policy(for: sync) else { continue }
+            let target = try await PreparedTarget.prepare(sync, policy: policy, client: client, defaultProject: defaultProject)
+            if let fingerprint = target.schemaFingerprint {
+                if syncPlan.targetState.exists, fingerprint != syncPlan.targetState.schemaSHA256 {
+                    stale.append("the schema of \(target.target) changed since the plan")
+                } else if !syncPlan.targetState.exists, !matchesDeclaredSchema(target) {
+                    stale.append("\(target.target) was created by someone else since the plan, with another schema")
+                }
+            } else if syncPlan.targetState.exists {
+                stale.append("\(target.target) no longer exists")
+            }
+            if let files = syncPlan.source.files {
+                let source = try LocalSource(spec: sync.source)
+                let now = try source.files.map { (file) throws(SyncError) -> SourceFile in try Self.fingerprint(file.absolute, display: file.display) }
+                if now.map(\.path) != files.map(\.path) {
+                    stale.append("the files of source '\(sync.source.path ?? "")' changed since the plan")
+                } else {
+                    for (then, current) in zip(files, now) where then.sha256 != current.sha256 {
+                        stale.append("source file \(current.path) changed since the plan")
+                    }
+                }
+            }
+            prepared.append(target)
+        }
+        guard stale.isEmpty else {
+            throw SyncError.refused("refused: the plan \(plan.planId) is stale; nothing was sent\n  - " + stale.joined(separator: "\n  - ")
+                                    + "\nrun `bqsync plan` again and review the new plan")
+        }
+        for budget in plan.budgets where !budget.violations.isEmpty {
+            throw SyncError.refused("refused by policy '\(budget.policy)'; nothing was sent\n  - " + budget.violations.joined(separator: "\n  - "))
+        }
+        return prepared
+    }
+
+    private func matchesDeclaredSchema(_ target: PreparedTarget) -> Bool {
+        guard let declared = target.sync.target.schema, let table = target.table else { return false }
+        let actual = table.fields.map { "\($0.name.lowercased()):\(FieldType(bigQueryName: $0.type)?.rawValue ?? $0.type)" }
+        return actual == declared.map { "\($0.name.lowercased()):\($0.type.rawValue)" }
+    }
+
+    static func fingerprint(_ path: String, display: String) throws(SyncError) -> SourceFile {
+        let reader = RecordReader(path: path, displayPath: display, quoted: false)
+        var hasher = SHA256Stream()
+        var size: Int64 = 0
+        try reader.forEach(chunk: { hasher.update($0); size += Int64($0.count) }) { (_, _) throws(SyncError) in }
+        return SourceFile(path: display, bytes: size, sha256: hasher.hex())
+    }
+
+    /// Applies a plan. Refuses a stale one (nothing sent); otherwise runs each sync's steps.
+    public func apply(_ plan: Plan, observe: @escaping @Sendable (ApplyEvent) -> Void = { _ in }) async throws(SyncError) -> [SyncSummary] {
+        let prepared = try await checkFresh(plan)
+        var summaries: [SyncSummary] = []
+        for (syncPlan, target) in zip(plan.syncs, prepared) {
+            summaries.append(try await applySync(syncPlan, target: target, plan: plan, observe: observe))
+        }
+        return summaries
+    }
+
+    func applySync(_ syncPlan: SyncPlan, target: PreparedTarget, plan: Plan, observe: @escaping @Sendable (ApplyEvent) -> Void) async throws(SyncError) -> SyncSummary {
+        let started = Date()
+        let state = StateStore(client: client, project: target.target.projectId, dataset: plan.stateDataset, budget: target.policy.name)
+        try await state.ensure(location: target.table?.location)
+        var summary = SyncSummary(sync: syncPlan.name, target: syncPlan.target, status: "applied", inserted: nil, updated: nil, deleted: nil,
+                                  affected: 0, bytesProcessed: 0, bytesBilled: 0, costUSD: 0, jobs: 0, adopted: 0, seconds: 0)
+        if try await state.succeeded(planId: plan.planId, sync: syncPlan.name) {
+            observe(.note("\(syncPlan.name): plan \(plan.planId) was already applied; nothing to do"))
+            summary.status = "already-applied"
+            return summary
+        }
+        let holder = "\(plan.planId)-\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        if let other = try await state.acquire(target: target.target, holder: holder, planId: plan.planId, recoverable: []) {
+            let host = ProcessInfo.processInfo.hostName
+            let dead = other.host == host && other.pid.map { kill(pid_t($0), 0) != 0 && errno == ESRCH } == true
+            if dead,
+               try await state.acquire(target: target.target, holder: holder, planId: plan.planId, recoverable: [other.holder]) == nil {
+                observe(.note("\(syncPlan.name): recovered the lease on \(target.target) left by a dead apply on this host (pid \(other.pid ?? 0))"))
+            } else {
+                throw SyncError.refused("refused: \(target.target) is being applied by another bqsync (plan \(other.planId ?? "?"), host \(other.host ?? "?"), pid \(other.pid.map(String.init) ?? "?"), lease until \(other.expiresAt ?? "?")); try again when it finishes")
+            }
+        }
+        observe(.syncStarted(sync: syncPlan.name, batches: syncPlan.batches, rows: syncPlan.rows))
+        let startedText = Temporal.timestampText(micros: Int64(started.timeIntervalSince1970 * 1_000_000))
+        do {
+            try await runSteps(syncPlan, target: target, plan: plan, summary: &summary, observe: observe)
+        } catch {
+            summary.status = "failed"
+            try? await state.record(RunRecord(runId: holder, sync: syncPlan.name, planId: plan.planId, target: syncPlan.target, status: "failed",
+                                              startedAt: startedText, finishedAt: nil, inserted: summary.inserted, updated: summary.updated,
+                                              deleted: summary.deleted, affected: summary.affected, bytesProcessed: summary.bytesProcessed,
+                                              bytesBilled: summary.bytesBilled, costUSD: summary.costUSD, jobs: summary.jobs, message: error.description))
+            try? await state.release(target: target.target, holder: holder)
+            throw error
+        }
+        summary.seconds = Date().timeIntervalSince(started)
+        try await state.record(RunRecord(runId: holder, sync: syncPlan.name, planId: plan.planId, target: syncPlan.target, status: "succeeded",
+                                         startedAt: startedText, finishedAt: nil, inserted: summary.inserted, updated: summary.updated,
+                                         deleted: summary.deleted, affected: summary.affected, bytesProcessed: summary.bytesProcessed,
+                                         bytesBilled: summary.bytesBilled, costUSD: summary.costUSD, jobs: summary.jobs, message: nil))
+        try await state.release(target: target.target, holder: holder)
+        return summary
+    }
+
+    // MARK: - steps
+
+    func runSteps(_ syncPlan: SyncPlan, target: PreparedTarget, plan: Plan, summary: inout SyncSummary,
+                  observe: @escaping @Sendable (ApplyEvent) -> Void) async throws(SyncError) {
+        let steps = syncPlan.steps
+        let merges = steps.filter { $0.kind == .merge }
+        let loads = steps.filter { $0.kind == .load }
+        // A staged sync whose MERGE already finished in an earlier run skips straight to it (adopted).
+        var mergeDone = false
+        if syncPlan.strategy == "staged", let merge = merges.first, let id = merge.jobId {
+            mergeDone = (try? await client.job(id + "_1", project: try await billingProject(target), location: target.table?.location))?
+                .flatMap { $0.status?.state == "DONE" && $0.status?.errorResult == nil ? true : nil } ?? false
+        }
+        let staging = stagingReference(merges.first?.sql, plan: plan, target: target)
+        for step in steps where step.kind == .createTable {
+            try await createTarget(target)
+        }
+        switch (syncPlan.source.kind, syncPlan.strategy) {
+        case ("ndjson", "inline"), ("csv", "inline"):
+            let rows = try LocalRows(target)
+            let carried = carriedColumns(syncPlan, layout: target.layout)
+            guard rows.carried == carried else { throw staleDuringApply("the columns the source carries changed") }
+            let builder = MergeBuilder(target: target.target, layout: target.layout, carried: carried, update: target.sync.merge.update)
+            let encoder = BatchEncoder(layout: target.layout, carried: carried)
+            var next = 0
+            var outcomes: [JobOutcome] = []
+            try await rows.batches(size: target.sync.batch.size, maxBytes: Planner.maxInlineBytes, fileBytes: Planner.stagedFileBytes,
+                                   encoder: encoder, inline: { (batch, parameter) throws(SyncError) in
+                guard next < merges.count, merges[next].payloadDigest == BatchEncoder.digest(parameter), let sql = merges[next].sql else {
+                    throw staleDuringApply("batch \(next + 1) differs from the plan")
+                }
+                let outcome = try await runQuery(sql, [QueryParameter(name: "rows", type: builder.rowsParameterType, value: .encoded(parameter))],
+                                                 jobId: merges[next].jobId, target: target)
+                outcomes.append(outcome)
+                observe(.stepFinished(sync: syncPlan.name, kind: .merge, rows: Int64(batch.count), bytesBilled: outcome.bytesBilled, adopted: outcome.adopted))
+                next += 1
+            }, staged: nil)
+            guard next == merges.count else { throw staleDuringApply("the source yields \(next) batches, the plan has \(merges.count)") }
+            for outcome in outcomes { add(outcome, to: &summary) }
+        case ("ndjson", "staged"), ("csv", "staged"):
+            guard let staging, let merge = merges.first, let sql = merge.sql else { throw SyncError.invalidPlan("staged sync '\(syncPlan.name)' has no MERGE") }
+            if !mergeDone {
+                let rows = try LocalRows(target)
+                let carried = carriedColumns(syncPlan, layout: target.layout)
+                guard rows.carried == carried else { throw staleDuringApply("the columns the source carries changed") }
+                let builder = MergeBuilder(target: target.target, layout: target.layout, carried: carried, update: target.sync.merge.update)
+                try await createStaging(staging, schema: builder.stagingSchema, target: target)
+                let encoder = BatchEncoder(layout: target.layout, carried: carried)
+                var next = 0
+                var loadJobs = 0
+                try await rows.batches(size: target.sync.batch.size, maxBytes: Planner.maxInlineBytes, fileBytes: Planner.stagedFileBytes,
+                                       encoder: encoder, inline: nil, staged: { (file, count) throws(SyncError) in
+                    guard next < loads.count, loads[next].payloadDigest == BatchEncoder.digest(file) else {
+                        throw staleDuringApply("staging file \(next + 1) differs from the plan")
+                    }
+                    let outcome = try await load(file, into: staging, schema: builder.stagingSchema, truncate: next == 0, jobId: loads[next].jobId, target: target)
+                    loadJobs += 1
+                    observe(.stepFinished(sync: syncPlan.name, kind: .load, rows: Int64(count), bytesBilled: 0, adopted: outcome.adopted))
+                    next += 1
+                })
+                summary.jobs += loadJobs
+                guard next == loads.count else { throw staleDuringApply("the source yields \(next) staging files, the plan has \(loads.count)") }
+            }
+            let outcome = try await runQuery(sql, [], jobId: merge.jobId, target: target, reads: [staging])
+            add(outcome, to: &summary)
+            observe(.stepFinished(sync: syncPlan.name, kind: .merge, rows: merge.rows ?? 0, bytesBilled: outcome.bytesBilled, adopted: outcome.adopted))
+            try await dropStaging(staging)
+        case ("gcs", _):
+            guard let staging, let merge = merges.first, let sql = merge.sql else { throw SyncError.invalidPlan("gcs sync '\(syncPlan.name)' has no MERGE") }
+            if !mergeDone {
+                let schema = target.layout.columns.filter(\.inTarget).map { FieldSchema(name: $0.name, type: $0.type.rawValue, mode: "NULLABLE") }
+                try await createStaging(staging, schema: schema, target: target)
+                let source = target.sync.source
+                var job = LoadJob(destination: staging, source: .gcs(source.uris), format: (source.format ?? .ndjson).rawValue, schema: schema,
+                                  writeDisposition: "WRITE_TRUNCATE", createDisposition: "CREATE_NEVER",
+                                  ignoreUnknownValues: source.ignoreUnknownFields, jobId: loads.first?.jobId, location: target.table?.location,
+                                  labels: ["bqsync-sync": BigQueryClient.labelValue(target.sync.name)], budget: target.policy.name)
+                if source.format == .csv {
+                    job.fieldDelimiter = String(source.delimiter)
+                    job.skipLeadingRows = source.skipLeadingRows
+                }
+                let outcome: JobOutcome
+                do { outcome = try await client.load(job) } catch { throw SyncError.bigQuery(error) }
+                summary.jobs += 1
+                observe(.stepFinished(sync: syncPlan.name, kind: .load, rows: outcome.loadedRows ?? 0, bytesBilled: 0, adopted: outcome.adopted))
+            }
+            let outcome = try await runQuery(sql, [], jobId: merge.jobId, target: target, reads: [staging])
+            add(outcome, to: &summary)
+            observe(.stepFinished(sync: syncPlan.name, kind: .merge, rows: outcome.affectedRows ?? 0, bytesBilled: outcome.bytesBilled, adopted: outcome.adopted))
+            try await dropStaging(staging)
+        case ("query", _):
+            guard let merge = merges.first, let sql = merge.sql else { throw SyncError.invalidPlan("query sync '\(syncPlan.name)' has no MERGE") }
+            let outcome = try await runQuery(sql, [], jobId: merge.jobId, target: target)
+            add(outcome, to: &summary)
+            observe(.stepFinished(sync: syncPlan.name, kind: .merge, rows: outcome.affectedRows ?? 0, bytesBilled: outcome.bytesBilled, adopted: outcome.adopted))
+        default:
+            throw SyncError.invalidPlan("sync '\(syncPlan.name)': unknown source kind '\(syncPlan.source.kind)' or strategy '\(syncPlan.strategy)'")
+        }
+    }
+
+    func staleDuringApply(_ what: String) -> SyncError {
+        .refused("refused: \(what) since the plan was made; stopped before sending it")
+    }
+
+    func carriedColumns(_ syncPlan: SyncPlan, layout: RowLayout) -> [Int] {
+        syncPlan.columns.filter(\.carried).compactMap { layout.index[$0.name.lowercased()] }.sorted()
+    }
+
+    func add(_ outcome: JobOutcome, to summary: inout SyncSummary) {
+        summary.jobs += 1
+        if outcome.adopted { summary.adopted += 1 }
+        summary.affected += outcome.affectedRows ?? 0
+        summary.bytesProcessed += outcome.bytesProcessed
+        summary.bytesBilled += outcome.bytesBilled
+        summary.costUSD += outcome.costUSD
+        if let inserted = outcome.insertedRows { summary.inserted = (summary.inserted ?? 0) + inserted }
+        if let updated = outcome.updatedRows { summary.updated = (summary.updated ?? 0) + updated }
+        if let deleted = outcome.deletedRows { summary.deleted = (summary.deleted ?? 0) + deleted }
+    }
+
+    func billingProject(_ target: PreparedTarget) async throws(SyncError) -> String {
+        do { return try await client.billingProject(fallback: target.target.projectId) } catch { throw SyncError.bigQuery(error) }
+    }
+
+    func runQuery(_ sql: String, _ parameters: [QueryParameter], jobId: String?, target: PreparedTarget,
+                  reads: [TableReference] = []) async throws(SyncError) -> JobOutcome {
+        let job = QueryJob(sql: sql, parameters: parameters, jobId: jobId, location: target.table?.location,
+                           labels: ["bqsync-sync": BigQueryClient.labelValue(target.sync.name)], reads: [target.target] + reads,
+                           writes: target.target, budget: target.policy.name, cacheable: false)
+        do { return try await client.query(job).outcome } catch { throw SyncError.bigQuery(error) }
+    }
+
+    func createTarget(_ target: PreparedTarget) async throws(SyncError) {
+        do {
+            if try await client.getDataset(project: target.target.projectId, dataset: target.target.datasetId) == nil {
+                _ = try await client.createDataset(DatasetResource(projectId: target.target.projectId, datasetId: target.target.datasetId,
+                                                                   location: nil, labels: ["managed-by": "bqsync"]))
+            }
+            _ = try await client.createTable(target.creation)
+        } catch {
+            throw SyncError.bigQuery(error)
+        }
+    }
+
+    func stagingReference(_ sql: String?, plan: Plan, target: PreparedTarget) -> TableReference? {
+        // The staging table is the one the plan's MERGE reads: `project.<state>.stage_…`.
+        guard let sql, let range = sql.range(of: "`\(target.target.projectId).\(plan.stateDataset).stage_") else { return nil }
+        let rest = sql[range.upperBound...]
+        guard let end = rest.firstIndex(of: "`") else { return nil }
+        return try? TableReference(projectId: target.target.projectId, datasetId: plan.stateDataset, tableId: "stage_" + rest[..<end])
+    }
+
+    func createStaging(_ staging: TableReference, schema: [FieldSchema], target: PreparedTarget) async throws(SyncError) {
+        let expires = Int64((Date().timeIntervalSince1970 + 86_400) * 1000)
+        do {
+            try await client.deleteTable(staging)
+            _ = try await client.createTable(TableResource(reference: staging, schema: schema, description: "bqsync staging for \(target.target)",
+                                                           labels: ["managed-by": "bqsync"], expirationTime: expires))
+        } catch {
+            throw SyncError.bigQuery(error)
+        }
+    }
+
+    func dropStaging(_ staging: TableReference) async throws(SyncError) {
+        do { try await client.deleteTable(staging) } catch { throw SyncError.bigQuery(error) }
+    }
+
+    func load(_ file: [UInt8], into staging: TableReference, schema: [FieldSchema], truncate: Bool, jobId: String?,
+              target: PreparedTarget) async throws(SyncError) -> JobOutcome {
+        let path = NSTemporaryDirectory() + "bqsync-stage-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).ndjson"
+        guard FileManager.default.createFile(atPath: path, contents: Data(file), attributes: [.posixPermissions: 0o600]) else {
+            throw SyncError.io(path: path, message: "cannot write the staging file")
+        }
+        defer { unlink(path) }
+        let job = LoadJob(destination: staging, source: .upload(path: path), format: "NEWLINE_DELIMITED_JSON", schema: schema,
+                          writeDisposition: truncate ? "WRITE_TRUNCATE" : "WRITE_APPEND", createDisposition: "CREATE_NEVER",
+                          jobId: jobId, location: target.table?.location,
+                          labels: ["bqsync-sync": BigQueryClient.labelValue(target.sync.name)], budget: target.policy.name)
+        do { return try await client.load(job) } catch { throw SyncError.bigQuery(error) }
+    }
+}

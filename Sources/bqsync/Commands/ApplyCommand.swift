@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import SyncKit
+
+/// `bqsync apply PLANFILE` runs a reviewed plan; `bqsync apply [SYNC…]` plans, shows, and asks first.
+struct ApplyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Run a reviewed plan file, or plan and apply syncs (asks for yes on a TTY)."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(help: "Apply without asking (required off a TTY when no plan file is given).")
+    var autoApprove = false
+
+    @Option(help: "Summary output: text or json.")
+    var format: Summary = .text
+
+    enum Summary: String, ExpressibleByArgument, CaseIterable { case text, json }
+
+    @Argument(help: "A plan file from `bqsync plan --out`, or the syncs to plan and apply (default: all).")
+    var targets: [String] = []
+
+    func run() async throws {
+        let context = try CommandContext.make(global)
+        let plan: Plan
+        if targets.count == 1, FileManager.default.fileExists(atPath: targets[0]), !context.configuration.syncs.contains(where: { $0.name == targets[0] }) {
+            // The reviewed plan is the approval: no prompt.
+            plan = try await context.run { () async throws(SyncError) in try PlanFile.read(targets[0]) }
+        } else {
+            let planner = Planner(client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject)
+            plan = try await context.run { () async throws(SyncError) in try await planner.plan(targets) }
+            Output.err(PlanRenderer(terminal: Terminal(option: global.color, fileDescriptor: STDERR_FILENO)).text(plan))
+            if !plan.fits {
+                for violation in plan.budgets.flatMap(\.violations) { Output.err("refused: \(violation)") }
+                throw ExitStatus.refused
+            }
+            if !autoApprove {
+                guard Terminal.stdinIsTTY else {
+                    Output.err("error: not a terminal, so no one can approve: pass --auto-approve, or apply a reviewed plan file")
+                    throw ExitStatus.usage
+                }
+                FileHandle.standardError.write(Data("Apply this plan? Only 'yes' is accepted: ".utf8))
+                guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
+                    Output.err("apply cancelled; nothing was sent")
+                    throw ExitStatus.failure
+                }
+            }
+        }
+        let service = BigQuerySyncService(client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject)
+        let progress = Progress(plan: plan, tty: Terminal.stderrIsTTY)
+        let summaries = try await context.run { () async throws(SyncError) in
+            try await service.apply(plan) { event in progress.handle(event) }
+        }
+        progress.finish()
+        switch format {
+        case .text: Output.out(PlanRenderer(terminal: context.terminal).summaries(summaries))
+        case .json: Output.out(JSONOutput.encode(summaries))
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import SyncKit
+
+/// `bqsync plan [SYNC…]`: reads every source, dry-runs every step, renders the plan and checks it against the budgets.
+struct PlanCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Compile syncs into a batched MERGE plan, dry-run every step, check the budget."
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json, markdown }
+
+    @OptionGroup var global: GlobalOptions
+
+    @Option(help: "Output: text, json or markdown (for a pull-request comment).")
+    var format: Format = .text
+
+    @Option(help: ArgumentHelp("Write the plan file here, for `bqsync apply FILE`.", valueName: "file"))
+    var out: String?
+
+    @Flag(help: "Exit 2 when the plan changes something, 0 when it changes nothing.")
+    var detailedExitcode = false
+
+    @Argument(help: "Syncs to plan (default: all).")
+    var syncs: [String] = []
+
+    func run() async throws {
+        let context = try CommandContext.make(global)
+        let planner = Planner(client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject)
+        let plan = try await context.run { () async throws(SyncError) in try await planner.plan(syncs) }
+        try Self.render(plan, format: format, terminal: context.terminal)
+        if let out {
+            let bytes = try await context.run { () async throws(SyncError) in try plan.encoded() }
+            try CommandContext.writeAtomically(bytes, to: out)
+            Output.err("plan written to \(out)")
+        }
+        if !plan.fits {
+            for violation in plan.budgets.flatMap(\.violations) { Output.err("refused: \(violation)") }
+            throw ExitStatus.refused
+        }
+        if detailedExitcode && plan.hasChanges { throw ExitStatus.changes }
+    }
+
+    static func render(_ plan: Plan, format: Format, terminal: Terminal) throws {
+        let renderer = PlanRenderer(terminal: terminal)
+        switch format {
+        case .text: Output.out(renderer.text(plan))
+        case .markdown: Output.out(renderer.markdown(plan))
+        case .json:
+            let bytes = try plan.encoded()
+            Output.out(String(decoding: bytes, as: UTF8.self))
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import Logging
+
+/// swift-log handler writing one line per record to stderr: `text` for people, `json` for machines.
+struct StderrLogHandler: LogHandler {
+    let label: String
+    let json: Bool
+    var logLevel: Logger.Level
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata explicit: Logger.Metadata?, source: String,
+             file: String, function: String, line: UInt) {
+        var merged = metadata
+        explicit?.forEach { merged[$0.key] = $0.value }
+        let line: String
+        if json {
+            var object: [String: String] = ["level": level.rawValue, "label": label, "message": message.description,
+                                            "time": ISO8601DateFormatter().string(from: Date())]
+            for (key, value) in merged { object[key] = "\(value)" }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            line = (try? encoder.encode(object)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        } else {
+            let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            line = "\(level.rawValue): \(message)" + (fields.isEmpty ? "" : " \(fields)")
+        }
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    /// Installs the handler once per process.
+    static func bootstrap(level: LogLevelOption, format: LogFormatOption) {
+        let level = Logger.Level(rawValue: level.rawValue) ?? .warning
+        LoggingSystem.bootstrap { label in StderrLogHandler(label: label, json: format == .json, logLevel: level) }
+    }
+}

@@ -1,0 +1,122 @@
+import BigQuery
+import Foundation
+import SyncKit
+
+/// Renders a plan for review: terminal text, markdown for a pull-request comment, JSON.
+struct PlanRenderer {
+    let terminal: Terminal
+
+    /// GitHub refuses comments over 65,536 characters; stay under 65,000.
+    static let markdownLimit = 65_000
+
+    func text(_ plan: Plan) -> String {
+        var out = terminal.bold("bqsync plan \(plan.planId)") + "\n"
+        for sync in plan.syncs {
+            out += "\n" + terminal.bold("sync \(sync.name)") + " → \(sync.target)  [\(sync.strategy)]\n"
+            out += "  " + terminal.dim(sync.strategyReason) + "\n"
+            var facts: [String] = []
+            if let read = sync.rowsRead { facts.append("\(read) rows read") }
+            if let rows = sync.rows { facts.append("\(rows) after dedup") }
+            facts.append("\(sync.batches) \(sync.strategy == "inline" ? "batch" : "load")\(sync.batches == 1 ? "" : (sync.strategy == "inline" ? "es" : "s"))")
+            facts.append("≈ \(Format.bytes(sync.estimatedBilledBytes)) billed, \(Format.dollars(sync.estimatedCostUSD))")
+            out += "  " + facts.joined(separator: ", ") + "\n"
+            if !sync.targetState.exists { out += "  " + terminal.yellow("creates \(sync.target)") + "\n" }
+            if let pruning = sync.pruning { out += "  pruning: \(pruning)\n" }
+            for step in Self.condensed(sync.steps) { out += "    " + step + "\n" }
+        }
+        out += "\n" + terminal.bold("budget") + "\n"
+        for budget in plan.budgets {
+            out += "  policy \(budget.policy): " + Self.budgetLine(budget) + "\n"
+            for violation in budget.violations { out += "    " + terminal.red("✗ " + violation) + "\n" }
+        }
+        out += plan.fits ? terminal.green("\nfits every policy") + "\n" : terminal.red("\nrefused: the plan passes a policy limit") + "\n"
+        return out
+    }
+
+    static func budgetLine(_ budget: BudgetPlan) -> String {
+        "\(budget.plannedQueries)/\(budget.maxQueries) queries, \(Format.bytes(budget.plannedBytesBilled))/\(Format.bytes(budget.maxBytesBilled)) billed, "
+            + "\(Format.dollars(budget.plannedCostUSD))/\(Format.dollars(budget.maxCostUSD)); largest query \(Format.bytes(budget.largestQueryBytes))"
+            + "/\(Format.bytes(budget.maxBytesPerQuery)); left after: \(max(0, budget.maxQueries - budget.plannedQueries)) queries, "
+            + "\(Format.bytes(max(0, budget.maxBytesBilled - budget.plannedBytesBilled))), \(Format.dollars(max(0, budget.maxCostUSD - budget.plannedCostUSD)))"
+    }
+
+    /// Steps as lines, runs of like steps folded (`merge ×40`).
+    static func condensed(_ steps: [Step]) -> [String] {
+        var lines: [String] = []
+        var index = 0
+        while index < steps.count {
+            let step = steps[index]
+            var end = index
+            while end + 1 < steps.count, steps[end + 1].kind == step.kind { end += 1 }
+            let run = steps[index...end]
+            let rows = run.compactMap(\.rows).reduce(0, +)
+            let billed = run.compactMap(\.estimate?.billedBytes).reduce(0, +)
+            var line = "\(step.kind.rawValue)" + (run.count > 1 ? " ×\(run.count)" : "")
+            if rows > 0 { line += "  \(rows) rows" }
+            if step.kind == .merge || step.kind == .state {
+                line += "  ≈ \(Format.bytes(billed)) billed"
+                if let accuracy = step.estimate?.accuracy { line += " (\(accuracy.lowercased()))" }
+            }
+            lines.append(line)
+            index = end + 1
+        }
+        return lines
+    }
+
+    func markdown(_ plan: Plan) -> String {
+        var out = "### bqsync plan `\(plan.planId)`\n\n"
+        out += plan.fits ? "**Fits every policy.**\n\n" : "**Refused: the plan passes a policy limit.**\n\n"
+        out += "| sync | target | strategy | rows | batches | billed | cost |\n|---|---|---|---:|---:|---:|---:|\n"
+        for sync in plan.syncs {
+            out += "| \(Self.cell(sync.name)) | `\(sync.target)` | \(sync.strategy) | \(sync.rows.map(String.init) ?? "in BigQuery") | \(sync.batches) | "
+                + "\(Format.bytes(sync.estimatedBilledBytes)) | \(Format.dollars(sync.estimatedCostUSD)) |\n"
+        }
+        out += "\n| policy | queries | billed | cost | largest query |\n|---|---:|---:|---:|---:|\n"
+        for budget in plan.budgets {
+            out += "| \(Self.cell(budget.policy)) | \(budget.plannedQueries) / \(budget.maxQueries) | \(Format.bytes(budget.plannedBytesBilled)) / "
+                + "\(Format.bytes(budget.maxBytesBilled)) | \(Format.dollars(budget.plannedCostUSD)) / \(Format.dollars(budget.maxCostUSD)) | "
+                + "\(Format.bytes(budget.largestQueryBytes)) / \(Format.bytes(budget.maxBytesPerQuery)) |\n"
+        }
+        let violations = plan.budgets.flatMap(\.violations)
+        if !violations.isEmpty { out += "\n" + violations.map { "- :x: \(Self.cell($0))" }.joined(separator: "\n") + "\n" }
+        var details = ""
+        for sync in plan.syncs {
+            details += "\n<details><summary><code>\(Self.html(sync.name))</code>: \(sync.steps.count) steps — \(Self.html(sync.strategyReason))</summary>\n\n"
+            for line in Self.condensed(sync.steps) { details += "- \(Self.cell(line))\n" }
+            if let sql = sync.steps.first(where: { $0.kind == .merge })?.sql {
+                details += "\n```sql\n" + sql.replacingOccurrences(of: "```", with: "` ` `") + "\n```\n"
+            }
+            details += "\n</details>\n"
+        }
+        let footer = "\n<sub>Apply exactly this plan with `bqsync apply PLANFILE`; a changed definition, policy, source or target schema is refused.</sub>\n"
+        if out.count + details.count + footer.count > Self.markdownLimit {
+            details = "\n_Step details left out to stay under GitHub's comment limit; see `bqsync show PLANFILE`._\n"
+        }
+        return out + details + footer
+    }
+
+    static func cell(_ text: String) -> String {
+        html(text).replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+    }
+
+    static func html(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+    }
+
+    func summaries(_ summaries: [SyncSummary]) -> String {
+        var out = ""
+        for s in summaries {
+            var counts: [String] = []
+            if let inserted = s.inserted { counts.append("\(inserted) inserted") }
+            if let updated = s.updated { counts.append("\(updated) updated") }
+            if let deleted = s.deleted { counts.append("\(deleted) deleted") }
+            if counts.isEmpty { counts.append("\(s.affected) rows affected (the server reports no insert/update/delete breakdown)") }
+            let status = s.status == "applied" ? terminal.green(s.status) : terminal.yellow(s.status)
+            out += "\(terminal.bold(s.sync)) → \(s.target): \(status); " + counts.joined(separator: ", ")
+                + "; \(Format.bytes(s.bytesProcessed)) processed, \(Format.bytes(s.bytesBilled)) billed, \(Format.dollars(s.costUSD)); "
+                + "\(s.jobs) job\(s.jobs == 1 ? "" : "s")\(s.adopted > 0 ? " (\(s.adopted) adopted from an earlier run)" : "")"
+                + String(format: " in %.1fs", s.seconds) + "\n"
+        }
+        return out
+    }
+}
