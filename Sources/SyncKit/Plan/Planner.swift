@@ -50,7 +50,8 @@ public struct Planner: Sendable {
                 throw SyncError.failed("\(sync.location(of: "policy")): policy '\(sync.policyName)' does not exist")
             }
             progress("planning \(sync.name)")
-            let prepared = try await PreparedTarget.prepare(sync, policy: policy, client: client, defaultProject: defaultProject)
+            let prepared = try await PreparedTarget.prepare(sync, policy: policy, client: client, defaultProject: defaultProject,
+                                                          others: Array(configuration.policies.values))
             plans.append(try await planSync(prepared, index: index))
         }
         var plan = Plan(formatVersion: Plan.currentFormatVersion, planId: "", stateDataset: stateDataset, syncs: plans,
@@ -152,14 +153,14 @@ public struct Planner: Sendable {
                 var estimate = try await dryRun(probe, parameters: [QueryParameter(name: "rows", type: builder.rowsParameterType, value: .array([]))],
                                                 prepared: prepared)
                 estimate.bytesProcessed += stagedBytes
-                estimate.billedBytes = Billing.billed(processed: estimate.billedBytes + stagedBytes, tablesReferenced: 1)
+                estimate.billedBytes = Billing.billed(processed: estimate.billedBytes + stagedBytes, tablesReferenced: 2)
                 estimate.costUSD = Billing.cost(billedBytes: estimate.billedBytes, usdPerTiB: policy.limits.usdPerTiB)
                 estimate.accuracy = "MODELED"
                 estimate.note = "dry run of the target scan plus the staged rows (\(Format.bytes(stagedBytes)), read once)"
                 merge.estimate = estimate
             } else {
-                merge.estimate = modeled(Billing.billed(processed: stagedBytes, tablesReferenced: 1), policy: policy,
-                                         note: "the target is created by this plan: the staged rows, 10 MB minimum")
+                merge.estimate = modeled(Billing.billed(processed: stagedBytes, tablesReferenced: 2), policy: policy,
+                                         note: "the target is created by this plan: the staged rows, 10 MB minimum per table referenced")
             }
             stagedSteps = [Step(index: 0, kind: .createStaging, sql: nil)] + stagedLoads + [merge, Step(index: 0, kind: .dropStaging)]
             if total == 0 { stagedSteps = [] }

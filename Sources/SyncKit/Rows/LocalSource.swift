@@ -74,7 +74,8 @@ struct LocalSource {
             var hasher = SHA256Stream()
             var size: Int64 = 0
             var sawHeader = false
-            let reader = RecordReader(path: file.absolute, displayPath: file.display, quoted: kind == .csv)
+            var reader = RecordReader(path: file.absolute, displayPath: file.display, quoted: kind == .csv)
+            reader.delimiter = decoder.delimiter
             try reader.forEach(chunk: { chunk in
                 hasher.update(chunk)
                 size += Int64(chunk.count)

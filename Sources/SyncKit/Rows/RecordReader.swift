@@ -9,6 +9,8 @@ struct RecordReader {
     let displayPath: String
     /// Whether a newline inside double quotes belongs to the record (CSV) or ends it (NDJSON).
     let quoted: Bool
+    /// CSV: the field delimiter (a quote opens a quoted field only at a field's start).
+    var delimiter: UInt8 = UInt8(ascii: ",")
     /// The longest record accepted; a longer one is an error, not unbounded memory.
     var maxRecordBytes = 32 << 20
     /// Bytes read per call.
@@ -25,6 +27,9 @@ struct RecordReader {
         var start = 0          // first byte of the current record in `pending`
         var scan = 0           // next byte to look at
         var inQuotes = false
+        var fieldStart = true      // the next byte starts a field
+        var justClosed = false     // the previous byte closed a quoted field (`""` re-opens: an escaped quote)
+        var quoteAt = 0            // where the open quoted field began
         var line = 1           // line the current record starts on
         var newlinesInside = 0 // line breaks inside quotes in the current record
         var first = true
@@ -60,13 +65,25 @@ struct RecordReader {
             while scan < pending.count {
                 let byte = pending[scan]
                 if quoted, byte == UInt8(ascii: "\"") {
-                    inQuotes.toggle()
-                } else if byte == UInt8(ascii: "\n") {
                     if inQuotes {
-                        newlinesInside += 1
-                    } else {
-                        try emit(scan)
-                        start = scan + 1
+                        inQuotes = false
+                        justClosed = true
+                    } else if fieldStart || justClosed {
+                        inQuotes = true
+                        if fieldStart { quoteAt = scan }
+                        justClosed = false
+                    }
+                    fieldStart = false
+                } else if byte == UInt8(ascii: "\n") && !inQuotes {
+                    try emit(scan)
+                    start = scan + 1
+                    fieldStart = true
+                    justClosed = false
+                } else {
+                    if byte == UInt8(ascii: "\n") { newlinesInside += 1 }
+                    if !inQuotes {
+                        fieldStart = byte == delimiter
+                        justClosed = false
                     }
                 }
                 scan += 1
@@ -77,12 +94,16 @@ struct RecordReader {
             }
             if atEOF {
                 if inQuotes {
-                    throw SyncError.row(SourceLocation(file: displayPath, line: line, column: 1), "quoted field is not closed before the end of the file")
+                    let location = pending.withUnsafeBufferPointer {
+                        recordLocation(UnsafeBufferPointer(rebasing: $0[start..<pending.count]), offset: quoteAt - start, firstLine: line, file: displayPath)
+                    }
+                    throw SyncError.row(location, "quoted field is not closed before the end of the file")
                 }
                 if start < pending.count { try emit(pending.count) }
             } else if start > 0 && start >= pending.count / 2 {
                 pending.removeFirst(start)
                 scan -= start
+                quoteAt = max(0, quoteAt - start)
                 start = 0
             }
         }
