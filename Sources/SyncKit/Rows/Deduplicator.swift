@@ -62,15 +62,14 @@ final class Deduplicator {
         }
         let key = row.key(layout.keys)
         let partition = Int(Self.fnv1a(key) % UInt64(partitions))
-        var buffer = buffers[partition]
-        withUnsafeBytes(of: row.sequence.littleEndian) { buffer.append(contentsOf: $0) }
-        withUnsafeBytes(of: UInt32(row.bytes.count).littleEndian) { buffer.append(contentsOf: $0) }
-        buffer.append(contentsOf: row.bytes)
-        if buffer.count >= 256 << 10 {
-            try write(buffer, to: partition)
-            buffer.removeAll(keepingCapacity: true)
+        // Appended in place: copying the buffer out and back would copy it on every row.
+        withUnsafeBytes(of: row.sequence.littleEndian) { buffers[partition].append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt32(row.bytes.count).littleEndian) { buffers[partition].append(contentsOf: $0) }
+        buffers[partition].append(contentsOf: row.bytes)
+        if buffers[partition].count >= 256 << 10 {
+            try write(buffers[partition], to: partition)
+            buffers[partition].removeAll(keepingCapacity: true)
         }
-        buffers[partition] = buffer
     }
 
     private var nextPartition = 0

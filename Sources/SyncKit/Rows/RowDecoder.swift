@@ -47,7 +47,7 @@ struct RowDecoder {
         var failure: SyncError?
         do throws(RecordProblem) {
             try parser.members { (name, raw, keyOffset, valueOffset) throws(RecordProblem) in
-                guard let column = layout.index[name.lowercased()] else {
+                guard let column = layout.index[name] ?? layout.index[name.lowercased()] else {
                     if ignoreUnknown { return }
                     throw RecordProblem(offset: keyOffset, message: unknownField(name), syntax: false)
                 }

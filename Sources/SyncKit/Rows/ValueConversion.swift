@@ -46,7 +46,7 @@ enum ValueConversion {
         case .string:
             return text
         case .int64:
-            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            let trimmed = trim(text)
             guard let value = Int64(trimmed.hasPrefix("+") ? String(trimmed.dropFirst()) : trimmed) else {
                 if let double = Double(trimmed), double.rounded() == double, abs(double) < 9.2e18 {
                     return String(Int64(double))
@@ -55,7 +55,7 @@ enum ValueConversion {
             }
             return String(value)
         case .float64:
-            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            let trimmed = trim(text)
             switch trimmed.lowercased() {
             case "nan": return "NaN"
             case "inf", "+inf", "infinity", "+infinity": return "inf"
@@ -72,28 +72,28 @@ enum ValueConversion {
         case .bignumeric:
             return try Decimals.canonical(text, integerDigits: 38, scale: 38, typeName: "BIGNUMERIC")
         case .bool:
-            switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+            switch trim(text).lowercased() {
             case "true", "t", "yes", "y", "1": return "true"
             case "false", "f", "no", "n", "0": return "false"
             default: throw ConversionProblem("invalid BOOL \(quoted(text)) (use true or false)")
             }
         case .date:
-            guard let date = Temporal.date(Substring(text.trimmingCharacters(in: .whitespaces))) else {
+            guard let date = Temporal.date(Substring(trim(text))) else {
                 throw ConversionProblem("invalid DATE \(quoted(text)) (expected YYYY-MM-DD)")
             }
             return date.text
         case .datetime:
-            guard let value = Temporal.datetime(text.trimmingCharacters(in: .whitespaces)) else {
+            guard let value = Temporal.datetime(trim(text)) else {
                 throw ConversionProblem("invalid DATETIME \(quoted(text)) (expected YYYY-MM-DD HH:MM:SS[.ffffff])")
             }
             return value
         case .time:
-            guard let time = Temporal.time(Substring(text.trimmingCharacters(in: .whitespaces))) else {
+            guard let time = Temporal.time(Substring(trim(text))) else {
                 throw ConversionProblem("invalid TIME \(quoted(text)) (expected HH:MM:SS[.ffffff])")
             }
             return time.text
         case .timestamp:
-            guard let micros = Temporal.timestampMicros(text.trimmingCharacters(in: .whitespaces)) else {
+            guard let micros = Temporal.timestampMicros(trim(text)) else {
                 throw ConversionProblem("invalid TIMESTAMP \(quoted(text)) (expected YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM|Z])")
             }
             return Temporal.timestampText(micros: micros)
@@ -107,6 +107,13 @@ enum ValueConversion {
             guard valid else { throw ConversionProblem("invalid JSON \(quoted(text))") }
             return text
         }
+    }
+
+    /// The text without leading and trailing spaces and tabs; the common case (none) allocates nothing.
+    static func trim(_ text: String) -> String {
+        guard let first = text.utf8.first, let last = text.utf8.last else { return text }
+        if first != 0x20 && first != 0x09 && last != 0x20 && last != 0x09 { return text }
+        return text.trimmingCharacters(in: .whitespaces)
     }
 
     /// A value for a message: quoted, control characters escaped, long values shortened.
@@ -141,7 +148,7 @@ struct ConversionProblem: Error {
 enum Decimals {
     static func canonical(_ text: String, integerDigits: Int, scale: Int, typeName: String) throws(ConversionProblem) -> String {
         let bad = ConversionProblem("invalid \(typeName) \(ValueConversion.quoted(text))")
-        var chars = Substring(text.trimmingCharacters(in: .whitespaces))
+        var chars = Substring(ValueConversion.trim(text))
         var negative = false
         if chars.first == "-" { negative = true; chars = chars.dropFirst() } else if chars.first == "+" { chars = chars.dropFirst() }
         var exponent = 0
