@@ -71,8 +71,13 @@ public enum ResolvedScalar: Sendable, Hashable {
         let yamlTag = "tag:yaml.org,2002:"
         if let tag = scalar.tag {
             switch tag {
-            case yamlTag + "str": self = .string(scalar.value); return
+            case yamlTag + "str", "!": self = .string(scalar.value); return
             case yamlTag + "null": self = .null; return
+            case yamlTag + "bool", yamlTag + "int", yamlTag + "float":
+                // An explicit type tag resolves the text as if it were plain, quoted or not.
+                let plain = Scalar(value: scalar.value).resolved
+                if tag == yamlTag + "float", case .int(let int) = plain { self = .float(Double(int)); return }
+                if scalar.style != .plain { self = plain; return }
             default: break
             }
         }
@@ -129,6 +134,9 @@ public enum ResolvedScalar: Sendable, Hashable {
 }
 
 /// A YAML node: a scalar, a sequence or a mapping, with the mark where it starts.
+///
+/// A node reached through an alias is placed where the alias is (`mark`), and remembers where its value was
+/// written (`anchorMark`): a message about it points at the use, and can mention the definition.
 public struct YAMLNode: Sendable, Hashable {
     /// One `key: value` entry of a mapping, in source order.
     public struct Pair: Sendable, Hashable {
@@ -155,14 +163,111 @@ public struct YAMLNode: Sendable, Hashable {
     }
 
     /// What the node holds.
-    public var kind: Kind
-    /// Where the node starts in its source.
+    public var kind: Kind {
+        get { storage.kind }
+        set { storage = Storage(newValue) }
+    }
+    /// Where the node starts in its source (for a value reached through an alias: where the alias is).
     public var mark: Mark
+    /// For a value reached through an alias, where it was written; nil otherwise.
+    public var anchorMark: Mark?
+    private var storage: Storage
 
     /// Creates a node.
-    public init(_ kind: Kind, mark: Mark) {
-        self.kind = kind
+    public init(_ kind: Kind, mark: Mark, anchorMark: Mark? = nil) {
+        self.storage = Storage(kind)
         self.mark = mark
+        self.anchorMark = anchorMark
+    }
+
+    /// Compares kind, mark and anchor mark.
+    public static func == (lhs: YAMLNode, rhs: YAMLNode) -> Bool {
+        lhs.mark == rhs.mark && lhs.anchorMark == rhs.anchorMark && (lhs.storage === rhs.storage || lhs.kind == rhs.kind)
+    }
+
+    /// Hashes kind, mark and anchor mark.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(mark)
+        hasher.combine(anchorMark)
+        hasher.combine(kind)
+    }
+
+    /// This node and everything in it placed at `use` (an alias), each remembering where it was written.
+    /// Iterative, so a deep tree cannot overflow the stack.
+    public func placed(at use: Mark) -> YAMLNode {
+        enum Work {
+            case visit(YAMLNode)
+            case build(YAMLNode, children: Int)
+        }
+        var work: [Work] = [.visit(self)]
+        var done: [YAMLNode] = []
+        while let item = work.popLast() {
+            switch item {
+            case .visit(let node):
+                switch node.kind {
+                case .scalar:
+                    done.append(YAMLNode(node.kind, mark: use, anchorMark: node.anchorMark ?? node.mark))
+                case .sequence(let items):
+                    work.append(.build(node, children: items.count))
+                    for child in items.reversed() { work.append(.visit(child)) }
+                case .mapping(let pairs):
+                    work.append(.build(node, children: pairs.count * 2))
+                    for pair in pairs.reversed() {
+                        work.append(.visit(pair.value))
+                        work.append(.visit(pair.key))
+                    }
+                }
+            case .build(let node, let count):
+                let children = Array(done.suffix(count))
+                done.removeLast(count)
+                let kind: Kind
+                if case .mapping = node.kind {
+                    kind = .mapping(stride(from: 0, to: children.count - 1, by: 2).map { Pair(key: children[$0], value: children[$0 + 1]) })
+                } else {
+                    kind = .sequence(children)
+                }
+                done.append(YAMLNode(kind, mark: use, anchorMark: node.anchorMark ?? node.mark))
+            }
+        }
+        return done.first ?? self
+    }
+
+    /// Holds a node's contents; a class so that dropping a deep tree can be done iteratively in `deinit`
+    /// (the compiler-generated release of nested arrays recurses once per level and can overflow the stack).
+    private final class Storage: @unchecked Sendable {
+        // Set in init and replaced only while this storage is being torn down and no one else holds it
+        // (`deinit`, or `detach` on a uniquely referenced storage), so sharing it across threads is safe.
+        var kind: Kind
+
+        init(_ kind: Kind) { self.kind = kind }
+
+        deinit {
+            var pending: [YAMLNode] = []
+            detach(into: &pending)
+            while var node = pending.popLast() {
+                if isKnownUniquelyReferenced(&node.storage) { node.storage.detach(into: &pending) }
+                // `node` is released here with no children left, so its deinit does not recurse.
+            }
+        }
+
+        /// Moves the children out into `pending`, leaving an empty scalar.
+        func detach(into pending: inout [YAMLNode]) {
+            switch kind {
+            case .scalar:
+                return
+            case .sequence(let items):
+                kind = Self.empty
+                pending.append(contentsOf: items)
+            case .mapping(let pairs):
+                kind = Self.empty
+                for pair in pairs {
+                    pending.append(pair.key)
+                    pending.append(pair.value)
+                }
+            }
+        }
+
+        static let empty = Kind.scalar(Scalar(value: ""))
     }
 
     /// The scalar, if this node is one.

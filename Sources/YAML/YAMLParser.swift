@@ -3,7 +3,9 @@ internal import CYAML
 /// Reads one YAML document into `YAMLNode`s with line:column marks, on libyaml.
 ///
 /// Beyond libyaml it refuses duplicate mapping keys, complex keys, more than one document, nesting deeper
-/// than `maxDepth`, and documents that aliases would expand past `maxNodes` nodes ("billion laughs").
+/// than `maxDepth`, documents that aliases would expand past `maxNodes` nodes ("billion laughs"), and tags
+/// other than the core schema's (`!!str`, `!!int`, `!!float`, `!!bool`, `!!null`, `!!seq`, `!!map`).
+/// Error marks always point into the text (libyaml's end-of-stream mark is moved onto the last line).
 public struct YAMLParser: Sendable {
     /// The deepest nesting of sequences and mappings accepted.
     public var maxDepth: Int
@@ -17,27 +19,40 @@ public struct YAMLParser: Sendable {
     }
 
     /// Parses UTF-8 (or UTF-16 with a BOM) bytes; returns nil when the stream holds no document.
-    public func parse(_ bytes: [UInt8]) throws -> YAMLNode? {
+    public func parse(_ bytes: [UInt8]) throws(YAMLError) -> YAMLNode? {
+        do throws(YAMLError) {
+            return try parseUnclamped(bytes)
+        } catch {
+            throw YAMLError(error.message, at: SourceText.clamp(error.mark, in: bytes))
+        }
+    }
+
+    private func parseUnclamped(_ bytes: [UInt8]) throws(YAMLError) -> YAMLNode? {
         let handle = try ParserHandle()
-        return try bytes.withUnsafeBufferPointer { buffer -> YAMLNode? in
+        let result = bytes.withUnsafeBufferPointer { buffer -> Result<YAMLNode?, YAMLError> in
             // libyaml reads the buffer lazily; it must outlive the whole parse, which this closure guarantees.
             yaml_parser_set_input_string(&handle.parser, buffer.baseAddress, buffer.count)
             var builder = TreeBuilder(maxDepth: maxDepth, maxNodes: maxNodes)
             while true {
                 var event = yaml_event_t()
                 guard yaml_parser_parse(&handle.parser, &event) == 1 else {
-                    throw handle.error()
+                    return .failure(handle.error(in: bytes))
                 }
                 defer { yaml_event_delete(&event) }
                 if event.type == YAML_STREAM_END_EVENT { break }
-                try builder.handle(event)
+                do throws(YAMLError) {
+                    try builder.handle(event)
+                } catch {
+                    return .failure(error)
+                }
             }
-            return builder.root
+            return .success(builder.root)
         }
+        return try result.get()
     }
 
     /// Parses a string as UTF-8.
-    public func parse(_ text: String) throws -> YAMLNode? {
+    public func parse(_ text: String) throws(YAMLError) -> YAMLNode? {
         try parse(Array(text.utf8))
     }
 }
@@ -46,7 +61,7 @@ public struct YAMLParser: Sendable {
 private final class ParserHandle {
     var parser = yaml_parser_t()
 
-    init() throws {
+    init() throws(YAMLError) {
         guard yaml_parser_initialize(&parser) == 1 else {
             throw YAMLError("libyaml could not allocate a parser", at: Mark(line: 1, column: 1))
         }
@@ -54,8 +69,21 @@ private final class ParserHandle {
 
     deinit { yaml_parser_delete(&parser) }
 
-    func error() -> YAMLError {
-        let problem = parser.problem.map { String(cString: $0) } ?? "unknown libyaml error"
+    func error(in bytes: [UInt8]) -> YAMLError {
+        var problem = parser.problem.map { String(cString: $0) } ?? "unknown libyaml error"
+        if parser.error == YAML_MEMORY_ERROR { problem = "libyaml ran out of memory" }
+        if parser.error == YAML_READER_ERROR {
+            // Reader errors (bad encoding, control characters) carry a byte offset, not a mark.
+            let value = Int(parser.problem_value)
+            if value >= 0 {
+                if problem.contains("octet") {
+                    problem += " (byte 0x" + hex(value, width: 2) + ")"
+                } else {
+                    problem += " (U+" + hex(value, width: 4) + ")"
+                }
+            }
+            return YAMLError(problem, at: SourceText.mark(ofByte: Int(parser.problem_offset), in: bytes))
+        }
         let at = mark(parser.problem_mark)
         if let context = parser.context.map({ String(cString: $0) }) {
             let contextMark = mark(parser.context_mark)
@@ -63,6 +91,11 @@ private final class ParserHandle {
         }
         return YAMLError(problem, at: at)
     }
+}
+
+private func hex(_ value: Int, width: Int) -> String {
+    let digits = String(value, radix: 16, uppercase: true)
+    return String(repeating: "0", count: max(0, width - digits.count)) + digits
 }
 
 private func mark(_ mark: yaml_mark_t) -> Mark {
@@ -100,7 +133,7 @@ private struct TreeBuilder {
         self.maxNodes = maxNodes
     }
 
-    mutating func handle(_ event: yaml_event_t) throws {
+    mutating func handle(_ event: yaml_event_t) throws(YAMLError) {
         let at = mark(event.start_mark)
         switch event.type {
         case YAML_DOCUMENT_START_EVENT:
@@ -120,19 +153,27 @@ private struct TreeBuilder {
             default: style = .plain
             }
             let tag = string(data.tag).map(Self.expandTag)
-            let node = YAMLNode(.scalar(Scalar(value: value, style: style, tag: tag)), mark: at)
+            let scalar = Scalar(value: value, style: style, tag: tag)
+            try Self.checkTag(of: scalar, at: at)
+            let node = YAMLNode(.scalar(scalar), mark: at)
             try complete(node, size: 1, anchor: string(data.anchor))
         case YAML_ALIAS_EVENT:
             let name = string(event.data.alias.anchor) ?? ""
             guard let target = anchors[name] else {
                 throw YAMLError("alias '*\(name)' refers to no anchor defined before it", at: at)
             }
-            // The aliased subtree keeps the anchor's marks: a message about it points at the definition.
-            try complete(target.node, size: target.size, anchor: nil)
+            // Count before copying: the bound is what keeps an alias bomb from being expanded.
+            try count(target.size, at: at)
+            // The value is placed at the alias, so a message about it points at the use (and can name the anchor).
+            try complete(target.node.placed(at: at), size: target.size, anchor: nil, counted: true)
         case YAML_SEQUENCE_START_EVENT:
-            try push(Frame(isMapping: false, mark: at, anchor: string(event.data.sequence_start.anchor)), at: at)
+            let data = event.data.sequence_start
+            try Self.checkCollectionTag(string(data.tag).map(Self.expandTag), expected: "seq", at: at)
+            try push(Frame(isMapping: false, mark: at, anchor: string(data.anchor)), at: at)
         case YAML_MAPPING_START_EVENT:
-            try push(Frame(isMapping: true, mark: at, anchor: string(event.data.mapping_start.anchor)), at: at)
+            let data = event.data.mapping_start
+            try Self.checkCollectionTag(string(data.tag).map(Self.expandTag), expected: "map", at: at)
+            try push(Frame(isMapping: true, mark: at, anchor: string(data.anchor)), at: at)
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
             guard let frame = stack.popLast() else { return }
             let node = YAMLNode(frame.isMapping ? .mapping(frame.pairs) : .sequence(frame.items), mark: frame.mark)
@@ -146,7 +187,50 @@ private struct TreeBuilder {
         tag.hasPrefix("!!") ? "tag:yaml.org,2002:" + tag.dropFirst(2) : tag
     }
 
-    mutating func push(_ frame: Frame, at: Mark) throws {
+    static let core = "tag:yaml.org,2002:"
+
+    /// `tag:yaml.org,2002:int` → `!!int`, for messages.
+    static func shortTag(_ tag: String) -> String {
+        tag.hasPrefix(core) ? "!!" + tag.dropFirst(core.count) : tag
+    }
+
+    static func unknownTag(_ tag: String, at: Mark) -> YAMLError {
+        YAMLError("unknown tag \(SourceText.quoted(shortTag(tag))) (bqsync reads only the core tags !!str, !!int, !!float, !!bool, !!null, !!seq and !!map)", at: at)
+    }
+
+    /// A scalar's tag is a core scalar tag, and its text is a value of that type.
+    static func checkTag(of scalar: Scalar, at: Mark) throws(YAMLError) {
+        guard let tag = scalar.tag, tag != "!" else { return }
+        let plain = Scalar(value: scalar.value).resolved
+        let fits: Bool
+        switch tag {
+        case core + "str": return
+        case core + "null": if case .null = plain { fits = true } else { fits = false }
+        case core + "bool": if case .bool = plain { fits = true } else { fits = false }
+        case core + "int": if case .int = plain { fits = true } else { fits = false }
+        case core + "float":
+            switch plain {
+            case .float, .int: fits = true
+            default: fits = false
+            }
+        case core + "seq", core + "map":
+            throw YAMLError("tag \(shortTag(tag)) is for a collection, not a single value", at: at)
+        default:
+            throw unknownTag(tag, at: at)
+        }
+        if !fits { throw YAMLError("\(SourceText.quoted(scalar.value)) is not a valid \(shortTag(tag)) value", at: at) }
+    }
+
+    /// A collection's tag is absent, non-specific, or the core tag for its kind.
+    static func checkCollectionTag(_ tag: String?, expected: String, at: Mark) throws(YAMLError) {
+        guard let tag, tag != "!", tag != core + expected else { return }
+        if tag == core + "seq" || tag == core + "map" || tag.hasPrefix(core) && ["str", "int", "float", "bool", "null"].contains(tag.dropFirst(core.count)) {
+            throw YAMLError("tag \(shortTag(tag)) does not fit \(expected == "seq" ? "a list" : "a mapping")", at: at)
+        }
+        throw unknownTag(tag, at: at)
+    }
+
+    mutating func push(_ frame: Frame, at: Mark) throws(YAMLError) {
         guard stack.count < maxDepth else {
             throw YAMLError("nesting deeper than \(maxDepth) levels", at: at)
         }
@@ -154,7 +238,7 @@ private struct TreeBuilder {
         stack.append(frame)
     }
 
-    mutating func count(_ nodes: Int, at: Mark) throws {
+    mutating func count(_ nodes: Int, at: Mark) throws(YAMLError) {
         nodeCount += nodes
         if nodeCount > maxNodes {
             throw YAMLError("document expands to more than \(maxNodes) nodes (aliases repeat what they name)", at: at)
@@ -162,7 +246,7 @@ private struct TreeBuilder {
     }
 
     /// Attaches a finished node to its parent (or makes it the root) and records its anchor.
-    mutating func complete(_ node: YAMLNode, size: Int, anchor: String?, counted: Bool = false) throws {
+    mutating func complete(_ node: YAMLNode, size: Int, anchor: String?, counted: Bool = false) throws(YAMLError) {
         if !counted { try count(size, at: node.mark) }
         if let anchor { anchors[anchor] = (node, size) }
         let top = stack.count - 1
@@ -184,7 +268,7 @@ private struct TreeBuilder {
             throw YAMLError("a mapping key must be a plain value, not \(node.kindDescription)", at: node.mark)
         }
         if let first = stack[top].seen[scalar.value] {
-            throw YAMLError("duplicate key '\(scalar.value)' (first defined at \(first))", at: node.mark)
+            throw YAMLError("duplicate key \(SourceText.quoted(scalar.value)) (first defined at \(first))", at: node.mark)
         }
         stack[top].seen[scalar.value] = node.mark
         stack[top].pendingKey = node

@@ -36,53 +36,89 @@ public struct ConfigLoader: Sendable {
     }
 
     /// Loads every definition and policy. With `paths`, only those files (or directories) are checked as
-    /// definitions, while `policies/` is still read to resolve what they refer to.
+    /// definitions, while `policies/` is still read to resolve what they refer to. A path is a policy when
+    /// it is (or is in) a directory named `policies`; paths are compared after resolving `.`, `..` and
+    /// symbolic links, so one file named two ways is read once.
     public func load(paths: [String] = []) -> Configuration {
         var diagnostics: [Diagnostic] = []
         var syncFiles: [String] = []
         var policyFiles: [String] = []
+        var seen = Set<String>()
+        func add(_ file: String, asPolicy: Bool) {
+            guard seen.insert(FileIO.canonical(file)).inserted else { return }
+            if asPolicy { policyFiles.append(file) } else { syncFiles.append(file) }
+        }
         let policiesDir = FileIO.join(directory, "policies")
+        let canonicalPoliciesDir = FileIO.canonical(policiesDir)
         if paths.isEmpty {
             let syncsDir = FileIO.join(directory, "syncs.d")
             if FileIO.isDirectory(syncsDir) {
-                syncFiles = yamlFiles(in: syncsDir, diagnostics: &diagnostics)
+                for file in yamlFiles(in: syncsDir, diagnostics: &diagnostics) { add(file, asPolicy: false) }
             } else {
-                diagnostics.append(Diagnostic(.error, "no syncs.d/ directory in '\(directory)' (use -C DIR to point at one)"))
+                diagnostics.append(Diagnostic(.error, "no syncs.d/ directory in \(quote(directory)) (use -C DIR to point at one)"))
             }
         } else {
             for path in paths {
-                let isPolicyPath = FileIO.stem(path) == "policies" || FileIO.directory(of: path).hasSuffix("policies")
                 if FileIO.isDirectory(path) {
-                    let files = yamlFiles(in: path, diagnostics: &diagnostics)
-                    if isPolicyPath { policyFiles += files } else { syncFiles += files }
+                    let isPolicyDir = Self.isPoliciesDirectory(path) || FileIO.canonical(path) == canonicalPoliciesDir
+                    for file in yamlFiles(in: path, diagnostics: &diagnostics) { add(file, asPolicy: isPolicyDir) }
                 } else if FileIO.exists(path) {
-                    if isPolicyPath { policyFiles.append(path) } else { syncFiles.append(path) }
+                    let parent = FileIO.directory(of: path)
+                    let isPolicy = Self.isPoliciesDirectory(parent) || FileIO.canonical(parent) == canonicalPoliciesDir
+                    add(path, asPolicy: isPolicy)
                 } else {
-                    diagnostics.append(Diagnostic(.error, "\(path): no such file or directory"))
+                    diagnostics.append(Diagnostic(.error, "\(SourceText.singleLine(path)): no such file or directory"))
                 }
             }
         }
         if FileIO.isDirectory(policiesDir) {
-            for file in yamlFiles(in: policiesDir, diagnostics: &diagnostics) where !policyFiles.contains(file) {
-                policyFiles.append(file)
-            }
+            for file in yamlFiles(in: policiesDir, diagnostics: &diagnostics) { add(file, asPolicy: true) }
         }
+        return check(syncs: syncFiles.map(Self.read), policies: policyFiles.map(Self.read), diagnostics: diagnostics)
+    }
 
+    /// One file to check: its displayed path and its bytes, or why they could not be read.
+    struct Input {
+        var path: String
+        var bytes: Result<[UInt8], SyncError>
+    }
+
+    static func read(_ path: String) -> Input {
+        do {
+            return Input(path: path, bytes: .success(try FileIO.read(path, limit: maxFileSize)))
+        } catch {
+            return Input(path: path, bytes: .failure(error))
+        }
+    }
+
+    /// Whether a directory is named `policies` (as written, or once links are resolved).
+    static func isPoliciesDirectory(_ path: String) -> Bool {
+        FileIO.lastComponent(FileIO.standardized(path)) == "policies" || FileIO.lastComponent(FileIO.canonical(path)) == "policies"
+    }
+
+    /// Checks definitions and policies given as bytes: everything `load` does after reading the files.
+    func check(syncs syncFiles: [Input], policies policyFiles: [Input], diagnostics initial: [Diagnostic] = []) -> Configuration {
+        var diagnostics = initial
         var policies: [String: Policy] = [:]
         var policyMarks: [String: SourceLocation] = [:]
         var brokenPolicies: Set<String> = []
-        for path in policyFiles {
-            guard let (reader, root) = parse(path, diagnostics: &diagnostics) else { continue }
-            let policy = PolicyDecoder(reader: reader, stem: FileIO.stem(path)).decode(root)
-            diagnostics += reader.diagnostics
-            guard let policy else {
-                brokenPolicies.insert(FileIO.stem(path))
+        for input in policyFiles {
+            let stem = FileIO.stem(input.path)
+            guard let (reader, root) = parse(input, kind: .policy, diagnostics: &diagnostics) else {
+                // Unreadable: its name is unknown, so the file name is the best guess at what syncs call it.
+                brokenPolicies.insert(stem)
                 continue
             }
-            let location = reader.marks["name"].map { reader.file.location($0) } ?? SourceLocation(file: path, line: 1, column: 1)
+            let decoded = PolicyDecoder(reader: reader, stem: stem).decode(root)
+            diagnostics += reader.diagnostics
+            guard let policy = decoded.policy else {
+                brokenPolicies.insert(decoded.name)
+                continue
+            }
+            let location = reader.marks["name"].map { reader.file.location($0) } ?? SourceLocation(file: input.path, line: 1, column: 1)
             if let first = policyMarks[policy.name] {
-                diagnostics.append(Diagnostic(.error, "two policies are named '\(policy.name)'", at: location,
-                                              sourceLine: reader.file.line(location.line), notes: ["first defined at \(first)"]))
+                diagnostics.append(reader.file.error("two policies are named \(quote(policy.name))", at: Mark(line: location.line, column: location.column),
+                                                     notes: ["first defined at \(first)"]))
                 continue
             }
             policyMarks[policy.name] = location
@@ -92,17 +128,17 @@ public struct ConfigLoader: Sendable {
 
         var syncs: [SyncDefinition] = []
         var syncNames: [String: SourceLocation] = [:]
-        for path in syncFiles {
-            guard let (reader, root) = parse(path, diagnostics: &diagnostics) else { continue }
-            let decoder = SyncDecoder(reader: reader, stem: FileIO.stem(path), baseDirectory: FileIO.directory(of: path),
+        for input in syncFiles {
+            guard let (reader, root) = parse(input, kind: .sync, diagnostics: &diagnostics) else { continue }
+            let decoder = SyncDecoder(reader: reader, stem: FileIO.stem(input.path), baseDirectory: FileIO.directory(of: input.path),
                                       policies: policies, brokenPolicies: brokenPolicies, defaultProject: defaultProject)
             let decoded = decoder.decode(root)
             diagnostics += reader.diagnostics
             guard let name = decoded.name else { continue }
-            let location = reader.marks["name"].map { reader.file.location($0) } ?? SourceLocation(file: path, line: 1, column: 1)
+            let location = reader.marks["name"].map { reader.file.location($0) } ?? SourceLocation(file: input.path, line: 1, column: 1)
             if let first = syncNames[name] {
-                diagnostics.append(Diagnostic(.error, "two syncs are named '\(name)'", at: location,
-                                              sourceLine: reader.file.line(location.line), notes: ["first defined at \(first)"]))
+                diagnostics.append(reader.file.error("two syncs are named \(quote(name))", at: Mark(line: location.line, column: location.column),
+                                                     notes: ["first defined at \(first)"]))
                 continue
             }
             syncNames[name] = location
@@ -122,40 +158,51 @@ public struct ConfigLoader: Sendable {
                 .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }
                 .map { FileIO.join(directory, $0) }
         } catch {
-            diagnostics.append(Diagnostic(.error, error.description))
+            diagnostics.append(Diagnostic(.error, SourceText.singleLine(error.description)))
             return []
         }
     }
 
+    /// What a file holds, for messages about the file as a whole.
+    enum DocumentKind {
+        case sync, policy
+
+        var description: String { self == .sync ? "a sync definition" : "a policy" }
+
+        var requiredKeys: String { self == .sync ? "'version', 'source', 'target' and 'merge'" : "'version'" }
+    }
+
     /// Reads and parses one file; problems become diagnostics.
-    private func parse(_ path: String, diagnostics: inout [Diagnostic]) -> (NodeReader, YAMLNode)? {
+    private func parse(_ input: Input, kind: DocumentKind, diagnostics: inout [Diagnostic]) -> (NodeReader, YAMLNode)? {
         let bytes: [UInt8]
-        do {
-            bytes = try FileIO.read(path, limit: Self.maxFileSize)
-        } catch {
-            diagnostics.append(Diagnostic(.error, error.description, at: SourceLocation(file: path, line: 1, column: 1)))
+        switch input.bytes {
+        case .success(let read): bytes = read
+        case .failure(let error):
+            diagnostics.append(Diagnostic(.error, SourceText.singleLine(error.description), at: SourceLocation(file: input.path, line: 1, column: 1)))
             return nil
-        }
-        let text = String(decoding: bytes, as: UTF8.self)
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line in
-            line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
         }
         let digest = SHA256.hash(data: bytes).map { byte in
             let hex = String(byte, radix: 16)
             return byte < 16 ? "0" + hex : hex
         }.joined()
-        let file = ConfigFile(path: path, sha256: digest, lines: lines)
+        let file = ConfigFile(path: input.path, sha256: digest, lines: SourceText.lines(bytes))
         do {
-            guard let root = try parser.parse(bytes) else {
-                diagnostics.append(file.error("the file is empty", at: Mark(line: 1, column: 1)))
+            let root = try parser.parse(bytes)
+            guard let root, !Self.isEmptyDocument(root) else {
+                diagnostics.append(file.error("the file is empty: \(kind.description) is a mapping with at least \(kind.requiredKeys)",
+                                              at: root?.mark ?? Mark(line: 1, column: 1)))
                 return nil
             }
-            return (NodeReader(file: file), root)
-        } catch let error as YAMLError {
-            diagnostics.append(file.error(error.message, at: error.mark))
+            return (NodeReader(file: file, documentKind: kind.description), root)
         } catch {
-            diagnostics.append(file.error("\(error)", at: Mark(line: 1, column: 1)))
+            diagnostics.append(file.error(error.message, at: error.mark))
         }
         return nil
+    }
+
+    /// A document with nothing in it (`---` alone) parses as an empty plain scalar.
+    private static func isEmptyDocument(_ root: YAMLNode) -> Bool {
+        guard let scalar = root.scalar else { return false }
+        return scalar.value.isEmpty && scalar.style == .plain && scalar.tag == nil
     }
 }

@@ -4,19 +4,33 @@ import YAML
 /// first, and remembering where each key was written.
 final class NodeReader {
     let file: ConfigFile
+    /// What the whole file is, for messages about its top level: "a sync definition", "a policy".
+    let documentKind: String
     private(set) var diagnostics: [Diagnostic] = []
     private(set) var marks: [String: Mark] = [:]
 
-    init(file: ConfigFile) {
+    init(file: ConfigFile, documentKind: String = "the document") {
         self.file = file
+        self.documentKind = documentKind
     }
 
     func error(_ message: String, at mark: Mark, notes: [String] = []) {
         diagnostics.append(file.error(message, at: mark, notes: notes))
     }
 
+    /// An error about a node; a value reached through an alias is reported at the alias, with a note
+    /// saying where it was written.
+    func error(_ message: String, at node: YAMLNode, notes: [String] = []) {
+        error(message, at: node.mark, notes: notes + aliasNote(node))
+    }
+
     func warning(_ message: String, at mark: Mark) {
         diagnostics.append(file.warning(message, at: mark))
+    }
+
+    private func aliasNote(_ node: YAMLNode) -> [String] {
+        guard let origin = node.anchorMark else { return [] }
+        return ["the value comes through an alias from \(file.location(origin))"]
     }
 
     /// The keys of a mapping, checked: it is a mapping, every key is known (else a did-you-mean), and the
@@ -24,7 +38,7 @@ final class NodeReader {
     func mapping(_ node: YAMLNode, path: String, allowed: [String], required: [String] = [],
                  elsewhere: [String: String] = [:]) -> [String: YAMLNode]? {
         guard let pairs = node.mapping else {
-            error("\(label(path)) must be a mapping, not \(node.kindDescription)", at: node.mark)
+            error("\(label(path)) must be a mapping\(path.isEmpty ? " of keys" : ""), not \(node.kindDescription)", at: node)
             return nil
         }
         var fields: [String: YAMLNode] = [:]
@@ -32,7 +46,7 @@ final class NodeReader {
             let key = pair.key.scalar?.value ?? ""
             let keyPath = path.isEmpty ? key : "\(path).\(key)"
             if let hint = elsewhere[key] {
-                error("'\(key)' does not belong here: \(hint)", at: pair.key.mark)
+                error("\(quote(key)) does not belong here: \(hint)", at: pair.key.mark)
             } else if allowed.contains(key) {
                 fields[key] = pair.value
                 marks[keyPath] = pair.value.mark
@@ -40,7 +54,7 @@ final class NodeReader {
                 error("YAML merge keys ('<<') are not supported; write the keys out", at: pair.key.mark)
             } else {
                 let place = path.isEmpty ? "" : " in '\(path)'"
-                error("unknown key '\(key)'\(place)\(Suggest.hint(for: key, in: allowed))", at: pair.key.mark)
+                error("unknown key \(quote(key))\(place)\(Suggest.hint(for: key, in: allowed))", at: pair.key.mark)
             }
         }
         for key in required where fields[key] == nil && elsewhere[key] == nil {
@@ -53,19 +67,19 @@ final class NodeReader {
     /// A string; plain numbers are read as their text, but null, booleans and collections are refused.
     func string(_ node: YAMLNode, path: String, allowEmpty: Bool = false) -> String? {
         guard let scalar = node.scalar else {
-            error("\(label(path)) must be a string, not \(node.kindDescription)", at: node.mark)
+            error("\(label(path)) must be a string, not \(node.kindDescription)", at: node)
             return nil
         }
         switch scalar.resolved {
         case .null:
-            error("\(label(path)) must be a string, not null", at: node.mark)
+            error("\(label(path)) must be a string, not null", at: node)
             return nil
         case .bool:
-            error("\(label(path)) must be a string, not a boolean (quote it if you mean the text)", at: node.mark)
+            error("\(label(path)) must be a string, not a boolean (quote it if you mean the text)", at: node)
             return nil
         default:
             if !allowEmpty && scalar.value.isEmpty {
-                error("\(label(path)) must not be empty", at: node.mark)
+                error("\(label(path)) must not be empty", at: node)
                 return nil
             }
             return scalar.value
@@ -75,11 +89,11 @@ final class NodeReader {
     /// An integer within a range.
     func int(_ node: YAMLNode, path: String, range: ClosedRange<Int>) -> Int? {
         guard case .int(let value)? = node.scalar?.resolved else {
-            error("\(label(path)) must be an integer, not \(node.kindDescription)", at: node.mark)
+            error("\(label(path)) must be an integer, not \(node.kindDescription)", at: node)
             return nil
         }
         guard range.contains(value) else {
-            error("\(label(path)) must be between \(formatInt(range.lowerBound)) and \(formatInt(range.upperBound)) (got \(formatInt(value)))", at: node.mark)
+            error("\(label(path)) must be between \(formatInt(range.lowerBound)) and \(formatInt(range.upperBound)) (got \(formatInt(value)))", at: node)
             return nil
         }
         return value
@@ -88,7 +102,7 @@ final class NodeReader {
     /// A boolean: true or false.
     func bool(_ node: YAMLNode, path: String) -> Bool? {
         guard case .bool(let value)? = node.scalar?.resolved else {
-            error("\(label(path)) must be true or false, not \(node.kindDescription)", at: node.mark)
+            error("\(label(path)) must be true or false, not \(node.kindDescription)", at: node)
             return nil
         }
         return value
@@ -97,15 +111,15 @@ final class NodeReader {
     /// A number (integer or decimal), as text, for unit parsers.
     func scalarText(_ node: YAMLNode, path: String) -> String? {
         guard let scalar = node.scalar else {
-            error("\(label(path)) must be a single value, not \(node.kindDescription)", at: node.mark)
+            error("\(label(path)) must be a single value, not \(node.kindDescription)", at: node)
             return nil
         }
         if case .null = scalar.resolved {
-            error("\(label(path)) must have a value, not null", at: node.mark)
+            error("\(label(path)) must have a value, not null", at: node)
             return nil
         }
         if case .bool = scalar.resolved {
-            error("\(label(path)) must be a value with a unit, not a boolean", at: node.mark)
+            error("\(label(path)) must be a value with a unit, not a boolean", at: node)
             return nil
         }
         return scalar.value
@@ -117,7 +131,7 @@ final class NodeReader {
         do {
             return try parse(text)
         } catch {
-            self.error("\(label(path)): \(error.message)", at: node.mark)
+            self.error("\(label(path)): \(error.message)", at: node)
             return nil
         }
     }
@@ -125,11 +139,11 @@ final class NodeReader {
     /// A list of nodes, each item's mark remembered as `path[i]`.
     func list(_ node: YAMLNode, path: String, allowEmpty: Bool = false) -> [YAMLNode]? {
         guard let items = node.sequence else {
-            error("\(label(path)) must be a list, not \(node.kindDescription)", at: node.mark)
+            error("\(label(path)) must be a list, not \(node.kindDescription)", at: node)
             return nil
         }
         if items.isEmpty && !allowEmpty {
-            error("\(label(path)) must not be empty", at: node.mark)
+            error("\(label(path)) must not be empty", at: node)
             return nil
         }
         for (index, item) in items.enumerated() { marks["\(path)[\(index)]"] = item.mark }
@@ -155,14 +169,17 @@ final class NodeReader {
         if let value = T.allCases.first(where: { (caseInsensitive ? $0.rawValue.uppercased() : $0.rawValue) == wanted }) {
             return value
         }
-        error("\(label(path)) must be one of \(options.joined(separator: ", ")) (got '\(text)')\(Suggest.hint(for: text, in: options))", at: node.mark)
+        error("\(label(path)) must be one of \(options.joined(separator: ", ")) (got \(quote(text)))\(Suggest.hint(for: text, in: options))", at: node)
         return nil
     }
 
     func remember(_ path: String, _ mark: Mark) { marks[path] = mark }
 
-    private func label(_ path: String) -> String { "'\(path)'" }
+    private func label(_ path: String) -> String { path.isEmpty ? documentKind : "'\(path)'" }
 }
+
+/// Text from the user quoted for a message: escaped, and cut when long (see `SourceText.quoted`).
+func quote(_ text: String) -> String { SourceText.quoted(text) }
 
 /// 50000 → "50,000".
 func formatInt(_ value: Int) -> String {

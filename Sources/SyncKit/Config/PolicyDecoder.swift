@@ -8,21 +8,33 @@ struct PolicyDecoder {
     let reader: NodeReader
     let stem: String
 
-    func decode(_ root: YAMLNode) -> Policy? {
+    /// The policy's name (from `name:`, else the file name) and the policy, when nothing was wrong.
+    struct Decoded {
+        var name: String
+        var policy: Policy?
+    }
+
+    func decode(_ root: YAMLNode) -> Decoded {
+        var name = stem
+        if let node = root["name"], let text = node.scalar?.value, SyncDecoder.nameProblem(text) == nil { name = text }
+        return Decoded(name: name, policy: decodePolicy(root))
+    }
+
+    private func decodePolicy(_ root: YAMLNode) -> Policy? {
         guard let top = reader.mapping(root, path: "", allowed: Self.topKeys, required: ["version"]) else { return nil }
         if let version = top["version"] { checkVersion(version, reader: reader) }
         var policy = Policy.builtInDefault
         policy.file = reader.file
         policy.name = stem
         if let node = top["name"], let name = reader.string(node, path: "name") {
-            if let problem = SyncDecoder.nameProblem(name) { reader.error("'name': \(problem)", at: node.mark) }
+            if let problem = SyncDecoder.nameProblem(name) { reader.error("'name': \(problem)", at: node) }
             policy.name = name
         } else if top["name"] == nil, let problem = SyncDecoder.nameProblem(stem) {
-            reader.error("the policy is named after its file, '\(stem)', which is not a valid name (\(problem)); set 'name:'", at: Mark(line: 1, column: 1))
+            reader.error("the policy is named after its file, \(quote(stem)), which is not a valid name (\(problem)); set 'name:'", at: Mark(line: 1, column: 1))
         }
         if let node = top["pricing"], let keys = reader.mapping(node, path: "pricing", allowed: ["usd_per_tib"]) {
             if let node = keys["usd_per_tib"], let price = reader.unit(node, path: "pricing.usd_per_tib", Units.dollars) {
-                if price <= 0 { reader.error("'pricing.usd_per_tib' must be more than 0", at: node.mark) }
+                if price <= 0 { reader.error("'pricing.usd_per_tib' must be more than 0", at: node) }
                 policy.limits.usdPerTiB = price
             }
         }
@@ -34,6 +46,10 @@ struct PolicyDecoder {
                 policy.limits.sessionQueries = count
             }
             if let node = keys["max_cost_usd"], let dollars = reader.unit(node, path: "session.max_cost_usd", Units.dollars) {
+                if dollars == 0 {
+                    // BigQuery bills every query at least 10 MB, so a zero budget would refuse every query.
+                    reader.error("'session.max_cost_usd' must be more than 0: every query costs something (BigQuery bills at least 10 MB)", at: node)
+                }
                 policy.limits.sessionCostUSD = dollars
             }
         }
@@ -41,7 +57,7 @@ struct PolicyDecoder {
             if let node = keys["max_bytes_billed"], let bytes = positiveBytes(node, path: "query.max_bytes_billed") {
                 // BigQuery bills every query at least 10 MB: a lower ceiling would refuse every job.
                 if bytes < 10_000_000 {
-                    reader.error("'query.max_bytes_billed' must be at least 10 MB: BigQuery bills every query at least 10 MB", at: node.mark)
+                    reader.error("'query.max_bytes_billed' must be at least 10 MB: BigQuery bills every query at least 10 MB", at: node)
                 }
                 policy.limits.queryBytes = bytes
             }
@@ -51,6 +67,10 @@ struct PolicyDecoder {
         }
         if let node = top["protected_tables"], let patterns = reader.stringList(node, path: "protected_tables", allowEmpty: true) {
             policy.protectedTables = patterns.compactMap { text, mark in
+                if let problem = Self.patternProblem(text) {
+                    reader.error(problem, at: mark)
+                    return nil
+                }
                 do {
                     return try TablePattern(text)
                 } catch {
@@ -77,13 +97,21 @@ struct PolicyDecoder {
         if let node = keys["max_attempts"], let count = reader.int(node, path: "retry.max_attempts", range: 1...100) {
             retry.maxAttempts = count
         }
-        if let node = keys["initial_backoff"], let duration = positiveDuration(node, path: "retry.initial_backoff") {
-            retry.initialBackoff = duration
-        }
-        if let node = keys["max_backoff"], let duration = positiveDuration(node, path: "retry.max_backoff") {
-            retry.maxBackoff = duration
-            if duration < retry.initialBackoff {
-                reader.error("'retry.max_backoff' must not be shorter than 'retry.initial_backoff'", at: node.mark)
+        let initialNode = keys["initial_backoff"], maximumNode = keys["max_backoff"]
+        let initial = initialNode.flatMap { positiveDuration($0, path: "retry.initial_backoff") }
+        let maximum = maximumNode.flatMap { positiveDuration($0, path: "retry.max_backoff") }
+        if let initial { retry.initialBackoff = initial }
+        if let maximum { retry.maxBackoff = maximum }
+        // Say which written key conflicts with which (written or default) one. A key that was written but is
+        // wrong has its own error already, and is not compared.
+        if retry.maxBackoff < retry.initialBackoff {
+            let (low, high) = (Units.formatDuration(retry.maxBackoff), Units.formatDuration(retry.initialBackoff))
+            if let maximumNode, maximum != nil, initial != nil {
+                reader.error("'retry.max_backoff' (\(low)) must not be shorter than 'retry.initial_backoff' (\(high))", at: maximumNode)
+            } else if let maximumNode, maximum != nil, initialNode == nil {
+                reader.error("'retry.max_backoff' (\(low)) is shorter than the default 'retry.initial_backoff' (\(high)); raise it or set 'retry.initial_backoff'", at: maximumNode)
+            } else if let initialNode, initial != nil, maximumNode == nil {
+                reader.error("'retry.initial_backoff' (\(high)) is longer than the default 'retry.max_backoff' (\(low)); lower it or set 'retry.max_backoff'", at: initialNode)
             }
         }
         if let node = keys["deadline"], let duration = positiveDuration(node, path: "retry.deadline") {
@@ -91,10 +119,24 @@ struct PolicyDecoder {
         }
     }
 
+    /// What is wrong with a protected-table pattern, with the pattern quoted safely; nil if it is fine.
+    static func patternProblem(_ text: String) -> String? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2 || parts.count == 3 else {
+            return "protected-table pattern \(quote(text)) must have the form [project.]dataset.table"
+        }
+        for part in parts {
+            guard !part.isEmpty else { return "protected-table pattern \(quote(text)) has an empty part" }
+            let unwild = String(part.map { $0 == "*" || $0 == "?" ? "a" : $0 })
+            if let problem = Naming.unsafeCharacterProblem(unwild) { return "protected-table pattern \(quote(text)): \(problem)" }
+        }
+        return nil
+    }
+
     private func positiveBytes(_ node: YAMLNode, path: String) -> Int64? {
         guard let bytes = reader.unit(node, path: path, Units.bytes) else { return nil }
         guard bytes > 0 else {
-            reader.error("'\(path)' must be more than 0", at: node.mark)
+            reader.error("'\(path)' must be more than 0", at: node)
             return nil
         }
         return bytes
@@ -103,7 +145,7 @@ struct PolicyDecoder {
     private func positiveDuration(_ node: YAMLNode, path: String) -> Duration? {
         guard let duration = reader.unit(node, path: path, Units.duration) else { return nil }
         guard duration > .zero else {
-            reader.error("'\(path)' must be longer than 0", at: node.mark)
+            reader.error("'\(path)' must be longer than 0", at: node)
             return nil
         }
         return duration

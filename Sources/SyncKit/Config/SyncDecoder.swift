@@ -48,7 +48,7 @@ struct SyncDecoder {
         var policyName = "default"
         if let node = top["policy"], let text = reader.string(node, path: "policy") {
             if let problem = Self.nameProblem(text) {
-                reader.error("'policy': \(problem)", at: node.mark)
+                reader.error("'policy': \(problem)", at: node)
             } else {
                 policyName = text
             }
@@ -67,20 +67,23 @@ struct SyncDecoder {
         guard let policy = policies[name] else {
             if brokenPolicies.contains(name) { return }
             if let node {
-                reader.error("policy '\(name)' is not defined in policies/\(Suggest.hint(for: name, in: policies.keys.sorted()))", at: node.mark)
+                reader.error("policy \(quote(name)) is not defined in policies/\(Suggest.hint(for: name, in: policies.keys.sorted()))", at: node)
             }
             return
         }
         guard let table, let tableMark = reader.marks["target.table"] else { return }
         let project = table.projectId ?? defaultProject
+        let reference = project.flatMap { try? TableReference(projectId: $0, datasetId: table.datasetId, tableId: table.tableId) }
+        // With no project known, a pattern naming a project could still match: treat it as protecting.
         let pattern = policy.protectedTables.first { pattern in
-            if let project, let reference = try? TableReference(projectId: project, datasetId: table.datasetId, tableId: table.tableId) {
-                return pattern.matches(reference)
-            }
+            if let reference { return pattern.matches(reference) }
             return pattern.matches(datasetId: table.datasetId, tableId: table.tableId)
         }
-        if let pattern {
-            reader.error("target '\(table)' is protected by policy '\(policy.name)' (pattern '\(pattern)'); bqsync never writes to it", at: tableMark)
+        guard let pattern else { return }
+        if reference == nil {
+            reader.error("target \(quote(table.description)) names no project and could be protected by policy \(quote(policy.name)) (pattern \(quote(pattern.text))); write the project in 'target.table'", at: tableMark)
+        } else {
+            reader.error("target \(quote(table.description)) is protected by policy \(quote(policy.name)) (pattern \(quote(pattern.text))); bqsync never writes to it", at: tableMark)
         }
     }
 
@@ -100,14 +103,14 @@ struct SyncDecoder {
     private func decodeName(_ node: YAMLNode?) -> String? {
         guard let node else {
             if let problem = Self.nameProblem(stem) {
-                reader.error("the sync is named after its file, '\(stem)', which is not a valid name (\(problem)); set 'name:'", at: Mark(line: 1, column: 1))
+                reader.error("the sync is named after its file, \(quote(stem)), which is not a valid name (\(problem)); set 'name:'", at: Mark(line: 1, column: 1))
                 return nil
             }
             return stem
         }
         guard let text = reader.string(node, path: "name") else { return nil }
         if let problem = Self.nameProblem(text) {
-            reader.error("'name': \(problem)", at: node.mark)
+            reader.error("'name': \(problem)", at: node)
             return nil
         }
         return text
@@ -121,7 +124,7 @@ struct SyncDecoder {
             return nil
         }
         guard let typeNode = node["type"] else {
-            reader.error("missing required key 'type' in 'source' (one of \(SourceSpec.Kind.allCases.map(\.rawValue).joined(separator: ", ")))", at: node.mark)
+            reader.error("missing required key 'type' in 'source' (one of \(SourceSpec.Kind.allCases.map(\.rawValue).joined(separator: ", ")))", at: node)
             return nil
         }
         guard let kind = reader.choice(typeNode, path: "source.type", as: SourceSpec.Kind.self) else { return nil }
@@ -138,11 +141,13 @@ struct SyncDecoder {
                                           elsewhere: elsewhere.filter { allKeys.contains($0.key) }) else { return nil }
         var spec = SourceSpec(kind: kind, baseDirectory: baseDirectory)
         if let node = fields["path"], let path = reader.string(node, path: "source.path") {
-            if path.contains("\0") { reader.error("'source.path' holds a NUL character", at: node.mark) }
+            if path.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+                reader.error("'source.path' holds a control character or line break (got \(quote(path)))", at: node)
+            }
             spec.path = path
         }
         if let node = fields["query"], let query = reader.string(node, path: "source.query") {
-            if let problem = Self.queryProblem(query) { reader.error("'source.query': \(problem)", at: node.mark) }
+            if let problem = Self.queryProblem(query) { reader.error("'source.query': \(problem)", at: node) }
             spec.query = query
         }
         if let node = fields["uris"], let uris = reader.stringList(node, path: "source.uris") {
@@ -155,17 +160,17 @@ struct SyncDecoder {
             spec.format = fields["format"].map { reader.choice($0, path: "source.format", as: SourceSpec.Format.self, caseInsensitive: true) } ?? .ndjson
         }
         if let node = fields["delimiter"], let text = reader.string(node, path: "source.delimiter") {
-            if text.count != 1 || text == "\"" || text == "\n" || text == "\r" {
-                reader.error("'source.delimiter' must be one character other than a quote or a line break (got '\(text)')", at: node.mark)
+            if let problem = Self.delimiterProblem(text, forLoadJob: kind == .gcs) {
+                reader.error("'source.delimiter' \(problem) (got \(quote(text)))", at: node)
             } else if let char = text.first {
                 spec.delimiter = char
             }
             if kind == .gcs, spec.format != .csv {
-                reader.error("'source.delimiter' applies only to format CSV", at: node.mark)
+                reader.error("'source.delimiter' applies only to format CSV", at: node)
             }
         }
         if let node = fields["skip_leading_rows"], let rows = reader.int(node, path: "source.skip_leading_rows", range: 0...1_000_000) {
-            if spec.format != .csv { reader.error("'source.skip_leading_rows' applies only to format CSV", at: node.mark) }
+            if spec.format != .csv { reader.error("'source.skip_leading_rows' applies only to format CSV", at: node) }
             spec.skipLeadingRows = rows
         }
         if let node = fields["null_marker"], let marker = reader.string(node, path: "source.null_marker", allowEmpty: true) {
@@ -177,45 +182,132 @@ struct SyncDecoder {
         return spec
     }
 
-    /// A query source must be one SELECT (or WITH … SELECT): it becomes the MERGE's `USING (…)`.
+    /// A CSV delimiter is exactly one character (one Unicode scalar: "\r\n" is one Swift `Character` but two
+    /// characters in a file) and not one that CSV itself uses; a load job (gcs) needs a single-byte one.
+    static func delimiterProblem(_ text: String, forLoadJob: Bool) -> String? {
+        let scalars = Array(text.unicodeScalars)
+        guard scalars.count == 1, let scalar = scalars.first else { return "must be exactly one character" }
+        switch scalar {
+        case "\"": return "cannot be the quote character"
+        case "\n", "\r", "\u{85}", "\u{2028}", "\u{2029}": return "cannot be a line break"
+        case "\t": return nil
+        default: break
+        }
+        if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) { return "cannot be a control character" }
+        if forLoadJob && scalar.value > 0xFF { return "must be a single-byte (ISO-8859-1) character for a BigQuery load job" }
+        return nil
+    }
+
+    /// A query source must be one SELECT (or WITH … SELECT, possibly in parentheses): it becomes the MERGE's
+    /// `USING (…)`. Strings, quoted identifiers and comments are skipped, so a `;` inside them is fine, and
+    /// so is a final `;`.
     static func queryProblem(_ query: String) -> String? {
-        var text = Substring(query)
-        // Skip whitespace and comments to find the first keyword.
-        while true {
-            text = text.drop { $0.isWhitespace }
-            if text.hasPrefix("--") || text.hasPrefix("#") {
-                text = text.drop { $0 != "\n" }
-            } else if text.hasPrefix("/*") {
-                guard let end = text.range(of: "*/") else { return "an unterminated /* comment" }
-                text = text[end.upperBound...]
-            } else {
-                break
+        let chars = Array(query.unicodeScalars)
+        var index = 0
+        var firstWord: String?
+        var sawOpenParen = false
+        var statementEnded = false
+        func isWordChar(_ c: Unicode.Scalar) -> Bool { c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "_" }
+        while index < chars.count {
+            let c = chars[index]
+            let next: Unicode.Scalar? = index + 1 < chars.count ? chars[index + 1] : nil
+            if c.properties.isWhitespace {
+                index += 1
+                continue
             }
+            if (c == "-" && next == "-") || c == "#" {
+                while index < chars.count, chars[index] != "\n", chars[index] != "\r" { index += 1 }
+                continue
+            }
+            if c == "/" && next == "*" {
+                var end = index + 2
+                while end + 1 < chars.count, !(chars[end] == "*" && chars[end + 1] == "/") { end += 1 }
+                guard end + 1 < chars.count else { return "an unterminated /* comment" }
+                index = end + 2
+                continue
+            }
+            // Final semicolons are fine; anything else after one is a second statement.
+            if c == ";" {
+                statementEnded = true
+                index += 1
+                continue
+            }
+            if statementEnded { return "must be a single statement (found ';' followed by more)" }
+            if c == "'" || c == "\"" || c == "`" {
+                let triple = c != "`" && next == c && index + 2 < chars.count && chars[index + 2] == c
+                let quote = triple ? 3 : 1
+                var end = index + quote
+                var closed = false
+                while end < chars.count {
+                    if chars[end] == "\\" {
+                        end += 2
+                        continue
+                    }
+                    if !triple, chars[end] == "\n" || chars[end] == "\r" { break }
+                    if chars[end] == c, !triple || (end + 2 < chars.count && chars[end + 1] == c && chars[end + 2] == c) {
+                        end += quote
+                        closed = true
+                        break
+                    }
+                    end += 1
+                }
+                guard closed else { return c == "`" ? "an unterminated `quoted identifier`" : "an unterminated string" }
+                if firstWord == nil { firstWord = String(String.UnicodeScalarView(chars[index..<min(end, index + 20)])) }
+                index = end
+                continue
+            }
+            if isWordChar(c) {
+                var end = index
+                while end < chars.count, isWordChar(chars[end]) { end += 1 }
+                if firstWord == nil { firstWord = String(String.UnicodeScalarView(chars[index..<end])) }
+                index = end
+                continue
+            }
+            if c == "(" && firstWord == nil {
+                sawOpenParen = true
+                index += 1
+                continue
+            }
+            if firstWord == nil { firstWord = String(c) }
+            index += 1
         }
-        let keyword = text.prefix { $0.isLetter }.uppercased()
+        let keyword = firstWord?.uppercased() ?? ""
         guard keyword == "SELECT" || keyword == "WITH" else {
-            return "must be a SELECT (or WITH … SELECT) query, not '\(keyword.isEmpty ? String(text.prefix(10)) : keyword)'"
+            let found = keyword.isEmpty ? "nothing" : quote(firstWord ?? "")
+            return "must be a SELECT (or WITH … SELECT) query, not \(found)\(sawOpenParen ? " in parentheses" : "")"
         }
-        var body = Substring(query)
-        while let last = body.last, last.isWhitespace || last == ";" { body = body.dropLast() }
-        if body.contains(";") { return "must be a single statement (found ';')" }
         return nil
     }
 
     /// `gs://bucket/object`, bucket 3–222 of [a-z0-9._-], at most one `*` in the object name.
     static func gcsURIProblem(_ uri: String) -> String? {
-        guard uri.hasPrefix("gs://") else { return "'\(uri)' is not a gs:// URI" }
+        guard uri.hasPrefix("gs://") else { return "\(quote(uri)) is not a gs:// URI" }
         let rest = uri.dropFirst(5)
-        guard let slash = rest.firstIndex(of: "/") else { return "'\(uri)' names a bucket but no object" }
+        guard let slash = rest.firstIndex(of: "/") else { return "\(quote(uri)) names a bucket but no object" }
         let bucket = rest[..<slash]
         let object = rest[rest.index(after: slash)...]
         guard (3...222).contains(bucket.count),
               bucket.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0) }) else {
-            return "'\(bucket)' is not a valid bucket name"
+            return "\(quote(String(bucket))) is not a valid bucket name"
         }
-        guard !object.isEmpty else { return "'\(uri)' names no object" }
-        guard object.filter({ $0 == "*" }).count <= 1 else { return "'\(uri)' has more than one '*' (BigQuery allows one)" }
-        if object.unicodeScalars.contains(where: { $0.value < 0x20 }) { return "'\(uri)' holds control characters" }
+        guard !object.isEmpty else { return "\(quote(uri)) names no object" }
+        guard object.filter({ $0 == "*" }).count <= 1 else { return "\(quote(uri)) has more than one '*' (BigQuery allows one)" }
+        if object.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return "\(quote(uri)) holds control characters" }
+        return nil
+    }
+
+    /// What is wrong with `[project.]dataset.table`, naming the part and quoting it safely; nil if fine.
+    /// (The same rules as `TableName(parsing:)`, whose messages echo names unescaped and in full.)
+    static func tableNameProblem(_ text: String) -> String? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 2 || parts.count == 3 else {
+            if let problem = Naming.unsafeCharacterProblem(text) { return "\(quote(text)): \(problem)" }
+            return "\(quote(text)) is not a table name of the form [project.]dataset.table"
+        }
+        if parts.count == 3, let problem = Naming.projectProblem(parts[0]) { return "project \(quote(parts[0])): \(problem)" }
+        let (dataset, table) = (parts[parts.count - 2], parts[parts.count - 1])
+        if let problem = Naming.datasetProblem(dataset) { return "dataset \(quote(dataset)): \(problem)" }
+        if let problem = Naming.tableProblem(table) { return "table \(quote(table)): \(problem)" }
         return nil
     }
 
@@ -227,16 +319,20 @@ struct SyncDecoder {
         }
         var table: TableName?
         if let node = fields["table"], let text = reader.string(node, path: "target.table") {
-            do {
-                table = try TableName(parsing: text)
-            } catch {
-                reader.error("'target.table': \(error)", at: node.mark)
+            if let problem = Self.tableNameProblem(text) {
+                reader.error("'target.table': \(problem)", at: node)
+            } else {
+                do {
+                    table = try TableName(parsing: text)
+                } catch {
+                    reader.error("'target.table': \(error)", at: node)
+                }
             }
         }
         let create = fields["create_if_missing"].flatMap { reader.bool($0, path: "target.create_if_missing") } ?? false
         let schema = fields["schema"].flatMap(decodeSchema)
         if create, fields["schema"] == nil, let node = fields["create_if_missing"] {
-            reader.error("'target.create_if_missing' needs 'target.schema' to create the table from", at: node.mark)
+            reader.error("'target.create_if_missing' needs 'target.schema' to create the table from", at: node)
         }
         var partitioning: PartitioningSpec?
         if let node = fields["partitioning"] {
@@ -244,11 +340,11 @@ struct SyncDecoder {
         }
         var clustering: [String] = []
         if let node = fields["clustering"], let columns = reader.stringList(node, path: "target.clustering") {
-            if columns.count > 4 { reader.error("'target.clustering' has at most 4 columns (got \(columns.count))", at: node.mark) }
+            if columns.count > 4 { reader.error("'target.clustering' has at most 4 columns (got \(columns.count))", at: node) }
             var seen = Set<String>()
             for (column, mark) in columns {
                 checkColumn(column, at: mark, path: "target.clustering", schema: schema)
-                if !seen.insert(column.lowercased()).inserted { reader.error("clustering column '\(column)' is listed twice", at: mark) }
+                if !seen.insert(column.lowercased()).inserted { reader.error("clustering column \(quote(column)) is listed twice", at: mark) }
             }
             clustering = columns.map(\.0)
         }
@@ -269,9 +365,9 @@ struct SyncDecoder {
             var name: String?
             if let node = keys["name"], let text = reader.string(node, path: "\(path).name") {
                 if let problem = Naming.columnProblem(text) {
-                    reader.error("column '\(text)': \(problem)", at: node.mark)
+                    reader.error("column \(quote(text)): \(problem)", at: node)
                 } else if let first = seen[text.lowercased()] {
-                    reader.error("column '\(text)' is declared twice (column names are case-insensitive)", at: node.mark, notes: ["first declared at \(reader.file.location(first))"])
+                    reader.error("column \(quote(text)) is declared twice (column names are case-insensitive)", at: node, notes: ["first declared at \(reader.file.location(first))"])
                 } else {
                     seen[text.lowercased()] = node.mark
                     name = text
@@ -283,9 +379,9 @@ struct SyncDecoder {
                 if type == nil {
                     let unsupported = ["RECORD", "STRUCT", "ARRAY", "GEOGRAPHY", "INTERVAL", "RANGE"]
                     if unsupported.contains(text.uppercased()) {
-                        reader.error("column type \(text.uppercased()) is not supported by bqsync", at: node.mark)
+                        reader.error("column type \(text.uppercased()) is not supported by bqsync", at: node)
                     } else {
-                        reader.error("unknown column type '\(text)'\(Suggest.hint(for: text.uppercased(), in: FieldType.allCases.map(\.rawValue)))", at: node.mark)
+                        reader.error("unknown column type \(quote(text))\(Suggest.hint(for: text.uppercased(), in: FieldType.allCases.map(\.rawValue)))", at: node)
                     }
                 }
             }
@@ -294,8 +390,8 @@ struct SyncDecoder {
                 switch text.uppercased() {
                 case "NULLABLE": mode = .nullable
                 case "REQUIRED": mode = .required
-                case "REPEATED": reader.error("mode REPEATED is not supported by bqsync", at: node.mark)
-                default: reader.error("'\(path).mode' must be NULLABLE or REQUIRED (got '\(text)')", at: node.mark)
+                case "REPEATED": reader.error("mode REPEATED is not supported by bqsync", at: node)
+                default: reader.error("'\(path).mode' must be NULLABLE or REQUIRED (got \(quote(text)))", at: node)
                 }
             }
             let description = keys["description"].flatMap { reader.string($0, path: "\(path).description", allowEmpty: true) }
@@ -315,10 +411,10 @@ struct SyncDecoder {
         if let column = schema?.first(where: { $0.name.lowercased() == field.lowercased() }) {
             switch column.type {
             case .date where granularity == .hour:
-                reader.error("a DATE column cannot be partitioned by HOUR", at: fieldNode.mark)
+                reader.error("a DATE column cannot be partitioned by HOUR", at: fieldNode)
             case .date, .datetime, .timestamp: break
             default:
-                reader.error("partitioning column '\(field)' must be DATE, DATETIME or TIMESTAMP (it is \(column.type.rawValue))", at: fieldNode.mark)
+                reader.error("partitioning column \(quote(field)) must be DATE, DATETIME or TIMESTAMP (it is \(column.type.rawValue))", at: fieldNode)
             }
         }
         return PartitioningSpec(field: field, type: granularity)
@@ -336,12 +432,12 @@ struct SyncDecoder {
             for (key, mark) in items {
                 guard checkColumn(key, at: mark, path: "merge.keys", schema: schema) else { continue }
                 if let first = seen[key.lowercased()] {
-                    reader.error("merge key '\(key)' is listed twice", at: mark, notes: ["first listed at \(reader.file.location(first))"])
+                    reader.error("merge key \(quote(key)) is listed twice", at: mark, notes: ["first listed at \(reader.file.location(first))"])
                     continue
                 }
                 seen[key.lowercased()] = mark
                 if let type = schema?.first(where: { $0.name.lowercased() == key.lowercased() })?.type, !type.isComparable {
-                    reader.error("merge key '\(key)' is \(type.rawValue), which BigQuery cannot compare", at: mark)
+                    reader.error("merge key \(quote(key)) is \(type.rawValue), which BigQuery cannot compare", at: mark)
                 }
                 keys.append(key)
             }
@@ -350,9 +446,9 @@ struct SyncDecoder {
         var orderBy: String?
         if let node = fields["order_by"], let column = reader.string(node, path: "merge.order_by") {
             if checkColumn(column, at: node.mark, path: "merge.order_by", schema: schema) {
-                if isKey(column) { reader.error("'merge.order_by' cannot be a merge key: rows with the same key have the same '\(column)'", at: node.mark) }
+                if isKey(column) { reader.error("'merge.order_by' cannot be a merge key: rows with the same key have the same \(quote(column))", at: node) }
                 if let type = schema?.first(where: { $0.name.lowercased() == column.lowercased() })?.type, !type.isOrderable {
-                    reader.error("'merge.order_by' column '\(column)' is \(type.rawValue), which cannot be ordered", at: node.mark)
+                    reader.error("'merge.order_by' column \(quote(column)) is \(type.rawValue), which cannot be ordered", at: node)
                 }
                 orderBy = column
             }
@@ -361,13 +457,13 @@ struct SyncDecoder {
         if let node = fields["update"] {
             if node.scalar != nil {
                 if let text = reader.string(node, path: "merge.update"), text != "all" {
-                    reader.error("'merge.update' must be 'all' or a list of columns (got '\(text)')", at: node.mark)
+                    reader.error("'merge.update' must be 'all' or a list of columns (got \(quote(text)))", at: node)
                 }
             } else if let columns = reader.stringList(node, path: "merge.update") {
                 var seen = Set<String>()
                 for (column, mark) in columns where checkColumn(column, at: mark, path: "merge.update", schema: schema) {
-                    if isKey(column) { reader.error("'\(column)' is a merge key; keys are never updated", at: mark) }
-                    if !seen.insert(column.lowercased()).inserted { reader.error("column '\(column)' is listed twice in 'merge.update'", at: mark) }
+                    if isKey(column) { reader.error("\(quote(column)) is a merge key; keys are never updated", at: mark) }
+                    if !seen.insert(column.lowercased()).inserted { reader.error("column \(quote(column)) is listed twice in 'merge.update'", at: mark) }
                 }
                 update = .columns(columns.map(\.0))
             }
@@ -375,9 +471,9 @@ struct SyncDecoder {
         var deleteWhen: String?
         if let node = fields["delete_when"], let column = reader.string(node, path: "merge.delete_when") {
             if checkColumn(column, at: node.mark, path: "merge.delete_when", schema: schema) {
-                if isKey(column) { reader.error("'merge.delete_when' cannot be a merge key", at: node.mark) }
+                if isKey(column) { reader.error("'merge.delete_when' cannot be a merge key", at: node) }
                 if let type = schema?.first(where: { $0.name.lowercased() == column.lowercased() })?.type, type != .bool {
-                    reader.error("'merge.delete_when' column '\(column)' must be BOOL (it is \(type.rawValue))", at: node.mark)
+                    reader.error("'merge.delete_when' column \(quote(column)) must be BOOL (it is \(type.rawValue))", at: node)
                 }
                 deleteWhen = column
             }
@@ -390,12 +486,12 @@ struct SyncDecoder {
     @discardableResult
     private func checkColumn(_ column: String, at mark: Mark, path: String, schema: [FieldSpec]?) -> Bool {
         if let problem = Naming.columnProblem(column) {
-            reader.error("'\(path)': column '\(column)': \(problem)", at: mark)
+            reader.error("'\(path)': column \(quote(column)): \(problem)", at: mark)
             return false
         }
         if let schema, !schema.contains(where: { $0.name.lowercased() == column.lowercased() }) {
             let names = schema.map(\.name)
-            reader.error("'\(path)': column '\(column)' is not in 'target.schema'\(Suggest.hint(for: column, in: names))", at: mark)
+            reader.error("'\(path)': column \(quote(column)) is not in 'target.schema'\(Suggest.hint(for: column, in: names))", at: mark)
             return false
         }
         return true
@@ -416,6 +512,6 @@ struct SyncDecoder {
 func checkVersion(_ node: YAMLNode, reader: NodeReader) {
     guard let version = reader.int(node, path: "version", range: Int.min...Int.max) else { return }
     if version != 1 {
-        reader.error("unsupported 'version' \(version); this bqsync reads version 1", at: node.mark)
+        reader.error("unsupported 'version' \(version); this bqsync reads version 1", at: node)
     }
 }

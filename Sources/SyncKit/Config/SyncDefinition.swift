@@ -34,23 +34,40 @@ public struct ConfigFile: Sendable, Hashable {
     public var path: String
     /// Lowercase hex SHA-256 of the file's bytes.
     public var sha256: String
-    /// The file's lines, for showing the line a diagnostic points into.
+    /// The file's lines, split where libyaml counts line breaks (LF, CR, CR LF, NEL, LS, PS), so a mark's
+    /// line number finds its text.
     public var lines: [String]
 
-    /// A location in this file.
-    public func location(_ mark: Mark) -> SourceLocation { SourceLocation(file: path, mark: mark) }
+    /// Creates a file record.
+    public init(path: String, sha256: String, lines: [String]) {
+        self.path = path
+        self.sha256 = sha256
+        self.lines = lines
+    }
+
+    /// A location in this file; a mark past the end of the text is moved onto it.
+    public func location(_ mark: Mark) -> SourceLocation {
+        SourceLocation(file: path, mark: SourceText.clamp(mark, lines: lines))
+    }
 
     /// The text of a 1-based line, if the file has it.
     public func line(_ number: Int) -> String? { lines.indices.contains(number - 1) ? lines[number - 1] : nil }
 
     /// An error diagnostic at a mark of this file, with its source line.
     public func error(_ message: String, at mark: Mark, notes: [String] = []) -> Diagnostic {
-        Diagnostic(.error, message, at: location(mark), sourceLine: line(mark.line), notes: notes)
+        diagnostic(.error, message, at: mark, notes: notes)
     }
 
     /// A warning diagnostic at a mark of this file, with its source line.
     public func warning(_ message: String, at mark: Mark, notes: [String] = []) -> Diagnostic {
-        Diagnostic(.warning, message, at: location(mark), sourceLine: line(mark.line), notes: notes)
+        diagnostic(.warning, message, at: mark, notes: notes)
+    }
+
+    private func diagnostic(_ severity: Diagnostic.Severity, _ message: String, at mark: Mark, notes: [String]) -> Diagnostic {
+        let place = self.location(mark)
+        // Messages quote user text already; this keeps anything that slipped through on one line.
+        return Diagnostic(severity, SourceText.singleLine(message), at: place, sourceLine: line(place.line),
+                          notes: notes.map { SourceText.singleLine($0) })
     }
 }
 

@@ -14,25 +14,32 @@ public enum Units {
 
     /// `5 GB`, `1GiB`, `1.5 TB`, or a plain integer of bytes. KB/MB/GB/TB are powers of 10, KiB… of 2.
     public static func bytes(_ text: String) throws(Problem) -> Int64 {
+        if text.trimmingSpaces.hasPrefix("-") { throw Problem("a size cannot be negative (got \(quote(text)))") }
         let (number, unit) = split(text)
-        guard !number.isEmpty else { throw Problem("'\(text)' is not a size (write e.g. 5 GB or 500 MiB)") }
+        guard !number.isEmpty, number.contains(where: \.isNumber) else {
+            throw Problem("\(quote(text)) is not a size (write e.g. 5 GB or 500 MiB)")
+        }
         var multiplier: Int64 = 1
         if !unit.isEmpty {
             guard let match = sizeUnits.first(where: { $0.0.lowercased() == unit.lowercased() }) else {
-                throw Problem("unknown size unit '\(unit)' (use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)")
+                throw Problem("unknown size unit \(quote(unit)) (use B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)")
             }
             multiplier = match.1
         }
-        guard let value = decimal(number, scale: multiplier) else {
-            throw Problem("'\(text)' is not a whole number of bytes")
+        switch decimal(number, scale: multiplier) {
+        case .value(let value): return value
+        case .overflow:
+            throw Problem("\(quote(text)) is too large (a size is at most \(formatInt(Int(Int64.max))) bytes, about 9.2 EB)")
+        case .invalid:
+            throw Problem("\(quote(text)) is not a whole number of bytes")
         }
-        return value
     }
 
     /// `500ms`, `1s`, `1m30s`, `2h`, `0.5s`. A bare number is refused: its unit would be a guess.
     public static func duration(_ text: String) throws(Problem) -> Duration {
         let trimmed = text.filter { $0 != " " }
         guard !trimmed.isEmpty else { throw Problem("empty duration") }
+        if trimmed.hasPrefix("-") { throw Problem("a duration cannot be negative (got \(quote(text)))") }
         var total = 0.0
         var rest = Substring(trimmed)
         while !rest.isEmpty {
@@ -41,7 +48,7 @@ public enum Units {
             let unit = rest.prefix { $0.isASCII && $0.isLetter }
             rest = rest.dropFirst(unit.count)
             guard let value = Double(number), value.isFinite else {
-                throw Problem("'\(text)' is not a duration (write e.g. 500ms, 1s, 1m30s)")
+                throw Problem("\(quote(text)) is not a duration (write e.g. 500ms, 1s, 1m30s)")
             }
             let scale: Double
             switch unit {
@@ -49,12 +56,12 @@ public enum Units {
             case "s": scale = 1
             case "m": scale = 60
             case "h": scale = 3600
-            case "": throw Problem("'\(text)' needs a unit (ms, s, m or h)")
-            default: throw Problem("unknown duration unit '\(unit)' (use ms, s, m or h)")
+            case "": throw Problem("\(quote(text)) needs a unit (ms, s, m or h)")
+            default: throw Problem("unknown duration unit \(quote(String(unit))) (use ms, s, m or h)")
             }
             total += value * scale
         }
-        guard total <= 86_400 * 365 else { throw Problem("'\(text)' is longer than a year") }
+        guard total <= 86_400 * 365 else { throw Problem("\(quote(text)) is longer than a year") }
         return .milliseconds(Int64((total * 1000).rounded()))
     }
 
@@ -64,15 +71,15 @@ public enum Units {
         let value: Double
         if trimmed.hasSuffix("%") {
             guard let percent = Double(trimmed.dropLast().trimmingSpaces), percent.isFinite else {
-                throw Problem("'\(text)' is not a percentage")
+                throw Problem("\(quote(text)) is not a percentage")
             }
             value = percent / 100
         } else {
-            guard let fraction = Double(trimmed), fraction.isFinite else { throw Problem("'\(text)' is not a percentage (write e.g. 80%)") }
-            guard fraction <= 1 else { throw Problem("'\(text)' is more than 1; write a percentage as \(trimmed)%") }
+            guard let fraction = Double(trimmed), fraction.isFinite else { throw Problem("\(quote(text)) is not a percentage (write e.g. 80%)") }
+            guard fraction <= 1 else { throw Problem("\(quote(text)) is more than 1; write a percentage as \(trimmed)%") }
             value = fraction
         }
-        guard value > 0, value <= 1 else { throw Problem("'\(text)' must be more than 0% and at most 100%") }
+        guard value > 0, value <= 1 else { throw Problem("\(quote(text)) must be more than 0% and at most 100%") }
         return value
     }
 
@@ -81,9 +88,9 @@ public enum Units {
         var trimmed = Substring(text.trimmingSpaces)
         if trimmed.first == "$" { trimmed = trimmed.dropFirst() }
         guard let value = Double(trimmed), value.isFinite, !trimmed.contains("e"), !trimmed.contains("E") else {
-            throw Problem("'\(text)' is not a dollar amount (write e.g. 0.03)")
+            throw Problem("\(quote(text)) is not a dollar amount (write e.g. 0.03)")
         }
-        guard value >= 0 else { throw Problem("'\(text)' is negative") }
+        guard value >= 0 else { throw Problem("\(quote(text)) is negative") }
         return value
     }
 
@@ -95,64 +102,53 @@ public enum Units {
         return (String(number), unit)
     }
 
-    /// Exact decimal × scale as an integer, or nil if it has a fraction left or overflows.
-    private static func decimal(_ text: String, scale: Int64) -> Int64? {
+    private enum Decimal {
+        case value(Int64)
+        case overflow
+        case invalid
+    }
+
+    /// Exact decimal × scale as an integer; `invalid` if it has a fraction of a byte left or is not a number.
+    private static func decimal(_ text: String, scale: Int64) -> Decimal {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count <= 2, let whole = Int64(parts[0].isEmpty ? "0" : String(parts[0])) else { return nil }
+        guard parts.count <= 2, parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } }) else { return .invalid }
+        var wholeDigits = parts[0].drop { $0 == "0" }
+        if wholeDigits.isEmpty { wholeDigits = "0" }
+        // More digits than Int64 has can only be an overflow (the characters are all digits).
+        guard wholeDigits.count <= 19, let whole = Int64(wholeDigits) else { return .overflow }
         var (result, overflow) = whole.multipliedReportingOverflow(by: scale)
-        guard !overflow else { return nil }
+        guard !overflow else { return .overflow }
         if parts.count == 2 {
-            let digits = parts[1]
-            guard digits.allSatisfy({ $0.isNumber }), digits.count <= 18 else { return nil }
+            var digits = parts[1]
+            while digits.last == "0" { digits = digits.dropLast() }
+            guard digits.count <= 18 else { return .invalid }
             var denominator: Int64 = 1
             for _ in digits { denominator *= 10 }
-            guard let numerator = Int64(digits.isEmpty ? "0" : String(digits)) else { return nil }
-            let (scaled, overflow2) = numerator.multipliedReportingOverflow(by: scale)
-            guard !overflow2, scaled % denominator == 0 else { return nil }
-            (result, overflow) = result.addingReportingOverflow(scaled / denominator)
-            guard !overflow else { return nil }
+            guard let numerator = Int64(digits.isEmpty ? "0" : String(digits)) else { return .invalid }
+            // numerator × scale / denominator, reduced first so that only a real overflow overflows.
+            var (a, b) = (scale, denominator)
+            while b != 0 { (a, b) = (b, a % b) }
+            let (reducedScale, reducedDenominator) = (scale / a, denominator / a)
+            guard numerator % reducedDenominator == 0 else { return .invalid }
+            let (scaled, overflow2) = (numerator / reducedDenominator).multipliedReportingOverflow(by: reducedScale)
+            guard !overflow2 else { return .overflow }
+            (result, overflow) = result.addingReportingOverflow(scaled)
+            guard !overflow else { return .overflow }
         }
-        return result
+        return .value(result)
     }
 
-    /// A byte count for people: `1.5 GB`, `10 MB`, `512 B` (powers of 10, as BigQuery bills).
-    public static func formatBytes(_ bytes: Int64) -> String {
-        let magnitude = Swift.abs(Double(bytes))
-        let units: [(Double, String)] = [(1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "KB")]
-        for (scale, name) in units where magnitude >= scale {
-            return "\(trim(Double(bytes) / scale)) \(name)"
-        }
-        return "\(bytes) B"
-    }
-
-    /// Dollars with enough digits to show a small cost: `$0.000057`, `$1.25`.
-    public static func formatDollars(_ value: Double) -> String {
-        if value == 0 { return "$0.00" }
-        if value >= 1 { return "$" + fixed(value, digits: 2) }
-        return "$" + fixed(value, digits: 6)
-    }
-
-    private static func trim(_ value: Double) -> String {
-        let text = fixed(value, digits: value >= 100 ? 0 : (value >= 10 ? 1 : 2))
-        guard text.contains(".") else { return text }
-        var trimmed = Substring(text)
-        while trimmed.last == "0" { trimmed = trimmed.dropLast() }
-        if trimmed.last == "." { trimmed = trimmed.dropLast() }
-        return String(trimmed)
-    }
-
-    /// Fixed-point formatting without Foundation's locale handling.
-    static func fixed(_ value: Double, digits: Int) -> String {
-        var scale = 1.0
-        for _ in 0..<digits { scale *= 10 }
-        let scaled = (Swift.abs(value) * scale).rounded()
-        let whole = Int64(scaled / scale)
-        let fraction = Int64(scaled - Double(whole) * scale)
-        let sign = value < 0 && scaled != 0 ? "-" : ""
-        guard digits > 0 else { return "\(sign)\(whole)" }
-        var fractionText = String(fraction)
-        while fractionText.count < digits { fractionText = "0" + fractionText }
-        return "\(sign)\(whole).\(fractionText)"
+    /// A duration as a policy would write it: `500ms`, `32s`, `1m30s`, `2h`.
+    public static func formatDuration(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let totalMilliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        if totalMilliseconds % 1000 != 0 { return "\(totalMilliseconds)ms" }
+        var rest = totalMilliseconds / 1000
+        var out = ""
+        if rest >= 3600 { out += "\(rest / 3600)h"; rest %= 3600 }
+        if rest >= 60 { out += "\(rest / 60)m"; rest %= 60 }
+        if rest > 0 || out.isEmpty { out += "\(rest)s" }
+        return out
     }
 }
 

@@ -66,6 +66,24 @@ enum FileIO {
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
+    /// The absolute path with `.` and `..` removed and symbolic links resolved; for a path that does not
+    /// exist, the standardized absolute path.
+    static func canonical(_ path: String) -> String {
+        guard let resolved = realpath(path, nil) else { return standardized(path) }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// The absolute path with `.` and `..` removed (symbolic links kept).
+    static func standardized(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+
+    /// The last component of a path ("" for "/").
+    static func lastComponent(_ path: String) -> String {
+        path.split(separator: "/").last.map(String.init) ?? ""
+    }
+
     /// The text of errno.
     static func systemError(_ code: Int32 = errno) -> String {
         String(cString: strerror(code)).lowercased()

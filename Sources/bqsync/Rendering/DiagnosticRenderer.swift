@@ -13,12 +13,51 @@ struct DiagnosticRenderer {
         if let location = diagnostic.location, let source = diagnostic.sourceLine {
             let number = String(location.line)
             let gutter = String(repeating: " ", count: number.count)
-            lines.append(terminal.dim(" \(number) |") + " \(source)")
-            let padding = String(source.prefix(max(0, location.column - 1)).map { $0 == "\t" ? "\t" : " " })
+            let (text, padding) = Self.sourceExcerpt(source, column: location.column)
+            lines.append(terminal.dim(" \(number) |") + " \(text)")
             lines.append(terminal.dim(" \(gutter) |") + " \(padding)" + terminal.green("^"))
         }
         for note in diagnostic.notes { lines.append("  \(terminal.cyan("note:")) \(note)") }
         return lines.joined(separator: "\n")
+    }
+
+    /// The source line as shown under a message, and the padding that puts a caret under `column`.
+    ///
+    /// Columns count Unicode scalars, as libyaml does; control and invisible formatting characters are shown
+    /// as U+FFFD (so a file cannot send escape sequences to the terminal, nor hide text with bidi controls),
+    /// and a very long line is cut to a window around the column.
+    static func sourceExcerpt(_ source: String, column: Int, width: Int = 160) -> (text: String, padding: String) {
+        var scalars = Array(source.unicodeScalars)
+        var caret = max(0, min(column - 1, scalars.count))
+        var prefix = "", suffix = ""
+        if scalars.count > width {
+            let start = max(0, min(caret - width / 2, scalars.count - width))
+            let end = min(scalars.count, start + width)
+            if start > 0 { prefix = "…" }
+            if end < scalars.count { suffix = "…" }
+            scalars = Array(scalars[start..<end])
+            caret = caret - start + (prefix.isEmpty ? 0 : 1)
+        }
+        let shown = scalars.map { scalar -> Unicode.Scalar in
+            if scalar == "\t" { return scalar }
+            switch scalar.properties.generalCategory {
+            case .control, .format, .lineSeparator, .paragraphSeparator, .surrogate: return "\u{FFFD}"
+            default: return scalar
+            }
+        }
+        var text = String.UnicodeScalarView()
+        text.append(contentsOf: prefix.unicodeScalars)
+        text.append(contentsOf: shown)
+        text.append(contentsOf: suffix.unicodeScalars)
+        // One space per character (grapheme) before the caret; tabs stay tabs so the caret lines up.
+        var padding = ""
+        var counted = 0
+        for character in String(text) {
+            guard counted < caret else { break }
+            counted += character.unicodeScalars.count
+            padding.append(character == "\t" ? "\t" : " ")
+        }
+        return (String(text), padding)
     }
 
     /// `::error file=…,line=…,col=…::message` (GitHub Actions workflow commands).

@@ -1,0 +1,200 @@
+import BigQuery
+import Foundation
+import Testing
+@testable import SyncKit
+
+/// Loader behaviour that needs more than one file, or looks past the message: caret lines, notes, paths.
+@Suite("config loader")
+struct ConfigLoaderTests {
+    static let okSync = "version: 1\nsource: {type: ndjson, path: rows.ndjson}\ntarget: {table: bqsync-demo.crm.contacts}\nmerge: {keys: [id]}\n"
+
+    func errors(_ configuration: Configuration, relativeTo workspace: Workspace) -> [String] {
+        configuration.diagnostics.filter { $0.severity == .error }.map { diagnostic in
+            let location = diagnostic.location.map { "\($0.file.replacingOccurrences(of: workspace.path + "/", with: "")):\($0.line):\($0.column): " } ?? ""
+            return location + diagnostic.message
+        }
+    }
+
+    // MARK: policies
+
+    @Test("a broken policy is known by its name: syncs that use it get no second error")
+    func brokenPolicyByName() throws {
+        let workspace = try Workspace()
+        try workspace.write("policies/tight.yaml", "version: 1\nname: strict\nsession: {max_queries: 0}\n")
+        try workspace.write("syncs.d/a.yaml", Self.okSync + "policy: strict\n")
+        let configuration = ConfigLoader(directory: workspace.path).load()
+        #expect(errors(configuration, relativeTo: workspace) == [
+            "policies/tight.yaml:3:24: 'session.max_queries' must be between 1 and 1,000,000 (got 0)",
+        ])
+    }
+
+    @Test("an unparseable policy is known by its file name")
+    func unparseablePolicy() throws {
+        let workspace = try Workspace()
+        try workspace.write("policies/strict.yaml", "version: 1\nsession: {max_queries: 5\n")
+        try workspace.write("syncs.d/a.yaml", Self.okSync + "policy: strict\n")
+        let configuration = ConfigLoader(directory: workspace.path).load()
+        let found = errors(configuration, relativeTo: workspace)
+        #expect(found.count == 1)
+        #expect(found.first?.hasPrefix("policies/strict.yaml:") == true)
+    }
+
+    @Test("a broken policy named default keeps the built-in default from standing in")
+    func brokenDefault() throws {
+        let workspace = try Workspace()
+        try workspace.write("policies/base.yaml", "version: 1\nname: default\nwarn_at: 200%\n")
+        try workspace.write("syncs.d/a.yaml", Self.okSync)
+        let configuration = ConfigLoader(directory: workspace.path).load()
+        #expect(configuration.policies["default"] == nil)
+        #expect(errors(configuration, relativeTo: workspace) == ["policies/base.yaml:3:10: 'warn_at': '200%' must be more than 0% and at most 100%"])
+    }
+
+    @Test("two policies with one name")
+    func duplicatePolicyNames() throws {
+        let workspace = try Workspace()
+        try workspace.write("policies/a.yaml", "version: 1\nname: shared\n")
+        try workspace.write("policies/b.yaml", "version: 1\nname: shared\n")
+        try workspace.write("syncs.d/ok.yaml", Self.okSync)
+        let configuration = ConfigLoader(directory: workspace.path).load()
+        #expect(errors(configuration, relativeTo: workspace) == ["policies/b.yaml:2:7: two policies are named 'shared'"])
+        #expect(configuration.diagnostics.first?.notes.first?.hasSuffix("policies/a.yaml:2:7") == true)
+    }
+
+    // MARK: protection
+
+    @Test("a pattern naming a project protects a table whose project is not known")
+    func protectionWithUnknownProject() throws {
+        let pattern = try TablePattern("bqsync-demo.secure.*")
+        #expect(pattern.matches(datasetId: "secure", tableId: "accounts"))
+        #expect(!pattern.matches(datasetId: "open", tableId: "accounts"))
+        #expect(try TablePattern("secure.acc?unts").matches(datasetId: "secure", tableId: "accounts"))
+
+        let workspace = try Workspace()
+        try workspace.write("policies/default.yaml", "version: 1\nprotected_tables: [bqsync-demo.secure.*]\n")
+        try workspace.write("syncs.d/a.yaml", "version: 1\nsource: {type: ndjson, path: x}\ntarget: {table: secure.accounts}\nmerge: {keys: [id]}\n")
+        let unknown = ConfigLoader(directory: workspace.path).load()
+        #expect(errors(unknown, relativeTo: workspace) == [
+            "syncs.d/a.yaml:3:17: target 'secure.accounts' names no project and could be protected by policy 'default' (pattern 'bqsync-demo.secure.*'); write the project in 'target.table'",
+        ])
+        let sameProject = ConfigLoader(directory: workspace.path, defaultProject: "bqsync-demo").load()
+        #expect(errors(sameProject, relativeTo: workspace) == [
+            "syncs.d/a.yaml:3:17: target 'secure.accounts' is protected by policy 'default' (pattern 'bqsync-demo.secure.*'); bqsync never writes to it",
+        ])
+        let otherProject = ConfigLoader(directory: workspace.path, defaultProject: "other-project").load()
+        #expect(errors(otherProject, relativeTo: workspace) == [])
+    }
+
+    // MARK: explicit paths
+
+    @Test("one file named several ways is read once")
+    func explicitPathsNormalized() throws {
+        let workspace = try Workspace()
+        try workspace.write("syncs.d/a.yaml", Self.okSync)
+        try workspace.write("policies/default.yaml", "version: 1\n")
+        try FileManager.default.createSymbolicLink(atPath: workspace.path + "/linked.yaml", withDestinationPath: workspace.path + "/syncs.d/a.yaml")
+        let loader = ConfigLoader(directory: workspace.path)
+        let configuration = loader.load(paths: [
+            workspace.path + "/syncs.d/a.yaml",
+            workspace.path + "/syncs.d/./a.yaml",
+            workspace.path + "/syncs.d/../syncs.d/a.yaml",
+            workspace.path + "/linked.yaml",
+            workspace.path + "/policies/default.yaml",
+            workspace.path + "/policies/../policies/default.yaml",
+        ])
+        #expect(configuration.diagnostics.map(\.description) == [])
+        #expect(configuration.fileCount == 2)
+        #expect(configuration.syncs.count == 1)
+    }
+
+    @Test("a path is a policy when its directory is named policies, not when the name merely ends so")
+    func policyDirectoryDetection() throws {
+        let workspace = try Workspace()
+        try workspace.write("my_policies/a.yaml", Self.okSync)
+        try workspace.write("policies/strict.yaml", "version: 1\nname: strict\n")
+        try FileManager.default.createSymbolicLink(atPath: workspace.path + "/rules", withDestinationPath: workspace.path + "/policies")
+        let loader = ConfigLoader(directory: workspace.path)
+        let asSyncs = loader.load(paths: [workspace.path + "/my_policies"])
+        #expect(asSyncs.diagnostics.map(\.description) == [])
+        #expect(asSyncs.syncs.map(\.name) == ["a"])
+        // A link to policies/ is policies/; the file is read once.
+        let linked = loader.load(paths: [workspace.path + "/rules/strict.yaml", workspace.path + "/rules"])
+        #expect(linked.diagnostics.map(\.description) == [])
+        #expect(linked.syncs.isEmpty)
+        #expect(linked.policies["strict"] != nil)
+        #expect(linked.fileCount == 1)
+    }
+
+    @Test("a missing path is reported")
+    func missingPath() throws {
+        let workspace = try Workspace()
+        let configuration = ConfigLoader(directory: workspace.path).load(paths: [workspace.path + "/nope.yaml"])
+        #expect(configuration.diagnostics.map(\.message) == ["\(workspace.path)/nope.yaml: no such file or directory"])
+    }
+
+    // MARK: what a diagnostic shows
+
+    func single(_ text: String, file: String = "syncs.d/a.yaml") throws -> Diagnostic {
+        let workspace = try Workspace()
+        try workspace.write(file, Array(text.utf8))
+        let configuration = ConfigLoader(directory: workspace.path).load()
+        return try #require(configuration.diagnostics.first { $0.severity == .error })
+    }
+
+    @Test("the caret line of a file with CR line endings is its own line")
+    func crLineEndings() throws {
+        let diagnostic = try single(Self.okSync.replacingOccurrences(of: "version: 1", with: "version: 2").replacingOccurrences(of: "\n", with: "\r"))
+        #expect(diagnostic.location?.line == 1)
+        #expect(diagnostic.sourceLine == "version: 2")
+    }
+
+    @Test("NEL, LS and PS end lines for the caret display as they do for libyaml", arguments: ["\u{85}", "\u{2028}", "\u{2029}"])
+    func unicodeLineBreaks(_ lineBreak: String) throws {
+        let diagnostic = try single("description: \"one\(lineBreak)two\"\nversion: 3\n" + Self.okSync.replacingOccurrences(of: "version: 1\n", with: ""))
+        #expect(diagnostic.location?.line == 3)
+        #expect(diagnostic.location?.column == 10)
+        #expect(diagnostic.sourceLine == "version: 3")
+    }
+
+    @Test("an error at the end of a file without a final newline points at its last line")
+    func endOfFileWithoutNewline() throws {
+        let diagnostic = try single("version: 1\nmerge: {keys: [id")
+        #expect(diagnostic.location?.line == 2)
+        #expect(diagnostic.location?.column == 18)
+        #expect(diagnostic.sourceLine == "merge: {keys: [id")
+    }
+
+    @Test("a reader error points at the bad byte, on its line")
+    func readerErrorLine() throws {
+        let workspace = try Workspace()
+        try workspace.write("syncs.d/a.yaml", Array("version: 1\nname: ab".utf8) + [0xFF] + Array("c\n".utf8))
+        let diagnostic = try #require(ConfigLoader(directory: workspace.path).load().diagnostics.first)
+        #expect(diagnostic.message == "invalid leading UTF-8 octet (byte 0xFF)")
+        #expect(diagnostic.location?.line == 2)
+        #expect(diagnostic.location?.column == 9)
+        #expect(diagnostic.sourceLine == "name: ab\u{FFFD}c")
+    }
+
+    @Test("a value reached through an alias is reported at the alias, with a note naming the anchor")
+    func aliasUseSite() throws {
+        let diagnostic = try single("description: &n 70000\n" + Self.okSync + "batch: {size: *n}\n")
+        #expect(diagnostic.message == "'batch.size' must be between 1 and 50,000 (got 70,000)")
+        #expect(diagnostic.location?.line == 6)
+        #expect(diagnostic.location?.column == 15)
+        #expect(diagnostic.notes.count == 1)
+        #expect(diagnostic.notes.first?.hasSuffix("syncs.d/a.yaml:1:14") == true)
+    }
+
+    @Test("echoed text is escaped and cut", arguments: [
+        ("\"ver\\u001Bsion\": 1\n", "unknown key 'ver\\u{1B}sion' (did you mean 'version'?)"),
+        ("name: \"a\\u202Eb\"\n", "'name': non-ASCII character U+202E is not allowed in a name (look-alike characters could name a different object)"),
+        ("policy: \"" + String(repeating: "p", count: 200) + "\"\n", "'policy': a name has 1 to 64 characters"),
+        ("batch: {strategy: \"" + String(repeating: "s", count: 100) + "\"}\n",
+         "'batch.strategy' must be one of auto, inline, staged (got '" + String(repeating: "s", count: 64) + "…' (100 characters))"),
+    ])
+    func echoedText(_ line: String, _ message: String) throws {
+        let workspace = try Workspace()
+        try workspace.write("syncs.d/a.yaml", Self.okSync + line)
+        let configuration = ConfigLoader(directory: workspace.path).load()
+        #expect(configuration.diagnostics.map(\.message).contains(message), "\(configuration.diagnostics.map(\.message))")
+    }
+}
