@@ -50,6 +50,8 @@ public struct Diagnostic: Sendable, Hashable, Codable, CustomStringConvertible {
     public var sourceLine: String?
     /// Further context ("first defined at …").
     public var notes: [String]
+    /// Whether the error is a refusal by policy (a protected target) rather than a mistake in the file.
+    public var isRefusal = false
 
     /// Creates a diagnostic.
     public init(_ severity: Severity, _ message: String, at location: SourceLocation? = nil, sourceLine: String? = nil, notes: [String] = []) {

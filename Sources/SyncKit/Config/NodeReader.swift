@@ -24,6 +24,13 @@ final class NodeReader {
         error(message, at: node.mark, notes: notes + aliasNote(node))
     }
 
+    /// An error that is a refusal by policy (a protected target): `plan` and `apply` exit 3 for it.
+    func refusal(_ message: String, at mark: Mark) {
+        var diagnostic = file.error(message, at: mark)
+        diagnostic.isRefusal = true
+        diagnostics.append(diagnostic)
+    }
+
     func warning(_ message: String, at mark: Mark) {
         diagnostics.append(file.warning(message, at: mark))
     }

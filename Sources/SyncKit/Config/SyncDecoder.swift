@@ -81,9 +81,9 @@ struct SyncDecoder {
         }
         guard let pattern else { return }
         if reference == nil {
-            reader.error("target \(quote(table.description)) names no project and could be protected by policy \(quote(policy.name)) (pattern \(quote(pattern.text))); write the project in 'target.table'", at: tableMark)
+            reader.refusal("target \(quote(table.description)) names no project and could be protected by policy \(quote(policy.name)) (pattern \(quote(pattern.text))); write the project in 'target.table'", at: tableMark)
         } else {
-            reader.error("target \(quote(table.description)) is protected by policy \(quote(policy.name)) (pattern \(quote(pattern.text))); bqsync never writes to it", at: tableMark)
+            reader.refusal("target \(quote(table.description)) is protected by policy \(quote(policy.name)) (pattern \(quote(pattern.text))); bqsync never writes to it", at: tableMark)
         }
     }
 

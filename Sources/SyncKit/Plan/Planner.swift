@@ -241,7 +241,8 @@ public struct Planner: Sendable {
         let dry: DryRunResult
         let schema: [FieldSchema]
         do {
-            (dry, schema) = try await client.dryRunWithSchema(QueryJob(sql: query, budget: prepared.policy.name))
+            // reads: the target, so the job runs in its project when no other is configured (DESIGN.md's order).
+            (dry, schema) = try await client.dryRunWithSchema(QueryJob(sql: query, reads: [prepared.target], budget: prepared.policy.name))
         } catch {
             throw SyncError.failed("\(prepared.sync.location(of: "source.query")): \(error.description)")
         }

@@ -20,15 +20,20 @@ struct PreparedTarget: Sendable {
         return BatchEncoder.digest(Array(text.utf8))
     }
 
-    static func prepare(_ sync: SyncDefinition, policy: Policy, client: BigQueryClient, defaultProject: String?) async throws(SyncError) -> PreparedTarget {
+    /// `others`: every other policy of the configuration; a table any policy protects is never written (the
+    /// client refuses it too, but only at the first write, after the lease and state jobs have run).
+    static func prepare(_ sync: SyncDefinition, policy: Policy, client: BigQueryClient, defaultProject: String?,
+                        others: [Policy] = []) async throws(SyncError) -> PreparedTarget {
         let target: TableReference
         do {
             target = try sync.target.table.resolved(defaultProject: defaultProject)
         } catch {
             throw SyncError.failed("\(sync.location(of: "target.table")): \(error.description)")
         }
-        if let pattern = policy.protectingPattern(for: target) {
-            throw SyncError.refused("sync '\(sync.name)': target \(target) is protected by policy '\(policy.name)' (pattern '\(pattern)'); nothing was sent")
+        for guarding in [policy] + others.filter({ $0.name != policy.name }).sorted(by: { $0.name < $1.name }) {
+            if let pattern = guarding.protectingPattern(for: target) {
+                throw SyncError.refused("sync '\(sync.name)': target \(target) is protected by policy '\(guarding.name)' (pattern '\(pattern)'); nothing was sent")
+            }
         }
         let table: TableResource?
         do {

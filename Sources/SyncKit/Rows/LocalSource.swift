@@ -67,7 +67,7 @@ struct LocalSource {
     func read(into decoder: inout RowDecoder, _ row: (PackedRow) throws(SyncError) -> Void) throws(SyncError) -> [SourceFile] {
         var described: [SourceFile] = []
         var sequence: Int64 = 0
-        decoder.delimiter = delimiter.asciiValue ?? UInt8(ascii: ",")
+        decoder.delimiter = Array(String(delimiter).utf8)
         decoder.nullMarker = nullMarker
         for file in files {
             decoder.file = file.display

@@ -260,11 +260,18 @@ struct JSONLineParser {
 
 /// Splits one CSV record (RFC 4180) into its fields, each with whether it was quoted and its byte offset.
 struct CSVRecordParser {
-    /// Calls `field` with each field's text, whether it was quoted, and its offset in the record.
-    static func fields(_ bytes: UnsafeBufferPointer<UInt8>, delimiter: UInt8,
+    /// Calls `field` with each field's text, whether it was quoted, and its offset in the record. The delimiter
+    /// is one character's UTF-8 bytes (more than one byte for a non-ASCII one, such as `¦`).
+    static func fields(_ bytes: UnsafeBufferPointer<UInt8>, delimiter: [UInt8],
                        _ field: (String, Bool, Int) throws(RecordProblem) -> Void) throws(RecordProblem) {
         var index = 0
         let quote = UInt8(ascii: "\"")
+        let first = delimiter.first ?? UInt8(ascii: ",")
+        func isDelimiter(_ at: Int) -> Bool {
+            guard bytes[at] == first else { return false }
+            guard delimiter.count > 1 else { return true }
+            return at + delimiter.count <= bytes.count && (1..<delimiter.count).allSatisfy { bytes[at + $0] == delimiter[$0] }
+        }
         while true {
             let start = index
             if index < bytes.count, bytes[index] == quote {
@@ -283,13 +290,13 @@ struct CSVRecordParser {
                     index += 1
                 }
                 guard closed else { throw RecordProblem(offset: start, message: "quoted field is not closed") }
-                if index < bytes.count, bytes[index] != delimiter {
+                if index < bytes.count, !isDelimiter(index) {
                     throw RecordProblem(offset: index, message: "unexpected text after a closing quote (a quote inside a quoted field is written \"\")")
                 }
                 guard let text = String(validating: value, as: UTF8.self) else { throw RecordProblem(offset: start, message: "invalid UTF-8") }
                 try field(text, true, start)
             } else {
-                while index < bytes.count, bytes[index] != delimiter {
+                while index < bytes.count, !isDelimiter(index) {
                     if bytes[index] == quote { throw RecordProblem(offset: index, message: "quote inside an unquoted field (quote the whole field)") }
                     index += 1
                 }
@@ -299,7 +306,7 @@ struct CSVRecordParser {
                 try field(text, false, start)
             }
             if index >= bytes.count { return }
-            index += 1 // the delimiter
+            index += max(1, delimiter.count) // the delimiter
         }
     }
 }

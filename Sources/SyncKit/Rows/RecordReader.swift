@@ -9,8 +9,9 @@ struct RecordReader {
     let displayPath: String
     /// Whether a newline inside double quotes belongs to the record (CSV) or ends it (NDJSON).
     let quoted: Bool
-    /// CSV: the field delimiter (a quote opens a quoted field only at a field's start).
-    var delimiter: UInt8 = UInt8(ascii: ",")
+    /// CSV: the field delimiter, as the UTF-8 bytes of its one character (a quote opens a quoted field only at a
+    /// field's start).
+    var delimiter: [UInt8] = [UInt8(ascii: ",")]
     /// The longest record accepted; a longer one is an error, not unbounded memory.
     var maxRecordBytes = 32 << 20
     /// Bytes read per call.
@@ -35,6 +36,7 @@ struct RecordReader {
         var first = true
         var chunk = [UInt8](repeating: 0, count: chunkBytes)
         let chunkHandler = chunkObserver
+        let last = delimiter.last ?? UInt8(ascii: ",")
         var atEOF = false
 
         func emit(_ end: Int) throws(SyncError) {
@@ -82,7 +84,8 @@ struct RecordReader {
                 } else {
                     if byte == UInt8(ascii: "\n") { newlinesInside += 1 }
                     if !inQuotes {
-                        fieldStart = byte == delimiter
+                        fieldStart = byte == last && (delimiter.count == 1
+                            || (scan + 1 >= start + delimiter.count && pending[(scan + 1 - delimiter.count)...scan].elementsEqual(delimiter)))
                         justClosed = false
                     }
                 }

@@ -8,8 +8,8 @@ struct RowDecoder {
     let layout: RowLayout
     /// Whether fields that are not columns are skipped rather than an error.
     let ignoreUnknown: Bool
-    /// CSV: the field delimiter.
-    var delimiter: UInt8 = UInt8(ascii: ",")
+    /// CSV: the field delimiter, as the UTF-8 bytes of its one character.
+    var delimiter: [UInt8] = [UInt8(ascii: ",")]
     /// CSV: the unquoted text that means NULL.
     var nullMarker = ""
     /// Columns that appeared in the source (a field or a header cell).

@@ -28,12 +28,23 @@ struct MergeBuilder: Sendable {
     /// `` `name` `` — names were validated; a backtick cannot occur in one.
     static func quote(_ name: String) -> String { "`" + name + "`" }
 
+    /// A query without the trailing `;` validation allows (a statement terminator cannot sit in a subquery).
+    static func withoutTrailingSemicolons(_ sql: String) -> String {
+        var text = Substring(sql)
+        while let last = text.last, last == ";" || last.isWhitespace { text = text.dropLast() }
+        return String(text)
+    }
+
     /// The expression that turns a canonical string back into its column type.
     static func cast(_ expression: String, to type: FieldType) -> String {
         switch type {
         case .string: return expression
         case .bytes: return "FROM_BASE64(\(expression))"
         case .json: return "PARSE_JSON(\(expression))"
+        // PARSE_NUMERIC, not CAST: the same value in BigQuery, and the emulator casts to a DECIMAL(18,3)
+        // that drops digits (PARSE_NUMERIC keeps NUMERIC's 38 digits, 9 after the point).
+        case .numeric: return "PARSE_NUMERIC(\(expression))"
+        case .bignumeric: return "PARSE_BIGNUMERIC(\(expression))"
         default: return "CAST(\(expression) AS \(type.rawValue))"
         }
     }
@@ -61,7 +72,7 @@ struct MergeBuilder: Sendable {
         case .stagedTyped(let table):
             return deduplicated(columns: columns, from: "\(table.sql) AS r")
         case .query(let sql):
-            return deduplicated(columns: columns, from: "(\n" + sql + "\n) AS r")
+            return deduplicated(columns: columns, from: "(\n" + Self.withoutTrailingSemicolons(sql) + "\n) AS r")
         }
     }
 
@@ -93,10 +104,14 @@ struct MergeBuilder: Sendable {
         let newer = layout.orderBy.flatMap { order -> String? in
             let column = layout.columns[order]
             guard column.inTarget else { return nil }
+            // A source without the column has NULL there, which is never newer than a target value.
+            guard carried.contains(order) else { return "T.\(q(column.name)) IS NULL" }
             return "(T.\(q(column.name)) IS NULL OR S.\(q(column.name)) >= T.\(q(column.name)))"
         }
         var sql = "MERGE \(target.sql) AS T\nUSING (\n" + using(relation) + "\n) AS S\nON " + on.joined(separator: " AND ")
-        if let flag = layout.deleteWhen {
+        // A `delete_when` column the source does not carry is never true (and S has no such column).
+        let deleteFlag = layout.deleteWhen.flatMap { carried.contains($0) ? $0 : nil }
+        if let flag = deleteFlag {
             let condition = ["COALESCE(S.\(q(layout.columns[flag].name)), FALSE)", newer].compactMap { $0 }.joined(separator: " AND ")
             sql += "\nWHEN MATCHED AND \(condition) THEN DELETE"
         }
@@ -108,7 +123,7 @@ struct MergeBuilder: Sendable {
         let inserted = carried.filter { layout.columns[$0].inTarget }
         let names = inserted.map { q(layout.columns[$0].name) }
         let values = inserted.map { "S." + q(layout.columns[$0].name) }
-        let skipDeleted = layout.deleteWhen.map { " AND NOT COALESCE(S.\(q(layout.columns[$0].name)), FALSE)" } ?? ""
+        let skipDeleted = deleteFlag.map { " AND NOT COALESCE(S.\(q(layout.columns[$0].name)), FALSE)" } ?? ""
         sql += "\nWHEN NOT MATCHED" + (skipDeleted.isEmpty ? "" : " AND" + skipDeleted.dropFirst(4)) + " THEN INSERT ("
             + names.joined(separator: ", ") + ") VALUES (" + values.joined(separator: ", ") + ")"
         return sql

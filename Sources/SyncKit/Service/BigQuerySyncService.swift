@@ -65,7 +65,8 @@ public struct BigQuerySyncService: Sendable {
             }
             if sync.file.sha256 != syncPlan.definition.sha256 { stale.append("\(sync.file.path) changed since the plan") }
             guard let policy = configuration.policy(for: sync) else { continue }
-            let target = try await PreparedTarget.prepare(sync, policy: policy, client: client, defaultProject: defaultProject)
+            let target = try await PreparedTarget.prepare(sync, policy: policy, client: client, defaultProject: defaultProject,
+                                                        others: Array(configuration.policies.values))
             if let fingerprint = target.schemaFingerprint {
                 if syncPlan.targetState.exists, fingerprint != syncPlan.targetState.schemaSHA256 {
                     stale.append("the schema of \(target.target) changed since the plan")

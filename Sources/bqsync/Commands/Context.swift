@@ -21,7 +21,8 @@ struct CommandContext {
         for diagnostic in configuration.diagnostics { Output.err(renderer.human(diagnostic)) }
         if !errors.isEmpty {
             Output.err("\(errors.count) error\(errors.count == 1 ? "" : "s") in the configuration; nothing was sent")
-            throw ExitStatus.failure
+            // A protected target is a refusal by policy (exit 3) even when validation finds it.
+            throw errors.allSatisfy(\.isRefusal) ? ExitStatus.refused : ExitStatus.failure
         }
         do {
             let client = try Session.client(configuration: configuration, endpoint: global.endpoint, project: global.resolvedProject,

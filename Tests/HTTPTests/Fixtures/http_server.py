@@ -72,4 +72,13 @@ class Handler(BaseHTTPRequestHandler):
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 print(server.server_address[1], flush=True)
+# Exit with the test process, even when it crashes and cannot stop us: an orphan would hold the test
+# runner's output pipe open and hang it.
+import os, threading
+parent = os.getppid()
+def watch_parent():
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+threading.Thread(target=watch_parent, daemon=True).start()
 server.serve_forever()

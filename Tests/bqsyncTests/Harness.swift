@@ -1,0 +1,320 @@
+import Foundation
+import SyncTestSupport
+import Testing
+
+/// End-to-end harness: the built `bqsync` binary run against the local emulator, each test in its own temporary
+/// workspace (syncs.d/, policies/, data files) writing to its own datasets.
+enum E2E {
+    /// The package root, from this file's place (Tests/bqsyncTests/Harness.swift).
+    static let repoRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    /// The project every test writes to (the emulator's default project).
+    static let project = "bqsync-demo"
+
+    /// The built binary (`swift build --build-tests` builds it before the tests run).
+    static var binary: String {
+        get throws {
+            let path = repoRoot + "/.build/debug/bqsync"
+            guard FileManager.default.isExecutableFile(atPath: path) else {
+                throw HarnessError("\(path) is missing: run `swift build --build-tests` before `swift test --skip-build`")
+            }
+            return path
+        }
+    }
+
+    /// The repo's own policy, with fast retries so a failing test fails in seconds, not minutes.
+    static let defaultPolicy = """
+    version: 1
+    name: default
+    pricing: {usd_per_tib: 6.25}
+    session:
+      max_bytes_billed: 5 GB
+      max_queries: 500
+      max_cost_usd: 0.03
+    query:
+      max_bytes_billed: 1 GB
+    warn_at: 80%
+    cache: true
+    retry: {max_attempts: 2, initial_backoff: 100ms, max_backoff: 1s, deadline: 60s}
+    circuit_breaker: {failure_threshold: 5, reset_after: 30s}
+
+    """
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// One finished run of the binary.
+struct RunResult: CustomStringConvertible {
+    var arguments: [String]
+    var status: Int32
+    var stdout: String
+    var stderr: String
+
+    var description: String {
+        "bqsync \(arguments.joined(separator: " ")) → exit \(status)\n--- stdout\n\(stdout)\n--- stderr\n\(stderr)"
+    }
+
+    /// Whether the debug log shows any request that creates or changes something (a non-dry-run job, a table or
+    /// dataset created, a load): what "nothing was sent" rules out. Needs `--log-level debug`.
+    var sentJobs: [String] {
+        stderr.split(separator: "\n").map(String.init).filter { line in
+            (line.contains("job_id=") && !line.contains("kind=dry-run") && !line.contains("outcome=refused"))
+                || (line.contains("method=POST") && (line.contains("/tables ") || line.hasSuffix("/tables") || line.contains("/datasets ")
+                    || line.hasSuffix("/datasets") || line.contains("/upload/")))
+        }
+    }
+
+    /// Every HTTP request logged (`--log-level debug`).
+    var requests: [String] { stderr.split(separator: "\n").map(String.init).filter { $0.contains("http attempt=") } }
+}
+
+/// A temporary directory with syncs.d/ and policies/, removed when the workspace goes away.
+final class Workspace: @unchecked Sendable {
+    let root: String
+    /// A dataset name unique to this workspace; tests create their tables in it.
+    let dataset: String
+    let host: String
+
+    init(_ prefix: String, policy: String = E2E.defaultPolicy) throws {
+        host = try Emulator.host()
+        dataset = Emulator.uniqueName(prefix)
+        root = NSTemporaryDirectory() + "bqsync-e2e-" + dataset
+        for directory in ["syncs.d", "policies"] {
+            try FileManager.default.createDirectory(atPath: root + "/" + directory, withIntermediateDirectories: true)
+        }
+        try write("policies/default.yaml", policy)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(atPath: root)
+        // The emulator keeps everything in memory: drop what the test created.
+        _ = try? EmulatorSQL(host: host).status("DELETE", "/bigquery/v2/projects/\(E2E.project)/datasets/\(dataset)?deleteContents=true")
+    }
+
+    /// `project.dataset.name` in this workspace's dataset.
+    func table(_ name: String) -> String { "\(E2E.project).\(dataset).\(name)" }
+
+    /// The absolute path of a workspace file.
+    func path(_ relative: String) -> String { root + "/" + relative }
+
+    /// Writes a file (creating its directory).
+    func write(_ relative: String, _ text: String) throws {
+        let url = URL(fileURLWithPath: path(relative))
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: url)
+    }
+
+    /// Reads a file.
+    func read(_ relative: String) throws -> String {
+        try String(contentsOfFile: path(relative), encoding: .utf8)
+    }
+
+    /// The environment of the child: the emulator, no colour, nothing that points elsewhere.
+    var environment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["BIGQUERY_EMULATOR_HOST"] = host
+        environment["NO_COLOR"] = "1"
+        for name in ["BQSYNC_ENDPOINT", "GOOGLE_CLOUD_PROJECT", "GOOGLE_APPLICATION_CREDENTIALS"] { environment[name] = nil }
+        return environment
+    }
+
+    /// Starts `bqsync -C root ARGS…` with stdin from /dev/null (never a TTY) and output to files.
+    func start(_ arguments: [String]) throws -> RunningBQSync {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try E2E.binary)
+        process.arguments = ["-C", root] + arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: root)
+        process.environment = environment
+        let id = UUID().uuidString
+        let out = NSTemporaryDirectory() + "bqsync-e2e-\(id).out", err = NSTemporaryDirectory() + "bqsync-e2e-\(id).err"
+        FileManager.default.createFile(atPath: out, contents: nil)
+        FileManager.default.createFile(atPath: err, contents: nil)
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        try process.run()
+        return RunningBQSync(process: process, arguments: arguments, stdoutPath: out, stderrPath: err)
+    }
+
+    /// Runs `bqsync -C root ARGS…` to the end (at most `timeout` seconds).
+    @discardableResult
+    func run(_ arguments: String..., timeout: Double = 60) throws -> RunResult {
+        try start(arguments).wait(timeout: timeout)
+    }
+
+    /// Runs `bqsync -C root ARGS…` to the end.
+    @discardableResult
+    func run(_ arguments: [String], timeout: Double = 60) throws -> RunResult {
+        try start(arguments).wait(timeout: timeout)
+    }
+
+    /// Rows of a SELECT through the emulator's REST API.
+    func query(_ sql: String) throws -> [[String?]] { try EmulatorSQL(host: host).rows(sql) }
+
+    /// Every row of a table in this workspace's dataset, ordered by `orderBy`.
+    func rows(_ table: String, orderBy: String, columns: String = "*") throws -> [[String?]] {
+        try query("SELECT \(columns) FROM `\(self.table(table))` ORDER BY \(orderBy)")
+    }
+
+    /// Whether a table of this workspace's dataset exists.
+    func tableExists(_ table: String) throws -> Bool {
+        try EmulatorSQL(host: host).status("GET", "/bigquery/v2/projects/\(E2E.project)/datasets/\(dataset)/tables/\(table)") == 200
+    }
+
+    /// Whether this workspace's dataset exists.
+    func datasetExists() throws -> Bool {
+        try EmulatorSQL(host: host).status("GET", "/bigquery/v2/projects/\(E2E.project)/datasets/\(dataset)") == 200
+    }
+}
+
+/// A bqsync process still running (or finished).
+final class RunningBQSync: @unchecked Sendable {
+    let process: Process
+    let arguments: [String]
+    let stdoutPath: String
+    let stderrPath: String
+
+    init(process: Process, arguments: [String], stdoutPath: String, stderrPath: String) {
+        self.process = process
+        self.arguments = arguments
+        self.stdoutPath = stdoutPath
+        self.stderrPath = stderrPath
+    }
+
+    deinit {
+        if process.isRunning, process.processIdentifier > 0 { kill(process.processIdentifier, SIGKILL) }
+        unlink(stdoutPath)
+        unlink(stderrPath)
+    }
+
+    /// What it has written to stderr so far.
+    var stderrSoFar: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    /// Waits until `predicate` holds for its stderr (true) or it exits or time runs out (false).
+    func waitForStderr(timeout: Double, _ predicate: (String) -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if predicate(stderrSoFar) { return true }
+            if !process.isRunning { return predicate(stderrSoFar) }
+            usleep(2_000)
+        }
+        return false
+    }
+
+    /// SIGKILL, then reap.
+    func killHard() {
+        // Never kill(0, …): that would be this test process's whole group.
+        if process.isRunning, process.processIdentifier > 0 { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// Waits for the exit and collects the output.
+    func wait(timeout: Double) throws -> RunResult {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning {
+            if Date() > deadline {
+                killHard()
+                throw HarnessError("bqsync \(arguments.joined(separator: " ")) did not finish within \(timeout) s; stderr:\n\(stderrSoFar)")
+            }
+            usleep(5_000)
+        }
+        process.waitUntilExit()
+        return RunResult(arguments: arguments, status: process.terminationStatus,
+                         stdout: (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "", stderr: stderrSoFar)
+    }
+}
+
+/// Reads tables back through the emulator's REST API (curl, so no HTTP stack of the product is involved).
+struct EmulatorSQL {
+    let host: String
+
+    /// The rows of a query, each cell as the REST API renders it (nil for NULL; TIMESTAMP as integer microseconds).
+    func rows(_ sql: String) throws -> [[String?]] {
+        let body = try JSONSerialization.data(withJSONObject: ["query": sql, "useLegacySql": false, "maxResults": 100_000] as [String: Any])
+        let (status, data) = try curl(["-X", "POST", "-H", "content-type: application/json", "--data-binary", "@-",
+                                       host + "/bigquery/v2/projects/\(E2E.project)/queries"], input: body)
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw HarnessError("the emulator answered \(status) with no JSON: \(String(decoding: data, as: UTF8.self))")
+        }
+        if let errors = object["errors"] ?? (object["error"] as Any?), !(errors is NSNull) {
+            throw HarnessError("query failed: \(sql)\n\(errors)")
+        }
+        guard status == 200, object["jobComplete"] as? Bool == true else {
+            throw HarnessError("query did not complete (\(status)): \(String(decoding: data, as: UTF8.self))")
+        }
+        let rows = object["rows"] as? [[String: Any]] ?? []
+        return rows.map { row in
+            (row["f"] as? [[String: Any]] ?? []).map { cell in
+                switch cell["v"] {
+                case let text as String: return text
+                case let number as NSNumber: return number.stringValue
+                case nil, is NSNull: return nil
+                case let other?:
+                    let data = (try? JSONSerialization.data(withJSONObject: other, options: [.sortedKeys])) ?? Data()
+                    return String(decoding: data, as: UTF8.self)
+                }
+            }
+        }
+    }
+
+    /// The HTTP status of a request without a body.
+    func status(_ method: String, _ path: String) throws -> Int {
+        try curl(["-X", method, host + path], input: nil).status
+    }
+
+    private func curl(_ arguments: [String], input: Data?) throws -> (status: Int, body: Data) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let marker = "\n__HTTP_STATUS__:"
+        process.arguments = ["curl", "-sS", "--max-time", "60", "-w", marker + "%{http_code}"] + arguments
+        let stdin = Pipe(), stdout = Pipe()
+        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
+        process.standardOutput = stdout
+        try process.run()
+        if let input {
+            try stdin.fileHandleForWriting.write(contentsOf: input)
+            try stdin.fileHandleForWriting.close()
+        }
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0, let range = output.range(of: Data(marker.utf8), options: .backwards),
+              let status = Int(String(decoding: output[range.upperBound...], as: UTF8.self)) else {
+            throw HarnessError("curl \(arguments.joined(separator: " ")) failed (\(process.terminationStatus)): \(String(decoding: output, as: UTF8.self))")
+        }
+        return (status, Data(output[..<range.lowerBound]))
+    }
+}
+
+/// NDJSON text from objects, one line each (keys sorted, so files are reproducible).
+func ndjson(_ rows: [[String: Any]]) throws -> String {
+    try rows.map { row in
+        let data = try JSONSerialization.data(withJSONObject: row, options: [.sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }.joined()
+}
+
+/// A UTC TIMESTAMP `YYYY-MM-DD[ T]HH:MM:SS[.ffffff][Z]` as the emulator renders it: integer microseconds since
+/// the epoch (computed here independently of bqsync's own parser).
+func micros(_ text: String) -> String {
+    let digits = text.split(whereSeparator: { !$0.isNumber }).map { String($0) }
+    precondition(digits.count >= 6, "bad timestamp in a test: \(text)")
+    let (y, m, d) = (Int64(digits[0])!, Int64(digits[1])!, Int64(digits[2])!)
+    let (hh, mm, ss) = (Int64(digits[3])!, Int64(digits[4])!, Int64(digits[5])!)
+    var fraction: Int64 = 0
+    if digits.count > 6 { fraction = Int64((digits[6] + "000000").prefix(6))! }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let yy = m <= 2 ? y - 1 : y
+    let era = (yy >= 0 ? yy : yy - 399) / 400
+    let yoe = yy - era * 400
+    let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+    let days = era * 146_097 + doe - 719_468
+    return String(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1_000_000) + fraction)
+}
