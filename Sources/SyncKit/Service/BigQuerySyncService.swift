@@ -151,20 +151,22 @@ public struct BigQuerySyncService: Sendable {
             try await runSteps(syncPlan, target: target, plan: plan, summary: &summary, observe: observe)
         } catch {
             summary.status = "failed"
-            try? await state.record(RunRecord(runId: holder, sync: syncPlan.name, planId: plan.planId, target: syncPlan.target, status: "failed",
-                                              startedAt: startedText, finishedAt: nil, inserted: summary.inserted, updated: summary.updated,
-                                              deleted: summary.deleted, affected: summary.affected, bytesProcessed: summary.bytesProcessed,
-                                              bytesBilled: summary.bytesBilled, costUSD: summary.costUSD, jobs: summary.jobs, message: error.description))
+            try? await state.record(runRecord(holder, syncPlan, plan, summary, started: startedText, message: error.description))
             try? await state.release(target: target.target, holder: holder)
             throw error
         }
         summary.seconds = Date().timeIntervalSince(started)
-        try await state.record(RunRecord(runId: holder, sync: syncPlan.name, planId: plan.planId, target: syncPlan.target, status: "succeeded",
-                                         startedAt: startedText, finishedAt: nil, inserted: summary.inserted, updated: summary.updated,
-                                         deleted: summary.deleted, affected: summary.affected, bytesProcessed: summary.bytesProcessed,
-                                         bytesBilled: summary.bytesBilled, costUSD: summary.costUSD, jobs: summary.jobs, message: nil))
+        try await state.record(runRecord(holder, syncPlan, plan, summary, started: startedText, message: nil))
         try await state.release(target: target.target, holder: holder)
         return summary
+    }
+
+    /// The run record of a finished (message nil) or failed apply of one sync.
+    func runRecord(_ runId: String, _ syncPlan: SyncPlan, _ plan: Plan, _ summary: SyncSummary, started: String, message: String?) -> RunRecord {
+        RunRecord(runId: runId, sync: syncPlan.name, planId: plan.planId, target: syncPlan.target, status: message == nil ? "succeeded" : "failed",
+                  startedAt: started, finishedAt: nil, inserted: summary.inserted, updated: summary.updated, deleted: summary.deleted,
+                  affected: summary.affected, bytesProcessed: summary.bytesProcessed, bytesBilled: summary.bytesBilled,
+                  costUSD: summary.costUSD, jobs: summary.jobs, message: message)
     }
 
     // MARK: - steps
