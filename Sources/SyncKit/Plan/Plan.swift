@@ -189,6 +189,8 @@ public struct Step: Codable, Sendable, Hashable {
     public var kind: Kind
     /// The job id base (attempts append `_<n>`).
     public var jobId: String?
+    /// The staging table (`project.dataset.table`) a staged step creates, loads, reads or drops.
+    public var table: String?
     /// The statement (merge).
     public var sql: String?
     /// SHA-256 of the parameters or of the loaded file.
@@ -201,7 +203,7 @@ public struct Step: Codable, Sendable, Hashable {
     public var estimate: Estimate?
 
     enum CodingKeys: String, CodingKey {
-        case index, kind, jobId = "job_id", sql, payloadDigest = "payload_digest", payloadBytes = "payload_bytes", rows, estimate
+        case index, kind, jobId = "job_id", table, sql, payloadDigest = "payload_digest", payloadBytes = "payload_bytes", rows, estimate
     }
 }
 

@@ -162,7 +162,12 @@ public struct Planner: Sendable {
                 merge.estimate = modeled(Billing.billed(processed: stagedBytes, tablesReferenced: 2), policy: policy,
                                          note: "the target is created by this plan: the staged rows, 10 MB minimum per table referenced")
             }
-            stagedSteps = [Step(index: 0, kind: .createStaging, sql: nil)] + stagedLoads + [merge, Step(index: 0, kind: .dropStaging)]
+            merge.table = staging.description
+            stagedSteps = [Step(index: 0, kind: .createStaging, table: staging.description)] + stagedLoads.map { load in
+                var load = load
+                load.table = staging.description
+                return load
+            } + [merge, Step(index: 0, kind: .dropStaging, table: staging.description)]
             if total == 0 { stagedSteps = [] }
         }
         let inlineCost = inlineSteps.reduce(Int64(0)) { $0 + ($1.estimate?.billedBytes ?? 0) }
@@ -214,7 +219,7 @@ public struct Planner: Sendable {
         let staging = try stagingTable(prepared, content: content)
         let builder = MergeBuilder(target: prepared.target, layout: prepared.layout, carried: carried, update: sync.merge.update)
         let sql = builder.merge(.stagedTyped(staging))
-        var merge = Step(index: 0, kind: .merge, sql: sql)
+        var merge = Step(index: 0, kind: .merge, table: staging.description, sql: sql)
         if prepared.table != nil {
             var estimate = try await dryRun(builder.merge(.parameter("rows")),
                                             parameters: [QueryParameter(name: "rows", type: builder.rowsParameterType, value: .array([]))],
@@ -229,10 +234,10 @@ public struct Planner: Sendable {
         plan.strategyReason = "source.type: gcs is loaded by a BigQuery load job, then merged once"
         plan.pruning = "none: the files' rows are not known before the load"
         plan.batches = 1
-        steps.append(Step(index: 0, kind: .createStaging))
-        steps.append(Step(index: 0, kind: .load, payloadDigest: content))
+        steps.append(Step(index: 0, kind: .createStaging, table: staging.description))
+        steps.append(Step(index: 0, kind: .load, table: staging.description, payloadDigest: content))
         steps.append(merge)
-        steps.append(Step(index: 0, kind: .dropStaging))
+        steps.append(Step(index: 0, kind: .dropStaging, table: staging.description))
     }
 
     /// The target columns a query's result carries (by a dry run's schema); unknown result columns are an error

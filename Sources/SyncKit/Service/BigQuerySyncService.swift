@@ -182,7 +182,9 @@ public struct BigQuerySyncService: Sendable {
             mergeDone = (try? await client.job(id + "_1", project: try await billingProject(target), location: target.table?.location))?
                 .flatMap { $0.status?.state == "DONE" && $0.status?.errorResult == nil ? true : nil } ?? false
         }
-        let staging = stagingReference(merges.first?.sql, plan: plan, target: target)
+        let staging = try merges.first?.table.map { (name) throws(SyncError) -> TableReference in
+            do { return try TableName(parsing: name).resolved(defaultProject: target.target.projectId) } catch { throw SyncError.invalidPlan("staging table '\(name)': \(error)") }
+        }
         for step in steps where step.kind == .createTable {
             try await createTarget(target)
         }
@@ -311,14 +313,6 @@ public struct BigQuerySyncService: Sendable {
         } catch {
             throw SyncError.bigQuery(error)
         }
-    }
-
-    func stagingReference(_ sql: String?, plan: Plan, target: PreparedTarget) -> TableReference? {
-        // The staging table is the one the plan's MERGE reads: `project.<state>.stage_…`.
-        guard let sql, let range = sql.range(of: "`\(target.target.projectId).\(plan.stateDataset).stage_") else { return nil }
-        let rest = sql[range.upperBound...]
-        guard let end = rest.firstIndex(of: "`") else { return nil }
-        return try? TableReference(projectId: target.target.projectId, datasetId: plan.stateDataset, tableId: "stage_" + rest[..<end])
     }
 
     func createStaging(_ staging: TableReference, schema: [FieldSchema], target: PreparedTarget) async throws(SyncError) {
