@@ -40,19 +40,36 @@ public struct Planner: Sendable {
         return chosen.sorted { $0.name < $1.name }
     }
 
+    /// How many syncs are planned at once.
+    public var concurrency = 4
+
     /// Plans the named syncs (all when none).
-    public func plan(_ names: [String], progress: @Sendable (String) -> Void = { _ in }) async throws(SyncError) -> Plan {
+    public func plan(_ names: [String], progress: @escaping @Sendable (String) -> Void = { _ in }) async throws(SyncError) -> Plan {
         let syncs = try Self.select(names, from: configuration)
         guard !syncs.isEmpty else { throw SyncError.failed("there are no syncs to plan (syncs.d/ is empty)") }
-        var plans: [SyncPlan] = []
-        for (index, sync) in syncs.enumerated() {
-            guard let policy = configuration.policy(for: sync) else {
-                throw SyncError.failed("\(sync.location(of: "policy")): policy '\(sync.policyName)' does not exist")
+        for sync in syncs where configuration.policy(for: sync) == nil {
+            throw SyncError.failed("\(sync.location(of: "policy")): policy '\(sync.policyName)' does not exist")
+        }
+        // Syncs are planned concurrently, at most `concurrency` at a time (their dry runs overlap); the plan
+        // keeps name order, and the first failure in that order is the one reported.
+        let width = max(1, concurrency)
+        let results = await withTaskGroup(of: (Int, Result<SyncPlan, SyncError>).self,
+                                          returning: [Int: Result<SyncPlan, SyncError>].self) { group in
+            var collected: [Int: Result<SyncPlan, SyncError>] = [:]
+            for (index, sync) in syncs.enumerated() {
+                if index >= width, let (done, result) = await group.next() { collected[done] = result }
+                group.addTask { (index, await self.planOne(sync, index: index, progress: progress)) }
             }
-            progress("planning \(sync.name)")
-            let prepared = try await PreparedTarget.prepare(sync, policy: policy, client: client, defaultProject: defaultProject,
-                                                          others: Array(configuration.policies.values))
-            plans.append(try await planSync(prepared, index: index))
+            for await (done, result) in group { collected[done] = result }
+            return collected
+        }
+        var plans: [SyncPlan] = []
+        for index in syncs.indices {
+            switch results[index] {
+            case .success(let plan): plans.append(plan)
+            case .failure(let error): throw error
+            case nil: throw SyncError.failed("sync '\(syncs[index].name)' was not planned")
+            }
         }
         var plan = Plan(formatVersion: Plan.currentFormatVersion, planId: "", stateDataset: stateDataset, syncs: plans,
                         budgets: budgets(plans))
@@ -66,6 +83,18 @@ public struct Planner: Sendable {
     }
 
     // MARK: - one sync
+
+    func planOne(_ sync: SyncDefinition, index: Int, progress: @Sendable (String) -> Void) async -> Result<SyncPlan, SyncError> {
+        progress("planning \(sync.name)")
+        do throws(SyncError) {
+            let policy = configuration.policy(for: sync) ?? .builtInDefault
+            let prepared = try await PreparedTarget.prepare(sync, policy: policy, client: client, defaultProject: defaultProject,
+                                                          others: Array(configuration.policies.values))
+            return .success(try await planSync(prepared, index: index))
+        } catch {
+            return .failure(error)
+        }
+    }
 
     func planSync(_ prepared: PreparedTarget, index: Int) async throws(SyncError) -> SyncPlan {
         let sync = prepared.sync
