@@ -69,6 +69,9 @@ public final class CurlTransport: HTTPTransport {
     }
 
     private func perform(_ request: HTTPRequest) -> Result<HTTPResponse, HTTPError> {
+        if request.header("Authorization") != nil, let problem = Endpoint.cleartextProblem(request.url) {
+            return .failure(HTTPError(.request, "refusing to send credentials: \(problem)"))
+        }
         let handle: EasyHandle
         do { handle = try checkout() } catch { return .failure(error) }
         defer { checkin(handle) }

@@ -171,6 +171,22 @@ struct EndpointTests {
         #expect(throws: BigQueryError.self) { try ClientConfiguration.resolve(endpoint: endpoint, project: nil, environment: [:]) }
     }
 
+    @Test("an endpoint that would carry credentials in clear text is refused",
+          arguments: ["http://bigquery.example.com", "http://10.0.0.5:9050/bigquery/v2", "http://127.0.0.1.example.com", "http://[fe80::1]:80"])
+    func cleartextEndpointsAreRefused(endpoint: String) {
+        #expect {
+            try ClientConfiguration.resolve(endpoint: endpoint, project: nil, environment: [:])
+        } throws: { error in
+            "\(error)".contains("clear text") && "\(error)".contains("https://")
+        }
+    }
+
+    @Test("plain http is fine on this machine's loopback", arguments: ["http://127.0.0.1:9050", "http://localhost:1", "http://[::1]:8080", "http://127.1.2.3"])
+    func loopbackEndpointsAreAccepted(endpoint: String) throws {
+        let configuration = try ClientConfiguration.resolve(endpoint: endpoint, project: nil, environment: [:])
+        #expect(!configuration.isEmulator)
+    }
+
     @Test func defaultIsGoogle() throws {
         let configuration = try ClientConfiguration.resolve(endpoint: nil, project: nil, environment: [:])
         #expect(configuration.apiRoot == "https://bigquery.googleapis.com/bigquery/v2")

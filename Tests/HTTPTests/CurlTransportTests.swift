@@ -10,11 +10,11 @@ final class TestServer: @unchecked Sendable {
 
     static let shared: TestServer? = try? TestServer()
 
-    init() throws {
+    init(arguments: [String] = [], scheme: String = "http") throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/http_server.py").path
-        process.arguments = ["python3", script]
+        process.arguments = ["python3", script] + arguments
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
@@ -22,7 +22,7 @@ final class TestServer: @unchecked Sendable {
         while let byte = try pipe.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) {
             line.append(byte)
         }
-        base = "http://127.0.0.1:\(String(decoding: line, as: UTF8.self))"
+        base = "\(scheme)://127.0.0.1:\(String(decoding: line, as: UTF8.self))"
     }
 
     deinit { process.terminate() }
@@ -143,6 +143,46 @@ struct CurlTransportTests {
         #expect(error?.kind == .tls || error?.kind == .connectionLost || error?.kind == .other)
     }
 
+    @Test("a self-signed certificate is refused; trusted through BQSYNC_CA_BUNDLE it is accepted")
+    func certificateIsVerified() async throws {
+        let tls = try SelfSignedServer()
+        let error = await #expect(throws: HTTPError.self) {
+            _ = try await transport.send(HTTPRequest(method: "GET", url: tls.server.base + "/echo", timeout: 5))
+        }
+        #expect(error?.kind == .tls)
+        #expect(error?.message.lowercased().contains("certificate") == true)
+        // The same server, its certificate named as the CA bundle: verification passes, so it was verification
+        // (not the handshake) that refused above.
+        let trusting = CurlTransport(configuration: .init(environment: ["BQSYNC_CA_BUNDLE": tls.certificate]))
+        let response = try await trusting.send(HTTPRequest(method: "GET", url: tls.server.base + "/echo", timeout: 5))
+        #expect(response.status == 200)
+    }
+
+    @Test("credentials never go out over plain http to another host", arguments: [
+        "http://192.0.2.1/bigquery/v2/projects", "http://bigquery.example.com/x", "ftp://127.0.0.1/x",
+    ])
+    func credentialsNeedTLS(url: String) async throws {
+        let error = await #expect(throws: HTTPError.self) {
+            _ = try await transport.send(HTTPRequest(method: "GET", url: url, headers: [("Authorization", "Bearer canary-token")], timeout: 2))
+        }
+        #expect(error?.kind == .request)
+        #expect(error?.message.contains("refusing to send credentials") == true)
+        #expect(error?.message.contains("canary-token") == false)
+    }
+
+    @Test func credentialsMayGoToLoopbackOverPlainHTTP() async throws {
+        let response = try await transport.send(HTTPRequest(method: "GET", url: try server() + "/echo", headers: [("Authorization", "Bearer t")]))
+        #expect(response.status == 200)
+    }
+
+    @Test("loopback hosts", arguments: [
+        ("localhost", true), ("127.0.0.1", true), ("127.255.0.9", true), ("[::1]", true), ("::1", true), ("LOCALHOST", true),
+        ("127.0.0.1.example.com", false), ("128.0.0.1", false), ("example.com", false), ("10.0.0.1", false), ("", false), ("127.0.0", false),
+    ])
+    func loopback(host: String, expected: Bool) {
+        #expect(Endpoint.isLoopback(host: host) == expected)
+    }
+
     @Test func responseSizeIsBounded() async throws {
         var configuration = CurlTransport.Configuration()
         configuration.maxResponseBytes = 1000
@@ -171,4 +211,31 @@ import Crypto
 
 func sha256Hex(_ data: Data) -> String {
     SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+}
+
+/// A loopback HTTPS server with a fresh self-signed certificate for 127.0.0.1 (made by openssl).
+final class SelfSignedServer: @unchecked Sendable {
+    // @unchecked: immutable after init.
+    let directory: String
+    let certificate: String
+    let server: TestServer
+
+    init() throws {
+        directory = NSTemporaryDirectory() + "bqsync-tls-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        certificate = directory + "/cert.pem"
+        let key = directory + "/key.pem"
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        openssl.arguments = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate]
+        openssl.standardOutput = FileHandle.nullDevice
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        guard openssl.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
+        server = try TestServer(arguments: ["--tls", certificate, key], scheme: "https")
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: directory) }
 }

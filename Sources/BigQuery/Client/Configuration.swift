@@ -1,4 +1,5 @@
 import Foundation
+import HTTP
 
 /// Where the BigQuery API is and how the client behaves.
 public struct ClientConfiguration: Sendable {
@@ -40,6 +41,10 @@ public struct ClientConfiguration: Sendable {
         let explicit = endpoint ?? environment["BQSYNC_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 }
         let project = project ?? environment["GOOGLE_CLOUD_PROJECT"].flatMap { $0.isEmpty ? nil : $0 }
         if let explicit {
+            // Credentials go to this endpoint: it must be https, or plain http on this machine's loopback.
+            if let problem = Endpoint.cleartextProblem(explicit) {
+                throw .invalidName("endpoint '\(explicit)' would carry credentials in clear text: \(problem)")
+            }
             let (api, upload) = try roots(for: explicit)
             return ClientConfiguration(apiRoot: api, uploadRoot: upload, isEmulator: false, project: project)
         }

@@ -6,6 +6,8 @@
 /reset         closes the connection without answering
 /status/NNN    answers with that status
 /big?n=N       N bytes of 'x'
+
+With `--tls CERT KEY` it serves HTTPS with that certificate instead.
 """
 import gzip, hashlib, json, socket, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -71,6 +73,11 @@ class Handler(BaseHTTPRequestHandler):
 
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+if len(sys.argv) == 4 and sys.argv[1] == "--tls":
+    import ssl
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(sys.argv[2], sys.argv[3])
+    server.socket = context.wrap_socket(server.socket, server_side=True)
 print(server.server_address[1], flush=True)
 # Exit with the test process, even when it crashes and cannot stop us: an orphan would hold the test
 # runner's output pipe open and hang it.
