@@ -59,6 +59,24 @@ struct AuthTests {
         #expect(fake.transport.requests.first?.text == "grant_type=refresh_token&client_id=cid&client_secret=csecret&refresh_token=rtoken")
     }
 
+    @Test("a token_uri in clear text to another host is never sent the secrets", arguments: [
+        "http://oauth.example.com/token", "http://10.1.2.3/token", "ftp://127.0.0.1/token",
+    ])
+    func cleartextTokenURIIsRefused(uri: String) async throws {
+        let fake = FakeBigQuery()
+        let key = AuthorizedUserKey(path: "/x", clientId: "cid", clientSecret: Secret("csecret"), refreshToken: Secret("rtoken"),
+                                    tokenURI: uri, quotaProjectId: nil)
+        for source in [CredentialSource.authorizedUser(key), .serviceAccount(try TestKeys.serviceAccount(tokenURI: uri))] {
+            let authenticator = Authenticator(source: source, transport: fake.transport, clock: ManualTime())
+            await #expect {
+                _ = try await authenticator.headers()
+            } throws: { error in
+                "\(error)".contains("refusing to send credentials to token_uri") && !"\(error)".contains("rtoken")
+            }
+        }
+        #expect(fake.transport.requests.isEmpty)
+    }
+
     @Test func metadataServerIsAskedWithItsHeader() async throws {
         let fake = FakeBigQuery()
         let authenticator = Authenticator(source: .metadata(host: "metadata.test"), transport: fake.transport, clock: ManualTime())

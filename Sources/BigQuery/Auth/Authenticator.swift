@@ -120,6 +120,11 @@ public actor Authenticator {
         case .none, .token:
             throw BigQueryError.auth("these credentials cannot be refreshed")
         }
+        // A key file's token_uri receives the refresh token and client secret (or a signed assertion): never in
+        // clear text. The metadata server is plain http by design and is sent no secret.
+        if case .metadata = source {} else if let problem = Endpoint.cleartextProblem(request.url) {
+            throw BigQueryError.auth("refusing to send credentials to token_uri: \(problem)")
+        }
         let response: HTTPResponse
         do {
             response = try await transport.send(request)
