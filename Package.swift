@@ -53,6 +53,16 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict
         ),
+        // Fuzzing: `bqsync-fuzz` drives SyncKit's FuzzEntry targets; built with -D FUZZING -sanitize=fuzzer by
+        // scripts/fuzz, and as a corpus replayer otherwise. CLibFuzzer only declares libFuzzer's driver.
+        .systemLibrary(name: "CLibFuzzer", path: "Sources/FuzzLibFuzzer"),
+        .executableTarget(
+            name: "bqsync-fuzz",
+            dependencies: ["SyncKit", "CLibFuzzer"],
+            path: "Sources/FuzzDriver",
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
         .target(
             name: "SyncTestSupport",
             dependencies: ["HTTP", "BigQuery", .product(name: "Logging", package: "swift-log")],
