@@ -26,7 +26,10 @@ enum ValueConversion {
             case .timestamp:
                 guard let seconds = Double(text), seconds.isFinite else { throw ConversionProblem("invalid TIMESTAMP \(quoted(text))") }
                 let micros = (seconds * 1_000_000).rounded()
-                guard abs(micros) <= 253_402_300_799_999_999 else { throw ConversionProblem("TIMESTAMP \(quoted(text)) is out of range") }
+                // 0001-01-01 00:00:00 up to (not including) 10000-01-01, compared as doubles that are exact.
+                guard micros >= -62_135_596_800_000_000, micros < 253_402_300_800_000_000 else {
+                    throw ConversionProblem("TIMESTAMP \(quoted(text)) is out of range (years 1 to 9999)")
+                }
                 return Temporal.timestampText(micros: Int64(micros))
             default: throw ConversionProblem("expected \(type.rawValue), got a number")
             }
