@@ -3,7 +3,18 @@ enum Temporal {
     /// A calendar date.
     struct Day: Hashable {
         var year: Int, month: Int, day: Int
-        var text: String { pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) }
+        var text: String {
+            var out: [UInt8] = []
+            write(to: &out)
+            return String(decoding: out, as: UTF8.self)
+        }
+        func write(to out: inout [UInt8]) {
+            appendDigits(year, 4, to: &out)
+            out.append(UInt8(ascii: "-"))
+            appendDigits(month, 2, to: &out)
+            out.append(UInt8(ascii: "-"))
+            appendDigits(day, 2, to: &out)
+        }
         /// Days since 1970-01-01.
         var ordinal: Int64 {
             let y = Int64(month <= 2 ? year - 1 : year)
@@ -32,46 +43,119 @@ enum Temporal {
     struct Clock: Hashable {
         var hour: Int, minute: Int, second: Int, micros: Int
         var text: String {
-            pad(hour, 2) + ":" + pad(minute, 2) + ":" + pad(second, 2) + (micros > 0 ? "." + pad(micros, 6) : "")
+            var out: [UInt8] = []
+            write(to: &out)
+            return String(decoding: out, as: UTF8.self)
+        }
+        func write(to out: inout [UInt8]) {
+            appendDigits(hour, 2, to: &out)
+            out.append(UInt8(ascii: ":"))
+            appendDigits(minute, 2, to: &out)
+            out.append(UInt8(ascii: ":"))
+            appendDigits(second, 2, to: &out)
+            if micros > 0 {
+                out.append(UInt8(ascii: "."))
+                appendDigits(micros, 6, to: &out)
+            }
         }
         var microsOfDay: Int64 { (Int64(hour) * 3600 + Int64(minute) * 60 + Int64(second)) * 1_000_000 + Int64(micros) }
     }
 
     static func pad(_ value: Int, _ width: Int) -> String {
-        let text = String(value)
-        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
+        var out: [UInt8] = []
+        appendDigits(value, width, to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private static func number(_ text: Substring, digits: Int) -> Int? {
-        guard text.count == digits, text.allSatisfy(\.isASCIIDigit) else { return nil }
-        return Int(text)
+    /// Appends a non-negative number in decimal, zero-padded to `width` digits.
+    static func appendDigits(_ value: Int, _ width: Int, to out: inout [UInt8]) {
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        var rest = value.magnitude
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[count] = UInt8(ascii: "0") + UInt8(rest % 10)
+                rest /= 10
+                count += 1
+            } while rest > 0
+            if value < 0 { out.append(UInt8(ascii: "-")) }
+            if count < width { out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: width - count)) }
+            for index in stride(from: count - 1, through: 0, by: -1) { out.append(buffer[index]) }
+        }
+    }
+
+    // MARK: - parsing, on the UTF-8 bytes (every accepted form is ASCII)
+
+    private typealias Bytes = UnsafeBufferPointer<UInt8>
+
+    private static func withBytes<R>(_ text: Substring, _ body: (Bytes) -> R) -> R {
+        if let result = text.utf8.withContiguousStorageIfAvailable(body) { return result }
+        return Array(text.utf8).withUnsafeBufferPointer(body)
+    }
+
+    private static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+
+    /// The decimal value of `bytes[range]` when it is 1 to 6 digits and nothing else.
+    private static func number(_ bytes: Bytes, _ range: Range<Int>) -> Int? {
+        guard (1...6).contains(range.count) else { return nil }
+        var value = 0
+        for index in range {
+            guard isDigit(bytes[index]) else { return nil }
+            value = value * 10 + Int(bytes[index] - UInt8(ascii: "0"))
+        }
+        return value
+    }
+
+    /// The positions of `separator` in `range`, at most `limit` + 1 of them (enough to tell "too many").
+    private static func positions(of separator: UInt8, in bytes: Bytes, _ range: Range<Int>, limit: Int) -> [Int] {
+        var found: [Int] = []
+        for index in range where bytes[index] == separator {
+            found.append(index)
+            if found.count > limit { break }
+        }
+        return found
     }
 
     /// `YYYY-MM-DD` (year 1…9999), checked against the calendar.
     static func date(_ text: Substring) -> Day? {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 3, let year = number(parts[0], digits: 4), let month = Int(parts[1]), let day = Int(parts[2]),
-              (1...2).contains(parts[1].count), (1...2).contains(parts[2].count), parts[1].allSatisfy(\.isASCIIDigit),
-              parts[2].allSatisfy(\.isASCIIDigit), year >= 1, (1...12).contains(month) else { return nil }
+        withBytes(text) { date($0, 0..<$0.count) }
+    }
+
+    private static func date(_ bytes: Bytes, _ range: Range<Int>) -> Day? {
+        let dashes = positions(of: UInt8(ascii: "-"), in: bytes, range, limit: 2)
+        guard dashes.count == 2, dashes[0] - range.lowerBound == 4, (1...2).contains(dashes[1] - dashes[0] - 1),
+              (1...2).contains(range.upperBound - dashes[1] - 1),
+              let year = number(bytes, range.lowerBound..<dashes[0]), let month = number(bytes, dashes[0] + 1..<dashes[1]),
+              let day = number(bytes, dashes[1] + 1..<range.upperBound), year >= 1, (1...12).contains(month) else { return nil }
         let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1]
+        let days = month == 2 ? (leap ? 29 : 28) : (month == 4 || month == 6 || month == 9 || month == 11 ? 30 : 31)
         guard (1...days).contains(day) else { return nil }
         return Day(year: year, month: month, day: day)
     }
 
     /// `HH:MM[:SS[.f…]]`, up to microseconds.
     static func time(_ text: Substring) -> Clock? {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard (2...3).contains(parts.count), let hour = number(parts[0], digits: 2), let minute = number(parts[1], digits: 2),
-              hour < 24, minute < 60 else { return nil }
+        withBytes(text) { time($0, 0..<$0.count) }
+    }
+
+    private static func time(_ bytes: Bytes, _ range: Range<Int>) -> Clock? {
+        let colons = positions(of: UInt8(ascii: ":"), in: bytes, range, limit: 2)
+        guard (1...2).contains(colons.count), colons[0] - range.lowerBound == 2,
+              let hour = number(bytes, range.lowerBound..<colons[0]), hour < 24 else { return nil }
+        let minuteEnd = colons.count == 2 ? colons[1] : range.upperBound
+        guard minuteEnd - colons[0] - 1 == 2, let minute = number(bytes, colons[0] + 1..<minuteEnd), minute < 60 else { return nil }
         var second = 0, micros = 0
-        if parts.count == 3 {
-            let pieces = parts[2].split(separator: ".", omittingEmptySubsequences: false)
-            guard (1...2).contains(pieces.count), let s = number(pieces[0], digits: 2), s < 60 else { return nil }
+        if colons.count == 2 {
+            let seconds = colons[1] + 1..<range.upperBound
+            let dots = positions(of: UInt8(ascii: "."), in: bytes, seconds, limit: 1)
+            guard dots.count <= 1 else { return nil }
+            let secondEnd = dots.first ?? seconds.upperBound
+            guard secondEnd - seconds.lowerBound == 2, let s = number(bytes, seconds.lowerBound..<secondEnd), s < 60 else { return nil }
             second = s
-            if pieces.count == 2 {
-                let fraction = pieces[1]
-                guard (1...6).contains(fraction.count), fraction.allSatisfy(\.isASCIIDigit), let value = Int(fraction) else { return nil }
+            if let dot = dots.first {
+                let fraction = dot + 1..<seconds.upperBound
+                guard let value = number(bytes, fraction) else { return nil }
                 micros = value * [100_000, 10_000, 1_000, 100, 10, 1][fraction.count - 1]
             }
         }
@@ -80,40 +164,63 @@ enum Temporal {
 
     /// `YYYY-MM-DD[ T]HH:MM[:SS[.f]]` → `YYYY-MM-DD HH:MM:SS[.ffffff]`.
     static func datetime(_ text: String) -> String? {
-        guard let (day, clock, rest) = split(Substring(text)), rest.isEmpty else {
-            if let day = date(Substring(text)) { return day.text + " 00:00:00" }
-            return nil
+        withBytes(Substring(text)) { bytes in
+            let all = 0..<bytes.count
+            guard let (day, clock, zone) = split(bytes, all), zone.isEmpty else {
+                if let day = date(bytes, all) { return day.text + " 00:00:00" }
+                return nil
+            }
+            return day.text + " " + clock.text
         }
-        return day.text + " " + clock.text
     }
 
     /// A timestamp as microseconds since the epoch (UTC): a date, a time and a zone (`Z`, `UTC`, `±HH[:MM]`;
     /// none means UTC), or a date alone (midnight UTC).
     static func timestampMicros(_ text: String) -> Int64? {
-        if let day = date(Substring(text)) { return day.ordinal * 86_400_000_000 }
-        guard let (day, clock, zone) = split(Substring(text)) else { return nil }
-        var offsetSeconds = 0
-        var rest = zone.drop { $0 == " " }
-        if rest.isEmpty || rest == "Z" || rest == "z" || rest == "UTC" || rest == "+00" {
-            offsetSeconds = 0
-        } else {
-            if rest.hasPrefix("UTC") { rest = rest.dropFirst(3) }
-            guard let sign = rest.first, sign == "+" || sign == "-" else { return nil }
-            let body = rest.dropFirst()
-            let pieces = body.contains(":") ? body.split(separator: ":", omittingEmptySubsequences: false)
-                : (body.count == 4 ? [body.prefix(2), body.suffix(2)] : [body])
-            guard (1...2).contains(pieces.count), (1...2).contains(pieces[0].count), pieces[0].allSatisfy(\.isASCIIDigit),
-                  let hours = Int(pieces[0]), hours <= 14 else { return nil }
-            var minutes = 0
-            if pieces.count == 2 {
-                guard let m = number(pieces[1], digits: 2), m < 60 else { return nil }
-                minutes = m
-            }
-            offsetSeconds = (hours * 3600 + minutes * 60) * (sign == "-" ? -1 : 1)
+        withBytes(Substring(text)) { bytes in
+            let all = 0..<bytes.count
+            if let day = date(bytes, all) { return day.ordinal * 86_400_000_000 }
+            guard let (day, clock, zoneRange) = split(bytes, all) else { return nil }
+            var zone = zoneRange
+            while let first = zone.first, bytes[first] == UInt8(ascii: " ") { zone = first + 1..<zone.upperBound }
+            guard let offsetSeconds = offset(bytes, zone) else { return nil }
+            let micros = day.ordinal * 86_400_000_000 + clock.microsOfDay - Int64(offsetSeconds) * 1_000_000
+            guard micros >= -62_135_596_800_000_000, micros <= 253_402_300_799_999_999 else { return nil }
+            return micros
         }
-        let micros = day.ordinal * 86_400_000_000 + clock.microsOfDay - Int64(offsetSeconds) * 1_000_000
-        guard micros >= -62_135_596_800_000_000, micros <= 253_402_300_799_999_999 else { return nil }
-        return micros
+    }
+
+    /// A zone's offset east of UTC in seconds: empty, `Z`, `z`, `UTC`, `+00`, or `[UTC]±H[H][[:]MM]` up to ±14 hours.
+    private static func offset(_ bytes: Bytes, _ zone: Range<Int>) -> Int? {
+        func equals(_ range: Range<Int>, _ literal: StaticString) -> Bool {
+            range.count == literal.utf8CodeUnitCount && range.enumerated().allSatisfy { bytes[$0.element] == literal.utf8Start[$0.offset] }
+        }
+        if zone.isEmpty || equals(zone, "Z") || equals(zone, "z") || equals(zone, "UTC") || equals(zone, "+00") { return 0 }
+        var rest = zone
+        if rest.count >= 3, equals(rest.lowerBound..<rest.lowerBound + 3, "UTC") { rest = rest.lowerBound + 3..<rest.upperBound }
+        guard let first = rest.first, bytes[first] == UInt8(ascii: "+") || bytes[first] == UInt8(ascii: "-") else { return nil }
+        let sign = bytes[first] == UInt8(ascii: "-") ? -1 : 1
+        let body = first + 1..<rest.upperBound
+        let colons = positions(of: UInt8(ascii: ":"), in: bytes, body, limit: 1)
+        let hours: Range<Int>, minutes: Range<Int>?
+        if let colon = colons.first {
+            guard colons.count == 1 else { return nil }
+            hours = body.lowerBound..<colon
+            minutes = colon + 1..<body.upperBound
+        } else if body.count == 4 {
+            hours = body.lowerBound..<body.lowerBound + 2
+            minutes = body.lowerBound + 2..<body.upperBound
+        } else {
+            hours = body
+            minutes = nil
+        }
+        guard (1...2).contains(hours.count), let h = number(bytes, hours), h <= 14 else { return nil }
+        var m = 0
+        if let minutes {
+            guard minutes.count == 2, let value = number(bytes, minutes), value < 60 else { return nil }
+            m = value
+        }
+        return (h * 3600 + m * 60) * sign
     }
 
     /// The canonical UTC text of a timestamp: `YYYY-MM-DD HH:MM:SS[.ffffff]+00`.
@@ -124,20 +231,27 @@ enum Temporal {
         let day = Day(ordinal: days)
         let seconds = Int(rest / 1_000_000)
         let clock = Clock(hour: seconds / 3600, minute: seconds / 60 % 60, second: seconds % 60, micros: Int(rest % 1_000_000))
-        return day.text + " " + clock.text + "+00"
+        var out: [UInt8] = []
+        out.reserveCapacity(32)
+        day.write(to: &out)
+        out.append(UInt8(ascii: " "))
+        clock.write(to: &out)
+        out.append(contentsOf: [UInt8(ascii: "+"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+        return String(decoding: out, as: UTF8.self)
     }
 
-    private static func split(_ text: Substring) -> (Day, Clock, Substring)? {
-        guard text.count >= 16 else { return nil }
-        let dateEnd = text.index(text.startIndex, offsetBy: 10)
-        let separator = text[dateEnd]
-        guard separator == " " || separator == "T" || separator == "t", let day = date(text[..<dateEnd]) else { return nil }
-        let after = text[text.index(after: dateEnd)...]
-        var timeEnd = after.startIndex
-        while timeEnd < after.endIndex, after[timeEnd].isASCIIDigit || after[timeEnd] == ":" || after[timeEnd] == "." {
-            timeEnd = after.index(after: timeEnd)
+    /// A date and a time of day `[ Tt]` apart, and the range after the time (the zone, if any).
+    private static func split(_ bytes: Bytes, _ range: Range<Int>) -> (Day, Clock, Range<Int>)? {
+        guard range.count >= 16 else { return nil }
+        let dateEnd = range.lowerBound + 10
+        let separator = bytes[dateEnd]
+        guard separator == UInt8(ascii: " ") || separator == UInt8(ascii: "T") || separator == UInt8(ascii: "t"),
+              let day = date(bytes, range.lowerBound..<dateEnd) else { return nil }
+        var timeEnd = dateEnd + 1
+        while timeEnd < range.upperBound, isDigit(bytes[timeEnd]) || bytes[timeEnd] == UInt8(ascii: ":") || bytes[timeEnd] == UInt8(ascii: ".") {
+            timeEnd += 1
         }
-        guard let clock = time(after[..<timeEnd]) else { return nil }
-        return (day, clock, after[timeEnd...])
+        guard let clock = time(bytes, dateEnd + 1..<timeEnd) else { return nil }
+        return (day, clock, timeEnd..<range.upperBound)
     }
 }
