@@ -233,6 +233,10 @@ struct JSONLineParser {
                 guard let scalar = Unicode.Scalar(code) else { throw problem("invalid \\u escape") }
                 scalars.append(contentsOf: Array(String(Character(scalar)).utf8))
             default:
+                // A byte that is not printable ASCII is named by its value: messages stay on one printable line.
+                guard (0x21...0x7E).contains(escape) else {
+                    throw RecordProblem(offset: index - 2, message: "invalid escape: '\\' followed by byte 0x\(String(escape, radix: 16, uppercase: true))")
+                }
                 throw RecordProblem(offset: index - 2, message: "invalid escape '\\\(Character(UnicodeScalar(escape)))'")
             }
         }

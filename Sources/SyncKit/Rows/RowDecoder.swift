@@ -28,6 +28,13 @@ struct RowDecoder {
         seen = Array(repeating: false, count: layout.columns.count)
     }
 
+    /// The text with ASCII letters lowercased and nothing else changed: BigQuery compares column names without
+    /// regard to ASCII case only, while Unicode lowercasing would turn a Kelvin sign (U+212A) into `k`.
+    static func asciiLowercased(_ text: String) -> String {
+        guard text.utf8.contains(where: { (0x41...0x5A).contains($0) }) else { return text }
+        return String(decoding: text.utf8.map { (0x41...0x5A).contains($0) ? $0 + 0x20 : $0 }, as: UTF8.self)
+    }
+
     private func error(_ record: UnsafeBufferPointer<UInt8>, _ offset: Int, _ line: Int, _ message: String) -> SyncError {
         .row(recordLocation(record, offset: offset, firstLine: line, file: file), message)
     }
@@ -47,7 +54,7 @@ struct RowDecoder {
         var failure: SyncError?
         do throws(RecordProblem) {
             try parser.members { (name, raw, keyOffset, valueOffset) throws(RecordProblem) in
-                guard let column = layout.index[name] ?? layout.index[name.lowercased()] else {
+                guard let column = layout.index[name] ?? layout.index[Self.asciiLowercased(name)] else {
                     if ignoreUnknown { return }
                     throw RecordProblem(offset: keyOffset, message: unknownField(name), syntax: false)
                 }
@@ -76,7 +83,7 @@ struct RowDecoder {
         do throws(RecordProblem) {
             try CSVRecordParser.fields(record, delimiter: delimiter) { (name, _, offset) throws(RecordProblem) in
                 let trimmed = name.trimmingCharacters(in: .whitespaces)
-                guard let column = layout.index[trimmed.lowercased()] else {
+                guard let column = layout.index[Self.asciiLowercased(trimmed)] else {
                     if ignoreUnknown { header.append(nil); return }
                     throw RecordProblem(offset: offset, message: unknownField(trimmed))
                 }

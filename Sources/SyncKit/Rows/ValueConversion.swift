@@ -129,10 +129,11 @@ enum ValueConversion {
             case "\t": shown += "\\t"
             case "'": shown += "\\'"
             default:
-                if scalar.value < 0x20 || scalar.value == 0x7F || scalar.properties.generalCategory == .lineSeparator
-                    || scalar.properties.generalCategory == .paragraphSeparator {
+                // C0 and C1 controls, line and paragraph separators and invisible formatting (bidi) characters.
+                switch scalar.properties.generalCategory {
+                case .control, .format, .lineSeparator, .paragraphSeparator, .surrogate, .privateUse, .unassigned:
                     shown += "\\u{\(String(scalar.value, radix: 16))}"
-                } else {
+                default:
                     shown.unicodeScalars.append(scalar)
                 }
             }
