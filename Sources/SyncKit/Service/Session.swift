@@ -1,3 +1,4 @@
+import Foundation
 import BigQuery
 import HTTP
 import Logging
@@ -24,7 +25,8 @@ public enum Session {
         } catch {
             throw SyncError.bigQuery(error)
         }
-        let transport = transport ?? CurlTransport()
+        let transportConfiguration = try transportConfiguration()
+        let transport = transport ?? CurlTransport(configuration: transportConfiguration)
         var policies = Array(configuration.policies.values).sorted { $0.name < $1.name }
         if !policies.contains(where: { $0.name == Policy.builtInDefault.name }) { policies.append(.builtInDefault) }
         let budgets = policies.map { Budget(name: $0.name, limits: $0.limits, retry: $0.retry, cache: $0.cache) }
@@ -34,5 +36,20 @@ public enum Session {
         return BigQueryClient(configuration: clientConfiguration, transport: transport,
                               authenticator: Authenticator(source: source, transport: transport),
                               budgets: budgets, protectedTables: protected, breaker: breaker, logger: logger)
+    }
+
+    /// The transport's settings: `BQSYNC_HTTP_TIMEOUT` (seconds, e.g. `30` or `2.5`) bounds each HTTP exchange;
+    /// without it the transport's default (300 s) applies. A request that times out is retried like any
+    /// other transient failure.
+    static func transportConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws(SyncError)
+        -> CurlTransport.Configuration {
+        var configuration = CurlTransport.Configuration(environment: environment)
+        if let text = environment["BQSYNC_HTTP_TIMEOUT"], !text.isEmpty {
+            guard let seconds = Double(text), seconds.isFinite, seconds > 0, seconds <= 86_400 else {
+                throw SyncError.failed("BQSYNC_HTTP_TIMEOUT must be a number of seconds between 0 and 86400, not '\(text)'")
+            }
+            configuration.defaultTimeout = seconds
+        }
+        return configuration
     }
 }
