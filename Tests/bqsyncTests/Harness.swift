@@ -125,13 +125,14 @@ final class Workspace: @unchecked Sendable {
         return environment
     }
 
-    /// Starts `bqsync -C root ARGS…` with stdin from /dev/null (never a TTY) and output to files.
-    func start(_ arguments: [String]) throws -> RunningBQSync {
+    /// Starts `bqsync -C root ARGS…` with stdin from /dev/null (never a TTY) and output to files; `extra` adds to
+    /// or overrides the environment (e.g. a fault proxy as `BIGQUERY_EMULATOR_HOST`).
+    func start(_ arguments: [String], environment extra: [String: String] = [:]) throws -> RunningBQSync {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try E2E.binary)
         process.arguments = ["-C", root] + arguments
         process.currentDirectoryURL = URL(fileURLWithPath: root)
-        process.environment = environment
+        process.environment = environment.merging(extra) { _, override in override }
         let id = UUID().uuidString
         let out = NSTemporaryDirectory() + "bqsync-e2e-\(id).out", err = NSTemporaryDirectory() + "bqsync-e2e-\(id).err"
         FileManager.default.createFile(atPath: out, contents: nil)
@@ -151,8 +152,8 @@ final class Workspace: @unchecked Sendable {
 
     /// Runs `bqsync -C root ARGS…` to the end.
     @discardableResult
-    func run(_ arguments: [String], timeout: Double = 60) throws -> RunResult {
-        try start(arguments).wait(timeout: timeout)
+    func run(_ arguments: [String], timeout: Double = 60, environment extra: [String: String] = [:]) throws -> RunResult {
+        try start(arguments, environment: extra).wait(timeout: timeout)
     }
 
     /// Rows of a SELECT through the emulator's REST API.

@@ -1,0 +1,508 @@
+#!/usr/bin/env python3
+"""A fault-injecting HTTP proxy on loopback between bqsync and the BigQuery emulator, for the end-to-end
+reliability tests (Tests/bqsyncTests/Fault*.swift, scripts/soak-faults, scripts/soak-crash).
+
+    fault-proxy.py --upstream http://127.0.0.1:PORT [--seed N] [--rate 0.2] [--kinds 429,500,...] [--hold 3]
+
+Prints its port on the first line of stdout, then serves until its parent exits (or it is killed).
+
+Faults, chosen per request from one seeded generator in arrival order (so a seed and a request sequence give the
+same faults every time), at `--rate`:
+
+  before forwarding (the request never reaches the emulator)
+    429        HTTP 429, reason rateLimitExceeded
+    500        HTTP 500, reason backendError
+    503        HTTP 503, reason backendError
+    403        HTTP 403, reason rateLimitExceeded
+    reset      the connection is reset without an answer
+    timeout    the request is held for --hold seconds (longer than the client's timeout), then dropped
+    jobfail    (job inserts only) the job is "created" but fails with reason backendError; jobs.get reports it
+    invalid    HTTP 400, reason invalidQuery (not retryable; only when armed, never in the random mix)
+  forwarding
+    slow       held 0.1-0.6 s, then forwarded and answered normally
+  after forwarding (the emulator did the work; the answer is lost)
+    500-after, 503-after    the emulator's answer is replaced by a 500 / 503 backendError
+    reset-after             the connection is reset instead of answering
+    timeout-after           the answer is held for --hold seconds, then the connection closed
+    late                    held for --hold seconds first, then forwarded after the client gave up
+
+Where the emulator differs from BigQuery in what makes jobs idempotent, the proxy behaves as BigQuery does,
+so that what is tested is bqsync's behaviour against BigQuery's contract (shared/BIGQUERY.md):
+  - a job insert whose job id was already accepted is answered 409 Already Exists (the emulator re-runs it);
+    one arriving while the first is still being forwarded waits for it, then gets the 409;
+  - a multipart upload keeps the client's job id (the emulator names the job itself): the proxy maps the two
+    ids and rewrites jobs.get and the answers;
+  - a finished query job reports bytes billed (the emulator reports 0): a deterministic figure from its job
+    id, 10-59 MiB, so the test can check the run summary against the sum over its jobs.
+
+It counts, per job id, how many inserts reached the emulator and were accepted (`executions`), and answers
+control requests under /__proxy/:
+  GET  /__proxy/stats      counts, faults, the request log (JSON)
+  POST /__proxy/config     {"rate": r, "kinds": [...], "seed": n}: change the fault settings
+  POST /__proxy/arm        {"method": "POST", "path": regex, "body": regex, "nth": 1}: hold the nth request
+                           matching (regexes searched in the path and the raw body); answers {"id": n}.
+                           With "fault": kind, that request gets the fault instead of being held.
+  GET  /__proxy/held?id=n  {"held": bool, "request": {...}} for that arm (default: the latest)
+  POST /__proxy/release    {"id": n, "forward": bool}: forward the held request (the answer goes to the client
+                           if it is still there) or drop it; answers once that is done
+"""
+import argparse, hashlib, http.client, io, json, os, random, re, socket, sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+BEFORE = {"429", "500", "503", "403", "reset", "timeout", "jobfail", "invalid"}
+AFTER = {"500-after", "503-after", "reset-after", "timeout-after", "late"}
+ALL_KINDS = sorted(BEFORE | AFTER | {"slow"})
+ERRORS = {
+    "429": (429, "rateLimitExceeded", "RESOURCE_EXHAUSTED", "Exceeded rate limits: too many api requests (injected)"),
+    "500": (500, "backendError", "INTERNAL", "Backend error (injected)"),
+    "503": (503, "backendError", "UNAVAILABLE", "The service is currently unavailable (injected)"),
+    "403": (403, "rateLimitExceeded", "PERMISSION_DENIED", "Exceeded rate limits: too many table update operations (injected)"),
+    "invalid": (400, "invalidQuery", "INVALID_ARGUMENT", "Invalid query (injected; not retryable)"),
+    "500-after": (500, "backendError", "INTERNAL", "Backend error (injected after the request was served)"),
+    "503-after": (503, "backendError", "UNAVAILABLE", "The service is currently unavailable (injected after the request was served)"),
+}
+HOP = {"host", "connection", "keep-alive", "transfer-encoding", "content-length", "expect", "accept-encoding", "te",
+       "upgrade", "proxy-connection", "proxy-authorization"}
+JOB_ID = re.compile(rb'"jobId"\s*:\s*"([A-Za-z0-9_-]+)"')
+DRY_RUN = re.compile(rb'"dryRun"\s*:\s*true')
+STATEMENT = re.compile(rb'"query"\s*:\s*"\s*([A-Za-z]+)')
+JOB_PATH = re.compile(r"^(/bigquery/v2/projects/[^/]+/(?:jobs|queries)/)([A-Za-z0-9_-]+)(.*)$")
+STEP_ID = re.compile(r"^bqsync_[0-9a-f]{16}_\d+_\d+_\d+$")
+
+
+def error_body(code, reason, status, message):
+    return json.dumps({"error": {"code": code, "message": message,
+                                 "errors": [{"domain": "global", "reason": reason, "message": message}],
+                                 "status": status}}).encode()
+
+
+def billed_for(job_id):
+    """The bytes a finished query job reports billed: 10-59 MiB, from its id."""
+    digest = int(hashlib.sha256(job_id.encode()).hexdigest()[:8], 16)
+    return (10 + digest % 50) << 20
+
+
+class Proxy:
+    def __init__(self, upstream, seed, rate, kinds, hold):
+        parts = urlsplit(upstream if "://" in upstream else "http://" + upstream)
+        self.upstream = (parts.hostname, parts.port or 80)
+        self.hold = hold
+        self.lock = threading.Condition()
+        self.configure(seed, rate, kinds)
+        self.seq = 0
+        self.executions = {}      # job id -> inserts accepted by the emulator
+        self.conflicts = {}       # job id -> duplicate inserts answered 409
+        self.billed = {}          # job id -> bytes billed reported
+        self.inflight = set()     # job ids being forwarded
+        self.failed = {}          # job id -> the failed job resource (jobfail)
+        self.idmap = {}           # client job id -> emulator job id (uploads)
+        self.reverse = {}
+        self.faults = []
+        self.log = []
+        self.arms = {}            # id -> {"method", "path", "body", "nth", "seen"}: requests to hold
+        self.holds = {}           # id -> {"request": {...}, "event": Event, "forward": bool, "done": Event}
+        self.next_arm = 0
+
+    def configure(self, seed, rate, kinds):
+        self.rng = random.Random(seed)
+        self.rate = rate
+        self.kinds = [k for k in kinds if k in ALL_KINDS]
+
+    def next_fault(self, is_job_insert):
+        """The fault for the next request, from the seeded generator (two draws per request, always)."""
+        with self.lock:
+            self.seq += 1
+            seq = self.seq
+            roll, pick, extra = self.rng.random(), self.rng.random(), self.rng.random()
+            kinds = self.kinds if is_job_insert else [k for k in self.kinds if k != "jobfail"]
+            if not kinds or roll >= self.rate:
+                return seq, None, extra
+            return seq, kinds[int(pick * len(kinds)) % len(kinds)], extra
+
+    def stats(self):
+        with self.lock:
+            return {"requests": self.seq, "executions": dict(self.executions), "conflicts": dict(self.conflicts),
+                    "billed": dict(self.billed), "failed": sorted(self.failed), "faults": list(self.faults),
+                    "log": list(self.log)}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    proxy: Proxy = None
+
+    def log_message(self, *args):
+        pass
+
+    # ---- plumbing
+
+    def read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                size = int(self.rfile.readline().strip().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return data
+                data += self.rfile.read(size)
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def answer(self, status, body, headers=()):
+        try:
+            self.send_response(status)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+
+    def answer_json(self, status, obj):
+        self.answer(status, json.dumps(obj).encode(), [("Content-Type", "application/json")])
+
+    def reset(self):
+        # SO_LINGER 0 makes close() send a RST.
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        except OSError:
+            pass
+        self.drop()
+
+    def drop(self):
+        self.close_connection = True
+        for closer in (self.rfile.close, self.wfile.close, self.connection.close):
+            try:
+                closer()
+            except OSError:
+                pass
+        # The server still flushes and reads after the handler: give it harmless stand-ins.
+        self.rfile, self.wfile = io.BytesIO(), io.BytesIO()
+
+    def forward(self, method, path, body):
+        host, port = self.proxy.upstream
+        connection = http.client.HTTPConnection(host, port, timeout=600)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+            if body or method in ("POST", "PUT", "PATCH"):
+                headers["Content-Length"] = str(len(body))
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+            kept = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP | {"date", "server"}]
+            return response.status, data, kept
+        finally:
+            connection.close()
+
+    # ---- control
+
+    def control(self, method, path, body):
+        proxy = self.proxy
+        request = json.loads(body or b"{}")
+        if path == "/__proxy/stats":
+            return self.answer_json(200, proxy.stats())
+        if path == "/__proxy/config" and method == "POST":
+            with proxy.lock:
+                proxy.configure(request.get("seed", 0), float(request.get("rate", 0)), request.get("kinds", []))
+            return self.answer_json(200, {"ok": True})
+        if path == "/__proxy/arm" and method == "POST":
+            with proxy.lock:
+                proxy.next_arm += 1
+                arm_id = proxy.next_arm
+                proxy.arms[arm_id] = {"method": request.get("method"), "path": re.compile(request.get("path", "")),
+                                      "body": re.compile(request.get("body", "").encode(), re.S),
+                                      "nth": int(request.get("nth", 1)), "seen": 0, "fault": request.get("fault")}
+            return self.answer_json(200, {"ok": True, "id": arm_id})
+        arm_id = request.get("id")
+        if path == "/__proxy/held":
+            query = dict(part.split("=", 1) for part in self.path.partition("?")[2].split("&") if "=" in part)
+            with proxy.lock:
+                arm_id = int(query.get("id", proxy.next_arm))
+                held = proxy.holds.get(arm_id)
+                return self.answer_json(200, {"held": held is not None and not held["event"].is_set(),
+                                              "request": held["request"] if held else None})
+        if path == "/__proxy/release" and method == "POST":
+            with proxy.lock:
+                arm_id = int(arm_id or proxy.next_arm)
+                held = proxy.holds.get(arm_id)
+                proxy.arms.pop(arm_id, None)
+            if held is None:
+                return self.answer_json(409, {"error": "nothing is held"})
+            held["forward"] = bool(request.get("forward", True))
+            held["event"].set()
+            held["done"].wait(600)
+            return self.answer_json(200, {"ok": True, "outcome": held.get("outcome")})
+        return self.answer_json(404, {"error": "unknown control path"})
+
+    def should_hold(self, method, path, body):
+        proxy = self.proxy
+        with proxy.lock:
+            for arm_id, arm in proxy.arms.items():
+                if arm_id in proxy.holds:
+                    continue
+                if arm["method"] and arm["method"] != method:
+                    continue
+                if not arm["path"].search(path) or not arm["body"].search(body):
+                    continue
+                arm["seen"] += 1
+                if arm["seen"] != arm["nth"]:
+                    continue
+                if arm["fault"]:
+                    proxy.arms.pop(arm_id)
+                    return arm["fault"]
+                held = {"request": {"method": method, "path": path}, "event": threading.Event(), "done": threading.Event(),
+                        "forward": True}
+                proxy.holds[arm_id] = held
+                return held
+            return None
+
+    # ---- proxying
+
+    def handle_any(self):
+        proxy = self.proxy
+        method = self.command
+        path = self.path
+        body = self.read_body()
+        if path.startswith("/__proxy/"):
+            return self.control(method, path.split("?")[0], body)
+
+        is_insert = method == "POST" and (path.split("?")[0].endswith("/jobs"))
+        is_upload = is_insert and path.startswith("/upload/")
+        job_id = None
+        dry = False
+        statement = None
+        if is_insert:
+            found = JOB_ID.search(body)
+            job_id = found.group(1).decode() if found else None
+            dry = DRY_RUN.search(body) is not None
+            found = STATEMENT.search(body)
+            statement = found.group(1).decode().upper() if found else ("LOAD" if is_upload else None)
+        job_insert = is_insert and not dry and job_id is not None
+
+        entry = {"method": method, "path": path.split("?")[0], "job": job_id, "dry": dry, "statement": statement,
+                 "step": bool(job_id and STEP_ID.match(job_id)), "start": time.time()}
+        held = self.should_hold(method, path, body)
+        armed_fault = None
+        if isinstance(held, str):
+            armed_fault, held = held, None
+        if held is not None:
+            entry["held"] = True
+            held["request"].update({"job": job_id, "statement": statement, "dry": dry})
+            held["event"].wait(600)
+            if not held["forward"]:
+                held["outcome"] = "dropped"
+                self.finish_entry(entry, "held-dropped")
+                self.drop()
+                held["done"].set()
+                return
+            fault = None
+            seq = None
+            extra = 0.0
+        else:
+            seq, fault, extra = proxy.next_fault(job_insert)
+        if armed_fault:
+            fault = armed_fault
+        entry["seq"] = seq
+        if fault:
+            with proxy.lock:
+                proxy.faults.append({"seq": seq, "kind": fault, "method": method, "path": entry["path"], "job": job_id,
+                                     "statement": statement})
+        entry["fault"] = fault
+
+        # Before forwarding.
+        if fault in ERRORS and fault in BEFORE:
+            code, reason, status, message = ERRORS[fault]
+            self.finish_entry(entry, code)
+            return self.answer(code, error_body(code, reason, status, message), [("Content-Type", "application/json")])
+        if fault == "reset":
+            self.finish_entry(entry, "reset")
+            return self.reset()
+        if fault == "timeout":
+            time.sleep(proxy.hold)
+            self.finish_entry(entry, "timeout")
+            return self.drop()
+        if fault == "jobfail" and job_insert:
+            return self.job_failure(entry, job_id, body)
+        if fault == "slow":
+            time.sleep(0.1 + 0.5 * extra)
+        if fault == "late":
+            time.sleep(proxy.hold)
+
+        status, data, headers = self.proxied(method, path, body, job_id if job_insert else None, is_upload)
+        if held is not None:
+            held["outcome"] = "forwarded"
+        self.finish_entry(entry, status)
+
+        # After forwarding.
+        if fault in ("500-after", "503-after"):
+            code, reason, status_text, message = ERRORS[fault]
+            self.answer(code, error_body(code, reason, status_text, message), [("Content-Type", "application/json")])
+        elif fault == "reset-after":
+            self.reset()
+        elif fault == "timeout-after":
+            time.sleep(proxy.hold)
+            self.drop()
+        elif fault == "late":
+            self.drop()
+        else:
+            self.answer(status, data, headers)
+        if held is not None:
+            held["done"].set()
+
+    def finish_entry(self, entry, status):
+        entry["status"] = status
+        entry["end"] = time.time()
+        with self.proxy.lock:
+            self.proxy.log.append(entry)
+
+    def proxied(self, method, path, body, job_id, is_upload):
+        """Forwards one request with BigQuery's job-id semantics; returns (status, body, headers)."""
+        proxy = self.proxy
+        if job_id is not None:
+            with proxy.lock:
+                while job_id in proxy.inflight:
+                    proxy.lock.wait(1)
+                if job_id in proxy.executions or job_id in proxy.failed:
+                    proxy.conflicts[job_id] = proxy.conflicts.get(job_id, 0) + 1
+                    message = f"Already Exists: Job {job_id}"
+                    return 409, error_body(409, "duplicate", "ALREADY_EXISTS", message), [("Content-Type", "application/json")]
+                proxy.inflight.add(job_id)
+            try:
+                status, data, headers = self.forward(method, path, body)
+            except Exception as error:  # the emulator went away: answer as a gateway would
+                with proxy.lock:
+                    proxy.inflight.discard(job_id)
+                    proxy.lock.notify_all()
+                return 502, error_body(502, "badGateway", "UNAVAILABLE", f"upstream: {error}"), []
+            with proxy.lock:
+                proxy.inflight.discard(job_id)
+                if 200 <= status < 300:
+                    proxy.executions[job_id] = proxy.executions.get(job_id, 0) + 1
+                proxy.lock.notify_all()
+            return status, self.rewrite(data, job_id, is_upload), headers
+
+        # jobs.get / getQueryResults of a job the proxy knows better than the emulator.
+        match = JOB_PATH.match(path)
+        if method == "GET" and match:
+            client_id = match.group(2)
+            with proxy.lock:
+                failed = proxy.failed.get(client_id)
+                mapped = proxy.idmap.get(client_id)
+            if failed is not None and "/jobs/" in match.group(1):
+                return 200, json.dumps(failed).encode(), [("Content-Type", "application/json")]
+            if mapped:
+                path = match.group(1) + mapped + match.group(3)
+            try:
+                status, data, headers = self.forward(method, path, body)
+            except Exception as error:
+                return 502, error_body(502, "badGateway", "UNAVAILABLE", f"upstream: {error}"), []
+            if "/jobs/" in match.group(1):
+                data = self.rewrite(data, client_id, False)
+            return status, data, headers
+        try:
+            return self.forward(method, path, body)
+        except Exception as error:
+            return 502, error_body(502, "badGateway", "UNAVAILABLE", f"upstream: {error}"), []
+
+    def rewrite(self, data, client_id, is_upload):
+        """A job resource with the client's job id and, for a finished query job, bytes billed."""
+        try:
+            job = json.loads(data)
+        except ValueError:
+            return data
+        if not isinstance(job, dict) or "jobReference" not in job:
+            return data
+        proxy = self.proxy
+        reference = job["jobReference"]
+        if is_upload and reference.get("jobId") and reference["jobId"] != client_id:
+            with proxy.lock:
+                proxy.idmap[client_id] = reference["jobId"]
+                proxy.reverse[reference["jobId"]] = client_id
+        if reference.get("jobId") != client_id:
+            reference["jobId"] = client_id
+            job["id"] = f"{reference.get('projectId', '')}:{reference.get('location', 'US')}.{client_id}"
+        status = job.get("status") or {}
+        query = (job.get("configuration") or {}).get("query")
+        if status.get("state") == "DONE" and not status.get("errorResult") and query is not None \
+                and not (job.get("configuration") or {}).get("dryRun"):
+            billed = billed_for(client_id)
+            statistics = job.setdefault("statistics", {})
+            statistics["totalBytesProcessed"] = str(billed)
+            q = statistics.setdefault("query", {})
+            q["totalBytesProcessed"] = str(billed)
+            q["totalBytesBilled"] = str(billed)
+            with proxy.lock:
+                proxy.billed[client_id] = billed
+        return json.dumps(job).encode()
+
+    def job_failure(self, entry, job_id, body):
+        """jobfail: BigQuery accepted the job, and it failed (nothing ran); jobs.get reports the same."""
+        proxy = self.proxy
+        project = re.search(r"/projects/([^/]+)/jobs", self.path)
+        configuration = {}
+        try:
+            configuration = json.loads(body).get("configuration", {})
+        except ValueError:
+            pass
+        message = "Backend error: the job failed (injected)"
+        resource = {"kind": "bigquery#job", "id": f"{project.group(1) if project else ''}:US.{job_id}",
+                    "jobReference": {"projectId": project.group(1) if project else "", "jobId": job_id, "location": "US"},
+                    "configuration": configuration,
+                    "status": {"state": "DONE", "errorResult": {"reason": "backendError", "message": message},
+                               "errors": [{"reason": "backendError", "message": message}]},
+                    "statistics": {"creationTime": str(int(time.time() * 1000))}}
+        with proxy.lock:
+            while job_id in proxy.inflight:
+                proxy.lock.wait(1)
+            if job_id in proxy.executions or job_id in proxy.failed:
+                proxy.conflicts[job_id] = proxy.conflicts.get(job_id, 0) + 1
+                self.finish_entry_locked(entry, 409)
+                conflict = True
+            else:
+                proxy.failed[job_id] = resource
+                self.finish_entry_locked(entry, "jobfail")
+                conflict = False
+        if conflict:
+            return self.answer(409, error_body(409, "duplicate", "ALREADY_EXISTS", f"Already Exists: Job {job_id}"),
+                               [("Content-Type", "application/json")])
+        self.answer_json(200, resource)
+
+    def finish_entry_locked(self, entry, status):
+        entry["status"] = status
+        entry["end"] = time.time()
+        self.proxy.log.append(entry)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--upstream", required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rate", type=float, default=0.0)
+    parser.add_argument("--kinds", default=",".join(k for k in ALL_KINDS if k != "invalid"))
+    parser.add_argument("--hold", type=float, default=3.0, help="seconds a timeout fault holds (more than the client's timeout)")
+    args = parser.parse_args()
+    Handler.proxy = Proxy(args.upstream, args.seed, args.rate, [k for k in args.kinds.split(",") if k], args.hold)
+    ThreadingHTTPServer.daemon_threads = True
+    ThreadingHTTPServer.request_queue_size = 64
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    print(server.server_address[1], flush=True)
+    # Exit with the process that started us, even when it crashes and cannot stop us: an orphan would hold
+    # the test runner's output pipe open.
+    parent = os.getppid()
+
+    def watch_parent():
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
