@@ -238,6 +238,7 @@ extension BigQueryClient {
     /// failed attempt is followed by the next id. Retryable job failures get new attempts with backoff.
     func runJob(project: String, idBase: String?, location: String?, retry: RetryPolicy, kind: String,
                 upload: (@Sendable (String, [UInt8]) async throws(BigQueryError) -> JobResource)? = nil,
+                adoptable: (JobResource) -> Bool = { _ in true },
                 configuration write: (inout JSONWriter.ObjectWriter) -> Void) async throws(BigQueryError) -> JobRun {
         var lastFailure: BigQueryError?
         for attempt in 1...max(1, retry.maxAttempts) {
@@ -248,6 +249,11 @@ extension BigQueryClient {
                 }
                 if let error = existing.status?.errorResult {
                     lastFailure = .jobFailed(jobId: jobId, reason: error.reason, message: error.message ?? "failed")
+                    continue
+                }
+                guard adoptable(existing) else {
+                    logger.notice("an earlier attempt is not adoptable; running the job again under the next id", metadata: ["job_id": "\(jobId)"])
+                    lastFailure = .jobFailed(jobId: jobId, reason: nil, message: "an earlier attempt wrote to a table since replaced")
                     continue
                 }
                 return JobRun(resource: existing, jobId: jobId, attempt: attempt, adopted: true)
@@ -328,6 +334,21 @@ extension BigQueryClient {
             do { try await time.sleep(seconds: interval) } catch { throw .transport("cancelled while waiting for job \(jobId)") }
             interval = min(configuration.maxPollInterval, interval * 1.5)
         }
+    }
+
+    /// The attempt of a deterministic job that succeeded, if any: attempts `<idBase>_1`, `_2`, … are read in order
+    /// until one is missing; a failed attempt is passed over, a running one awaited. For resuming a step.
+    public func succeededAttempt(idBase: String, project: String, location: String?, budget: String) async throws(BigQueryError) -> JobResource? {
+        let retry = try self.budget(budget).retry
+        for attempt in 1...max(1, retry.maxAttempts) {
+            let jobId = "\(idBase)_\(attempt)"
+            guard var job = try await getJob(project: project, jobId: jobId, location: location, retry: retry) else { return nil }
+            if job.status?.state != "DONE" {
+                job = try await waitForJob(project: project, jobId: jobId, location: location, retry: retry)
+            }
+            if job.status?.errorResult == nil { return job }
+        }
+        return nil
     }
 
     /// Reads a job by id (for `status`, resume and tests).

@@ -8,6 +8,7 @@ extension BigQueryClient {
             let response = try await perform("GET", tableURL(table), retry: defaultRetry)
             let resource = try decode(TableResource.self, response, what: "table \(table)")
             tableMetadata[table] = resource
+            noteCreation(of: table, response)
             return resource
         } catch .api(404, _, _) {
             return nil
@@ -30,6 +31,7 @@ extension BigQueryClient {
             let response = try await perform("POST", url, body: .bytes(Array(body)), retry: defaultRetry)
             let created = try decode(TableResource.self, response, what: "created table")
             tableMetadata[reference] = created
+            noteCreation(of: reference, response)
             logger.info("table created", metadata: ["table": "\(reference)"])
             return (created, true)
         } catch .api(409, _, _) {
@@ -46,10 +48,25 @@ extension BigQueryClient {
         do {
             _ = try await perform("DELETE", tableURL(table), contentType: nil, retry: defaultRetry)
             tableMetadata[table] = nil
+            tableCreated[table] = nil
             logger.info("table deleted", metadata: ["table": "\(table)"])
         } catch .api(404, _, _) {
             tableMetadata[table] = nil
+            tableCreated[table] = nil
         }
+    }
+
+    /// When a table was created (milliseconds since the epoch, BigQuery's clock), as last seen by `getTable` or
+    /// `createTable` in this session; nil when not seen or not reported.
+    public func creationTime(of table: TableReference) -> Int64? {
+        tableCreated[table]
+    }
+
+    private struct Created: Decodable { var creationTime: String? }
+
+    func noteCreation(of table: TableReference, _ response: HTTPResponse) {
+        let created = (try? JSONDecoder().decode(Created.self, from: Data(response.body)))?.creationTime.flatMap { Int64($0) }
+        tableCreated[table] = created
     }
 
     /// A dataset, or nil when it does not exist.
@@ -106,7 +123,14 @@ extension BigQueryClient {
                 return try await self.uploadResumable(project: project, path: path, size: size, jobJSON: body, retry: retry)
             }
         }
-        let run = try await runJob(project: project, idBase: job.jobId, location: job.location, retry: budget.retry, kind: "load", upload: upload) { object in
+        let adoptableFrom = job.adoptableFrom
+        let run = try await runJob(project: project, idBase: job.jobId, location: job.location, retry: budget.retry, kind: "load", upload: upload,
+                                   adoptable: { existing in
+            // An attempt created before the destination's current incarnation loaded into a table since replaced.
+            guard let adoptableFrom else { return true }
+            guard let created = existing.statistics?.creationTime.flatMap({ Int64($0) }) else { return false }
+            return created >= adoptableFrom
+        }) { object in
             object.field("load") { json in
                 json.object { load in
                     load.field("destinationTable") { json in

@@ -18,6 +18,8 @@ public actor BigQueryClient {
     let guards: [String: CostGuard]
     let cache = QueryCache()
     var tableMetadata: [TableReference: TableResource?] = [:]
+    /// When each table read or created in this session was created (ms since the epoch, BigQuery's clock).
+    var tableCreated: [TableReference: Int64] = [:]
     /// Every job call, in order.
     public private(set) var records: [JobRecord] = []
     let logger: Logger

@@ -79,6 +79,11 @@ public struct LoadJob: Sendable {
     public var labels: [String: String]
     /// Which policy's retry settings apply (load jobs are free).
     public var budget: String
+    /// With a deterministic id base: an attempt that already exists is adopted only if BigQuery created it at or
+    /// after this time (milliseconds since the epoch, BigQuery's clock), normally the destination's creation
+    /// time. An older attempt loaded into an earlier incarnation of the destination (a staging table dropped and
+    /// created again), so it is passed over and the next attempt id runs the load again. Nil: adopt any.
+    public var adoptableFrom: Int64?
 
     /// Creates a load job.
     public init(destination: TableReference, source: Source, format: String, schema: [FieldSchema]? = nil,

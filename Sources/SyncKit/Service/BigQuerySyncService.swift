@@ -130,14 +130,18 @@ public struct BigQuerySyncService: Sendable {
         var summary = SyncSummary(sync: syncPlan.name, target: syncPlan.target, status: "applied", inserted: nil, updated: nil, deleted: nil,
                                   affected: 0, bytesProcessed: 0, bytesBilled: 0, costUSD: 0, jobs: 0, adopted: 0, seconds: 0)
         if try await state.succeeded(planId: plan.planId, sync: syncPlan.name) {
+            // An apply that died after recording its run (while releasing its lease) left the lease behind.
+            if let other = try await state.current(target: target.target), Self.isDeadHere(other) {
+                try await state.release(target: target.target, holder: other.holder)
+                observe(.note("\(syncPlan.name): released the lease on \(target.target) left by a dead apply on this host (pid \(other.pid ?? 0))"))
+            }
             observe(.note("\(syncPlan.name): plan \(plan.planId) was already applied; nothing to do"))
             summary.status = "already-applied"
             return summary
         }
         let holder = "\(plan.planId)-\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         if let other = try await state.acquire(target: target.target, holder: holder, planId: plan.planId, recoverable: []) {
-            let host = ProcessInfo.processInfo.hostName
-            let dead = other.host == host && other.pid.map { kill(pid_t($0), 0) != 0 && errno == ESRCH } == true
+            let dead = Self.isDeadHere(other)
             if dead,
                try await state.acquire(target: target.target, holder: holder, planId: plan.planId, recoverable: [other.holder]) == nil {
                 observe(.note("\(syncPlan.name): recovered the lease on \(target.target) left by a dead apply on this host (pid \(other.pid ?? 0))"))
@@ -157,8 +161,21 @@ public struct BigQuerySyncService: Sendable {
         }
         summary.seconds = Date().timeIntervalSince(started)
         try await state.record(runRecord(holder, syncPlan, plan, summary, started: startedText, message: nil))
-        try await state.release(target: target.target, holder: holder)
+        // The rows are in and the run is recorded: a lease that cannot be released now is not a failed apply. It
+        // expires, and the next apply on this host takes it over at once (its holder has exited).
+        do {
+            try await state.release(target: target.target, holder: holder)
+        } catch {
+            observe(.note("warning: \(syncPlan.name): applied and recorded, but the lease on \(target.target) was not released "
+                          + "(\(error.description)); the next apply on this host takes it over, elsewhere it expires within \(StateStore.leaseSeconds / 60) minutes"))
+        }
         return summary
+    }
+
+    /// Whether a lease holder is a process of this host that no longer exists (a crashed apply).
+    static func isDeadHere(_ holder: StateStore.Holder) -> Bool {
+        guard holder.host == ProcessInfo.processInfo.hostName, let pid = holder.pid, pid > 0, pid <= Int64(Int32.max) else { return false }
+        return kill(pid_t(pid), 0) != 0 && errno == ESRCH
     }
 
     /// The run record of a finished (message nil) or failed apply of one sync.
@@ -176,11 +193,17 @@ public struct BigQuerySyncService: Sendable {
         let steps = syncPlan.steps
         let merges = steps.filter { $0.kind == .merge }
         let loads = steps.filter { $0.kind == .load }
-        // A staged sync whose MERGE already finished in an earlier run skips straight to it (adopted).
+        // A staged (or gcs) sync whose MERGE already finished in an earlier run, under any attempt id, skips
+        // straight to it (adopted): its staging table may be gone.
         var mergeDone = false
-        if syncPlan.strategy == "staged", let merge = merges.first, let id = merge.jobId {
-            mergeDone = (try? await client.job(id + "_1", project: try await billingProject(target), location: target.table?.location))?
-                .flatMap { $0.status?.state == "DONE" && $0.status?.errorResult == nil ? true : nil } ?? false
+        if syncPlan.strategy == "staged" || syncPlan.source.kind == "gcs", let merge = merges.first, let id = merge.jobId {
+            let project = try await billingProject(target)
+            do {
+                mergeDone = try await client.succeededAttempt(idBase: id, project: project, location: target.table?.location,
+                                                              budget: target.policy.name) != nil
+            } catch {
+                throw SyncError.bigQuery(error)
+            }
         }
         let staging = try merges.first?.table.map { (name) throws(SyncError) -> TableReference in
             do { return try TableName(parsing: name).resolved(defaultProject: target.target.projectId) } catch { throw SyncError.invalidPlan("staging table '\(name)': \(error)") }
@@ -197,6 +220,8 @@ public struct BigQuerySyncService: Sendable {
             let encoder = BatchEncoder(layout: target.layout, carried: carried)
             var next = 0
             var outcomes: [JobOutcome] = []
+            // Counted however the batches end, so a run that fails later still records the jobs it ran.
+            defer { for outcome in outcomes { add(outcome, to: &summary) } }
             try await rows.batches(size: target.sync.batch.size, maxBytes: Planner.maxInlineBytes, fileBytes: Planner.stagedFileBytes,
                                    encoder: encoder, inline: { (batch, parameter) throws(SyncError) in
                 guard next < merges.count, merges[next].payloadDigest == BatchEncoder.digest(parameter), let sql = merges[next].sql else {
@@ -209,7 +234,6 @@ public struct BigQuerySyncService: Sendable {
                 next += 1
             }, staged: nil)
             guard next == merges.count else { throw staleDuringApply("the source yields \(next) batches, the plan has \(merges.count)") }
-            for outcome in outcomes { add(outcome, to: &summary) }
         case ("ndjson", "staged"), ("csv", "staged"):
             guard let staging, let merge = merges.first, let sql = merge.sql else { throw SyncError.invalidPlan("staged sync '\(syncPlan.name)' has no MERGE") }
             if !mergeDone {
@@ -217,21 +241,22 @@ public struct BigQuerySyncService: Sendable {
                 let carried = carriedColumns(syncPlan, layout: target.layout)
                 guard rows.carried == carried else { throw staleDuringApply("the columns the source carries changed") }
                 let builder = MergeBuilder(target: target.target, layout: target.layout, carried: carried, update: target.sync.merge.update)
-                try await createStaging(staging, schema: builder.stagingSchema, target: target)
+                let since = try await prepareStaging(staging, schema: builder.stagingSchema, target: target)
                 let encoder = BatchEncoder(layout: target.layout, carried: carried)
                 var next = 0
-                var loadJobs = 0
+                var outcomes: [JobOutcome] = []
+                defer { for outcome in outcomes { add(outcome, to: &summary) } }
                 try await rows.batches(size: target.sync.batch.size, maxBytes: Planner.maxInlineBytes, fileBytes: Planner.stagedFileBytes,
                                        encoder: encoder, inline: nil, staged: { (file, count) throws(SyncError) in
                     guard next < loads.count, loads[next].payloadDigest == BatchEncoder.digest(file) else {
                         throw staleDuringApply("staging file \(next + 1) differs from the plan")
                     }
-                    let outcome = try await load(file, into: staging, schema: builder.stagingSchema, truncate: next == 0, jobId: loads[next].jobId, target: target)
-                    loadJobs += 1
+                    let outcome = try await load(file, into: staging, schema: builder.stagingSchema, truncate: next == 0, jobId: loads[next].jobId,
+                                                 adoptableFrom: since, target: target)
+                    outcomes.append(outcome)
                     observe(.stepFinished(sync: syncPlan.name, kind: .load, rows: Int64(count), bytesBilled: 0, adopted: outcome.adopted))
                     next += 1
                 })
-                summary.jobs += loadJobs
                 guard next == loads.count else { throw staleDuringApply("the source yields \(next) staging files, the plan has \(loads.count)") }
             }
             let outcome = try await runQuery(sql, [], jobId: merge.jobId, target: target, reads: [staging])
@@ -242,7 +267,7 @@ public struct BigQuerySyncService: Sendable {
             guard let staging, let merge = merges.first, let sql = merge.sql else { throw SyncError.invalidPlan("gcs sync '\(syncPlan.name)' has no MERGE") }
             if !mergeDone {
                 let schema = target.layout.columns.filter(\.inTarget).map { FieldSchema(name: $0.name, type: $0.type.rawValue, mode: "NULLABLE") }
-                try await createStaging(staging, schema: schema, target: target)
+                let since = try await prepareStaging(staging, schema: schema, target: target)
                 let source = target.sync.source
                 var job = LoadJob(destination: staging, source: .gcs(source.uris), format: (source.format ?? .ndjson).rawValue, schema: schema,
                                   writeDisposition: "WRITE_TRUNCATE", createDisposition: "CREATE_NEVER",
@@ -252,9 +277,10 @@ public struct BigQuerySyncService: Sendable {
                     job.fieldDelimiter = String(source.delimiter)
                     job.skipLeadingRows = source.skipLeadingRows
                 }
+                job.adoptableFrom = since
                 let outcome: JobOutcome
                 do { outcome = try await client.load(job) } catch { throw SyncError.bigQuery(error) }
-                summary.jobs += 1
+                add(outcome, to: &summary)
                 observe(.stepFinished(sync: syncPlan.name, kind: .load, rows: outcome.loadedRows ?? 0, bytesBilled: 0, adopted: outcome.adopted))
             }
             let outcome = try await runQuery(sql, [], jobId: merge.jobId, target: target, reads: [staging])
@@ -315,32 +341,47 @@ public struct BigQuerySyncService: Sendable {
         }
     }
 
-    func createStaging(_ staging: TableReference, schema: [FieldSchema], target: PreparedTarget) async throws(SyncError) {
+    /// Makes the staging table ready and returns from when a load into it may be adopted (its creation time,
+    /// BigQuery's clock). A staging table left by an interrupted run of the same rows is kept, with the loads that
+    /// went into it (adopted by their job ids); any other is replaced. A load attempt older than the table went
+    /// into an earlier incarnation, so it is run again under its next attempt id, never adopted: adopting it would
+    /// MERGE from an empty table. An unknown creation time adopts no load.
+    func prepareStaging(_ staging: TableReference, schema: [FieldSchema], target: PreparedTarget) async throws(SyncError) -> Int64 {
         let expires = Int64((Date().timeIntervalSince1970 + 86_400) * 1000)
         do {
-            try await client.deleteTable(staging)
+            if let existing = try await client.getTable(staging) {
+                if Self.sameColumns(existing.fields, schema) { return await client.creationTime(of: staging) ?? .max }
+                try await client.deleteTable(staging)
+            }
             _ = try await client.createTable(TableResource(reference: staging, schema: schema, description: "bqsync staging for \(target.target)",
                                                            labels: ["managed-by": "bqsync"], expirationTime: expires))
+            return await client.creationTime(of: staging) ?? .max
         } catch {
             throw SyncError.bigQuery(error)
         }
+    }
+
+    static func sameColumns(_ actual: [FieldSchema], _ wanted: [FieldSchema]) -> Bool {
+        actual.map { "\($0.name.lowercased()):\(FieldType(bigQueryName: $0.type)?.rawValue ?? $0.type)" }
+            == wanted.map { "\($0.name.lowercased()):\(FieldType(bigQueryName: $0.type)?.rawValue ?? $0.type)" }
     }
 
     func dropStaging(_ staging: TableReference) async throws(SyncError) {
         do { try await client.deleteTable(staging) } catch { throw SyncError.bigQuery(error) }
     }
 
-    func load(_ file: [UInt8], into staging: TableReference, schema: [FieldSchema], truncate: Bool, jobId: String?,
+    func load(_ file: [UInt8], into staging: TableReference, schema: [FieldSchema], truncate: Bool, jobId: String?, adoptableFrom: Int64?,
               target: PreparedTarget) async throws(SyncError) -> JobOutcome {
         let path = NSTemporaryDirectory() + "bqsync-stage-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).ndjson"
         guard FileManager.default.createFile(atPath: path, contents: Data(file), attributes: [.posixPermissions: 0o600]) else {
             throw SyncError.io(path: path, message: "cannot write the staging file")
         }
         defer { unlink(path) }
-        let job = LoadJob(destination: staging, source: .upload(path: path), format: "NEWLINE_DELIMITED_JSON", schema: schema,
+        var job = LoadJob(destination: staging, source: .upload(path: path), format: "NEWLINE_DELIMITED_JSON", schema: schema,
                           writeDisposition: truncate ? "WRITE_TRUNCATE" : "WRITE_APPEND", createDisposition: "CREATE_NEVER",
                           jobId: jobId, location: target.table?.location,
                           labels: ["bqsync-sync": BigQueryClient.labelValue(target.sync.name)], budget: target.policy.name)
+        job.adoptableFrom = adoptableFrom
         do { return try await client.load(job) } catch { throw SyncError.bigQuery(error) }
     }
 }
