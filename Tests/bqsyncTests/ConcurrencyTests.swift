@@ -1,0 +1,135 @@
+import Foundation
+import SyncTestSupport
+import Testing
+
+/// Two applies on one target at once. The first is held at the fault proxy inside a step (or inside taking the
+/// lease) while the second runs: the second is refused with a message naming the first, sends no MERGE, and the
+/// proxy's log shows the two applies' MERGEs never interleave. Afterwards the refused one applies cleanly.
+@Suite struct ConcurrencyTests {
+    static let arguments = ["--log-level", "info", "apply", "plan.json", "--format", "json"]
+
+    /// A second workspace whose sync `name` writes the first workspace's table `t`.
+    static func rival(of ws: Workspace, name: String, scenario: MergeScenario, batch: Int) throws -> Workspace {
+        let other = try Workspace("rival", policy: Reliability.policy)
+        try other.write("syncs.d/\(name).yaml", EndToEndTests.sync(name, source: "type: ndjson\npath: data/\(name).ndjson", table: ws.table("t"),
+                                                                   schema: MergeScenario.schema, keys: ["id"], orderBy: "rev",
+                                                                   deleteWhen: "del", batch: batch, strategy: "inline"))
+        try other.write("syncs.d/data/\(name).ndjson", try scenario.sourceFile)
+        return other
+    }
+
+    /// Plans a workspace's only sync.
+    static func plan(_ ws: Workspace, sync: String) throws -> PlannedSync {
+        let planned = try ws.run("plan", "--out", "plan.json")
+        guard planned.status == 0 else { throw HarnessError("plan failed: \(planned)") }
+        let plan = try EndToEndTests.planJSON(ws)
+        let steps = (try EndToEndTests.syncPlan(plan, sync)["steps"] as? [[String: Any]]) ?? []
+        return PlannedSync(planId: plan["plan_id"] as? String ?? "", strategy: "inline",
+                           merges: steps.filter { $0["kind"] as? String == "merge" }.compactMap { $0["job_id"] as? String }, loads: [])
+    }
+
+    /// The step MERGEs the proxy forwarded, per plan, as (start, end) intervals; checks no two plans' overlap or
+    /// alternate.
+    static func expectNoInterleaving(_ stats: ProxyStats, _ plans: [PlannedSync], sourceLocation: SourceLocation = #_sourceLocation) {
+        let merges = stats.log.filter { $0.step && !$0.dry && $0.statement == "MERGE" && $0.end != nil }.sorted { $0.start < $1.start }
+        let owners = merges.compactMap { entry in plans.firstIndex { plan in entry.job.map { $0.hasPrefix("bqsync_\(plan.planId)_") } ?? false } }
+        // The sequence of owners must be grouped: once a plan's MERGEs stop, they never start again.
+        var seen: [Int] = []
+        for owner in owners where seen.last != owner {
+            #expect(!seen.contains(owner), "MERGEs of two applies interleave: \(owners)", sourceLocation: sourceLocation)
+            seen.append(owner)
+        }
+        for (a, b) in zip(merges, merges.dropFirst()) {
+            #expect((a.end ?? 0) <= b.start || a.job == b.job, "two MERGEs in flight at once: \(a.job ?? "?"), \(b.job ?? "?")",
+                    sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test func aSecondApplyWhileTheFirstIsInsideAMergeIsRefused() throws {
+        let first = MergeScenario(seed: 300), second = MergeScenario(seed: 301)
+        let ws = try Reliability.workspace("concurrent_a", scenario: first, strategy: "inline", batch: 5)
+        let rival = try Self.rival(of: ws, name: "rival", scenario: second, batch: 6)
+        let planA = try Reliability.plan(ws), planB = try Self.plan(rival, sync: "rival")
+        let proxy = try FaultProxy(upstream: ws.host)
+
+        // A is held inside its second MERGE (the first has landed).
+        let arm = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planA.merges[1] + "_1"))
+        let a = try ws.start(Self.arguments, environment: proxy.environment)
+        try #require(try proxy.waitUntilHeld(arm, timeout: 60, watching: a), "\(a.stderrSoFar)")
+
+        let b = try rival.run(Self.arguments, environment: proxy.environment)
+        #expect(b.status == 3, "refused by policy: \(b)")
+        #expect(b.stderr.contains("\(ws.table("t")) is being applied by another bqsync (plan \(planA.planId)"), "\(b)")
+        #expect(b.stderr.contains("pid \(a.process.processIdentifier)"), "\(b)")
+        #expect(b.stderr.contains("try again when it finishes"), "\(b)")
+        #expect(try proxy.stats().executions.keys.allSatisfy { !$0.hasPrefix("bqsync_\(planB.planId)_") }, "B sent no MERGE")
+
+        try proxy.release(arm, forward: true)
+        let resultA = try a.wait(timeout: 60)
+        #expect(resultA.status == 0, "\(resultA)")
+        let afterA = first.merged(into: first.initial)
+        #expect(try ws.rows("t", orderBy: "id") == MergeScenario.rendered(afterA))
+
+        // Once A is done, B applies its (still fresh) plan over A's result.
+        let retried = try rival.run(Self.arguments, environment: proxy.environment)
+        #expect(retried.status == 0, "\(retried)")
+        #expect(try ws.rows("t", orderBy: "id") == MergeScenario.rendered(second.merged(into: afterA)))
+        Self.expectNoInterleaving(try proxy.stats(), [planA, planB])
+        #expect(try Reliability.leases(ws, table: "t").isEmpty)
+    }
+
+    @Test func theSamePlanAppliedTwiceAtOnceRunsOnce() throws {
+        let scenario = MergeScenario(seed: 302)
+        let ws = try Reliability.workspace("concurrent_same", scenario: scenario, strategy: "inline", batch: 5)
+        let planned = try Reliability.plan(ws)
+        let proxy = try FaultProxy(upstream: ws.host)
+        let arm = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[2] + "_1"))
+        let first = try ws.start(Self.arguments, environment: proxy.environment)
+        try #require(try proxy.waitUntilHeld(arm, timeout: 60, watching: first), "\(first.stderrSoFar)")
+
+        let second = try ws.run(Self.arguments, environment: proxy.environment)
+        #expect(second.status == 3, "\(second)")
+        #expect(second.stderr.contains("is being applied by another bqsync (plan \(planned.planId)"), "\(second)")
+
+        try proxy.release(arm, forward: true)
+        #expect(try first.wait(timeout: 60).status == 0)
+        let third = try ws.run(Self.arguments, environment: proxy.environment)
+        #expect(third.status == 0, "\(third)")
+        #expect(third.stderr.contains("already applied"), "\(third)")
+        #expect(try ws.rows("t", orderBy: "id") == scenario.expected)
+        let steps = try proxy.stats().stepExecutions(planId: planned.planId)
+        for step in planned.merges { #expect(steps[step] == 1, "\(step): \(steps)") }
+    }
+
+    /// A's request for the lease is held in flight; B takes the lease and is held inside its first MERGE; then A's
+    /// request arrives: the lease is B's, so A is refused, and B finishes.
+    @Test func twoAppliesRacingForTheLeaseOneWins() throws {
+        let first = MergeScenario(seed: 303), second = MergeScenario(seed: 304)
+        let ws = try Reliability.workspace("concurrent_race", scenario: first, strategy: "inline", batch: 6)
+        let rival = try Self.rival(of: ws, name: "rival", scenario: second, batch: 6)
+        let planA = try Reliability.plan(ws), planB = try Self.plan(rival, sync: "rival")
+        let proxy = try FaultProxy(upstream: ws.host)
+
+        let leaseA = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.notDry + ".*MERGE `[^`]*leases`")
+        let a = try ws.start(Self.arguments, environment: proxy.environment)
+        try #require(try proxy.waitUntilHeld(leaseA, timeout: 60, watching: a), "\(a.stderrSoFar)")
+        let mergeB = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planB.merges[0] + "_1"))
+        let b = try rival.start(Self.arguments, environment: proxy.environment)
+        try #require(try proxy.waitUntilHeld(mergeB, timeout: 60, watching: b), "\(b.stderrSoFar)")
+
+        try proxy.release(leaseA, forward: true)
+        let resultA = try a.wait(timeout: 60)
+        #expect(resultA.status == 3, "A lost the race: \(resultA)")
+        #expect(resultA.stderr.contains("is being applied by another bqsync (plan \(planB.planId)"), "\(resultA)")
+        try proxy.release(mergeB, forward: true)
+        let resultB = try b.wait(timeout: 60)
+        #expect(resultB.status == 0, "\(resultB)")
+        let afterB = second.merged(into: second.initial)
+        #expect(try ws.rows("t", orderBy: "id") == MergeScenario.rendered(afterB))
+
+        let retried = try ws.run(Self.arguments, environment: proxy.environment)
+        #expect(retried.status == 0, "\(retried)")
+        #expect(try ws.rows("t", orderBy: "id") == MergeScenario.rendered(first.merged(into: afterB)))
+        Self.expectNoInterleaving(try proxy.stats(), [planA, planB])
+    }
+}
