@@ -16,7 +16,7 @@ import Testing
         try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[2] + "_1"), fault: "invalid")
         let arguments = ["--log-level", "info", "apply", "plan.json", "--format", "json"]
 
-        let failed = try ws.run(arguments, environment: proxy.environment)
+        let failed = try ws.run(arguments, environment: proxy.holdingEnvironment)
         #expect(failed.status == 1, "\(failed)")
         #expect(failed.stderr.contains("invalidQuery"), "\(failed)")
         let stats = try proxy.stats()
@@ -27,7 +27,7 @@ import Testing
         #expect(records.first?.bytesBilled == ran.reduce(0) { $0 + (stats.billed[$1] ?? 0) }, "\(records) \(stats.billed)")
         #expect(try Reliability.leases(ws, table: "t").isEmpty, "a failed apply releases its lease")
 
-        let rerun = try ws.run(arguments, environment: proxy.environment)
+        let rerun = try ws.run(arguments, environment: proxy.holdingEnvironment)
         #expect(rerun.status == 0, "\(rerun)")
         #expect(try ws.rows("t", orderBy: "id") == scenario.expected)
         let steps = try proxy.stats().stepExecutions(planId: planned.planId)
@@ -48,14 +48,14 @@ import Testing
         let proxy = try FaultProxy(upstream: ws.host)
         try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.notDry + ".*DELETE FROM `[^`]*leases`", fault: "invalid")
 
-        let applied = try ws.run(["apply", "plan.json"], environment: proxy.environment)
+        let applied = try ws.run(["apply", "plan.json"], environment: proxy.holdingEnvironment)
         #expect(applied.status == 0, "\(applied)")
         #expect(applied.stderr.contains("was not released"), "\(applied)")
         #expect(try ws.rows("t", orderBy: "id") == scenario.expected)
         #expect(try Reliability.leases(ws, table: "t").count == 1, "the lease is still there")
         #expect(try Reliability.runs(ws, planId: planned.planId).map(\.status) == ["succeeded"])
 
-        let again = try ws.run(["apply", "plan.json"], environment: proxy.environment)
+        let again = try ws.run(["apply", "plan.json"], environment: proxy.holdingEnvironment)
         #expect(again.status == 0, "\(again)")
         #expect(again.stderr.contains("already applied"), "\(again)")
         #expect(again.stderr.contains("released the lease"), "\(again)")

@@ -54,10 +54,10 @@ import Testing
 
         // A is held inside its second MERGE (the first has landed).
         let arm = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planA.merges[1] + "_1"))
-        let a = try ws.start(Self.arguments, environment: proxy.environment)
+        let a = try ws.start(Self.arguments, environment: proxy.holdingEnvironment)
         try #require(try proxy.waitUntilHeld(arm, timeout: 60, watching: a), "\(a.stderrSoFar)")
 
-        let b = try rival.run(Self.arguments, environment: proxy.environment)
+        let b = try rival.run(Self.arguments, environment: proxy.holdingEnvironment)
         #expect(b.status == 3, "refused by policy: \(b)")
         #expect(b.stderr.contains("\(ws.table("t")) is being applied by another bqsync (plan \(planA.planId)"), "\(b)")
         #expect(b.stderr.contains("pid \(a.process.processIdentifier)"), "\(b)")
@@ -71,7 +71,7 @@ import Testing
         #expect(try ws.rows("t", orderBy: "id") == MergeScenario.rendered(afterA))
 
         // Once A is done, B applies its (still fresh) plan over A's result.
-        let retried = try rival.run(Self.arguments, environment: proxy.environment)
+        let retried = try rival.run(Self.arguments, environment: proxy.holdingEnvironment)
         #expect(retried.status == 0, "\(retried)")
         #expect(try ws.rows("t", orderBy: "id") == MergeScenario.rendered(second.merged(into: afterA)))
         Self.expectNoInterleaving(try proxy.stats(), [planA, planB])
@@ -84,16 +84,16 @@ import Testing
         let planned = try Reliability.plan(ws)
         let proxy = try FaultProxy(upstream: ws.host)
         let arm = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[2] + "_1"))
-        let first = try ws.start(Self.arguments, environment: proxy.environment)
+        let first = try ws.start(Self.arguments, environment: proxy.holdingEnvironment)
         try #require(try proxy.waitUntilHeld(arm, timeout: 60, watching: first), "\(first.stderrSoFar)")
 
-        let second = try ws.run(Self.arguments, environment: proxy.environment)
+        let second = try ws.run(Self.arguments, environment: proxy.holdingEnvironment)
         #expect(second.status == 3, "\(second)")
         #expect(second.stderr.contains("is being applied by another bqsync (plan \(planned.planId)"), "\(second)")
 
         try proxy.release(arm, forward: true)
         #expect(try first.wait(timeout: 60).status == 0)
-        let third = try ws.run(Self.arguments, environment: proxy.environment)
+        let third = try ws.run(Self.arguments, environment: proxy.holdingEnvironment)
         #expect(third.status == 0, "\(third)")
         #expect(third.stderr.contains("already applied"), "\(third)")
         #expect(try ws.rows("t", orderBy: "id") == scenario.expected)
@@ -111,10 +111,10 @@ import Testing
         let proxy = try FaultProxy(upstream: ws.host)
 
         let leaseA = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.notDry + ".*MERGE `[^`]*leases`")
-        let a = try ws.start(Self.arguments, environment: proxy.environment)
+        let a = try ws.start(Self.arguments, environment: proxy.holdingEnvironment)
         try #require(try proxy.waitUntilHeld(leaseA, timeout: 60, watching: a), "\(a.stderrSoFar)")
         let mergeB = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planB.merges[0] + "_1"))
-        let b = try rival.start(Self.arguments, environment: proxy.environment)
+        let b = try rival.start(Self.arguments, environment: proxy.holdingEnvironment)
         try #require(try proxy.waitUntilHeld(mergeB, timeout: 60, watching: b), "\(b.stderrSoFar)")
 
         try proxy.release(leaseA, forward: true)
@@ -127,9 +127,94 @@ import Testing
         let afterB = second.merged(into: second.initial)
         #expect(try ws.rows("t", orderBy: "id") == MergeScenario.rendered(afterB))
 
-        let retried = try ws.run(Self.arguments, environment: proxy.environment)
+        let retried = try ws.run(Self.arguments, environment: proxy.holdingEnvironment)
         #expect(retried.status == 0, "\(retried)")
         #expect(try ws.rows("t", orderBy: "id") == MergeScenario.rendered(first.merged(into: afterB)))
         Self.expectNoInterleaving(try proxy.stats(), [planA, planB])
+    }
+
+    // MARK: - an apply longer than its lease
+
+    /// The lease lasts 10 s here (`BQSYNC_LEASE_SECONDS`); A runs for longer (held twice at the proxy, each time
+    /// for less than the lease). A renews its lease between steps, so B, started after A's first lease would have
+    /// run out, is still refused, and no MERGEs interleave.
+    @Test func anApplyLongerThanItsLeaseKeepsIt() throws {
+        let first = MergeScenario(seed: 305), second = MergeScenario(seed: 306)
+        let ws = try Reliability.workspace("lease_renewed", scenario: first, strategy: "inline", batch: 4)
+        let rival = try Self.rival(of: ws, name: "rival", scenario: second, batch: 6)
+        let planA = try Reliability.plan(ws), planB = try Self.plan(rival, sync: "rival")
+        try #require(planA.merges.count >= 6)
+        let proxy = try FaultProxy(upstream: ws.host)
+        let environment = proxy.holdingEnvironment.merging(["BQSYNC_LEASE_SECONDS": "10"]) { $1 }
+
+        let third = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planA.merges[2] + "_1"))
+        let fifth = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planA.merges[4] + "_1"))
+        let a = try ws.start(Self.arguments, environment: environment)
+        try #require(try proxy.waitUntilHeld(third, timeout: 60, watching: a), "\(a.stderrSoFar)")
+        let acquired = Date()
+        Thread.sleep(forTimeInterval: 7)
+        try proxy.release(third, forward: true)
+        try #require(try proxy.waitUntilHeld(fifth, timeout: 60, watching: a), "\(a.stderrSoFar)")
+        // Past the first lease's end: only a renewed lease keeps B out.
+        Thread.sleep(forTimeInterval: max(0, 11 - Date().timeIntervalSince(acquired)))
+
+        let b = try rival.run(Self.arguments, environment: environment)
+        #expect(b.status == 3, "\(b)")
+        #expect(b.stderr.contains("is being applied by another bqsync (plan \(planA.planId)"), "\(b)")
+        try proxy.release(fifth, forward: true)
+        let resultA = try a.wait(timeout: 60)
+        #expect(resultA.status == 0, "\(resultA)")
+        #expect(resultA.stderr.contains("renewed the lease"), "\(resultA)")
+        #expect(try ws.rows("t", orderBy: "id") == MergeScenario.rendered(first.merged(into: first.initial)))
+        Self.expectNoInterleaving(try proxy.stats(), [planA, planB])
+        #expect(try Reliability.leases(ws, table: "t").isEmpty)
+    }
+
+    @Test func aLeaseLifeThatIsNotWholeSecondsFromTenToADayIsRefused() throws {
+        let scenario = MergeScenario(seed: 309)
+        let ws = try Reliability.workspace("lease_env", scenario: scenario, strategy: "inline", batch: 10)
+        _ = try Reliability.plan(ws)
+        for bad in ["5", "1.5", "an hour", "86401"] {
+            let refused = try ws.run(["--log-level", "debug", "apply", "plan.json"], environment: ["BQSYNC_LEASE_SECONDS": bad])
+            #expect(refused.status == 1, "\(refused)")
+            #expect(refused.stderr.contains("BQSYNC_LEASE_SECONDS must be a whole number of seconds from 10 to 86400"), "\(refused)")
+            #expect(refused.sentJobs.isEmpty, "\(refused.sentJobs)")
+        }
+        #expect(try ws.rows("t", orderBy: "id") == MergeScenario.rendered(scenario.initial))
+    }
+
+    /// A single step outlasts the lease (held at the proxy for longer than its 10 s): B takes the lapsed lease. When
+    /// A's step returns, A finds its lease gone at the next step and stops, sending nothing more; B finishes, and A's
+    /// plan applies later by resuming.
+    @Test func anApplyThatLostItsLeaseStops() throws {
+        let first = MergeScenario(seed: 307), second = MergeScenario(seed: 308)
+        let ws = try Reliability.workspace("lease_lost", scenario: first, strategy: "inline", batch: 5)
+        let rival = try Self.rival(of: ws, name: "rival", scenario: second, batch: 6)
+        let planA = try Reliability.plan(ws), planB = try Self.plan(rival, sync: "rival")
+        let proxy = try FaultProxy(upstream: ws.host)
+        let environment = proxy.holdingEnvironment.merging(["BQSYNC_LEASE_SECONDS": "10"]) { $1 }
+
+        let stuck = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planA.merges[1] + "_1"))
+        let a = try ws.start(Self.arguments, environment: environment)
+        try #require(try proxy.waitUntilHeld(stuck, timeout: 60, watching: a), "\(a.stderrSoFar)")
+        Thread.sleep(forTimeInterval: 11)
+        let heldB = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planB.merges[0] + "_1"))
+        let b = try rival.start(Self.arguments, environment: environment)
+        try #require(try proxy.waitUntilHeld(heldB, timeout: 60, watching: b), "B took the lapsed lease: \(b.stderrSoFar)")
+
+        try proxy.release(stuck, forward: true)
+        let resultA = try a.wait(timeout: 60)
+        #expect(resultA.status == 1, "\(resultA)")
+        #expect(resultA.stderr.contains("lapsed"), "\(resultA)")
+        let executed = try proxy.stats().stepExecutions(planId: planA.planId)
+        #expect(executed.keys.sorted() == Array(planA.merges.prefix(2)).sorted(), "A stopped after the step in flight: \(executed)")
+
+        try proxy.release(heldB, forward: true)
+        #expect(try b.wait(timeout: 60).status == 0)
+        let resumed = try ws.run(Self.arguments, environment: environment)
+        #expect(resumed.status == 0, "\(resumed)")
+        let steps = try proxy.stats().stepExecutions(planId: planA.planId)
+        for step in planA.merges { #expect(steps[step] == 1, "\(step): \(steps)") }
+        #expect(try Reliability.leases(ws, table: "t").isEmpty)
     }
 }

@@ -153,7 +153,7 @@ import Testing
         switch point.trigger(planned, ws) {
         case .request(let method, let path, let body, let nth, let forward):
             let arm = try proxy.arm(method: method, path: path, body: body, nth: nth)
-            killed = try ws.start(arguments, environment: proxy.environment)
+            killed = try ws.start(arguments, environment: proxy.holdingEnvironment)
             let held = try proxy.waitUntilHeld(arm, timeout: 120, watching: killed)
             killed.killHard()
             try #require(held, "\(point): the request never came\n\(killed.stderrSoFar)")
@@ -161,7 +161,7 @@ import Testing
         case .sourceRead(let pass):
             let source = ws.path("syncs.d/data/s.ndjson")
             let fifo = try SourceFIFO(path: source)
-            killed = try ws.start(arguments, environment: proxy.environment)
+            killed = try ws.start(arguments, environment: proxy.holdingEnvironment)
             let reading = fifo.feed(pid: killed.process.processIdentifier, fullPasses: pass - 1, timeout: 120)
             killed.killHard()
             fifo.restore()
@@ -172,7 +172,7 @@ import Testing
         let ranBefore = before.stepExecutions(planId: planned.planId)
 
         // The same plan again, to the end.
-        let rerun = try ws.run(arguments, timeout: 120, environment: proxy.environment)
+        let rerun = try ws.run(arguments, timeout: 120, environment: proxy.holdingEnvironment)
         #expect(rerun.status == 0, "\(point): \(rerun)")
         let after = try proxy.stats()
 

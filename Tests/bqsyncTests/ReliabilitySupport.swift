@@ -86,10 +86,14 @@ final class FaultProxy: @unchecked Sendable {
         unlink(stderrPath)
     }
 
-    /// The environment that sends bqsync through the proxy, with a short request timeout.
+    /// The environment that sends bqsync through the proxy, with a short request timeout (for timeout faults).
     var environment: [String: String] {
         ["BIGQUERY_EMULATOR_HOST": url, "BQSYNC_HTTP_TIMEOUT": String(Self.clientTimeout)]
     }
+
+    /// The environment that sends bqsync through the proxy with the default request timeout, so a request held
+    /// at the proxy stays in flight (not abandoned and retried) until it is released.
+    var holdingEnvironment: [String: String] { ["BIGQUERY_EMULATOR_HOST": url] }
 
     /// Counts, faults and the request log so far.
     func stats() throws -> ProxyStats {

@@ -125,7 +125,8 @@ public struct BigQuerySyncService: Sendable {
 
     func applySync(_ syncPlan: SyncPlan, target: PreparedTarget, plan: Plan, observe: @escaping @Sendable (ApplyEvent) -> Void) async throws(SyncError) -> SyncSummary {
         let started = Date()
-        let state = StateStore(client: client, project: target.target.projectId, dataset: plan.stateDataset, budget: target.policy.name)
+        var state = StateStore(client: client, project: target.target.projectId, dataset: plan.stateDataset, budget: target.policy.name)
+        state.leaseSeconds = try StateStore.leaseSeconds()
         try await state.ensure(location: target.table?.location)
         var summary = SyncSummary(sync: syncPlan.name, target: syncPlan.target, status: "applied", inserted: nil, updated: nil, deleted: nil,
                                   affected: 0, bytesProcessed: 0, bytesBilled: 0, costUSD: 0, jobs: 0, adopted: 0, seconds: 0)
@@ -149,10 +150,11 @@ public struct BigQuerySyncService: Sendable {
                 throw SyncError.refused("refused: \(target.target) is being applied by another bqsync (plan \(other.planId ?? "?"), host \(other.host ?? "?"), pid \(other.pid.map(String.init) ?? "?"), lease until \(other.expiresAt ?? "?")); try again when it finishes")
             }
         }
+        let lease = LeaseKeeper(state: state, target: target.target, holder: holder)
         observe(.syncStarted(sync: syncPlan.name, batches: syncPlan.batches, rows: syncPlan.rows))
         let startedText = Temporal.timestampText(micros: Int64(started.timeIntervalSince1970 * 1_000_000))
         do {
-            try await runSteps(syncPlan, target: target, plan: plan, summary: &summary, observe: observe)
+            try await runSteps(syncPlan, target: target, plan: plan, lease: lease, summary: &summary, observe: observe)
         } catch {
             summary.status = "failed"
             try? await state.record(runRecord(holder, syncPlan, plan, summary, started: startedText, message: error.description))
@@ -167,7 +169,7 @@ public struct BigQuerySyncService: Sendable {
             try await state.release(target: target.target, holder: holder)
         } catch {
             observe(.note("warning: \(syncPlan.name): applied and recorded, but the lease on \(target.target) was not released "
-                          + "(\(error.description)); the next apply on this host takes it over, elsewhere it expires within \(StateStore.leaseSeconds / 60) minutes"))
+                          + "(\(error.description)); the next apply on this host takes it over, elsewhere it expires within \(state.leaseSeconds) s"))
         }
         return summary
     }
@@ -188,8 +190,14 @@ public struct BigQuerySyncService: Sendable {
 
     // MARK: - steps
 
-    func runSteps(_ syncPlan: SyncPlan, target: PreparedTarget, plan: Plan, summary: inout SyncSummary,
+    func runSteps(_ syncPlan: SyncPlan, target: PreparedTarget, plan: Plan, lease: LeaseKeeper, summary: inout SyncSummary,
                   observe: @escaping @Sendable (ApplyEvent) -> Void) async throws(SyncError) {
+        // Before each step: the lease is still ours, renewed when due.
+        func keepLease() async throws(SyncError) {
+            if let held = try await lease.keep() {
+                observe(.note("\(syncPlan.name): renewed the lease on \(target.target) (\(held) s since it was taken or renewed)"))
+            }
+        }
         let steps = syncPlan.steps
         let merges = steps.filter { $0.kind == .merge }
         let loads = steps.filter { $0.kind == .load }
@@ -227,6 +235,7 @@ public struct BigQuerySyncService: Sendable {
                 guard next < merges.count, merges[next].payloadDigest == BatchEncoder.digest(parameter), let sql = merges[next].sql else {
                     throw staleDuringApply("batch \(next + 1) differs from the plan")
                 }
+                try await keepLease()
                 let outcome = try await runQuery(sql, [QueryParameter(name: "rows", type: builder.rowsParameterType, value: .encoded(parameter))],
                                                  jobId: merges[next].jobId, target: target)
                 outcomes.append(outcome)
@@ -251,6 +260,7 @@ public struct BigQuerySyncService: Sendable {
                     guard next < loads.count, loads[next].payloadDigest == BatchEncoder.digest(file) else {
                         throw staleDuringApply("staging file \(next + 1) differs from the plan")
                     }
+                    try await keepLease()
                     let outcome = try await load(file, into: staging, schema: builder.stagingSchema, truncate: next == 0, jobId: loads[next].jobId,
                                                  adoptableFrom: since, target: target)
                     outcomes.append(outcome)
@@ -259,6 +269,7 @@ public struct BigQuerySyncService: Sendable {
                 })
                 guard next == loads.count else { throw staleDuringApply("the source yields \(next) staging files, the plan has \(loads.count)") }
             }
+            try await keepLease()
             let outcome = try await runQuery(sql, [], jobId: merge.jobId, target: target, reads: [staging])
             add(outcome, to: &summary)
             observe(.stepFinished(sync: syncPlan.name, kind: .merge, rows: merge.rows ?? 0, bytesBilled: outcome.bytesBilled, adopted: outcome.adopted))
@@ -278,17 +289,20 @@ public struct BigQuerySyncService: Sendable {
                     job.skipLeadingRows = source.skipLeadingRows
                 }
                 job.adoptableFrom = since
+                try await keepLease()
                 let outcome: JobOutcome
                 do { outcome = try await client.load(job) } catch { throw SyncError.bigQuery(error) }
                 add(outcome, to: &summary)
                 observe(.stepFinished(sync: syncPlan.name, kind: .load, rows: outcome.loadedRows ?? 0, bytesBilled: 0, adopted: outcome.adopted))
             }
+            try await keepLease()
             let outcome = try await runQuery(sql, [], jobId: merge.jobId, target: target, reads: [staging])
             add(outcome, to: &summary)
             observe(.stepFinished(sync: syncPlan.name, kind: .merge, rows: outcome.affectedRows ?? 0, bytesBilled: outcome.bytesBilled, adopted: outcome.adopted))
             try await dropStaging(staging)
         case ("query", _):
             guard let merge = merges.first, let sql = merge.sql else { throw SyncError.invalidPlan("query sync '\(syncPlan.name)' has no MERGE") }
+            try await keepLease()
             let outcome = try await runQuery(sql, [], jobId: merge.jobId, target: target)
             add(outcome, to: &summary)
             observe(.stepFinished(sync: syncPlan.name, kind: .merge, rows: outcome.affectedRows ?? 0, bytesBilled: outcome.bytesBilled, adopted: outcome.adopted))

@@ -9,8 +9,21 @@ struct StateStore: Sendable {
     let dataset: String
     let budget: String
 
-    /// How long a lease lasts without renewal; a holder that dies loses it after this.
-    static let leaseSeconds: Int64 = 3600
+    /// How long a lease lasts without renewal; a holder that dies loses it after this. A running apply renews
+    /// its lease before a step once a quarter of this has passed since it last did.
+    var leaseSeconds: Int64 = StateStore.defaultLeaseSeconds
+
+    /// The lease's life when `BQSYNC_LEASE_SECONDS` does not say.
+    static let defaultLeaseSeconds: Int64 = 3600
+
+    /// `BQSYNC_LEASE_SECONDS` (whole seconds, 10 to 86400), else the default of an hour.
+    static func leaseSeconds(environment: [String: String] = ProcessInfo.processInfo.environment) throws(SyncError) -> Int64 {
+        guard let text = environment["BQSYNC_LEASE_SECONDS"], !text.isEmpty else { return defaultLeaseSeconds }
+        guard let seconds = Int64(text), (10...86_400).contains(seconds) else {
+            throw SyncError.failed("BQSYNC_LEASE_SECONDS must be a whole number of seconds from 10 to 86400, not '\(text)'")
+        }
+        return seconds
+    }
 
     var leases: TableReference { get throws(SyncError) { try table("leases") } }
     var runs: TableReference { get throws(SyncError) { try table("runs") } }
@@ -75,7 +88,7 @@ struct StateStore: Sendable {
         """
         let parameters: [QueryParameter] = [
             .string("target", target.description), .string("holder", holder), .string("plan", planId), .string("host", host),
-            .int64("pid", Int64(getpid())), .int64("ttl", Self.leaseSeconds),
+            .int64("pid", Int64(getpid())), .int64("ttl", leaseSeconds),
             QueryParameter(name: "recoverable", type: .array(.scalar("STRING")), value: .array(recoverable.sorted().map { .scalar($0) })),
         ]
         let result = try await execute(sql, parameters, writes: try leases)
@@ -89,6 +102,18 @@ struct StateStore: Sendable {
         let result = try await execute(sql, [.string("target", target.description)], writes: nil, cacheable: false)
         guard let row = result.rows.first, row.count >= 5 else { return nil }
         return Holder(holder: row[0].text ?? "", planId: row[1].text, host: row[2].text, pid: row[3].text.flatMap { Int64($0) }, expiresAt: row[4].text)
+    }
+
+    /// Extends the lease `holder` holds by its whole life from now; false when it no longer holds it (it expired
+    /// and another apply took it).
+    func renew(target: TableReference, holder: String) async throws(SyncError) -> Bool {
+        let sql = """
+        UPDATE \(try leases.sql) SET `expires_at` = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL @ttl SECOND)
+        WHERE `target` = @target AND `holder` = @holder
+        """
+        let result = try await execute(sql, [.string("target", target.description), .string("holder", holder), .int64("ttl", leaseSeconds)],
+                                       writes: try leases)
+        return (result.outcome.affectedRows ?? 0) >= 1
     }
 
     /// Releases the lease if we hold it.
