@@ -144,9 +144,12 @@ import Testing
         // warning, not a failure: the rows are in and recorded), the next apply on this host releases it.
         let leaseWarning = final.stderr.contains("was not released")
         if leaseWarning {
+            // The release may have run with only its answer lost: then there is nothing left to release.
+            let left = try Reliability.leases(ws, table: "t")
             try proxy.configure(rate: 0)
             let again = try ws.run(["apply", "plan.json"], timeout: 300, environment: proxy.environment)
-            #expect(again.status == 0 && again.stderr.contains("released the lease"), "\(settings): \(again)")
+            #expect(again.status == 0, "\(settings): \(again)")
+            #expect(left.isEmpty || again.stderr.contains("released the lease"), "\(settings): \(again)")
         }
         #expect(try Reliability.leases(ws, table: "t").isEmpty, "\(settings): the lease is released")
 
