@@ -191,6 +191,7 @@ import Testing
         let ws = try Reliability.workspace("lease_lost", scenario: first, strategy: "inline", batch: 5)
         let rival = try Self.rival(of: ws, name: "rival", scenario: second, batch: 6)
         let planA = try Reliability.plan(ws), planB = try Self.plan(rival, sync: "rival")
+        try #require(planA.merges.count >= 3)
         let proxy = try FaultProxy(upstream: ws.host)
         let environment = proxy.holdingEnvironment.merging(["BQSYNC_LEASE_SECONDS": "10"]) { $1 }
 
