@@ -118,6 +118,21 @@ struct CurlTransportTests {
         #expect(error?.isRetryable == true)
     }
 
+    @Test("a POST reset on a reused connection is a lost connection (retryable), not a failure")
+    func resetPostOnReusedConnection() async throws {
+        // Warm a connection, then POST a body that the server answers by resetting. libcurl retries such a request
+        // on a new connection and, unable to rewind the body, reports CURLE_SEND_FAIL_REWIND or a receive error.
+        let single = CurlTransport()
+        for _ in 0..<3 {
+            _ = try await single.send(HTTPRequest(method: "GET", url: try server() + "/echo"))
+            let error = await #expect(throws: HTTPError.self) {
+                _ = try await single.send(HTTPRequest(method: "POST", url: try server() + "/reset", body: .bytes(Array(repeating: 120, count: 4096)), timeout: 10))
+            }
+            #expect(error?.kind == .connectionLost, "\(String(describing: error))")
+            #expect(error?.isRetryable == true)
+        }
+    }
+
     @Test func refusedConnectionCarriesCurlsMessage() async throws {
         // Port 9 (discard) is closed on loopback here.
         let error = await #expect(throws: HTTPError.self) {
