@@ -6,12 +6,17 @@
 /reset         closes the connection without answering
 /status/NNN    answers with that status
 /big?n=N       N bytes of 'x'
+/token?t=T     an OAuth token endpoint: answers {"access_token": T} and counts the calls
+/stats         {"token_requests": N}
 
 With `--tls CERT KEY` it serves HTTPS with that certificate instead.
 """
 import gzip, hashlib, json, socket, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse, parse_qs
+
+
+token_requests = 0
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -64,6 +69,14 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.close()
         elif url.path.startswith("/status/"):
             self.send(int(url.path.split("/")[2]), b'{"error":{"code":1}}', [("Content-Type", "application/json")])
+        elif url.path == "/token":
+            global token_requests
+            token_requests += 1
+            token = query.get("t", ["ya29.test-token"])[0]
+            payload = json.dumps({"access_token": token, "expires_in": 3600, "token_type": "Bearer"}).encode()
+            self.send(200, payload, [("Content-Type", "application/json")])
+        elif url.path == "/stats":
+            self.send(200, json.dumps({"token_requests": token_requests}).encode(), [("Content-Type", "application/json")])
         elif url.path == "/big":
             self.send(200, b"x" * int(query.get("n", ["1000"])[0]))
         else:
