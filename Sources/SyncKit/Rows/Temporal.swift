@@ -1,13 +1,8 @@
 /// DATE, TIME, DATETIME and TIMESTAMP text: parsed strictly, written in the canonical form BigQuery casts from.
 enum Temporal {
     /// A calendar date.
-    struct Day: Hashable {
+    struct Day: Hashable, CanonicalText {
         var year: Int, month: Int, day: Int
-        var text: String {
-            var out: [UInt8] = []
-            write(to: &out)
-            return String(decoding: out, as: UTF8.self)
-        }
         func write(to out: inout [UInt8]) {
             appendDigits(year, 4, to: &out)
             out.append(UInt8(ascii: "-"))
@@ -40,13 +35,8 @@ enum Temporal {
     }
 
     /// A time of day with microseconds.
-    struct Clock: Hashable {
+    struct Clock: Hashable, CanonicalText {
         var hour: Int, minute: Int, second: Int, micros: Int
-        var text: String {
-            var out: [UInt8] = []
-            write(to: &out)
-            return String(decoding: out, as: UTF8.self)
-        }
         func write(to out: inout [UInt8]) {
             appendDigits(hour, 2, to: &out)
             out.append(UInt8(ascii: ":"))
@@ -253,5 +243,19 @@ enum Temporal {
         }
         guard let clock = time(bytes, dateEnd + 1..<timeEnd) else { return nil }
         return (day, clock, timeEnd..<range.upperBound)
+    }
+}
+
+/// A value written in its canonical ASCII form.
+protocol CanonicalText {
+    func write(to out: inout [UInt8])
+}
+
+extension CanonicalText {
+    /// The canonical form as a string.
+    var text: String {
+        var out: [UInt8] = []
+        write(to: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 }
