@@ -8,7 +8,7 @@ public struct Planner: Sendable {
     /// The parameter of an inline batch is kept under this (BigQuery refuses requests over 10 MB).
     public static let maxInlineBytes = 8 << 20
     /// A staged load file is cut at this size.
-    public static let stagedFileBytes = 64 << 20
+    public static let stagedFileBytes = 16 << 20
     /// The state writes each sync makes: acquire the lease, record the run, release the lease.
     public static let stateWrites = ["check for an earlier run of the plan", "acquire the target's lease", "record the run", "release the lease"]
 
