@@ -8,8 +8,8 @@ import YAML
 /// Besides "no crash, no hang", each entry checks what the rest of bqsync relies on and traps when it breaks,
 /// so the fuzzer reports it: every diagnostic points into the text with its own line, messages stay on one
 /// line, every row value is in canonical form, no two winning rows share a key, spilled and in-memory
-/// deduplication agree, the staging NDJSON is valid JSON, and any split of a file into reads gives the same
-/// records and errors.
+/// deduplication agree, the staging NDJSON is valid JSON, and RecordReader finds the records and errors of a
+/// byte-by-byte reference reading however the file is split into reads.
 @_spi(Fuzzing) public enum FuzzEntry {
     /// The bytes as a sync definition (`syncs.d/fuzz.yaml`), then as a policy (`policies/fuzz.yaml`).
     public static func config(_ bytes: UnsafeBufferPointer<UInt8>) {
