@@ -178,7 +178,10 @@ public struct ConfigLoader: Sendable {
         switch input.bytes {
         case .success(let read): bytes = read
         case .failure(let error):
-            diagnostics.append(Diagnostic(.error, SourceText.singleLine(error.description), at: SourceLocation(file: input.path, line: 1, column: 1)))
+            // The location already names the file; an I/O error's own text would name it again.
+            let message: String
+            if case .io(_, let text) = error { message = text } else { message = error.description }
+            diagnostics.append(Diagnostic(.error, SourceText.singleLine(message), at: SourceLocation(file: input.path, line: 1, column: 1)))
             return nil
         }
         let digest = SHA256.hash(data: bytes).map { byte in
