@@ -239,8 +239,7 @@ struct EmulatorSQL {
     /// The rows of a query, each cell as the REST API renders it (nil for NULL; TIMESTAMP as integer microseconds).
     func rows(_ sql: String) throws -> [[String?]] {
         let body = try JSONSerialization.data(withJSONObject: ["query": sql, "useLegacySql": false, "maxResults": 100_000] as [String: Any])
-        let (status, data) = try curl(["-X", "POST", "-H", "content-type: application/json", "--data-binary", "@-",
-                                       host + "/bigquery/v2/projects/\(E2E.project)/queries"], input: body)
+        let (status, data) = try Curl.call("POST", host + "/bigquery/v2/projects/\(E2E.project)/queries", json: body, maxTime: 60)
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw HarnessError("the emulator answered \(status) with no JSON: \(String(decoding: data, as: UTF8.self))")
         }
@@ -267,29 +266,7 @@ struct EmulatorSQL {
 
     /// The HTTP status of a request without a body.
     func status(_ method: String, _ path: String) throws -> Int {
-        try curl(["-X", method, host + path], input: nil).status
-    }
-
-    private func curl(_ arguments: [String], input: Data?) throws -> (status: Int, body: Data) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        let marker = "\n__HTTP_STATUS__:"
-        process.arguments = ["curl", "-sS", "--max-time", "60", "-w", marker + "%{http_code}"] + arguments
-        let stdin = Pipe(), stdout = Pipe()
-        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
-        process.standardOutput = stdout
-        try process.run()
-        if let input {
-            try stdin.fileHandleForWriting.write(contentsOf: input)
-            try stdin.fileHandleForWriting.close()
-        }
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let range = output.range(of: Data(marker.utf8), options: .backwards),
-              let status = Int(String(decoding: output[range.upperBound...], as: UTF8.self)) else {
-            throw HarnessError("curl \(arguments.joined(separator: " ")) failed (\(process.terminationStatus)): \(String(decoding: output, as: UTF8.self))")
-        }
-        return (status, Data(output[..<range.lowerBound]))
+        try Curl.call(method, host + path, maxTime: 60).status
     }
 }
 

@@ -32,14 +32,7 @@ import Testing
 
         var tokenRequests: Int {
             get throws {
-                let curl = Process()
-                curl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                curl.arguments = ["curl", "-fsS", base + "/stats"]
-                let pipe = Pipe()
-                curl.standardOutput = pipe
-                try curl.run()
-                let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                curl.waitUntilExit()
+                let data = try Curl.call("GET", base + "/stats", maxTime: 10).body
                 let object = try JSONSerialization.jsonObject(with: data) as? [String: Any]
                 return object?["token_requests"] as? Int ?? 0
             }
