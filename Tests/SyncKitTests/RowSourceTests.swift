@@ -161,6 +161,30 @@ import Testing
         #expect(sql.contains("ON T.`select` = S.`select`"))
         #expect(sql.contains("WHEN MATCHED AND COALESCE(S.`gone`, FALSE) THEN DELETE"))
         #expect(sql.contains("WHEN NOT MATCHED AND NOT COALESCE(S.`gone`, FALSE) THEN INSERT (`select`, `from`, `gone`)"))
-        #expect(sql.contains("CAST(r.`select` AS INT64) AS `select`"))
+        #expect(sql.contains("CAST(JSON_VALUE(r, '$[0]') AS INT64) AS `select`"))
+        #expect(sql.contains("JSON_VALUE(r, '$[1]') AS `from`"))
+        #expect(sql.contains("CAST(JSON_VALUE(r, '$[2]') AS BOOL) AS `gone`"))
+        #expect(sql.contains("FROM UNNEST(JSON_QUERY_ARRAY(@rows)) AS r"))
+    }
+
+    /// The inline parameter is one JSON STRING; its text is a JSON array of rows, each an array of the carried
+    /// columns in order, with NULL as null and every character a JSON string can hold, escaped twice over.
+    @Test func inlineParameterIsPositionalJSONText() throws {
+        let layout = try layout()
+        let hostile = "q\"uote \\ back\nline\ttab \u{01}ctl é 😀 \u{2028}"
+        let rows = [
+            PackedRow(sequence: 0, values: ["1", hostile, nil, "1.5"]),
+            PackedRow(sequence: 1, values: ["2", nil, "2024-01-01 00:00:00+00", nil]),
+        ]
+        // Column 2 (`at`) not carried: each row has three slots, for columns 0, 1 and 3.
+        let encoded = BatchEncoder(layout: layout, carried: [0, 1, 3]).parameterValue(rows[...])
+        let wrapper = try #require(try JSONSerialization.jsonObject(with: Data(encoded)) as? [String: String])
+        let text = try #require(wrapper["value"])
+        let decoded = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[Any]])
+        #expect(decoded.count == 2)
+        #expect(decoded[0].count == 3 && decoded[1].count == 3)
+        #expect(decoded[0][0] as? String == "1" && decoded[0][1] as? String == hostile && decoded[0][2] as? String == "1.5")
+        #expect(decoded[1][0] as? String == "2" && decoded[1][1] is NSNull && decoded[1][2] is NSNull)
+        #expect(BatchEncoder(layout: layout, carried: [0]).parameterValue([][...]) == Array(#"{"value":"[]"}"#.utf8))
     }
 }

@@ -230,6 +230,30 @@ extension EndToEndTests {
         ])
     }
 
+    /// Strings that JSON, SQL or the inline parameter's two layers of escaping could mangle land byte for byte,
+    /// inline (one JSON STRING parameter) and staged (NDJSON load) alike.
+    @Test(arguments: ["inline", "staged"])
+    func hostileStringsLandExactly(strategy: String) throws {
+        let ws = try Workspace("e2e_strings")
+        try ws.write("syncs.d/strings.yaml", Self.sync("strings", source: "type: ndjson\npath: strings.ndjson", table: ws.table("strings"),
+                                                       schema: ["{name: id, type: INT64, mode: REQUIRED}", "{name: s, type: STRING}"],
+                                                       keys: ["id"], batch: 3, strategy: strategy))
+        let values = [
+            #"q"uote"#, #"back\slash \" \\"#, "new\nline\r\ttab", "ctl \u{01}\u{1f}", "é 😀 \u{2028}\u{2029} \u{feff}",
+            #"["looks", "like", {"json": null}]"#, "$[0] ' '' `tick`", "null", "", "   ",
+        ]
+        var lines = ""
+        for (index, value) in values.enumerated() {
+            let object = try JSONSerialization.data(withJSONObject: ["id": index + 1, "s": value] as [String: Any])
+            lines += String(decoding: object, as: UTF8.self) + "\n"
+        }
+        try ws.write("syncs.d/strings.ndjson", lines)
+        let apply = try ws.run("apply", "--auto-approve")
+        #expect(apply.status == 0, "\(apply)")
+        let rows = try ws.rows("strings", orderBy: "id")
+        #expect(rows == values.enumerated().map { [String($0.offset + 1), $0.element] })
+    }
+
     /// BIGNUMERIC: values are checked (precision 76.76: 38 digits each side) before anything is sent, and a bad
     /// one is an error with its place. The emulator cannot store the type (it maps BIGNUMERIC to DECIMAL(38,38) and
     /// answers 500 to a table with such a column), so the apply must fail cleanly there with nothing merged —

@@ -21,36 +21,34 @@ public struct JSONWriter: Sendable {
         text.withUTF8 { string(utf8: $0) }
     }
 
-    /// Appends a JSON string literal from UTF-8 bytes, escaped (control characters, quote, backslash; and
-    /// U+2028/2029 so the output is also safe to embed in JavaScript).
+    /// Appends a JSON string literal from UTF-8 bytes, escaped: control characters, quote and backslash.
     public mutating func string(utf8: UnsafeBufferPointer<UInt8>) {
         bytes.append(UInt8(ascii: "\""))
         var start = 0
         let count = utf8.count
-        var index = 0
-        while index < count {
+        for index in 0..<count {
             let byte = utf8[index]
-            var escape: [UInt8]?
+            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            if index > start { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index])) }
+            start = index + 1
+            bytes.append(92)
             switch byte {
-            case UInt8(ascii: "\""): escape = [92, 34]
-            case UInt8(ascii: "\\"): escape = [92, 92]
-            case 0x0A: escape = [92, 110]
-            case 0x0D: escape = [92, 114]
-            case 0x09: escape = [92, 116]
-            case 0x00..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                escape = [92, 117, 48, 48, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
-            default: break
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes.append(byte)
+            case 0x0A: bytes.append(UInt8(ascii: "n"))
+            case 0x0D: bytes.append(UInt8(ascii: "r"))
+            case 0x09: bytes.append(UInt8(ascii: "t"))
+            default:
+                bytes.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
+                bytes.append(Self.hexDigit(byte >> 4))
+                bytes.append(Self.hexDigit(byte & 0xF))
             }
-            if let escape {
-                if index > start { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index])) }
-                bytes.append(contentsOf: escape)
-                start = index + 1
-            }
-            index += 1
         }
         if count > start { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<count])) }
         bytes.append(UInt8(ascii: "\""))
+    }
+
+    private static func hexDigit(_ value: UInt8) -> UInt8 {
+        value < 10 ? UInt8(ascii: "0") + value : UInt8(ascii: "a") + value - 10
     }
 
     /// Appends `"key":`.

@@ -203,7 +203,7 @@ public struct BatchSpec: Sendable, Hashable {
     public enum Strategy: String, Sendable, Hashable, Codable, CaseIterable {
         /// The cheaper of the two, by dry runs and BigQuery's billing rules.
         case auto
-        /// One MERGE per batch, the batch as an ARRAY<STRUCT> parameter.
+        /// One MERGE per batch, the batch as one JSON STRING parameter.
         case inline
         /// Free load jobs into a staging table, then one MERGE.
         case staged

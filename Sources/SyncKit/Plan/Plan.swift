@@ -5,7 +5,7 @@ import Foundation
 /// planned from. Written as versioned, deterministic JSON (`plan --out`); `apply` runs exactly these steps.
 public struct Plan: Codable, Sendable, Hashable {
     /// The plan file format this bqsync writes and reads.
-    public static let currentFormatVersion = 1
+    public static let currentFormatVersion = 2
 
     /// The file format's version.
     public var formatVersion: Int

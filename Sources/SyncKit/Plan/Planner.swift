@@ -149,15 +149,13 @@ public struct Planner: Sendable {
         var total: Int64 = 0
         let policy = prepared.policy
         let exists = prepared.table != nil
-        let parameterType = builder.rowsParameterType
         let inline: ([PackedRow], [UInt8]) async throws(SyncError) -> Void = { (batch, parameter) throws(SyncError) in
                 total += Int64(batch.count)
                 let sql = builder.merge(.parameter("rows"), pruning: pruner.predicate(batch))
                 var step = Step(index: 0, kind: .merge, sql: sql, payloadDigest: BatchEncoder.digest(parameter),
                                 payloadBytes: Int64(parameter.count), rows: Int64(batch.count))
                 step.estimate = exists
-                    ? try await self.dryRun(sql, parameters: [QueryParameter(name: "rows", type: parameterType, value: .encoded(parameter))],
-                                            prepared: prepared)
+                    ? try await self.dryRun(sql, parameters: [MergeBuilder.rowsParameter(parameter)], prepared: prepared)
                     : self.modeled(Billing.minimum, policy: policy, note: "the target is created by this plan: 10 MB minimum")
                 inlineSteps.append(step)
         }
@@ -179,8 +177,7 @@ public struct Planner: Sendable {
             var merge = Step(index: 0, kind: .merge, sql: sql, rows: stagedLoads.reduce(Int64(0)) { $0 + ($1.rows ?? 0) })
             if exists {
                 let probe = builder.merge(.parameter("rows"))
-                var estimate = try await dryRun(probe, parameters: [QueryParameter(name: "rows", type: builder.rowsParameterType, value: .array([]))],
-                                                prepared: prepared)
+                var estimate = try await dryRun(probe, parameters: [MergeBuilder.emptyRowsParameter], prepared: prepared)
                 estimate.bytesProcessed += stagedBytes
                 estimate.billedBytes = Billing.billed(processed: estimate.billedBytes + stagedBytes, tablesReferenced: 2)
                 estimate.costUSD = Billing.cost(billedBytes: estimate.billedBytes, usdPerTiB: policy.limits.usdPerTiB)
@@ -251,8 +248,7 @@ public struct Planner: Sendable {
         var merge = Step(index: 0, kind: .merge, table: staging.description, sql: sql)
         if prepared.table != nil {
             var estimate = try await dryRun(builder.merge(.parameter("rows")),
-                                            parameters: [QueryParameter(name: "rows", type: builder.rowsParameterType, value: .array([]))],
-                                            prepared: prepared)
+                                            parameters: [MergeBuilder.emptyRowsParameter], prepared: prepared)
             estimate.accuracy = "LOWER_BOUND"
             estimate.note = "the target scan; the loaded files' size is not known before the load (maximumBytesBilled still caps the job)"
             merge.estimate = estimate

@@ -6,7 +6,8 @@ import BigQuery
 struct MergeBuilder: Sendable {
     /// Where the MERGE's source rows come from.
     enum Relation: Sendable, Hashable {
-        /// `UNNEST(@rows)`: an ARRAY<STRUCT> parameter of canonical strings.
+        /// `UNNEST(JSON_QUERY_ARRAY(@rows))`: a STRING parameter holding a JSON array of rows, each an array of
+        /// canonical strings in carried-column order (`BatchEncoder.parameterValue`).
         case parameter(String)
         /// A staging table of canonical strings (local sources, staged).
         case stagedText(TableReference)
@@ -49,10 +50,16 @@ struct MergeBuilder: Sendable {
         }
     }
 
-    /// The parameter type of a batch: ARRAY<STRUCT<carried columns as STRING>>.
-    var rowsParameterType: ParameterType {
-        .array(.structure(carried.map { ParameterType.StructField(name: layout.columns[$0].name, type: .scalar("STRING")) }))
+    /// The parameter type of a batch: one STRING (JSON text).
+    static let rowsParameterType = ParameterType.scalar("STRING")
+
+    /// The `@rows` parameter of a batch already encoded by `BatchEncoder.parameterValue`.
+    static func rowsParameter(_ encoded: [UInt8]) -> QueryParameter {
+        QueryParameter(name: "rows", type: rowsParameterType, value: .encoded(encoded))
     }
+
+    /// An `@rows` parameter with no rows, for dry runs that only need the statement's shape.
+    static let emptyRowsParameter = QueryParameter(name: "rows", type: rowsParameterType, value: .scalar("[]"))
 
     /// The staging table's schema for local sources: the carried columns as STRING.
     var stagingSchema: [FieldSchema] {
@@ -64,8 +71,8 @@ struct MergeBuilder: Sendable {
         let columns = carried.map { layout.columns[$0] }
         switch relation {
         case .parameter(let name):
-            let list = columns.map { Self.cast("r.\(Self.quote($0.name))", to: $0.type) + " AS " + Self.quote($0.name) }
-            return "SELECT " + list.joined(separator: ", ") + " FROM UNNEST(@\(name)) AS r"
+            let list = columns.enumerated().map { Self.cast("JSON_VALUE(r, '$[\($0.offset)]')", to: $0.element.type) + " AS " + Self.quote($0.element.name) }
+            return "SELECT " + list.joined(separator: ", ") + " FROM UNNEST(JSON_QUERY_ARRAY(@\(name))) AS r"
         case .stagedText(let table):
             let list = columns.map { Self.cast("r.\(Self.quote($0.name))", to: $0.type) + " AS " + Self.quote($0.name) }
             return "SELECT " + list.joined(separator: ", ") + " FROM \(table.sql) AS r"

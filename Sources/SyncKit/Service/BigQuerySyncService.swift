@@ -224,7 +224,6 @@ public struct BigQuerySyncService: Sendable {
             let rows = try LocalRows(target)
             let carried = carriedColumns(syncPlan, layout: target.layout)
             guard rows.carried == carried else { throw staleDuringApply("the columns the source carries changed") }
-            let builder = MergeBuilder(target: target.target, layout: target.layout, carried: carried, update: target.sync.merge.update)
             let encoder = BatchEncoder(layout: target.layout, carried: carried)
             var next = 0
             var outcomes: [JobOutcome] = []
@@ -236,7 +235,7 @@ public struct BigQuerySyncService: Sendable {
                     throw staleDuringApply("batch \(next + 1) differs from the plan")
                 }
                 try await keepLease()
-                let outcome = try await runQuery(sql, [QueryParameter(name: "rows", type: builder.rowsParameterType, value: .encoded(parameter))],
+                let outcome = try await runQuery(sql, [MergeBuilder.rowsParameter(parameter)],
                                                  jobId: merges[next].jobId, target: target)
                 outcomes.append(outcome)
                 observe(.stepFinished(sync: syncPlan.name, kind: .merge, rows: Int64(batch.count), bytesBilled: outcome.bytesBilled, adopted: outcome.adopted))
