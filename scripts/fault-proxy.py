@@ -3,6 +3,13 @@
 reliability tests (Tests/bqsyncTests/Fault*.swift, scripts/soak-faults, scripts/soak-crash).
 
     fault-proxy.py --upstream http://127.0.0.1:PORT [--seed N] [--rate 0.2] [--kinds 429,500,...] [--hold 3]
+                   [--latency SECONDS]
+
+With --latency every request (but the control requests) is held that long before it is forwarded: a distant
+server's round trip, for benchmarks (scripts/bench-plan). Requests are held concurrently. With
+--answer-dry-runs BYTES the proxy answers dry-run job inserts itself (after the latency), reporting BYTES
+processed, PRECISE, as BigQuery does, instead of queueing them for the emulator, which serves one request at a
+time: a model of a server that answers dry runs in parallel. The SQL is then not checked by anyone.
 
 Prints its port on the first line of stdout, then serves until its parent exits (or it is killed).
 
@@ -88,6 +95,8 @@ class Proxy:
         parts = urlsplit(upstream if "://" in upstream else "http://" + upstream)
         self.upstream = (parts.hostname, parts.port or 80)
         self.hold = hold
+        self.latency = 0.0
+        self.dry_run_bytes = None
         self.lock = threading.Condition()
         self.configure(seed, rate, kinds)
         self.seq = 0
@@ -326,6 +335,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.drop()
         if fault == "jobfail" and job_insert:
             return self.job_failure(entry, job_id, body)
+        if proxy.latency:
+            time.sleep(proxy.latency)
+        if dry and proxy.dry_run_bytes is not None:
+            self.finish_entry(entry, 200)
+            return self.answer_json(200, self.dry_run_answer(body, statement))
         if fault == "slow":
             time.sleep(0.1 + 0.5 * extra)
         if fault == "late":
@@ -438,6 +452,23 @@ class Handler(BaseHTTPRequestHandler):
                 proxy.billed[client_id] = billed
         return json.dumps(job).encode()
 
+    def dry_run_answer(self, body, statement):
+        """A BigQuery-shaped answer to a dry run, without running anything (--answer-dry-runs)."""
+        project = re.search(r"/projects/([^/]+)/jobs", self.path)
+        try:
+            request = json.loads(body)
+        except ValueError:
+            request = {}
+        reference = dict(request.get("jobReference") or {})
+        reference.setdefault("projectId", project.group(1) if project else "")
+        reference.setdefault("location", "US")
+        processed = str(self.proxy.dry_run_bytes)
+        return {"kind": "bigquery#job", "jobReference": reference, "configuration": request.get("configuration", {}),
+                "status": {"state": "DONE"},
+                "statistics": {"totalBytesProcessed": processed,
+                               "query": {"totalBytesProcessed": processed, "totalBytesProcessedAccuracy": "PRECISE",
+                                         "statementType": statement or "SELECT"}}}
+
     def job_failure(self, entry, job_id, body):
         """jobfail: BigQuery accepted the job, and it failed (nothing ran); jobs.get reports the same."""
         proxy = self.proxy
@@ -485,8 +516,12 @@ def main():
     parser.add_argument("--rate", type=float, default=0.0)
     parser.add_argument("--kinds", default=",".join(k for k in ALL_KINDS if k != "invalid"))
     parser.add_argument("--hold", type=float, default=3.0, help="seconds a timeout fault holds (more than the client's timeout)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds every request is held before it is forwarded")
+    parser.add_argument("--answer-dry-runs", type=int, default=None, metavar="BYTES",
+                        help="answer dry runs here, reporting BYTES processed, instead of forwarding them")
     args = parser.parse_args()
     Handler.proxy = Proxy(args.upstream, args.seed, args.rate, [k for k in args.kinds.split(",") if k], args.hold)
+    Handler.proxy.latency, Handler.proxy.dry_run_bytes = args.latency, args.answer_dry_runs
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.request_queue_size = 64
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

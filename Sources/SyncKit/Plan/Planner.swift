@@ -12,17 +12,31 @@ public struct Planner: Sendable {
     /// The state writes each sync makes: acquire the lease, record the run, release the lease.
     public static let stateWrites = ["check for an earlier run of the plan", "acquire the target's lease", "record the run", "release the lease"]
 
+    /// Requests (table reads and dry runs) in flight at once, across all syncs of a plan.
+    public static let defaultRequests = 64
+    /// Local sources read, converted and deduplicated at once: CPU- and memory-bound, so at most one per core
+    /// but one, and never more than four (each can hold tens of MB while it deduplicates).
+    public static var defaultPipelines: Int { min(4, max(1, ProcessInfo.processInfo.activeProcessorCount - 1)) }
+
     let client: BigQueryClient
     let configuration: Configuration
     let defaultProject: String?
     let stateDataset: String
+    /// Bounds the requests in flight.
+    let network: AsyncLimiter
+    /// Bounds the local pipelines running.
+    let pipelines: AsyncLimiter
 
-    /// Creates a planner over loaded configuration.
-    public init(client: BigQueryClient, configuration: Configuration, defaultProject: String?, stateDataset: String = "bqsync") {
+    /// Creates a planner over loaded configuration. Every sync is planned at once; `requests` bounds the
+    /// requests in flight and `pipelines` the local sources being read.
+    public init(client: BigQueryClient, configuration: Configuration, defaultProject: String?, stateDataset: String = "bqsync",
+                requests: Int = Planner.defaultRequests, pipelines: Int = Planner.defaultPipelines) {
         self.client = client
         self.configuration = configuration
         self.defaultProject = defaultProject
         self.stateDataset = stateDataset
+        network = AsyncLimiter(width: requests)
+        self.pipelines = AsyncLimiter(width: pipelines)
     }
 
     /// The syncs a command names (all when none), or an error naming the unknown ones.
@@ -40,9 +54,6 @@ public struct Planner: Sendable {
         return chosen.sorted { $0.name < $1.name }
     }
 
-    /// How many syncs are planned at once.
-    public var concurrency = 4
-
     /// Plans the named syncs (all when none).
     public func plan(_ names: [String], progress: @escaping @Sendable (String) -> Void = { _ in }) async throws(SyncError) -> Plan {
         let syncs = try Self.select(names, from: configuration)
@@ -50,14 +61,13 @@ public struct Planner: Sendable {
         for sync in syncs where configuration.policy(for: sync) == nil {
             throw SyncError.failed("\(sync.location(of: "policy")): policy '\(sync.policyName)' does not exist")
         }
-        // Syncs are planned concurrently, at most `concurrency` at a time (their dry runs overlap); the plan
-        // keeps name order, and the first failure in that order is the one reported.
-        let width = max(1, concurrency)
+        // Syncs are planned concurrently: their requests overlap, bounded by `network`, and their local sources
+        // are read a few at a time (`pipelines`). The plan keeps name order, and the first failure in that order
+        // is the one reported.
         let results = await withTaskGroup(of: (Int, Result<SyncPlan, SyncError>).self,
                                           returning: [Int: Result<SyncPlan, SyncError>].self) { group in
             var collected: [Int: Result<SyncPlan, SyncError>] = [:]
             for (index, sync) in syncs.enumerated() {
-                if index >= width, let (done, result) = await group.next() { collected[done] = result }
                 group.addTask { (index, await self.planOne(sync, index: index, progress: progress)) }
             }
             for await (done, result) in group { collected[done] = result }
@@ -88,8 +98,10 @@ public struct Planner: Sendable {
         progress("planning \(sync.name)")
         do throws(SyncError) {
             let policy = configuration.policy(for: sync) ?? .builtInDefault
-            let prepared = try await PreparedTarget.prepare(sync, policy: policy, client: client, defaultProject: defaultProject,
-                                                          others: Array(configuration.policies.values))
+            let prepared = try await network.withPlace { () async throws(SyncError) in
+                try await PreparedTarget.prepare(sync, policy: policy, client: client, defaultProject: defaultProject,
+                                                 others: Array(configuration.policies.values))
+            }
             return .success(try await planSync(prepared, index: index))
         } catch {
             return .failure(error)
@@ -134,6 +146,12 @@ public struct Planner: Sendable {
     }
 
     func planLocal(_ prepared: PreparedTarget, into plan: inout SyncPlan, steps: inout [Step]) async throws(SyncError) {
+        // The source is read, deduplicated and batched holding a pipeline place. Each inline batch's dry run is
+        // sent as soon as the batch is made, holding a request place; when every place is taken the reading
+        // waits, so the batches held in memory stay bounded.
+        await pipelines.acquire()
+        var holdsPipeline = true
+        defer { if holdsPipeline { pipelines.release() } }
         let rows = try LocalRows(prepared)
         plan.source.files = rows.files
         plan.rowsRead = rows.rowsRead
@@ -145,27 +163,56 @@ public struct Planner: Sendable {
         plan.pruning = pruner.explanation
         let strategy = prepared.sync.batch.strategy
         var inlineSteps: [Step] = []
+        var dryRuns: [(step: Int, task: Task<Result<Estimate, SyncError>, Never>)] = []
         var stagedLoads: [Step] = []
         var total: Int64 = 0
         let policy = prepared.policy
         let exists = prepared.table != nil
+        let network = self.network
         let inline: ([PackedRow], [UInt8]) async throws(SyncError) -> Void = { (batch, parameter) throws(SyncError) in
-                total += Int64(batch.count)
-                let sql = builder.merge(.parameter("rows"), pruning: pruner.predicate(batch))
-                var step = Step(index: 0, kind: .merge, sql: sql, payloadDigest: BatchEncoder.digest(parameter),
-                                payloadBytes: Int64(parameter.count), rows: Int64(batch.count))
-                step.estimate = exists
-                    ? try await self.dryRun(sql, parameters: [MergeBuilder.rowsParameter(parameter)], prepared: prepared)
-                    : self.modeled(Billing.minimum, policy: policy, note: "the target is created by this plan: 10 MB minimum")
-                inlineSteps.append(step)
+            total += Int64(batch.count)
+            let sql = builder.merge(.parameter("rows"), pruning: pruner.predicate(batch))
+            var step = Step(index: 0, kind: .merge, sql: sql, payloadDigest: BatchEncoder.digest(parameter),
+                            payloadBytes: Int64(parameter.count), rows: Int64(batch.count))
+            if exists {
+                await network.acquire()
+                dryRuns.append((inlineSteps.count, Task {
+                    defer { network.release() }
+                    do throws(SyncError) {
+                        return .success(try await self.estimate(sql, parameters: [MergeBuilder.rowsParameter(parameter)], prepared: prepared))
+                    } catch {
+                        return .failure(error)
+                    }
+                }))
+            } else {
+                step.estimate = self.modeled(Billing.minimum, policy: policy, note: "the target is created by this plan: 10 MB minimum")
+            }
+            inlineSteps.append(step)
         }
         let staged: ([UInt8], Int) async throws(SyncError) -> Void = { (file, count) throws(SyncError) in
             if strategy == .staged { total += Int64(count) }
             stagedLoads.append(Step(index: 0, kind: .load, payloadDigest: BatchEncoder.digest(file), payloadBytes: Int64(file.count),
                                     rows: Int64(count)))
         }
-        try await rows.batches(size: prepared.sync.batch.size, maxBytes: Self.maxInlineBytes, fileBytes: Self.stagedFileBytes, encoder: encoder,
-                               inline: strategy == .staged ? nil : inline, staged: strategy == .inline ? nil : staged)
+        do {
+            try await rows.batches(size: prepared.sync.batch.size, maxBytes: Self.maxInlineBytes, fileBytes: Self.stagedFileBytes, encoder: encoder,
+                                   inline: strategy == .staged ? nil : inline, staged: strategy == .inline ? nil : staged)
+        } catch {
+            for dryRun in dryRuns { dryRun.task.cancel() }
+            for dryRun in dryRuns { _ = await dryRun.task.value }
+            throw error
+        }
+        pipelines.release()
+        holdsPipeline = false
+        // Every dry run is awaited (none is left running); the first failure in batch order is reported.
+        var failure: SyncError?
+        for dryRun in dryRuns {
+            switch await dryRun.task.value {
+            case .success(let estimate): inlineSteps[dryRun.step].estimate = estimate
+            case .failure(let error): failure = failure ?? error
+            }
+        }
+        if let failure { throw failure }
         plan.rows = total
         // The staged MERGE reads the whole staging table once and scans the target once.
         var stagedSteps: [Step] = []
@@ -272,7 +319,9 @@ public struct Planner: Sendable {
         let schema: [FieldSchema]
         do {
             // reads: the target, so the job runs in its project when no other is configured (DESIGN.md's order).
-            (dry, schema) = try await client.dryRunWithSchema(QueryJob(sql: query, reads: [prepared.target], budget: prepared.policy.name))
+            (dry, schema) = try await network.withPlace { () async throws(BigQueryError) in
+                try await client.dryRunWithSchema(QueryJob(sql: query, reads: [prepared.target], budget: prepared.policy.name))
+            }
         } catch {
             throw SyncError.failed("\(prepared.sync.location(of: "source.query")): \(error.description)")
         }
@@ -298,7 +347,13 @@ public struct Planner: Sendable {
         }
     }
 
+    /// A dry run's estimate, holding a request place.
     func dryRun(_ sql: String, parameters: [QueryParameter], prepared: PreparedTarget) async throws(SyncError) -> Estimate {
+        try await network.withPlace { () async throws(SyncError) in try await estimate(sql, parameters: parameters, prepared: prepared) }
+    }
+
+    /// A dry run's estimate; the caller holds a request place.
+    func estimate(_ sql: String, parameters: [QueryParameter], prepared: PreparedTarget) async throws(SyncError) -> Estimate {
         let job = QueryJob(sql: sql, parameters: parameters, reads: [prepared.target], writes: prepared.target, budget: prepared.policy.name)
         do {
             let result = try await client.dryRun(job)
