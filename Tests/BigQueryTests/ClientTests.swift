@@ -289,4 +289,42 @@ struct ClientTests {
         #expect(line.contains("bytes_billed=\(20 * megabyte)"))
         #expect(line.contains("statement=MERGE"))
     }
+
+    // MARK: reviewed estimates (a plan's dry run)
+
+    func reviewed(_ bytes: Int64) -> DryRunResult {
+        DryRunResult(bytesProcessed: bytes, accuracy: "PRECISE", statementType: "MERGE", estimatedBilledBytes: bytes, conservative: false, note: nil)
+    }
+
+    @Test func aReviewedEstimateAdmitsAWriteWithoutAnotherDryRun() async throws {
+        let harness = Harness()
+        var job = merge()
+        job.reviewed = reviewed(30 * megabyte)
+        let result = try await harness.client.query(job)
+        #expect(harness.dryRuns.isEmpty)
+        #expect(harness.billableInserts.count == 1)
+        #expect(result.outcome.statementType == "MERGE")
+        // Admitted on the reviewed figure: the job's cap is at least that.
+        let cap = (harness.billableInserts.first?.json?["configuration"] as? [String: Any]).flatMap { $0["query"] as? [String: Any] }?["maximumBytesBilled"] as? String
+        #expect(cap.flatMap { Int64($0) }.map { $0 >= 30 * megabyte } == true)
+    }
+
+    @Test func aReviewedEstimateOverTheLimitIsRefusedWithNothingSent() async throws {
+        var limits = CostLimits.defaults
+        limits.queryBytes = 100 * megabyte
+        let harness = Harness(limits: limits)
+        var job = merge()
+        job.reviewed = reviewed(2_000 * megabyte)
+        await #expect(throws: BigQueryError.self) { _ = try await harness.client.query(job) }
+        #expect(harness.dryRuns.isEmpty)
+        #expect(harness.billableInserts.isEmpty)
+    }
+
+    @Test func aReadOnlyQueryIsDryRunEvenWithAReviewedEstimate() async throws {
+        let harness = Harness()
+        var job = select
+        job.reviewed = reviewed(0)
+        _ = try await harness.client.query(job)
+        #expect(harness.dryRuns.count == 1)
+    }
 }

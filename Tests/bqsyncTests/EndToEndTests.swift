@@ -130,6 +130,29 @@ import Testing
 
     }
 
+    /// An inline apply admits each batch on the plan's own dry run of it instead of dry-running it again (while
+    /// the target is as the plan saw it): its dry runs do not grow with the number of batches. (The emulator's
+    /// table metadata does not change with DML, so a target changed since the plan is tested in SyncKitTests.)
+    @Test func inlineBatchesAreAdmittedOnThePlansDryRuns() throws {
+        let ws = try Workspace("e2e_reviewed")
+        try ws.write("syncs.d/people.yaml", Self.sync("people", source: "type: ndjson\npath: people.ndjson", table: ws.table("people"),
+                                                      schema: ["{name: id, type: INT64, mode: REQUIRED}", "{name: name, type: STRING}"],
+                                                      keys: ["id"], batch: 2, strategy: "inline"))
+        func apply(_ ids: ClosedRange<Int>, _ tag: String) throws -> Int {
+            try ws.write("syncs.d/people.ndjson", ids.map { #"{"id": \#($0), "name": "\#(tag)\#($0)"}"# }.joined(separator: "\n") + "\n")
+            let plan = try ws.run("plan", "--out", "\(tag).json")
+            #expect(plan.status == 0, "\(plan)")
+            let apply = try ws.run("--log-level", "debug", "apply", "\(tag).json")
+            #expect(apply.status == 0, "\(apply)")
+            #expect(try ws.rows("people", orderBy: "id") == ids.map { [String($0), "\(tag)\($0)"] })
+            return apply.stderr.split(separator: "\n").filter { $0.contains("kind=dry-run") }.count
+        }
+        _ = try apply(1...2, "created")
+        let oneBatch = try apply(1...2, "one")
+        let fourBatches = try apply(1...8, "four")
+        #expect(fourBatches == oneBatch, "dry runs during apply: one batch \(oneBatch), four batches \(fourBatches)")
+    }
+
     // MARK: - duplicates
 
     @Test(arguments: ["inline", "staged"])

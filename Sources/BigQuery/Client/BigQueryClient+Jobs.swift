@@ -7,8 +7,9 @@ extension BigQueryClient {
 
     // MARK: - queries
 
-    /// Runs a query: protected-table check, session cache, dry run, admission by the budget, the job (with
-    /// deterministic attempt ids and adoption), settlement of the actual bytes, and the rows of a SELECT.
+    /// Runs a query: protected-table check, session cache, dry run (or the reviewed one the job carries),
+    /// admission by the budget, the job (with deterministic attempt ids and adoption), settlement of the actual
+    /// bytes, and the rows of a SELECT.
     public func query(_ job: QueryJob) async throws(BigQueryError) -> QueryResult {
         let budget = try self.budget(job.budget)
         let project = try await billingProject(fallback: job.writes?.projectId ?? job.reads.first?.projectId, explicit: job.project)
@@ -23,7 +24,12 @@ extension BigQueryClient {
             cached.fromSessionCache = true
             return cached
         }
-        let dry = try await dryRun(job)
+        let dry: DryRunResult
+        if let reviewed = job.reviewed, !readOnly {
+            dry = reviewed
+        } else {
+            dry = try await dryRun(job)
+        }
         if readOnly, let statement = dry.statementType, !Self.readOnlyStatements.contains(statement) {
             record(JobRecord(kind: "query", jobId: displayId, statementType: statement, bytesProcessed: 0, bytesBilled: 0, costUSD: 0,
                              durationSeconds: 0, attempt: 0, outcome: "refused", reason: "undeclaredWrite"))

@@ -22,6 +22,9 @@ public struct QueryJob: Sendable {
     public var budget: String
     /// Whether the session may answer it from its cache (read-only queries only).
     public var cacheable: Bool
+    /// A dry run of this exact statement already made (a reviewed plan's step): the job is admitted on it and
+    /// not dry-run again. Ignored for a job that declares no write: a fresh dry run must confirm it only reads.
+    public var reviewed: DryRunResult?
 
     /// Creates a job.
     public init(sql: String, parameters: [QueryParameter] = [], jobId: String? = nil, project: String? = nil, location: String? = nil,
@@ -122,6 +125,17 @@ public struct DryRunResult: Sendable, Hashable, Codable {
     public var conservative: Bool
     /// Why the estimate is what it is, when it is not simply the dry run's.
     public var note: String?
+
+    /// Creates a result.
+    public init(bytesProcessed: Int64, accuracy: String, statementType: String?, estimatedBilledBytes: Int64, conservative: Bool,
+                note: String?) {
+        self.bytesProcessed = bytesProcessed
+        self.accuracy = accuracy
+        self.statementType = statementType
+        self.estimatedBilledBytes = estimatedBilledBytes
+        self.conservative = conservative
+        self.note = note
+    }
 }
 
 /// What a finished job did.

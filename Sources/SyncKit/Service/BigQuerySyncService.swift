@@ -235,8 +235,8 @@ public struct BigQuerySyncService: Sendable {
                     throw staleDuringApply("batch \(next + 1) differs from the plan")
                 }
                 try await keepLease()
-                let outcome = try await runQuery(sql, [MergeBuilder.rowsParameter(parameter)],
-                                                 jobId: merges[next].jobId, target: target)
+                let outcome = try await runQuery(sql, [MergeBuilder.rowsParameter(parameter)], jobId: merges[next].jobId, target: target,
+                                                 reviewed: Self.reviewedEstimate(merges[next], planned: syncPlan.targetState, now: target.table))
                 outcomes.append(outcome)
                 observe(.stepFinished(sync: syncPlan.name, kind: .merge, rows: Int64(batch.count), bytesBilled: outcome.bytesBilled, adopted: outcome.adopted))
                 next += 1
@@ -335,11 +335,24 @@ public struct BigQuerySyncService: Sendable {
     }
 
     func runQuery(_ sql: String, _ parameters: [QueryParameter], jobId: String?, target: PreparedTarget,
-                  reads: [TableReference] = []) async throws(SyncError) -> JobOutcome {
-        let job = QueryJob(sql: sql, parameters: parameters, jobId: jobId, location: target.table?.location,
+                  reads: [TableReference] = [], reviewed: DryRunResult? = nil) async throws(SyncError) -> JobOutcome {
+        var job = QueryJob(sql: sql, parameters: parameters, jobId: jobId, location: target.table?.location,
                            labels: ["bqsync-sync": BigQueryClient.labelValue(target.sync.name)], reads: [target.target] + reads,
                            writes: target.target, budget: target.policy.name, cacheable: false)
+        job.reviewed = reviewed
         do { return try await client.query(job).outcome } catch { throw SyncError.bigQuery(error) }
+    }
+
+    /// A step's plan-time dry run, for its job to be admitted on instead of being dry-run again (one request
+    /// less per batch): only a real dry run's, not a modeled figure, and only while the target is as the plan
+    /// saw it (its rows and bytes as read at the start of this apply, before any job). The rows this plan's
+    /// earlier batches add are not in it; the job's maximumBytesBilled, from the budget, still caps what
+    /// BigQuery may bill.
+    static func reviewedEstimate(_ step: Step, planned: TargetState, now table: TableResource?) -> DryRunResult? {
+        guard let estimate = step.estimate, estimate.accuracy != "MODELED", planned.exists, let table,
+              table.rows == planned.rows, table.bytes == planned.bytes else { return nil }
+        return DryRunResult(bytesProcessed: estimate.bytesProcessed, accuracy: estimate.accuracy, statementType: "MERGE",
+                            estimatedBilledBytes: estimate.billedBytes, conservative: false, note: "the plan's dry run")
     }
 
     func createTarget(_ target: PreparedTarget) async throws(SyncError) {
