@@ -187,4 +187,36 @@ import Testing
         #expect(decoded[1][0] as? String == "2" && decoded[1][1] is NSNull && decoded[1][2] is NSNull)
         #expect(BatchEncoder(layout: layout, carried: [0]).parameterValue([][...]) == Array(#"{"value":"[]"}"#.utf8))
     }
+
+    /// A staging file measured and hashed as it is written (a plan) is the same file as one kept whole (an
+    /// apply): same cuts, digests, sizes and rows.
+    @Test func hashedStagingFilesMatchKeptOnes() throws {
+        let layout = try layout()
+        let encoder = BatchEncoder(layout: layout, carried: [0, 1, 2, 3])
+        let rows = (0..<500).map { PackedRow(sequence: Int64($0), values: [String($0), "name \"\($0)\" é", $0 % 3 == 0 ? nil : "2024-01-01 00:00:00+00", "1.5"]) }
+        func files(keep: Bool) -> [StagedFile] {
+            var writer = StagingWriter(limit: 4_000, keep: keep, piece: 300)
+            var out: [StagedFile] = []
+            for row in rows {
+                writer.append(row, encoder: encoder)
+                if writer.isFull { out.append(writer.finish()) }
+            }
+            if writer.rows > 0 { out.append(writer.finish()) }
+            return out
+        }
+        let kept = files(keep: true), hashed = files(keep: false)
+        #expect(kept.count > 5)
+        #expect(kept.map(\.digest) == hashed.map(\.digest))
+        #expect(kept.map(\.bytes) == hashed.map(\.bytes))
+        #expect(kept.map(\.rows) == hashed.map(\.rows))
+        #expect(kept.reduce(0) { $0 + $1.rows } == rows.count)
+        #expect(hashed.allSatisfy { $0.contents == nil })
+        for file in kept {
+            let contents = try #require(file.contents)
+            #expect(contents.count == file.bytes && BatchEncoder.digest(contents) == file.digest)
+        }
+        var all = JSONWriter()
+        for row in rows { encoder.ndjson(row, into: &all) }
+        #expect(kept.flatMap { $0.contents ?? [] } == all.bytes)
+    }
 }

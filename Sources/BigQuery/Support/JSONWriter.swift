@@ -12,6 +12,9 @@ public struct JSONWriter: Sendable {
     /// Appends raw, already valid JSON.
     public mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
 
+    /// Empties the output, keeping its buffer for reuse.
+    public mutating func clear() { bytes.removeAll(keepingCapacity: true) }
+
     /// Appends raw, already valid JSON bytes.
     public mutating func raw(_ data: [UInt8]) { bytes.append(contentsOf: data) }
 

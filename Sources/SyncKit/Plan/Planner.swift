@@ -189,14 +189,13 @@ public struct Planner: Sendable {
             }
             inlineSteps.append(step)
         }
-        let staged: ([UInt8], Int) async throws(SyncError) -> Void = { (file, count) throws(SyncError) in
-            if strategy == .staged { total += Int64(count) }
-            stagedLoads.append(Step(index: 0, kind: .load, payloadDigest: BatchEncoder.digest(file), payloadBytes: Int64(file.count),
-                                    rows: Int64(count)))
+        let staged: (StagedFile) async throws(SyncError) -> Void = { (file) throws(SyncError) in
+            if strategy == .staged { total += Int64(file.rows) }
+            stagedLoads.append(Step(index: 0, kind: .load, payloadDigest: file.digest, payloadBytes: Int64(file.bytes), rows: Int64(file.rows)))
         }
         do {
-            try await rows.batches(size: prepared.sync.batch.size, maxBytes: Self.maxInlineBytes, fileBytes: Self.stagedFileBytes, encoder: encoder,
-                                   inline: strategy == .staged ? nil : inline, staged: strategy == .inline ? nil : staged)
+            try await rows.batches(size: prepared.sync.batch.size, maxBytes: Self.maxInlineBytes, fileBytes: Self.stagedFileBytes, keepFiles: false,
+                                   encoder: encoder, inline: strategy == .staged ? nil : inline, staged: strategy == .inline ? nil : staged)
         } catch {
             for dryRun in dryRuns { dryRun.task.cancel() }
             for dryRun in dryRuns { _ = await dryRun.task.value }

@@ -111,13 +111,13 @@ final class LocalRows {
     }
 
     /// Calls `inline` with each inline batch (at most `size` rows and `maxBytes` of parameter) and `staged`
-    /// with each staging file's NDJSON (at most `fileBytes`), in order.
-    func batches(size: Int, maxBytes: Int, fileBytes: Int, encoder: BatchEncoder,
+    /// with each staging file's NDJSON (at most `fileBytes`), in order. With `keepFiles` false the staging files
+    /// are only measured and hashed as they are written, never held whole (what a plan needs).
+    func batches(size: Int, maxBytes: Int, fileBytes: Int, keepFiles: Bool = true, encoder: BatchEncoder,
                  inline: (([PackedRow], [UInt8]) async throws(SyncError) -> Void)?,
-                 staged: (([UInt8], Int) async throws(SyncError) -> Void)?) async throws(SyncError) {
+                 staged: ((StagedFile) async throws(SyncError) -> Void)?) async throws(SyncError) {
         var pending: [PackedRow] = []
-        var file = JSONWriter(capacity: 1 << 16)
-        var fileRows = 0
+        var file = StagingWriter(limit: fileBytes, keep: keepFiles)
         func flushInline(_ rows: [PackedRow]) async throws(SyncError) {
             guard !rows.isEmpty, let inline else { return }
             let parameter = encoder.parameterValue(rows[...])
@@ -137,16 +137,66 @@ final class LocalRows {
                     pending.removeAll(keepingCapacity: true)
                 }
                 guard let staged else { continue }
-                encoder.ndjson(row, into: &file)
-                fileRows += 1
-                if file.bytes.count >= fileBytes {
-                    try await staged(file.bytes, fileRows)
-                    file = JSONWriter(capacity: 1 << 16)
-                    fileRows = 0
-                }
+                file.append(row, encoder: encoder)
+                if file.isFull { try await staged(file.finish()) }
             }
         }
         try await flushInline(pending)
-        if fileRows > 0, let staged { try await staged(file.bytes, fileRows) }
+        if file.rows > 0, let staged { try await staged(file.finish()) }
+    }
+}
+
+/// One staging file of NDJSON: its SHA-256, size and rows, and its bytes when they were kept.
+struct StagedFile: Sendable {
+    var digest: String
+    var bytes: Int
+    var rows: Int
+    var contents: [UInt8]?
+}
+
+/// Writes staging files of at most about `limit` bytes. Kept files get their whole buffer reserved up front
+/// (so a full one is never copied into a doubled buffer); otherwise the bytes are hashed in 256 KiB pieces
+/// and dropped.
+struct StagingWriter {
+    let limit: Int
+    let keep: Bool
+    let piece: Int
+    private var json: JSONWriter
+    private var hasher = SHA256Stream()
+    private var hashed = 0
+    private(set) var rows = 0
+
+    init(limit: Int, keep: Bool, piece: Int = 256 << 10) {
+        self.limit = limit
+        self.keep = keep
+        self.piece = piece
+        json = JSONWriter(capacity: keep ? limit + piece : piece * 2)
+    }
+
+    var isFull: Bool { hashed + json.bytes.count >= limit }
+
+    mutating func append(_ row: PackedRow, encoder: BatchEncoder) {
+        encoder.ndjson(row, into: &json)
+        rows += 1
+        if !keep && json.bytes.count >= piece { drain() }
+    }
+
+    private mutating func drain() {
+        json.bytes.withUnsafeBufferPointer { hasher.update($0) }
+        hashed += json.bytes.count
+        json.clear()
+    }
+
+    /// The file so far; the writer starts a new one.
+    mutating func finish() -> StagedFile {
+        let file: StagedFile
+        if keep {
+            file = StagedFile(digest: BatchEncoder.digest(json.bytes), bytes: json.bytes.count, rows: rows, contents: json.bytes)
+        } else {
+            drain()
+            file = StagedFile(digest: hasher.hex(), bytes: hashed, rows: rows, contents: nil)
+        }
+        self = StagingWriter(limit: limit, keep: keep, piece: piece)
+        return file
     }
 }

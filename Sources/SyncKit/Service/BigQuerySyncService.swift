@@ -255,15 +255,15 @@ public struct BigQuerySyncService: Sendable {
                 var outcomes: [JobOutcome] = []
                 defer { for outcome in outcomes { add(outcome, to: &summary) } }
                 try await rows.batches(size: target.sync.batch.size, maxBytes: Planner.maxInlineBytes, fileBytes: Planner.stagedFileBytes,
-                                       encoder: encoder, inline: nil, staged: { (file, count) throws(SyncError) in
-                    guard next < loads.count, loads[next].payloadDigest == BatchEncoder.digest(file) else {
+                                       encoder: encoder, inline: nil, staged: { (file) throws(SyncError) in
+                    guard next < loads.count, loads[next].payloadDigest == file.digest, let contents = file.contents else {
                         throw staleDuringApply("staging file \(next + 1) differs from the plan")
                     }
                     try await keepLease()
-                    let outcome = try await load(file, into: staging, schema: builder.stagingSchema, truncate: next == 0, jobId: loads[next].jobId,
+                    let outcome = try await load(contents, into: staging, schema: builder.stagingSchema, truncate: next == 0, jobId: loads[next].jobId,
                                                  adoptableFrom: since, target: target)
                     outcomes.append(outcome)
-                    observe(.stepFinished(sync: syncPlan.name, kind: .load, rows: Int64(count), bytesBilled: 0, adopted: outcome.adopted))
+                    observe(.stepFinished(sync: syncPlan.name, kind: .load, rows: Int64(file.rows), bytesBilled: 0, adopted: outcome.adopted))
                     next += 1
                 })
                 guard next == loads.count else { throw staleDuringApply("the source yields \(next) staging files, the plan has \(loads.count)") }
@@ -399,9 +399,7 @@ public struct BigQuerySyncService: Sendable {
     func load(_ file: [UInt8], into staging: TableReference, schema: [FieldSchema], truncate: Bool, jobId: String?, adoptableFrom: Int64?,
               target: PreparedTarget) async throws(SyncError) -> JobOutcome {
         let path = NSTemporaryDirectory() + "bqsync-stage-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).ndjson"
-        guard FileManager.default.createFile(atPath: path, contents: Data(file), attributes: [.posixPermissions: 0o600]) else {
-            throw SyncError.io(path: path, message: "cannot write the staging file")
-        }
+        try FileIO.writeNew(path, file)
         defer { unlink(path) }
         var job = LoadJob(destination: staging, source: .upload(path: path), format: "NEWLINE_DELIMITED_JSON", schema: schema,
                           writeDisposition: truncate ? "WRITE_TRUNCATE" : "WRITE_APPEND", createDisposition: "CREATE_NEVER",

@@ -29,6 +29,25 @@ enum FileIO {
         return Array(bytes[0..<offset])
     }
 
+    /// Creates a new file (never an existing one) readable only by its owner, and writes `bytes` to it without
+    /// copying them first.
+    static func writeNew(_ path: String, _ bytes: [UInt8]) throws(SyncError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw .io(path: path, message: systemError()) }
+        defer { close(fd) }
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes.withUnsafeBytes { buffer in Foundation.write(fd, buffer.baseAddress! + offset, buffer.count - offset) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                let reason = systemError()
+                unlink(path)
+                throw .io(path: path, message: reason)
+            }
+            offset += count
+        }
+    }
+
     /// Whether a path is a directory.
     static func isDirectory(_ path: String) -> Bool {
         var isDir: ObjCBool = false
