@@ -254,6 +254,34 @@ extension EndToEndTests {
         #expect(rows == values.enumerated().map { [String($0.offset + 1), $0.element] })
     }
 
+    /// A row too large for any inline batch (its parameter alone over 8 MiB; BigQuery refuses requests over
+    /// 10 MB) is refused at plan time under `strategy: inline`, with the place to change, and sent staged
+    /// under `auto`. Nothing is sent on the refused path.
+    @Test func aRowTooLargeForInlineIsRefusedOrStaged() throws {
+        let ws = try Workspace("e2e_big_row")
+        let big = String(repeating: "x", count: 9 << 20)
+        try ws.write("syncs.d/big.ndjson", #"{"id": 1, "s": "small"}"# + "\n" + #"{"id": 2, "s": "\#(big)"}"# + "\n" + #"{"id": 3, "s": "also small"}"# + "\n")
+        let schema = ["{name: id, type: INT64, mode: REQUIRED}", "{name: s, type: STRING}"]
+        try ws.write("syncs.d/big.yaml", Self.sync("big", source: "type: ndjson\npath: big.ndjson", table: ws.table("big"), schema: schema,
+                                                   keys: ["id"], strategy: "inline"))
+        let refused = try ws.run("--log-level", "debug", "apply", "--auto-approve")
+        #expect(refused.status != 0, "\(refused)")
+        #expect(refused.stderr.contains("big.yaml:"), "\(refused)")
+        #expect(refused.stderr.contains("the row with id = '2' is"), "\(refused)")
+        #expect(refused.stderr.contains("use strategy: staged or auto"), "\(refused)")
+        #expect(refused.sentJobs.isEmpty, "\(refused.sentJobs)")
+        #expect(try !ws.tableExists("big"))
+
+        try ws.write("syncs.d/big.yaml", Self.sync("big", source: "type: ndjson\npath: big.ndjson", table: ws.table("big"), schema: schema,
+                                                   keys: ["id"], strategy: "auto"))
+        let plan = try ws.run("plan")
+        #expect(plan.status == 0, "\(plan)")
+        #expect(plan.stdout.contains("auto: staged, because the row with id = '2'"), "\(plan)")
+        let applied = try ws.run("apply", "--auto-approve")
+        #expect(applied.status == 0, "\(applied)")
+        #expect(try ws.rows("big", orderBy: "id", columns: "id, LENGTH(s)") == [["1", "5"], ["2", String(9 << 20)], ["3", "10"]])
+    }
+
     /// BIGNUMERIC: values are checked (precision 76.76: 38 digits each side) before anything is sent, and a bad
     /// one is an error with its place. The emulator cannot store the type (it maps BIGNUMERIC to DECIMAL(38,38) and
     /// answers 500 to a table with such a column), so the apply must fail cleanly there with nothing merged —

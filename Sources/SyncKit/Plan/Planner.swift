@@ -193,9 +193,21 @@ public struct Planner: Sendable {
             if strategy == .staged { total += Int64(file.rows) }
             stagedLoads.append(Step(index: 0, kind: .load, payloadDigest: file.digest, payloadBytes: Int64(file.bytes), rows: Int64(file.rows)))
         }
+        // A row too large for any inline batch: an error under `strategy: inline`; under `auto`, staged it is.
+        var tooLargeForInline: String?
+        let tooLarge: (PackedRow, Int) throws(SyncError) -> Void = { (row, bytes) throws(SyncError) in
+            let key = prepared.layout.keys.map { "\(prepared.layout.columns[$0].name) = \(row.value($0).map { ValueConversion.quoted($0) } ?? "NULL")" }
+            let what = "the row with \(key.joined(separator: ", ")) is \(Format.bytes(Int64(bytes))) as an inline parameter, more than the "
+                + "\(Format.bytes(Int64(Self.maxInlineBytes))) an inline batch may carry (BigQuery refuses a request over 10 MB)"
+            guard strategy == .auto else {
+                throw SyncError.failed("\(prepared.sync.location(of: "batch.strategy")): sync '\(prepared.sync.name)': \(what); use strategy: staged or auto")
+            }
+            tooLargeForInline = what
+        }
         do {
             try await rows.batches(size: prepared.sync.batch.size, maxBytes: Self.maxInlineBytes, fileBytes: Self.stagedFileBytes, keepFiles: false,
-                                   encoder: encoder, inline: strategy == .staged ? nil : inline, staged: strategy == .inline ? nil : staged)
+                                   encoder: encoder, inline: strategy == .staged ? nil : inline, tooLarge: tooLarge,
+                                   staged: strategy == .inline ? nil : staged)
         } catch {
             for dryRun in dryRuns { dryRun.task.cancel() }
             for dryRun in dryRuns { _ = await dryRun.task.value }
@@ -253,10 +265,14 @@ public struct Planner: Sendable {
             plan.strategyReason = "batch.strategy: staged"
         case .auto:
             let inlineJobs = inlineSteps.count, stagedJobs = stagedSteps.filter { $0.kind == .merge || $0.kind == .load }.count
-            let pickInline = inlineCost < stagedCost || (inlineCost == stagedCost && inlineJobs <= stagedJobs)
+            let pickInline = tooLargeForInline == nil && (inlineCost < stagedCost || (inlineCost == stagedCost && inlineJobs <= stagedJobs))
             plan.strategy = pickInline ? "inline" : "staged"
-            plan.strategyReason = "auto: inline \(inlineSteps.count) MERGE\(inlineSteps.count == 1 ? "" : "s") ≈ \(Format.bytes(inlineCost)) billed; "
-                + "staged \(stagedLoads.count) free load\(stagedLoads.count == 1 ? "" : "s") + 1 MERGE ≈ \(Format.bytes(stagedCost)) billed"
+            if let tooLargeForInline {
+                plan.strategyReason = "auto: staged, because \(tooLargeForInline)"
+            } else {
+                plan.strategyReason = "auto: inline \(inlineSteps.count) MERGE\(inlineSteps.count == 1 ? "" : "s") ≈ \(Format.bytes(inlineCost)) billed; "
+                    + "staged \(stagedLoads.count) free load\(stagedLoads.count == 1 ? "" : "s") + 1 MERGE ≈ \(Format.bytes(stagedCost)) billed"
+            }
             plan.rows = Int64(pickInline ? inlineSteps.reduce(0) { $0 + ($1.rows ?? 0) } : stagedLoads.reduce(0) { $0 + ($1.rows ?? 0) })
         }
         let chosen = plan.strategy == "inline" ? inlineSteps : stagedSteps

@@ -113,21 +113,34 @@ final class LocalRows {
     /// Calls `inline` with each inline batch (at most `size` rows and `maxBytes` of parameter) and `staged`
     /// with each staging file's NDJSON (at most `fileBytes`), in order. With `keepFiles` false the staging files
     /// are only measured and hashed as they are written, never held whole (what a plan needs).
+    ///
+    /// A row whose parameter alone is over `maxBytes` cannot go inline (BigQuery refuses a request over 10 MB):
+    /// `tooLarge` is called with it and its size instead, and either throws, or returns to end the inline
+    /// batches there while the staging files go on.
     func batches(size: Int, maxBytes: Int, fileBytes: Int, keepFiles: Bool = true, encoder: BatchEncoder,
                  inline: (([PackedRow], [UInt8]) async throws(SyncError) -> Void)?,
+                 tooLarge: (PackedRow, Int) throws(SyncError) -> Void = { _, bytes throws(SyncError) in
+                     throw SyncError.failed("a row is \(Format.bytes(Int64(bytes))) as an inline parameter, over the \(Format.bytes(Int64(Planner.maxInlineBytes))) an inline batch may carry")
+                 },
                  staged: ((StagedFile) async throws(SyncError) -> Void)?) async throws(SyncError) {
         var pending: [PackedRow] = []
         var file = StagingWriter(limit: fileBytes, keep: keepFiles)
+        var inline = inline
         func flushInline(_ rows: [PackedRow]) async throws(SyncError) {
-            guard !rows.isEmpty, let inline else { return }
+            guard !rows.isEmpty, let send = inline else { return }
             let parameter = encoder.parameterValue(rows[...])
-            if parameter.count > maxBytes && rows.count > 1 {
-                let half = rows.count / 2
-                try await flushInline(Array(rows[..<half]))
-                try await flushInline(Array(rows[half...]))
+            if parameter.count > maxBytes {
+                guard rows.count == 1 else {
+                    let half = rows.count / 2
+                    try await flushInline(Array(rows[..<half]))
+                    try await flushInline(Array(rows[half...]))
+                    return
+                }
+                try tooLarge(rows[0], parameter.count)
+                inline = nil
                 return
             }
-            try await inline(rows, parameter)
+            try await send(rows, parameter)
         }
         while let group = try dedup.next() {
             for row in group {
