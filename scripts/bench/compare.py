@@ -4,7 +4,7 @@ the release build and the emulator.
 
     compare.py run --bin BQSYNC --work DIR --sizes 10000 100000 --sample 1000 --json OUT
     compare.py variant {per-record|batched} --table T --data FILE --limit K --report FILE   (a child process)
-    compare.py param-cost --work DIR      the emulator's cost per ARRAY<STRUCT> parameter row
+    compare.py param-cost --work DIR      the emulator's cost per parameter row: ARRAY<STRUCT> and one JSON STRING
 
 Every variant runs in a child process of the driver, so its wall time, user+sys CPU and peak RSS
 (os.wait4's rusage) are its own, not the emulator's and not the driver's.
@@ -480,25 +480,53 @@ def markdown(results):
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes)
 
 
+def json_text_sql(table):
+    """The MERGE bqsync's inline strategy sends: one STRING parameter of positional JSON rows."""
+    casts = {"id": "CAST({} AS INT64)", "score": "CAST({} AS FLOAT64)", "active": "CAST({} AS BOOL)",
+             "updated_at": "CAST({} AS TIMESTAMP)"}
+    select = ", ".join(casts.get(c, "{}").format(f"JSON_VALUE(r, '$[{i}]')") + f" AS {c}" for i, c in enumerate(COLUMNS))
+    return (f"MERGE `{table_id(table)}` AS T\nUSING (SELECT {select} FROM UNNEST(JSON_QUERY_ARRAY(@rows)) AS r) AS S\n"
+            f"ON T.id = S.id\nWHEN MATCHED THEN UPDATE SET {MERGE_SET}\nWHEN NOT MATCHED THEN {MERGE_INSERT}")
+
+
+def json_text(records):
+    def text(c, v):
+        if v is None:
+            return None
+        if c == "active":
+            return "true" if v else "false"
+        if c == "updated_at":
+            return v.replace("T", " ").replace("Z", "+00")
+        return str(v)
+    return json.dumps([[text(c, r[c]) for c in COLUMNS] for r in records])
+
+
 def param_cost_main(args):
-    """What the emulator charges per ARRAY<STRUCT> parameter row: the same MERGE as (b) and a bare
-    SELECT COUNT(*) over the parameter, at 1, 50, 500 and 2,000 rows."""
+    """What the emulator charges per parameter row: the same MERGE as (b) and a bare SELECT COUNT(*) over the
+    ARRAY<STRUCT> parameter, then both again with the rows as one JSON STRING parameter (bqsync's inline
+    shape), at 1, 50, 500 and 2,000 rows."""
     from google.cloud import bigquery
     c, _ = client()
     c.create_dataset(DATASET, exists_ok=True)
     c.query(seed_sql("param_cost")).result()
     path = os.path.join(args.work, "param-cost.ndjson")
     os.makedirs(args.work, exist_ok=True)
-    generate(path, 2 * 2551)
+    generate(path, 4 * 2551)
     records = list(read_records(path))
     merge, count = batched_sql("param_cost"), "SELECT COUNT(*) FROM UNNEST(@rows) AS r"
-    print("| parameter rows | MERGE ms | ms per row | SELECT COUNT(*) ms | ms per row |\n|---:|---:|---:|---:|---:|")
+    json_merge, json_count = json_text_sql("param_cost"), "SELECT COUNT(*) FROM UNNEST(JSON_QUERY_ARRAY(@rows)) AS r"
+    print("| parameter rows | ARRAY<STRUCT> MERGE ms | ms per row | ARRAY<STRUCT> SELECT COUNT(*) ms | ms per row "
+          "| JSON STRING MERGE ms | ms per row | JSON STRING SELECT COUNT(*) ms | ms per row |\n"
+          "|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     offset = 0
     for n in (1, 50, 500, 2000):
         cells = []
-        for sql in (merge, count):
+        for sql, shape in ((merge, "struct"), (count, "struct"), (json_merge, "json"), (json_count, "json")):
             batch, offset = records[offset:offset + n], offset + n
-            rows = bigquery.ArrayQueryParameter("rows", "STRUCT", [bigquery.StructQueryParameter(None, *scalars(bigquery, r)) for r in batch])
+            if shape == "struct":
+                rows = bigquery.ArrayQueryParameter("rows", "STRUCT", [bigquery.StructQueryParameter(None, *scalars(bigquery, r)) for r in batch])
+            else:
+                rows = bigquery.ScalarQueryParameter("rows", "STRING", json_text(batch))
             t0 = time.perf_counter()
             c.query(sql, job_config=bigquery.QueryJobConfig(query_parameters=[rows])).result()
             ms = 1000 * (time.perf_counter() - t0)
