@@ -34,7 +34,7 @@ struct BatchEncoder: Sendable {
             // Positional: every carried column gets its slot, also one the packed row does not reach.
             var next = 0
             row.forEachField { column, bytes in
-                guard next < carried.count, isCarried[column] else { return }
+                guard next < carried.count, column < isCarried.count, isCarried[column] else { return }
                 while next < carried.count, carried[next] < column {
                     text.raw(next == 0 ? "null" : ",null")
                     next += 1
