@@ -88,7 +88,7 @@ import Testing
         for sync in plan.syncs {
             let merges = sync.steps.filter { $0.kind == .merge }
             #expect(merges.count == 4)
-            #expect(merges.allSatisfy { $0.estimate?.accuracy == "PRECISE" && ($0.estimate?.billedBytes ?? 0) >= 50 << 20 })
+            #expect(merges.allSatisfy { $0.estimate?.accuracy == .precise && ($0.estimate?.billedBytes ?? 0) >= 50 << 20 })
         }
     }
 

@@ -83,8 +83,8 @@ public struct SyncPlan: Codable, Sendable, Hashable {
     public var policy: String
     /// `project.dataset.table`.
     public var target: String
-    /// inline or staged.
-    public var strategy: String
+    /// inline or staged (a plan never carries `auto`: the planner has chosen).
+    public var strategy: BatchSpec.Strategy
     /// Why this strategy (for `auto`, the two estimates).
     public var strategyReason: String
     /// What the source was when planned.
@@ -129,8 +129,8 @@ public struct FileFingerprint: Codable, Sendable, Hashable {
 
 /// The source as planned: files and their hashes, or the query text, or the URIs.
 public struct SourceSnapshot: Codable, Sendable, Hashable {
-    /// ndjson, csv, query or gcs.
-    public var kind: String
+    /// The kind of source.
+    public var kind: SourceSpec.Kind
     /// Local files, in read order.
     public var files: [SourceFile]?
     /// The query's text.
@@ -211,8 +211,8 @@ public struct Step: Codable, Sendable, Hashable {
 public struct Estimate: Codable, Sendable, Hashable {
     /// Bytes the dry run reported.
     public var bytesProcessed: Int64
-    /// PRECISE, UPPER_BOUND, LOWER_BOUND, UNKNOWN, or MODELED when no dry run was possible.
-    public var accuracy: String
+    /// How far the bytes can be trusted.
+    public var accuracy: Accuracy
     /// The bytes billed the cost guard counts (the 10 MB minimums applied).
     public var billedBytes: Int64
     /// Dollars.
@@ -222,6 +222,21 @@ public struct Estimate: Codable, Sendable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case bytesProcessed = "bytes_processed", accuracy, billedBytes = "billed_bytes", costUSD = "cost_usd", note
+    }
+
+    /// BigQuery's `totalBytesProcessedAccuracy` of a dry run, or `MODELED` when bqsync computed the figure
+    /// itself (no dry run was possible, or it was combined with what the dry run could not see).
+    public enum Accuracy: String, Codable, Sendable, Hashable, CaseIterable {
+        case precise = "PRECISE"
+        case upperBound = "UPPER_BOUND"
+        case lowerBound = "LOWER_BOUND"
+        case unknown = "UNKNOWN"
+        case modeled = "MODELED"
+
+        /// A dry run's accuracy as BigQuery spells it; a value this bqsync does not know counts as unknown.
+        public init(bigQuery text: String) {
+            self = Accuracy(rawValue: text) ?? .unknown
+        }
     }
 }
 

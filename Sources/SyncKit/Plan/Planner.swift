@@ -112,8 +112,8 @@ public struct Planner: Sendable {
         let sync = prepared.sync
         var plan = SyncPlan(
             name: sync.name, definition: FileFingerprint(path: sync.file.path, sha256: sync.file.sha256), policy: prepared.policy.name,
-            target: prepared.target.description, strategy: "", strategyReason: "",
-            source: SourceSnapshot(kind: sync.source.kind.rawValue),
+            target: prepared.target.description, strategy: .inline, strategyReason: "",
+            source: SourceSnapshot(kind: sync.source.kind),
             targetState: TargetState(exists: prepared.table != nil, schemaSHA256: prepared.schemaFingerprint,
                                      bytes: prepared.table?.bytes, rows: prepared.table?.rows),
             columns: [], rowsRead: nil, rows: nil, batches: 0, pruning: nil, dedupPartitions: 1, steps: [])
@@ -239,7 +239,7 @@ public struct Planner: Sendable {
                 estimate.bytesProcessed += stagedBytes
                 estimate.billedBytes = Billing.billed(processed: estimate.billedBytes + stagedBytes, tablesReferenced: 2)
                 estimate.costUSD = Billing.cost(billedBytes: estimate.billedBytes, usdPerTiB: policy.limits.usdPerTiB)
-                estimate.accuracy = "MODELED"
+                estimate.accuracy = .modeled
                 estimate.note = "dry run of the target scan plus the staged rows (\(Format.bytes(stagedBytes)), read once)"
                 merge.estimate = estimate
             } else {
@@ -258,15 +258,15 @@ public struct Planner: Sendable {
         let stagedCost = stagedSteps.reduce(Int64(0)) { $0 + ($1.estimate?.billedBytes ?? 0) }
         switch strategy {
         case .inline:
-            plan.strategy = "inline"
+            plan.strategy = .inline
             plan.strategyReason = "batch.strategy: inline"
         case .staged:
-            plan.strategy = "staged"
+            plan.strategy = .staged
             plan.strategyReason = "batch.strategy: staged"
         case .auto:
             let inlineJobs = inlineSteps.count, stagedJobs = stagedSteps.filter { $0.kind == .merge || $0.kind == .load }.count
             let pickInline = tooLargeForInline == nil && (inlineCost < stagedCost || (inlineCost == stagedCost && inlineJobs <= stagedJobs))
-            plan.strategy = pickInline ? "inline" : "staged"
+            plan.strategy = pickInline ? .inline : .staged
             if let tooLargeForInline {
                 plan.strategyReason = "auto: staged, because \(tooLargeForInline)"
             } else {
@@ -275,8 +275,8 @@ public struct Planner: Sendable {
             }
             plan.rows = Int64(pickInline ? inlineSteps.reduce(0) { $0 + ($1.rows ?? 0) } : stagedLoads.reduce(0) { $0 + ($1.rows ?? 0) })
         }
-        let chosen = plan.strategy == "inline" ? inlineSteps : stagedSteps
-        plan.batches = plan.strategy == "inline" ? inlineSteps.count : stagedLoads.count
+        let chosen = plan.strategy == .inline ? inlineSteps : stagedSteps
+        plan.batches = plan.strategy == .inline ? inlineSteps.count : stagedLoads.count
         steps.append(contentsOf: chosen)
     }
 
@@ -291,7 +291,7 @@ public struct Planner: Sendable {
         step.estimate = prepared.table != nil
             ? try await dryRun(sql, parameters: [], prepared: prepared)
             : modeled(Billing.minimum, policy: prepared.policy, note: "the target is created by this plan: the query's bytes are not known until then")
-        plan.strategy = "inline"
+        plan.strategy = .inline
         plan.strategyReason = "source.type: query runs inside BigQuery; one MERGE reads it directly"
         plan.pruning = "none: the query's rows are not known before it runs"
         plan.batches = 1
@@ -311,13 +311,13 @@ public struct Planner: Sendable {
         if prepared.table != nil {
             var estimate = try await dryRun(builder.merge(.parameter("rows")),
                                             parameters: [MergeBuilder.emptyRowsParameter], prepared: prepared)
-            estimate.accuracy = "LOWER_BOUND"
+            estimate.accuracy = .lowerBound
             estimate.note = "the target scan; the loaded files' size is not known before the load (maximumBytesBilled still caps the job)"
             merge.estimate = estimate
         } else {
             merge.estimate = modeled(Billing.minimum, policy: prepared.policy, note: "the target is created by this plan; the loaded files' size is not known before the load")
         }
-        plan.strategy = "staged"
+        plan.strategy = .staged
         plan.strategyReason = "source.type: gcs is loaded by a BigQuery load job, then merged once"
         plan.pruning = "none: the files' rows are not known before the load"
         plan.batches = 1
@@ -372,7 +372,7 @@ public struct Planner: Sendable {
         let job = QueryJob(sql: sql, parameters: parameters, reads: [prepared.target], writes: prepared.target, budget: prepared.policy.name)
         do {
             let result = try await client.dryRun(job)
-            return Estimate(bytesProcessed: result.bytesProcessed, accuracy: result.accuracy, billedBytes: result.estimatedBilledBytes,
+            return Estimate(bytesProcessed: result.bytesProcessed, accuracy: Estimate.Accuracy(bigQuery: result.accuracy), billedBytes: result.estimatedBilledBytes,
                             costUSD: Billing.cost(billedBytes: result.estimatedBilledBytes, usdPerTiB: prepared.policy.limits.usdPerTiB),
                             note: result.note)
         } catch {
@@ -381,7 +381,7 @@ public struct Planner: Sendable {
     }
 
     func modeled(_ bytes: Int64, policy: Policy, note: String) -> Estimate {
-        Estimate(bytesProcessed: 0, accuracy: "MODELED", billedBytes: bytes,
+        Estimate(bytesProcessed: 0, accuracy: .modeled, billedBytes: bytes,
                  costUSD: Billing.cost(billedBytes: bytes, usdPerTiB: policy.limits.usdPerTiB), note: note)
     }
 

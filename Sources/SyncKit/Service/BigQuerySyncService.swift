@@ -11,12 +11,22 @@ public enum ApplyEvent: Sendable {
     case note(String)
 }
 
+/// How one sync's apply ended.
+public enum ApplyStatus: String, Sendable, Hashable, Codable {
+    /// Its steps ran (or were adopted) and the run was recorded.
+    case applied
+    /// The plan had been applied to this target already: nothing was sent.
+    case alreadyApplied = "already-applied"
+    /// A step failed; the run was recorded as failed.
+    case failed
+}
+
 /// What one sync's apply did.
 public struct SyncSummary: Sendable, Hashable, Codable {
     public var sync: String
     public var target: String
-    /// applied, already-applied or failed.
-    public var status: String
+    /// How the apply of this sync ended.
+    public var status: ApplyStatus
     public var inserted: Int64?
     public var updated: Int64?
     public var deleted: Int64?
@@ -128,7 +138,7 @@ public struct BigQuerySyncService: Sendable {
         var state = StateStore(client: client, project: target.target.projectId, dataset: plan.stateDataset, budget: target.policy.name)
         state.leaseSeconds = try StateStore.leaseSeconds()
         try await state.ensure(location: target.table?.location)
-        var summary = SyncSummary(sync: syncPlan.name, target: syncPlan.target, status: "applied", inserted: nil, updated: nil, deleted: nil,
+        var summary = SyncSummary(sync: syncPlan.name, target: syncPlan.target, status: .applied, inserted: nil, updated: nil, deleted: nil,
                                   affected: 0, bytesProcessed: 0, bytesBilled: 0, costUSD: 0, jobs: 0, adopted: 0, seconds: 0)
         if try await state.succeeded(planId: plan.planId, sync: syncPlan.name) {
             // An apply that died after recording its run (while releasing its lease) left the lease behind.
@@ -137,7 +147,7 @@ public struct BigQuerySyncService: Sendable {
                 observe(.note("\(syncPlan.name): released the lease on \(target.target) left by a dead apply on this host (pid \(other.pid ?? 0))"))
             }
             observe(.note("\(syncPlan.name): plan \(plan.planId) was already applied; nothing to do"))
-            summary.status = "already-applied"
+            summary.status = .alreadyApplied
             return summary
         }
         let holder = "\(plan.planId)-\(ProcessInfo.processInfo.hostName)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
@@ -156,7 +166,7 @@ public struct BigQuerySyncService: Sendable {
         do {
             try await runSteps(syncPlan, target: target, plan: plan, lease: lease, summary: &summary, observe: observe)
         } catch {
-            summary.status = "failed"
+            summary.status = .failed
             try? await state.record(runRecord(holder, syncPlan, plan, summary, started: startedText, message: error.description))
             try? await state.release(target: target.target, holder: holder)
             throw error
@@ -182,7 +192,7 @@ public struct BigQuerySyncService: Sendable {
 
     /// The run record of a finished (message nil) or failed apply of one sync.
     func runRecord(_ runId: String, _ syncPlan: SyncPlan, _ plan: Plan, _ summary: SyncSummary, started: String, message: String?) -> RunRecord {
-        RunRecord(runId: runId, sync: syncPlan.name, planId: plan.planId, target: syncPlan.target, status: message == nil ? "succeeded" : "failed",
+        RunRecord(runId: runId, sync: syncPlan.name, planId: plan.planId, target: syncPlan.target, status: message == nil ? .succeeded : .failed,
                   startedAt: started, finishedAt: nil, inserted: summary.inserted, updated: summary.updated, deleted: summary.deleted,
                   affected: summary.affected, bytesProcessed: summary.bytesProcessed, bytesBilled: summary.bytesBilled,
                   costUSD: summary.costUSD, jobs: summary.jobs, message: message)
@@ -204,7 +214,7 @@ public struct BigQuerySyncService: Sendable {
         // A staged (or gcs) sync whose MERGE already finished in an earlier run, under any attempt id, skips
         // straight to it (adopted): its staging table may be gone.
         var mergeDone = false
-        if syncPlan.strategy == "staged" || syncPlan.source.kind == "gcs", let merge = merges.first, let id = merge.jobId {
+        if syncPlan.strategy == .staged || syncPlan.source.kind == .gcs, let merge = merges.first, let id = merge.jobId {
             let project = try await billingProject(target)
             do {
                 mergeDone = try await client.succeededAttempt(idBase: id, project: project, location: target.table?.location,
@@ -220,7 +230,7 @@ public struct BigQuerySyncService: Sendable {
             try await createTarget(target)
         }
         switch (syncPlan.source.kind, syncPlan.strategy) {
-        case ("ndjson", "inline"), ("csv", "inline"):
+        case (.ndjson, .inline), (.csv, .inline):
             let rows = try LocalRows(target)
             let carried = carriedColumns(syncPlan, layout: target.layout)
             guard rows.carried == carried else { throw staleDuringApply("the columns the source carries changed") }
@@ -242,7 +252,7 @@ public struct BigQuerySyncService: Sendable {
                 next += 1
             }, staged: nil)
             guard next == merges.count else { throw staleDuringApply("the source yields \(next) batches, the plan has \(merges.count)") }
-        case ("ndjson", "staged"), ("csv", "staged"):
+        case (.ndjson, .staged), (.csv, .staged):
             guard let staging, let merge = merges.first, let sql = merge.sql else { throw SyncError.invalidPlan("staged sync '\(syncPlan.name)' has no MERGE") }
             if !mergeDone {
                 let rows = try LocalRows(target)
@@ -273,7 +283,7 @@ public struct BigQuerySyncService: Sendable {
             add(outcome, to: &summary)
             observe(.stepFinished(sync: syncPlan.name, kind: .merge, rows: merge.rows ?? 0, bytesBilled: outcome.bytesBilled, adopted: outcome.adopted))
             try await dropStaging(staging)
-        case ("gcs", _):
+        case (.gcs, _):
             guard let staging, let merge = merges.first, let sql = merge.sql else { throw SyncError.invalidPlan("gcs sync '\(syncPlan.name)' has no MERGE") }
             if !mergeDone {
                 let schema = target.layout.columns.filter(\.inTarget).map { FieldSchema(name: $0.name, type: $0.type.rawValue, mode: "NULLABLE") }
@@ -299,14 +309,14 @@ public struct BigQuerySyncService: Sendable {
             add(outcome, to: &summary)
             observe(.stepFinished(sync: syncPlan.name, kind: .merge, rows: outcome.affectedRows ?? 0, bytesBilled: outcome.bytesBilled, adopted: outcome.adopted))
             try await dropStaging(staging)
-        case ("query", _):
+        case (.query, _):
             guard let merge = merges.first, let sql = merge.sql else { throw SyncError.invalidPlan("query sync '\(syncPlan.name)' has no MERGE") }
             try await keepLease()
             let outcome = try await runQuery(sql, [], jobId: merge.jobId, target: target)
             add(outcome, to: &summary)
             observe(.stepFinished(sync: syncPlan.name, kind: .merge, rows: outcome.affectedRows ?? 0, bytesBilled: outcome.bytesBilled, adopted: outcome.adopted))
-        default:
-            throw SyncError.invalidPlan("sync '\(syncPlan.name)': unknown source kind '\(syncPlan.source.kind)' or strategy '\(syncPlan.strategy)'")
+        case (.ndjson, .auto), (.csv, .auto):
+            throw SyncError.invalidPlan("sync '\(syncPlan.name)': a plan carries the strategy the planner chose, never auto")
         }
     }
 
@@ -349,9 +359,9 @@ public struct BigQuerySyncService: Sendable {
     /// earlier batches add are not in it; the job's maximumBytesBilled, from the budget, still caps what
     /// BigQuery may bill.
     static func reviewedEstimate(_ step: Step, planned: TargetState, now table: TableResource?) -> DryRunResult? {
-        guard let estimate = step.estimate, estimate.accuracy != "MODELED", planned.exists, let table,
+        guard let estimate = step.estimate, estimate.accuracy != .modeled, planned.exists, let table,
               table.rows == planned.rows, table.bytes == planned.bytes else { return nil }
-        return DryRunResult(bytesProcessed: estimate.bytesProcessed, accuracy: estimate.accuracy, statementType: "MERGE",
+        return DryRunResult(bytesProcessed: estimate.bytesProcessed, accuracy: estimate.accuracy.rawValue, statementType: "MERGE",
                             estimatedBilledBytes: estimate.billedBytes, conservative: false, note: "the plan's dry run")
     }
 

@@ -133,7 +133,7 @@ struct StateStore: Sendable {
         """
         let parameters: [QueryParameter] = [
             .string("run_id", run.runId), .string("sync", run.sync), .string("plan_id", run.planId), .string("target", run.target),
-            .string("status", run.status), .string("started_at", run.startedAt),
+            .string("status", run.status.rawValue), .string("started_at", run.startedAt),
             .string("inserted", run.inserted.map(String.init)), .string("updated", run.updated.map(String.init)),
             .string("deleted", run.deleted.map(String.init)), .int64("affected", run.affected), .int64("processed", run.bytesProcessed),
             .int64("billed", run.bytesBilled), .string("cost", String(run.costUSD)), .int64("jobs", Int64(run.jobs)), .string("message", run.message),
@@ -155,7 +155,7 @@ struct StateStore: Sendable {
         return result.rows.map { row in
             func text(_ i: Int) -> String? { i < row.count ? row[i].text : nil }
             func int(_ i: Int) -> Int64? { text(i).flatMap { Int64($0) } }
-            return RunRecord(runId: text(0) ?? "", sync: text(1) ?? "", planId: text(2) ?? "", target: text(3) ?? "", status: text(4) ?? "",
+            return RunRecord(runId: text(0) ?? "", sync: text(1) ?? "", planId: text(2) ?? "", target: text(3) ?? "", status: RunStatus(rawValue: text(4) ?? "") ?? .failed,
                              startedAt: text(5) ?? "", finishedAt: text(6), inserted: int(7), updated: int(8), deleted: int(9),
                              affected: int(10) ?? 0, bytesProcessed: int(11) ?? 0, bytesBilled: int(12) ?? 0,
                              costUSD: text(13).flatMap(Double.init) ?? 0, jobs: Int(int(14) ?? 0), message: text(15))
@@ -179,14 +179,22 @@ struct StateStore: Sendable {
     }
 }
 
+/// How a recorded run ended.
+public enum RunStatus: String, Sendable, Hashable, Codable {
+    /// Every step ran or was adopted.
+    case succeeded
+    /// A step failed.
+    case failed
+}
+
 /// One apply of one sync, as recorded in the state dataset.
 public struct RunRecord: Sendable, Hashable, Codable {
     public var runId: String
     public var sync: String
     public var planId: String
     public var target: String
-    /// succeeded, failed.
-    public var status: String
+    /// How the run ended.
+    public var status: RunStatus
     public var startedAt: String
     public var finishedAt: String?
     /// Row counts when BigQuery reports the DML breakdown (nil otherwise).

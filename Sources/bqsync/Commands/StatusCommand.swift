@@ -33,7 +33,7 @@ struct StatusCommand: AsyncParsableCommand {
                 if let updated = run.updated { counts.append("\(updated) updated") }
                 if let deleted = run.deleted { counts.append("\(deleted) deleted") }
                 if counts.isEmpty { counts.append("\(run.affected) affected") }
-                let status = run.status == "succeeded" ? terminal.green(run.status) : terminal.red(run.status)
+                let status = run.status == .succeeded ? terminal.green(run.status.rawValue) : terminal.red(run.status.rawValue)
                 Output.out("\(run.finishedAt ?? "?")  \(terminal.bold(run.sync)) → \(run.target)  \(status)  plan \(run.planId)  "
                            + counts.joined(separator: ", ") + "  \(Format.bytes(run.bytesBilled)) billed  \(Format.dollars(run.costUSD))  \(run.jobs) jobs"
                            + (run.message.map { "\n    " + terminal.red($0) } ?? ""))

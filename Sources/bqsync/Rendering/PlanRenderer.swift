@@ -12,12 +12,12 @@ struct PlanRenderer {
     func text(_ plan: Plan) -> String {
         var out = terminal.bold("bqsync plan \(plan.planId)") + "\n"
         for sync in plan.syncs {
-            out += "\n" + terminal.bold("sync \(sync.name)") + " → \(sync.target)  [\(sync.strategy)]\n"
+            out += "\n" + terminal.bold("sync \(sync.name)") + " → \(sync.target)  [\(sync.strategy.rawValue)]\n"
             out += "  " + terminal.dim(sync.strategyReason) + "\n"
             var facts: [String] = []
             if let read = sync.rowsRead { facts.append("\(read) rows read") }
             if let rows = sync.rows { facts.append("\(rows) after dedup") }
-            facts.append("\(sync.batches) \(sync.strategy == "inline" ? "batch" : "load")\(sync.batches == 1 ? "" : (sync.strategy == "inline" ? "es" : "s"))")
+            facts.append("\(sync.batches) \(sync.strategy == .inline ? "batch" : "load")\(sync.batches == 1 ? "" : (sync.strategy == .inline ? "es" : "s"))")
             facts.append("≈ \(Format.bytes(sync.estimatedBilledBytes)) billed, \(Format.dollars(sync.estimatedCostUSD))")
             out += "  " + facts.joined(separator: ", ") + "\n"
             if !sync.targetState.exists { out += "  " + terminal.yellow("creates \(sync.target)") + "\n" }
@@ -55,7 +55,7 @@ struct PlanRenderer {
             if rows > 0 { line += "  \(rows) rows" }
             if step.kind == .merge || step.kind == .state {
                 line += "  ≈ \(Format.bytes(billed)) billed"
-                if let accuracy = step.estimate?.accuracy { line += " (\(accuracy.lowercased()))" }
+                if let accuracy = step.estimate?.accuracy { line += " (\(accuracy.rawValue.lowercased()))" }
             }
             lines.append(line)
             index = end + 1
@@ -68,7 +68,7 @@ struct PlanRenderer {
         out += plan.fits ? "**Fits every policy.**\n\n" : "**Refused: the plan passes a policy limit.**\n\n"
         out += "| sync | target | strategy | rows | batches | billed | cost |\n|---|---|---|---:|---:|---:|---:|\n"
         for sync in plan.syncs {
-            out += "| \(Self.cell(sync.name)) | `\(sync.target)` | \(sync.strategy) | \(sync.rows.map(String.init) ?? "in BigQuery") | \(sync.batches) | "
+            out += "| \(Self.cell(sync.name)) | `\(sync.target)` | \(sync.strategy.rawValue) | \(sync.rows.map(String.init) ?? "in BigQuery") | \(sync.batches) | "
                 + "\(Format.bytes(sync.estimatedBilledBytes)) | \(Format.dollars(sync.estimatedCostUSD)) |\n"
         }
         out += "\n| policy | queries | billed | cost | largest query |\n|---|---:|---:|---:|---:|\n"
@@ -111,7 +111,7 @@ struct PlanRenderer {
             if let updated = s.updated { counts.append("\(updated) updated") }
             if let deleted = s.deleted { counts.append("\(deleted) deleted") }
             if counts.isEmpty { counts.append("\(s.affected) rows affected (the server reports no insert/update/delete breakdown)") }
-            let status = s.status == "applied" ? terminal.green(s.status) : terminal.yellow(s.status)
+            let status = s.status == .applied ? terminal.green(s.status.rawValue) : terminal.yellow(s.status.rawValue)
             out += "\(terminal.bold(s.sync)) → \(s.target): \(status); " + counts.joined(separator: ", ")
                 + "; \(Format.bytes(s.bytesProcessed)) processed, \(Format.bytes(s.bytesBilled)) billed, \(Format.dollars(s.costUSD)); "
                 + "\(s.jobs) job\(s.jobs == 1 ? "" : "s")\(s.adopted > 0 ? " (\(s.adopted) adopted from an earlier run)" : "")"
