@@ -198,3 +198,40 @@ struct ConfigLoaderTests {
         #expect(configuration.diagnostics.map(\.message).contains(message), "\(configuration.diagnostics.map(\.message))")
     }
 }
+
+/// `SyncDefinition.location(of:)`: the typed keys later checks point at.
+@Suite("definition key locations")
+struct DefinitionKeyTests {
+    static let sync = """
+    version: 1
+    source: {type: ndjson, path: rows.ndjson}
+    target:
+      table: bqsync-demo.crm.contacts
+      schema:
+        - {name: id, type: STRING}
+        - {name: Updated_At, type: TIMESTAMP}
+    merge: {keys: [id]}
+
+    """
+
+    func definition() throws -> SyncDefinition {
+        let workspace = try Workspace()
+        try workspace.write("syncs.d/a.yaml", Self.sync)
+        return try #require(ConfigLoader(directory: workspace.path).load().syncs.first)
+    }
+
+    @Test func aColumnPointsAtItsSchemaItemWhateverItsCase() throws {
+        let sync = try definition()
+        #expect(sync.location(of: .column("updated_at")).line == 7)
+        #expect(sync.location(of: .column("UPDATED_AT")).line == 7)
+        #expect(sync.location(of: .targetTable).line == 4)
+    }
+
+    @Test func aKeyTheFileLeavesOutPointsAtTheNearestWrittenOne() throws {
+        let sync = try definition()
+        // No column 'other': the schema list itself.
+        #expect(sync.location(of: .column("other")).line == 6)
+        // No `batch:` at all: the file's start.
+        #expect(sync.location(of: .batchStrategy).line == 1)
+    }
+}

@@ -396,7 +396,7 @@ struct SyncDecoder {
             }
             let description = keys["description"].flatMap { reader.string($0, path: "\(path).description", allowEmpty: true) }
             if let name, let type {
-                reader.remember("schema.\(name.lowercased())", item.mark)
+                reader.remember(DefinitionKey.column(name).path, item.mark)
                 fields.append(FieldSpec(name: name, type: type, mode: mode, description: description))
             }
         }

@@ -22,10 +22,44 @@ public struct SyncDefinition: Sendable, Hashable {
     /// Where each key was written (`"target.table"`, `"merge.keys[1]"`), so later checks can point at it.
     public var marks: [String: Mark]
 
-    /// The location of a key of this definition, or of the file's start.
-    public func location(of path: String) -> SourceLocation {
-        file.location(marks[path] ?? marks[path.split(separator: "[").first.map(String.init) ?? path] ?? Mark(line: 1, column: 1))
+    /// Where a key of this definition was written; a key the file leaves out (a default) points at the nearest
+    /// enclosing key that is written, else at the file's start.
+    public func location(of key: DefinitionKey) -> SourceLocation {
+        var path = Substring(key.path)
+        while true {
+            if let mark = marks[String(path)] { return file.location(mark) }
+            guard let dot = path.lastIndex(where: { $0 == "." || $0 == "[" }) else { break }
+            path = path[..<dot]
+        }
+        return file.location(Mark(line: 1, column: 1))
     }
+}
+
+/// A key of a sync definition that later checks (plan, apply) point their errors at. Only these constants exist,
+/// so a misspelt key cannot silently point at line 1, column 1; the decoder records marks under the same paths.
+public struct DefinitionKey: Sendable, Hashable {
+    /// The dotted path the decoder records the key's mark under.
+    let path: String
+
+    /// `target.table`.
+    public static let targetTable = DefinitionKey(path: "target.table")
+    /// `target.location`.
+    public static let targetLocation = DefinitionKey(path: "target.location")
+    /// `source.query`.
+    public static let sourceQuery = DefinitionKey(path: "source.query")
+    /// `source.format`.
+    public static let sourceFormat = DefinitionKey(path: "source.format")
+    /// `merge`.
+    public static let merge = DefinitionKey(path: "merge")
+    /// `merge.keys`.
+    public static let mergeKeys = DefinitionKey(path: "merge.keys")
+    /// `batch.strategy`.
+    public static let batchStrategy = DefinitionKey(path: "batch.strategy")
+    /// `policy`.
+    public static let policy = DefinitionKey(path: "policy")
+
+    /// The `target.schema` item that declares a column (names compare case-insensitively).
+    public static func column(_ name: String) -> DefinitionKey { DefinitionKey(path: "target.schema.\(name.lowercased())") }
 }
 
 /// A configuration file: its displayed path, its bytes' SHA-256, and its lines for carets.

@@ -59,7 +59,7 @@ public struct Planner: Sendable {
         let syncs = try Self.select(names, from: configuration)
         guard !syncs.isEmpty else { throw SyncError.failed("there are no syncs to plan (syncs.d/ is empty)") }
         for sync in syncs where configuration.policy(for: sync) == nil {
-            throw SyncError.failed("\(sync.location(of: "policy")): policy '\(sync.policyName)' does not exist")
+            throw SyncError.failed("\(sync.location(of: .policy)): policy '\(sync.policyName)' does not exist")
         }
         // Syncs are planned concurrently: their requests overlap, bounded by `network`, and their local sources
         // are read a few at a time (`pipelines`). The plan keeps name order, and the first failure in that order
@@ -200,7 +200,7 @@ public struct Planner: Sendable {
             let what = "the row with \(key.joined(separator: ", ")) is \(Format.bytes(Int64(bytes))) as an inline parameter, more than the "
                 + "\(Format.bytes(Int64(Self.maxInlineBytes))) an inline batch may carry (BigQuery refuses a request over 10 MB)"
             guard strategy == .auto else {
-                throw SyncError.failed("\(prepared.sync.location(of: "batch.strategy")): sync '\(prepared.sync.name)': \(what); use strategy: staged or auto")
+                throw SyncError.failed("\(prepared.sync.location(of: .batchStrategy)): sync '\(prepared.sync.name)': \(what); use strategy: staged or auto")
             }
             tooLargeForInline = what
         }
@@ -338,19 +338,19 @@ public struct Planner: Sendable {
                 try await client.dryRunWithSchema(QueryJob(sql: query, reads: [prepared.target], budget: prepared.policy.name))
             }
         } catch {
-            throw SyncError.failed("\(prepared.sync.location(of: "source.query")): \(error.description)")
+            throw SyncError.failed("\(prepared.sync.location(of: .sourceQuery)): \(error.description)")
         }
         _ = dry
         var carried: [Int] = []
         for field in schema {
             guard let index = prepared.layout.index[field.name.lowercased()], prepared.layout.columns[index].inTarget || index == prepared.layout.deleteWhen else {
                 if prepared.sync.source.ignoreUnknownFields { continue }
-                throw SyncError.failed("\(prepared.sync.location(of: "source.query")): the query returns '\(field.name)', which is not a column of \(prepared.target) (set source.ignore_unknown_fields: true to skip it)")
+                throw SyncError.failed("\(prepared.sync.location(of: .sourceQuery)): the query returns '\(field.name)', which is not a column of \(prepared.target) (set source.ignore_unknown_fields: true to skip it)")
             }
             carried.append(index)
         }
         for key in prepared.layout.keys where !carried.contains(key) {
-            throw SyncError.failed("\(prepared.sync.location(of: "source.query")): the query does not return merge key '\(prepared.layout.columns[key].name)'")
+            throw SyncError.failed("\(prepared.sync.location(of: .sourceQuery)): the query does not return merge key '\(prepared.layout.columns[key].name)'")
         }
         return carried.sorted()
     }

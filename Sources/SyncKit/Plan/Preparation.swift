@@ -28,7 +28,7 @@ struct PreparedTarget: Sendable {
         do {
             target = try sync.target.table.resolved(defaultProject: defaultProject)
         } catch {
-            throw SyncError.failed("\(sync.location(of: "target.table")): \(error.description)")
+            throw SyncError.failed("\(sync.location(of: .targetTable)): \(error.description)")
         }
         for guarding in [policy] + others.filter({ $0.name != policy.name }).sorted(by: { $0.name < $1.name }) {
             if let pattern = guarding.protectingPattern(for: target) {
@@ -51,7 +51,7 @@ struct PreparedTarget: Sendable {
             partitionField = table.timePartitioning?.field
             if let declared = sync.target.schema {
                 for spec in declared {
-                    let location = sync.location(of: "schema.\(spec.name)")
+                    let location = sync.location(of: .column(spec.name))
                     guard let actual = columns.first(where: { $0.name.lowercased() == spec.name.lowercased() }) else {
                         throw SyncError.failed("\(location): column '\(spec.name)' is declared in schema: but \(target) has no such column (or bqsync cannot write its type)")
                     }
@@ -62,7 +62,7 @@ struct PreparedTarget: Sendable {
             }
         } else {
             guard sync.target.createIfMissing, let schema = sync.target.schema else {
-                throw SyncError.failed("\(sync.location(of: "target.table")): table \(target) does not exist (set target.create_if_missing: true with a schema: to create it)")
+                throw SyncError.failed("\(sync.location(of: .targetTable)): table \(target) does not exist (set target.create_if_missing: true with a schema: to create it)")
             }
             columns = schema.map { RowLayout.Column(name: $0.name, type: $0.type, required: $0.mode == .required, inTarget: true) }
             partitionField = sync.target.partitioning?.field
@@ -71,7 +71,7 @@ struct PreparedTarget: Sendable {
         do {
             layout = try RowLayout(columns: columns, merge: sync.merge)
         } catch {
-            throw SyncError.failed("\(sync.location(of: "merge")): sync '\(sync.name)': \(error.description)")
+            throw SyncError.failed("\(sync.location(of: .merge)): sync '\(sync.name)': \(error.description)")
         }
         return PreparedTarget(sync: sync, policy: policy, target: target, table: table, layout: layout, partitionField: partitionField)
     }
