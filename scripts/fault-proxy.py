@@ -24,6 +24,8 @@ same faults every time), at `--rate`:
     reset      the connection is reset without an answer
     timeout    the request is held for --hold seconds (longer than the client's timeout), then dropped
     jobfail    (job inserts only) the job is "created" but fails with reason backendError; jobs.get reports it
+    conflict   (job inserts only, only when armed) the job is "created" but fails as a DML statement that lost to a
+               concurrent update: reason invalidQuery, "Could not serialize access to table …"
     invalid    HTTP 400, reason invalidQuery (not retryable; only when armed, never in the random mix)
   forwarding
     slow       held 0.1-0.6 s, then forwarded and answered normally
@@ -40,7 +42,9 @@ so that what is tested is bqsync's behaviour against BigQuery's contract (shared
   - a multipart upload keeps the client's job id (the emulator names the job itself): the proxy maps the two
     ids and rewrites jobs.get and the answers;
   - a finished query job reports bytes billed (the emulator reports 0): a deterministic figure from its job
-    id, 10-59 MiB, so the test can check the run summary against the sum over its jobs.
+    id, 10-59 MiB, so the test can check the run summary against the sum over its jobs;
+  - the rules of scripts/bqcontract.py: table etags and If-Match preconditions (412), expirationTime, and
+    concurrent mutating DML on one table failing with "Could not serialize access" (insert-only MERGE never).
 
 It counts, per job id, how many inserts reached the emulator and were accepted (`executions`), and answers
 control requests under /__proxy/:
@@ -57,7 +61,9 @@ import argparse, hashlib, http.client, io, json, os, random, re, socket, sys, th
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-BEFORE = {"429", "500", "503", "403", "reset", "timeout", "jobfail", "invalid"}
+from bqcontract import DMLModel, TableModel, error_body
+
+BEFORE = {"429", "500", "503", "403", "reset", "timeout", "jobfail", "invalid", "conflict"}
 AFTER = {"500-after", "503-after", "reset-after", "timeout-after", "late"}
 ALL_KINDS = sorted(BEFORE | AFTER | {"slow"})
 ERRORS = {
@@ -76,12 +82,6 @@ DRY_RUN = re.compile(rb'"dryRun"\s*:\s*true')
 STATEMENT = re.compile(rb'"query"\s*:\s*"\s*([A-Za-z]+)')
 JOB_PATH = re.compile(r"^(/bigquery/v2/projects/[^/]+/(?:jobs|queries)/)([A-Za-z0-9_-]+)(.*)$")
 STEP_ID = re.compile(r"^bqsync_[0-9a-f]{16}_\d+_\d+_\d+$")
-
-
-def error_body(code, reason, status, message):
-    return json.dumps({"error": {"code": code, "message": message,
-                                 "errors": [{"domain": "global", "reason": reason, "message": message}],
-                                 "status": status}}).encode()
 
 
 def billed_for(job_id):
@@ -112,6 +112,8 @@ class Proxy:
         self.arms = {}            # id -> {"method", "path", "body", "nth", "seen"}: requests to hold
         self.holds = {}           # id -> {"request": {...}, "event": Event, "forward": bool, "done": Event}
         self.next_arm = 0
+        self.tables = TableModel()
+        self.dml = DMLModel()
 
     def configure(self, seed, rate, kinds):
         self.rng = random.Random(seed)
@@ -124,7 +126,7 @@ class Proxy:
             self.seq += 1
             seq = self.seq
             roll, pick, extra = self.rng.random(), self.rng.random(), self.rng.random()
-            kinds = self.kinds if is_job_insert else [k for k in self.kinds if k != "jobfail"]
+            kinds = [k for k in self.kinds if k != "conflict" and (is_job_insert or k != "jobfail")]
             if not kinds or roll >= self.rate:
                 return seq, None, extra
             return seq, kinds[int(pick * len(kinds)) % len(kinds)], extra
@@ -133,7 +135,7 @@ class Proxy:
         with self.lock:
             return {"requests": self.seq, "executions": dict(self.executions), "conflicts": dict(self.conflicts),
                     "billed": dict(self.billed), "failed": sorted(self.failed), "faults": list(self.faults),
-                    "log": list(self.log)}
+                    "log": list(self.log), **self.tables.stats(), **self.dml.stats()}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -334,7 +336,10 @@ class Handler(BaseHTTPRequestHandler):
             self.finish_entry(entry, "timeout")
             return self.drop()
         if fault == "jobfail" and job_insert:
-            return self.job_failure(entry, job_id, body)
+            return self.job_failure(entry, job_id, body, "backendError", "Backend error: the job failed (injected)")
+        if fault == "conflict" and job_insert:
+            table = DMLModel.mutated_table(self.query_text(body), None) or "unknown.table"
+            return self.job_failure(entry, job_id, body, "invalidQuery", DMLModel.conflict_message(table) + " (injected)")
         if proxy.latency:
             time.sleep(proxy.latency)
         if dry and proxy.dry_run_bytes is not None:
@@ -345,7 +350,17 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "late":
             time.sleep(proxy.hold)
 
-        status, data, headers = self.proxied(method, path, body, job_id if job_insert else None, is_upload)
+        mutated = None
+        if job_insert:
+            project = re.search(r"/projects/([^/]+)/jobs", path)
+            mutated = DMLModel.mutated_table(self.query_text(body), project.group(1) if project else None)
+            if mutated is not None and not proxy.dml.begin(job_id, mutated):
+                return self.job_failure(entry, job_id, body, "invalidQuery", DMLModel.conflict_message(mutated))
+        try:
+            status, data, headers = self.proxied(method, path, body, job_id if job_insert else None, is_upload)
+        finally:
+            if mutated is not None:
+                proxy.dml.end(job_id, mutated)
         if held is not None:
             held["outcome"] = "forwarded"
         self.finish_entry(entry, status)
@@ -372,33 +387,57 @@ class Handler(BaseHTTPRequestHandler):
         with self.proxy.lock:
             self.proxy.log.append(entry)
 
+    def query_text(self, body):
+        try:
+            return ((json.loads(body).get("configuration") or {}).get("query") or {}).get("query")
+        except (ValueError, AttributeError):
+            return None
+
     def proxied(self, method, path, body, job_id, is_upload):
-        """Forwards one request with BigQuery's job-id semantics; returns (status, body, headers)."""
+        """Forwards one request with BigQuery's job-id semantics and the contract model's rules; returns
+        (status, body, headers)."""
         proxy = self.proxy
+        modeled = proxy.tables.handle(method, path, self.headers, body, self.forward_safely)
+        if modeled is not None:
+            return modeled
         if job_id is not None:
-            with proxy.lock:
-                while job_id in proxy.inflight:
-                    proxy.lock.wait(1)
-                if job_id in proxy.executions or job_id in proxy.failed:
-                    proxy.conflicts[job_id] = proxy.conflicts.get(job_id, 0) + 1
-                    message = f"Already Exists: Job {job_id}"
-                    return 409, error_body(409, "duplicate", "ALREADY_EXISTS", message), [("Content-Type", "application/json")]
-                proxy.inflight.add(job_id)
-            try:
-                status, data, headers = self.forward(method, path, body)
-            except Exception as error:  # the emulator went away: answer as a gateway would
-                with proxy.lock:
-                    proxy.inflight.discard(job_id)
-                    proxy.lock.notify_all()
-                return 502, error_body(502, "badGateway", "UNAVAILABLE", f"upstream: {error}"), []
+            return self.inserted(method, path, body, job_id, is_upload)
+        return self.fetched(method, path, body)
+
+    def forward_safely(self, method, path, body):
+        try:
+            return self.forward(method, path, body)
+        except Exception as error:  # the emulator went away: answer as a gateway would
+            return 502, error_body(502, "badGateway", "UNAVAILABLE", f"upstream: {error}"), []
+
+    def inserted(self, method, path, body, job_id, is_upload):
+        """A job insert, with BigQuery's job-id semantics (409 for a job id already accepted)."""
+        proxy = self.proxy
+        with proxy.lock:
+            while job_id in proxy.inflight:
+                proxy.lock.wait(1)
+            if job_id in proxy.executions or job_id in proxy.failed:
+                proxy.conflicts[job_id] = proxy.conflicts.get(job_id, 0) + 1
+                message = f"Already Exists: Job {job_id}"
+                return 409, error_body(409, "duplicate", "ALREADY_EXISTS", message), [("Content-Type", "application/json")]
+            proxy.inflight.add(job_id)
+        try:
+            status, data, headers = self.forward(method, path, body)
+        except Exception as error:  # the emulator went away: answer as a gateway would
             with proxy.lock:
                 proxy.inflight.discard(job_id)
-                if 200 <= status < 300:
-                    proxy.executions[job_id] = proxy.executions.get(job_id, 0) + 1
                 proxy.lock.notify_all()
-            return status, self.rewrite(data, job_id, is_upload), headers
+            return 502, error_body(502, "badGateway", "UNAVAILABLE", f"upstream: {error}"), []
+        with proxy.lock:
+            proxy.inflight.discard(job_id)
+            if 200 <= status < 300:
+                proxy.executions[job_id] = proxy.executions.get(job_id, 0) + 1
+            proxy.lock.notify_all()
+        return status, self.rewrite(data, job_id, is_upload), headers
 
-        # jobs.get / getQueryResults of a job the proxy knows better than the emulator.
+    def fetched(self, method, path, body):
+        """Any other request; jobs.get and getQueryResults of a job the proxy knows better than the emulator."""
+        proxy = self.proxy
         match = JOB_PATH.match(path)
         if method == "GET" and match:
             client_id = match.group(2)
@@ -416,10 +455,7 @@ class Handler(BaseHTTPRequestHandler):
             if "/jobs/" in match.group(1):
                 data = self.rewrite(data, client_id, False)
             return status, data, headers
-        try:
-            return self.forward(method, path, body)
-        except Exception as error:
-            return 502, error_body(502, "badGateway", "UNAVAILABLE", f"upstream: {error}"), []
+        return self.forward_safely(method, path, body)
 
     def rewrite(self, data, client_id, is_upload):
         """A job resource with the client's job id and, for a finished query job, bytes billed."""
@@ -469,8 +505,9 @@ class Handler(BaseHTTPRequestHandler):
                                "query": {"totalBytesProcessed": processed, "totalBytesProcessedAccuracy": "PRECISE",
                                          "statementType": statement or "SELECT"}}}
 
-    def job_failure(self, entry, job_id, body):
-        """jobfail: BigQuery accepted the job, and it failed (nothing ran); jobs.get reports the same."""
+    def job_failure(self, entry, job_id, body, reason, message):
+        """BigQuery accepted the job, and it failed (nothing ran): jobfail, conflict, and a mutating DML statement
+        that the contract model finds concurrent with another on its table; jobs.get reports the same."""
         proxy = self.proxy
         project = re.search(r"/projects/([^/]+)/jobs", self.path)
         configuration = {}
@@ -478,12 +515,11 @@ class Handler(BaseHTTPRequestHandler):
             configuration = json.loads(body).get("configuration", {})
         except ValueError:
             pass
-        message = "Backend error: the job failed (injected)"
         resource = {"kind": "bigquery#job", "id": f"{project.group(1) if project else ''}:US.{job_id}",
                     "jobReference": {"projectId": project.group(1) if project else "", "jobId": job_id, "location": "US"},
                     "configuration": configuration,
-                    "status": {"state": "DONE", "errorResult": {"reason": "backendError", "message": message},
-                               "errors": [{"reason": "backendError", "message": message}]},
+                    "status": {"state": "DONE", "errorResult": {"reason": reason, "message": message},
+                               "errors": [{"reason": reason, "message": message}]},
                     "statistics": {"creationTime": str(int(time.time() * 1000))}}
         with proxy.lock:
             while job_id in proxy.inflight:
@@ -494,7 +530,7 @@ class Handler(BaseHTTPRequestHandler):
                 conflict = True
             else:
                 proxy.failed[job_id] = resource
-                self.finish_entry_locked(entry, "jobfail")
+                self.finish_entry_locked(entry, "jobfail" if reason == "backendError" else reason)
                 conflict = False
         if conflict:
             return self.answer(409, error_body(409, "duplicate", "ALREADY_EXISTS", f"Already Exists: Job {job_id}"),

@@ -1,0 +1,207 @@
+"""BigQuery's contract where the emulator (bqemulator) does not keep it: the rules the fault proxy
+(scripts/fault-proxy.py) enforces between bqsync and the emulator, so that what the end-to-end tests check is
+bqsync's behaviour against BigQuery, not against the emulator. Each rule cites BigQuery's documentation, as
+summarised in docs/bigquery.md.
+
+Tables (metadata)
+  - Every table has an etag that changes with every change to it; `tables.get`, `tables.insert` and
+    `tables.patch` answer it. A `tables.patch`, `tables.update` or `tables.delete` sent with `If-Match: <etag>`
+    is applied only if the table's etag is still that one, and is answered 412 "Precondition check failed"
+    otherwise; the check and the change are one atomic step. (REST reference, Table resource `etag`; the
+    client libraries' `update_table` sends `If-Match` for exactly this.) The emulator ignores If-Match.
+  - `expirationTime` (ms since the epoch) is kept and answered, and a table past it is deleted: reads answer 404
+    and `tables.insert` creates it anew. (Table resource `expirationTime`: "the table will be deleted and its
+    storage reclaimed".) The emulator neither keeps nor enforces it.
+  - `tables.insert` of an existing table is 409 Already Exists (the emulator agrees; the model relies on it).
+
+DML (jobs)
+  - A mutating DML statement (UPDATE, DELETE, or a MERGE with a WHEN MATCHED or NOT MATCHED BY SOURCE clause)
+    that runs while another mutating one on the same table is running conflicts: BigQuery retries it, then the
+    job fails with reason invalidQuery, "Could not serialize access to table … due to concurrent update".
+    A MERGE that only inserts never conflicts. ("DML statements" / "Concurrent jobs": at most 2 mutating DML
+    statements run per table, 20 more are queued, the rest fail with "Too many DML statements outstanding".)
+    The emulator runs one statement at a time, so it never conflicts. Here a mutating statement that arrives
+    while another on its table is in flight fails as BigQuery's would after its retries: the conservative end of
+    what BigQuery may do.
+"""
+import json, re, secrets, threading, time
+
+TABLE_PATH = re.compile(r"^/bigquery/v2/projects/([^/?]+)/datasets/([^/?]+)/tables/([^/?]+)$")
+TABLES_PATH = re.compile(r"^/bigquery/v2/projects/([^/?]+)/datasets/([^/?]+)/tables$")
+DML_TARGET = re.compile(r"^\s*(?:MERGE(?:\s+INTO)?|UPDATE|DELETE(?:\s+FROM)?)\s+(`[^`]+`(?:\.`[^`]+`)*|[\w.-]+)", re.I)
+MUTATING_MERGE = re.compile(r"\bWHEN\s+MATCHED\b|\bNOT\s+MATCHED\s+BY\s+SOURCE\b", re.I)
+
+
+def error_body(code, reason, status, message):
+    return json.dumps({"error": {"code": code, "message": message,
+                                 "errors": [{"domain": "global", "reason": reason, "message": message}],
+                                 "status": status}}).encode()
+
+
+def new_etag():
+    return '"' + secrets.token_hex(8) + '"'
+
+
+class TableModel:
+    """Etags, If-Match preconditions and expiration of tables, over the emulator's tables."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.locks = {}       # (project, dataset, table) -> a lock held across a guarded change (the atomic step)
+        self.etags = {}       # (project, dataset, table) -> its etag
+        self.expirations = {}  # (project, dataset, table) -> ms since the epoch
+        self.preconditions_failed = 0
+        self.expired = []     # tables deleted for their expirationTime: "project.dataset.table"
+
+    def key_lock(self, key):
+        with self.lock:
+            return self.locks.setdefault(key, threading.Lock())
+
+    @staticmethod
+    def key(path):
+        found = TABLE_PATH.match(path)
+        return (found.group(1), found.group(2), found.group(3)) if found else None
+
+    def handle(self, method, path, headers, body, forward):
+        """Answers a tables.* request under the model; None when the request is not one (forward it as is).
+        `forward(method, path, body)` sends a request to the emulator and returns (status, data, headers)."""
+        path = path.split("?")[0]
+        key = self.key(path)
+        if key is None:
+            inserted = TABLES_PATH.match(path)
+            if method != "POST" or not inserted:
+                return None
+            try:
+                table_id = json.loads(body)["tableReference"]["tableId"]
+            except (ValueError, KeyError, TypeError):
+                return None
+            key = (inserted.group(1), inserted.group(2), table_id)
+        with self.key_lock(key):
+            self.sweep(key, forward)
+            if method == "GET":
+                return self.answered(key, forward(method, path, body), changed=False)
+            if method == "POST":
+                return self.answered(key, forward(method, path, body), changed=True, body=body)
+            if method in ("PATCH", "PUT", "DELETE"):
+                wanted = headers.get("If-Match")
+                status, data, kept = forward("GET", path, b"")
+                if status == 404:
+                    return status, data, kept
+                current = self.etag(key)
+                if wanted and wanted != "*" and wanted != current:
+                    with self.lock:
+                        self.preconditions_failed += 1
+                    return 412, error_body(412, "conditionNotMet", "FAILED_PRECONDITION", "Precondition check failed."), \
+                        [("Content-Type", "application/json")]
+                if method == "DELETE":
+                    answer = forward(method, path, body)
+                    if 200 <= answer[0] < 300:
+                        self.forget(key)
+                    return answer
+                return self.answered(key, forward(method, path, body), changed=True, body=body)
+        return None
+
+    def etag(self, key):
+        with self.lock:
+            return self.etags.setdefault(key, new_etag())
+
+    def forget(self, key):
+        with self.lock:
+            self.etags.pop(key, None)
+            self.expirations.pop(key, None)
+
+    def answered(self, key, answer, changed, body=b""):
+        """The emulator's answer to a read or a change, with the model's etag and expirationTime."""
+        status, data, kept = answer
+        if status == 404:
+            self.forget(key)
+        if not 200 <= status < 300:
+            return answer
+        with self.lock:
+            if changed:
+                self.etags[key] = new_etag()
+                try:
+                    sent = json.loads(body) if body else {}
+                except ValueError:
+                    sent = {}
+                if isinstance(sent, dict) and "expirationTime" in sent:
+                    if sent["expirationTime"] is None:
+                        self.expirations.pop(key, None)
+                    else:
+                        self.expirations[key] = int(sent["expirationTime"])
+            etag = self.etags.setdefault(key, new_etag())
+            expiration = self.expirations.get(key)
+        try:
+            resource = json.loads(data)
+        except ValueError:
+            return answer
+        if isinstance(resource, dict):
+            resource["etag"] = etag
+            if expiration is None:
+                resource.pop("expirationTime", None)
+            else:
+                resource["expirationTime"] = str(expiration)
+            data = json.dumps(resource).encode()
+        return status, data, kept
+
+    def sweep(self, key, forward):
+        """Deletes the table if it is past its expirationTime, as BigQuery would have by now."""
+        with self.lock:
+            expiration = self.expirations.get(key)
+        if expiration is None or expiration > time.time() * 1000:
+            return
+        project, dataset, table = key
+        forward("DELETE", f"/bigquery/v2/projects/{project}/datasets/{dataset}/tables/{table}", b"")
+        self.forget(key)
+        with self.lock:
+            self.expired.append(f"{project}.{dataset}.{table}")
+
+    def stats(self):
+        with self.lock:
+            return {"preconditions_failed": self.preconditions_failed, "expired": list(self.expired)}
+
+
+class DMLModel:
+    """Concurrent mutating DML on one table conflicts; insert-only MERGE never does."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.running = {}     # "project.dataset.table" -> job ids of mutating DML in flight
+        self.conflicts = []   # {"job", "table"}: jobs failed for a concurrent update
+
+    @staticmethod
+    def mutated_table(query, default_project):
+        """The table a mutating DML statement changes, `project.dataset.table`; None for anything else (SELECT,
+        DDL, an insert-only MERGE, INSERT)."""
+        found = DML_TARGET.match(query or "")
+        if not found:
+            return None
+        if query.lstrip()[:5].upper() == "MERGE" and not MUTATING_MERGE.search(query):
+            return None
+        parts = [part for part in found.group(1).replace("`", "").split(".") if part]
+        if len(parts) == 2 and default_project:
+            parts.insert(0, default_project)
+        return ".".join(parts)
+
+    def begin(self, job_id, table):
+        """Starts a mutating statement on `table`; False when another is in flight there (the job conflicts)."""
+        with self.lock:
+            running = self.running.setdefault(table, set())
+            if running - {job_id}:
+                self.conflicts.append({"job": job_id, "table": table})
+                return False
+            running.add(job_id)
+            return True
+
+    def end(self, job_id, table):
+        with self.lock:
+            self.running.get(table, set()).discard(job_id)
+
+    @staticmethod
+    def conflict_message(table):
+        project, _, rest = table.partition(".")
+        return f"Could not serialize access to table {project}:{rest} due to concurrent update"
+
+    def stats(self):
+        with self.lock:
+            return {"dml_conflicts": list(self.conflicts)}
