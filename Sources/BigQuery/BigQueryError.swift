@@ -58,6 +58,8 @@ public enum Refusal: Sendable, Hashable, CustomStringConvertible {
     case budget(limit: Limit, allowed: String, wouldBe: String, left: String)
     /// A write to a protected table.
     case protectedTable(table: String, pattern: String)
+    /// A statement that writes (the dry run says so) in a job that declares no table it writes.
+    case undeclaredWrite(statement: String)
 
     /// The limits the cost guard enforces.
     public enum Limit: String, Sendable, Hashable, Codable {
@@ -78,6 +80,8 @@ public enum Refusal: Sendable, Hashable, CustomStringConvertible {
             return "refused: \(limit.rawValue) would reach \(wouldBe), over the limit of \(allowed) (\(left) left)"
         case .protectedTable(let table, let pattern):
             return "refused: table \(table) is protected (pattern '\(pattern)'); bqsync never writes to it"
+        case .undeclaredWrite(let statement):
+            return "refused: the statement is a \(statement) but the job declares no table it writes; nothing was sent"
         }
     }
 }

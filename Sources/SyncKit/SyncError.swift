@@ -41,6 +41,16 @@ public enum SyncError: Error, Sendable, CustomStringConvertible {
 }
 
 extension SyncError {
+    /// Runs a call into the BigQuery module, its error as a SyncError.
+    static func lifting<T>(_ body: () throws(BigQueryError) -> T) throws(SyncError) -> T {
+        do { return try body() } catch { throw .bigQuery(error) }
+    }
+
+    /// Runs an async call into the BigQuery module, its error as a SyncError.
+    static func lifting<T>(_ body: () async throws(BigQueryError) -> T) async throws(SyncError) -> T {
+        do { return try await body() } catch { throw .bigQuery(error) }
+    }
+
     /// An untyped error as a SyncError (BigQuery errors wrapped).
     static func lift(_ error: any Error) -> SyncError {
         if let error = error as? SyncError { return error }

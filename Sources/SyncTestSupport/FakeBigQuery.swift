@@ -16,8 +16,8 @@ public final class FakeBigQuery: Sendable {
         case timeout
         /// The request executes, but its answer is lost (connection reset afterwards).
         case lostResponse
-        /// A job is created but fails with this reason.
-        case jobError(reason: String)
+        /// A job is created but fails with this reason (and message).
+        case jobError(reason: String, message: String? = nil)
     }
 
     /// A fault with the requests it applies to.
@@ -154,14 +154,14 @@ public final class FakeBigQuery: Sendable {
         case .lostResponse?:
             _ = serve(request, jobFailure: nil)
             throw HTTPError(.connectionLost, "Connection reset by peer after the request was served (injected)")
-        case .jobError(let reason)?:
-            return serve(request, jobFailure: reason)
+        case .jobError(let reason, let message)?:
+            return serve(request, jobFailure: (reason, message ?? "injected \(reason)"))
         case nil:
             return serve(request, jobFailure: nil)
         }
     }
 
-    private func serve(_ request: RecordedRequest, jobFailure: String?) -> HTTPResponse {
+    private func serve(_ request: RecordedRequest, jobFailure: (reason: String, message: String)?) -> HTTPResponse {
         if request.url.contains("/token") || request.url.contains("computeMetadata") {
             return state.withLock { state in
                 state.tokenRequests += 1
@@ -217,7 +217,7 @@ public final class FakeBigQuery: Sendable {
         }
     }
 
-    private func insertJob(_ body: [String: Any], project: String, jobFailure: String?) -> HTTPResponse {
+    private func insertJob(_ body: [String: Any], project: String, jobFailure: (reason: String, message: String)?) -> HTTPResponse {
         let configurationBytes = (try? JSONSerialization.data(withJSONObject: body["configuration"] ?? [:])) ?? Data("{}".utf8)
         let reference = body["jobReference"] as? [String: Any] ?? [:]
         let jobId = reference["jobId"] as? String ?? "fake_\(UUID().uuidString)"
@@ -259,7 +259,7 @@ public final class FakeBigQuery: Sendable {
                 statistics["load"] = ["outputRows": "0"]
             }
             if let jobFailure {
-                status["errorResult"] = ["reason": jobFailure, "message": "injected \(jobFailure)"]
+                status["errorResult"] = ["reason": jobFailure.reason, "message": jobFailure.message]
             }
             let job: [String: Any] = [
                 "id": "\(project):\(location).\(jobId)",
@@ -272,7 +272,7 @@ public final class FakeBigQuery: Sendable {
         }
     }
 
-    private func insertUpload(_ request: RecordedRequest, project: String, jobFailure: String?) -> HTTPResponse {
+    private func insertUpload(_ request: RecordedRequest, project: String, jobFailure: (reason: String, message: String)?) -> HTTPResponse {
         // The JSON part of a multipart body is the first `{`…`}` block after its headers.
         let text = request.text
         guard let start = text.range(of: "\r\n\r\n"), let end = text.range(of: "\r\n--", range: start.upperBound..<text.endIndex) else {

@@ -117,15 +117,62 @@ struct ClientTests {
         #expect(result.outcome.attempt == 1)
     }
 
+    @Test func aFirstAttemptIsInsertedWithoutLookingItUpFirst() async throws {
+        let harness = Harness()
+        _ = try await harness.client.query(merge())
+        let methods = harness.fake.transport.requests.filter { $0.path.contains("/jobs") }.map(\.method)
+        #expect(methods == ["POST", "POST"], "a dry run, then the insert; no jobs.get before it: \(methods)")
+    }
+
     @Test func conflictOnInsertAdoptsTheExistingJob() async throws {
         let harness = Harness()
-        // The existing-job probe misses (a 404 raced with another writer), then the insert answers 409.
+        // Another process ran the step; this one inserts the same id and BigQuery answers 409.
         let other = Harness(fake: harness.fake)
         _ = try await other.client.query(merge())
-        harness.fake.inject(.init(times: 1, fault: .status(404, reason: "notFound"), matches: { $0.method == "GET" && $0.path.contains("/jobs/") }))
+        let before = harness.fake.transport.requests.count
         let result = try await harness.client.query(merge())
         #expect(harness.fake.executions == ["bqsync_plan_step1_1": 1])
         #expect(result.outcome.jobId == "bqsync_plan_step1_1")
+        #expect(result.outcome.adopted)
+        let sent = harness.fake.transport.requests.dropFirst(before).filter { $0.path.contains("/jobs") && $0.json?["configuration"].flatMap { ($0 as? [String: Any])?["dryRun"] } == nil }
+        #expect(sent.map(\.method) == ["POST", "GET"], "the insert (409), then the existing job read: \(sent.map(\.method))")
+    }
+
+    @Test func anEarlierRunsFailedAttemptIsPassedOverWhateverItsReason() async throws {
+        let other = Harness()
+        other.fake.inject(.init(times: 1, fault: .jobError(reason: "invalidQuery"), matches: Self.isJobInsert))
+        _ = try? await other.client.query(merge())
+        let harness = Harness(fake: other.fake)
+        let result = try await harness.client.query(merge())
+        #expect(result.outcome.jobId == "bqsync_plan_step1_2")
+        #expect(harness.fake.executions == ["bqsync_plan_step1_1": 1, "bqsync_plan_step1_2": 1])
+    }
+
+    @Test func aResumingJobLooksEachAttemptUpBeforeInsertingIt() async throws {
+        let other = Harness()
+        _ = try await other.client.query(merge())
+        let harness = Harness(fake: other.fake)
+        var job = merge()
+        job.resuming = true
+        let before = harness.fake.transport.requests.count
+        let result = try await harness.client.query(job)
+        #expect(result.outcome.adopted)
+        let jobCalls = harness.fake.transport.requests.dropFirst(before).filter { $0.path.contains("/jobs/") || Self.isJobInsert($0) }
+        #expect(jobCalls.map(\.method) == ["GET"], "looked up and adopted, never inserted: \(jobCalls.map(\.method))")
+    }
+
+    /// BigQuery's DML concurrency errors (docs/bigquery.md): a MERGE that lost a conflict with a concurrent
+    /// statement on its table, or found the table's DML queue full, is retried under its next attempt id.
+    @Test("a concurrent-update conflict or a full DML queue is retried under the next id", arguments: [
+        "Could not serialize access to table proj-test:crm.contacts due to concurrent update",
+        "Resources exceeded during query execution: Too many DML statements outstanding against table proj-test:crm.contacts, limit is 20.",
+    ])
+    func dmlConflictsAreRetried(message: String) async throws {
+        let harness = Harness()
+        harness.fake.inject(.init(times: 1, fault: .jobError(reason: "invalidQuery", message: message), matches: Self.isJobInsert))
+        let result = try await harness.client.query(merge())
+        #expect(result.outcome.jobId == "bqsync_plan_step1_2")
+        #expect(harness.time.waits.count == 1, "with backoff: \(harness.time.waits)")
     }
 
     @Test func rerunAdoptsAFinishedStep() async throws {
@@ -251,6 +298,7 @@ struct ClientTests {
             _ = try await harness.client.query(QueryJob(sql: "DELETE FROM `proj-test.finance.ledger` WHERE TRUE"))
         }
         #expect("\(error!)".contains("declares no table it writes"))
+        #expect(error?.isRefusal == true, "a refusal (exit 3), not a failure")
         #expect(harness.billableInserts.isEmpty)
     }
 

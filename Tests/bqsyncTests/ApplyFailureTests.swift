@@ -46,7 +46,7 @@ import Testing
         let ws = try Reliability.workspace("stuck_lease", scenario: scenario, strategy: "inline", batch: 8)
         let planned = try Reliability.plan(ws)
         let proxy = try FaultProxy(upstream: ws.host)
-        try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.notDry + ".*DELETE FROM `[^`]*leases`", fault: "invalid")
+        try proxy.arm(method: "PATCH", path: "/tables/lease_", body: CrashResumeTests.released, fault: "invalid")
 
         let applied = try ws.run(["apply", "plan.json"], environment: proxy.holdingEnvironment)
         #expect(applied.status == 0, "\(applied)")
@@ -58,7 +58,7 @@ import Testing
         let again = try ws.run(["apply", "plan.json"], environment: proxy.holdingEnvironment)
         #expect(again.status == 0, "\(again)")
         #expect(again.stderr.contains("already applied"), "\(again)")
-        #expect(again.stderr.contains("released the lease"), "\(again)")
+        #expect(again.stderr.contains("recovered the lease"), "\(again)")
         #expect(try Reliability.leases(ws, table: "t").isEmpty)
     }
 }

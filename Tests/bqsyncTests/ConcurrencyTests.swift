@@ -110,7 +110,7 @@ import Testing
         let planA = try Reliability.plan(ws), planB = try Self.plan(rival, sync: "rival")
         let proxy = try FaultProxy(upstream: ws.host)
 
-        let leaseA = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.notDry + ".*MERGE `[^`]*leases`")
+        let leaseA = try proxy.arm(method: "POST", path: "/datasets/bqsync/tables" + CrashResumeTests.endOfPath, body: "lease_")
         let a = try ws.start(Self.arguments, environment: proxy.holdingEnvironment)
         try #require(try proxy.waitUntilHeld(leaseA, timeout: 60, watching: a), "\(a.stderrSoFar)")
         let mergeB = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planB.merges[0] + "_1"))

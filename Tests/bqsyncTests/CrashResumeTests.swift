@@ -44,58 +44,47 @@ import Testing
 
     static func job(_ id: String) -> String { #""jobId":""# + id + #"""# }
 
+    /// A release of the lease: the lease's description (JSON inside the patch's JSON) says `"state":"released"`.
+    static let released = #"state\\":\\"released"#
+
     static let allPoints: [Point] = [
         // Reads.
         Point(name: "reading the source (staleness check)", trigger: { _, _ in .sourceRead(pass: 1) }, holdsLease: false),
         Point(name: "tables.get of the target", trigger: { _, ws in
             .request(method: "GET", path: "/datasets/\(ws.dataset)/tables/t" + endOfPath, body: "", nth: 1, forward: false)
         }, holdsLease: false, inSuite: true),
-        Point(name: "datasets.get of the state dataset", trigger: { _, _ in
-            .request(method: "GET", path: "/datasets/bqsync" + endOfPath, body: "", nth: 1, forward: false)
+        // The lease: a table in the state dataset, read, then created.
+        Point(name: "tables.get of the lease", trigger: { _, _ in
+            .request(method: "GET", path: "/datasets/bqsync/tables/lease_", body: "", nth: 1, forward: true)
         }, holdsLease: false),
-        Point(name: "tables.get of the leases table", trigger: { _, _ in
-            .request(method: "GET", path: "/datasets/bqsync/tables/leases" + endOfPath, body: "", nth: 1, forward: true)
+        Point(name: "lease insert (never arrived)", trigger: { _, _ in
+            .request(method: "POST", path: "/datasets/bqsync/tables" + endOfPath, body: "lease_", nth: 1, forward: false)
         }, holdsLease: false),
-        Point(name: "dry run of the earlier-run check", trigger: { _, _ in post(dry + #".*SELECT COUNT\(\*\) FROM"#, forward: true) },
-              holdsLease: false),
-        Point(name: "query job of the earlier-run check (ran)", trigger: { _, _ in post(notDry + #".*SELECT COUNT\(\*\) FROM"#, forward: true) },
-              holdsLease: false),
-        Point(name: "query results of the earlier-run check", trigger: { _, _ in
-            .request(method: "GET", path: "/queries/bqsync_query_", body: "", nth: 1, forward: true)
-        }, holdsLease: false, inSuite: true),
-        // State writes: the lease.
-        Point(name: "dry run of the lease", trigger: { _, _ in post(dry + ".*MERGE `[^`]*leases`", forward: false) }, holdsLease: false),
-        Point(name: "lease MERGE (never arrived)", trigger: { _, _ in post(notDry + ".*MERGE `[^`]*leases`", forward: false) },
-              holdsLease: false),
-        Point(name: "lease MERGE (ran: the dead apply holds the lease)", trigger: { _, _ in post(notDry + ".*MERGE `[^`]*leases`", forward: true) },
-              holdsLease: true, inSuite: true),
+        Point(name: "lease insert (ran: the dead apply holds the lease)", trigger: { _, _ in
+            .request(method: "POST", path: "/datasets/bqsync/tables" + endOfPath, body: "lease_", nth: 1, forward: true)
+        }, holdsLease: true, inSuite: true),
         Point(name: "reading the source (rows, lease held)", trigger: { _, _ in .sourceRead(pass: 2) }, holdsLease: true, inSuite: true),
         // MERGEs.
-        Point(name: "jobs.get before the first MERGE", trigger: { plan, _ in
-            .request(method: "GET", path: "/jobs/\(plan.merges[0])_1" + endOfPath, body: "", nth: 1, forward: false)
-        }, holdsLease: true),
-        Point(name: "dry run of the first MERGE", trigger: { _, ws in post(dry + ".*MERGE `\(ws.table("t"))` AS T", forward: true) },
-              holdsLease: true),
         Point(name: "first MERGE (never arrived)", trigger: { plan, _ in post(job(plan.merges[0] + "_1"), forward: false) }, holdsLease: true),
         Point(name: "first MERGE (ran)", trigger: { plan, _ in post(job(plan.merges[0] + "_1"), forward: true) }, holdsLease: true),
         Point(name: "second MERGE (ran)", trigger: { plan, _ in post(job(plan.merges[1] + "_1"), forward: true) }, holdsLease: true,
               inSuite: true),
         Point(name: "last MERGE (ran)", trigger: { plan, _ in post(job(plan.merges[plan.merges.count - 1] + "_1"), forward: true) },
               holdsLease: true),
-        // State writes: the run record and the release.
-        Point(name: "dry run of the run record", trigger: { _, _ in post(dry + ".*INSERT INTO `[^`]*runs`", forward: true) }, holdsLease: true),
-        Point(name: "run record (never arrived)", trigger: { _, _ in post(notDry + ".*INSERT INTO `[^`]*runs`", forward: false) },
-              holdsLease: true),
-        Point(name: "run record (ran: the run is recorded, the lease still held)", trigger: { _, _ in
-            post(notDry + ".*INSERT INTO `[^`]*runs`", forward: true)
-        }, holdsLease: true, inSuite: true),
-        Point(name: "lease release (never arrived)", trigger: { _, _ in post(notDry + ".*DELETE FROM `[^`]*leases`", forward: false) },
-              holdsLease: true),
-        Point(name: "lease release (ran)", trigger: { _, _ in post(notDry + ".*DELETE FROM `[^`]*leases`", forward: true) }, holdsLease: false),
-        // Staged: the staging table, the load, the MERGE.
-        Point(name: "staged: jobs.get of the MERGE before staging", strategy: "staged", trigger: { plan, _ in
-            .request(method: "GET", path: "/jobs/\(plan.merges[0])_1" + endOfPath, body: "", nth: 1, forward: false)
+        // Bookkeeping: the run record (tabledata.insertAll) and the release (an etag-guarded tables.patch).
+        Point(name: "run record (never arrived)", trigger: { _, _ in
+            .request(method: "POST", path: "/tables/run_records/insertAll", body: "", nth: 1, forward: false)
         }, holdsLease: true),
+        Point(name: "run record (ran: the run is recorded, the lease still held)", trigger: { _, _ in
+            .request(method: "POST", path: "/tables/run_records/insertAll", body: "", nth: 1, forward: true)
+        }, holdsLease: true, inSuite: true),
+        Point(name: "lease release (never arrived)", trigger: { _, _ in
+            .request(method: "PATCH", path: "/tables/lease_", body: released, nth: 1, forward: false)
+        }, holdsLease: true),
+        Point(name: "lease release (ran)", trigger: { _, _ in
+            .request(method: "PATCH", path: "/tables/lease_", body: released, nth: 1, forward: true)
+        }, holdsLease: false),
+        // Staged: the staging table, the load, the MERGE.
         Point(name: "staged: creating the staging table (ran)", strategy: "staged", trigger: { _, _ in
             .request(method: "POST", path: "/datasets/bqsync/tables" + endOfPath, body: "stage_", nth: 1, forward: true)
         }, holdsLease: true),

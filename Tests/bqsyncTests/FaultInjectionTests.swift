@@ -149,7 +149,7 @@ import Testing
             try proxy.configure(rate: 0)
             let again = try ws.run(["apply", "plan.json"], timeout: 300, environment: proxy.environment)
             #expect(again.status == 0, "\(settings): \(again)")
-            #expect(left.isEmpty || again.stderr.contains("released the lease"), "\(settings): \(again)")
+            #expect(left.isEmpty || again.stderr.contains("recovered the lease"), "\(settings): \(again)")
         }
         #expect(try Reliability.leases(ws, table: "t").isEmpty, "\(settings): the lease is released")
 

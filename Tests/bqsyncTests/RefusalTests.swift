@@ -107,7 +107,7 @@ extension EndToEndTests {
         version: 1
         name: tiny
         session:
-          max_queries: 2
+          max_queries: 1
 
         """)
         let definition = try ws.read("syncs.d/s.yaml")
@@ -117,12 +117,12 @@ extension EndToEndTests {
         let plan = try ws.run("--log-level", "debug", "plan", "--out", "plan.json")
         #expect(plan.status == 3, "\(plan)")
         #expect(plan.stderr.contains("session query limit"), "\(plan)")
-        #expect(plan.stderr.contains("allows 2"), "\(plan)")
+        #expect(plan.stderr.contains("allows 1"), "\(plan)")
         #expect(plan.sentJobs.isEmpty, "plan sends only dry runs: \(plan.sentJobs)")
         let budgets = try #require(try Self.planJSON(ws)["budgets"] as? [[String: Any]])
         let tiny = try #require(budgets.first { $0["policy"] as? String == "tiny" })
-        #expect(tiny["max_queries"] as? Int == 2)
-        #expect((tiny["planned_queries"] as? Int ?? 0) > 2)
+        #expect(tiny["max_queries"] as? Int == 1)
+        #expect((tiny["planned_queries"] as? Int ?? 0) > 1)
         #expect((tiny["violations"] as? [String])?.isEmpty == false)
 
         for arguments in [["apply", "plan.json"], ["apply", "--auto-approve"]] {

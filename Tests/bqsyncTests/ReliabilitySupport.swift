@@ -352,9 +352,18 @@ enum Reliability {
         _ = try ws.query("INSERT INTO `\(ws.table(table))` (id, v, rev, del) VALUES \(values)")
     }
 
+    /// Creates the state dataset unless it exists, so the trials see the request pattern of a project that has
+    /// applied before (the first apply anywhere also creates it).
+    static func ensureStateDataset(_ ws: Workspace) throws {
+        let (status, body) = try Curl.call("POST", ws.host + "/bigquery/v2/projects/\(E2E.project)/datasets", json: try JSONSerialization.data(
+            withJSONObject: ["datasetReference": ["projectId": E2E.project, "datasetId": "bqsync"]]))
+        guard status == 200 || status == 409 else { throw HarnessError("state dataset: \(status) \(String(decoding: body, as: UTF8.self))") }
+    }
+
     /// A workspace with sync `s` from `data/s.ndjson` into table `t`, the table holding the scenario's initial rows.
     static func workspace(_ prefix: String, scenario: MergeScenario, strategy: String, batch: Int, createTarget: Bool = true) throws -> Workspace {
         let ws = try Workspace(prefix, policy: policy)
+        try ensureStateDataset(ws)
         if createTarget { try Reliability.createTarget(ws, "t", rows: scenario.initial) }
         try ws.write("syncs.d/s.yaml", EndToEndTests.sync("s", source: "type: ndjson\npath: data/s.ndjson", table: ws.table("t"),
                                                          schema: MergeScenario.schema, keys: ["id"], orderBy: "rev", deleteWhen: "del",
@@ -377,13 +386,33 @@ enum Reliability {
 
     /// The run records of a plan: (status, bytes billed, jobs, run id).
     static func runs(_ ws: Workspace, planId: String) throws -> [(status: String, bytesBilled: Int64, jobs: Int, runId: String)] {
-        try ws.query("SELECT status, bytes_billed, jobs, run_id FROM `\(E2E.project).bqsync.runs` WHERE plan_id = '\(planId)' ORDER BY finished_at")
+        guard try EmulatorSQL(host: ws.host).status("GET", "/bigquery/v2/projects/\(E2E.project)/datasets/bqsync/tables/run_records") == 200 else {
+            return []
+        }
+        return try ws.query("SELECT status, bytes_billed, jobs, run_id FROM `\(E2E.project).bqsync.run_records` WHERE plan_id = '\(planId)' ORDER BY finished_at")
             .map { ($0[0] ?? "", Int64($0[1] ?? "") ?? -1, Int($0[2] ?? "") ?? -1, $0[3] ?? "") }
     }
 
-    /// The lease rows of a target (holders).
+    /// The leases on a target as its lease table describes them (found by listing the state dataset, not by
+    /// bqsync's naming rule): the JSON record of each.
+    static func leaseRecords(_ ws: Workspace, table: String) throws -> [[String: Any]] {
+        let base = ws.host + "/bigquery/v2/projects/\(E2E.project)/datasets/bqsync/tables"
+        let (status, body) = try Curl.call("GET", base + "?maxResults=10000")
+        guard status == 200 else { return [] }
+        let listed = (try JSONSerialization.jsonObject(with: body) as? [String: Any])?["tables"] as? [[String: Any]] ?? []
+        let ids = listed.compactMap { ($0["tableReference"] as? [String: Any])?["tableId"] as? String }.filter { $0.hasPrefix("lease_") }
+        return try ids.compactMap { id in
+            let resource = try Curl.object("GET", base + "/" + id)
+            guard let text = resource["description"] as? String,
+                  let record = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                  record["target"] as? String == ws.table(table) else { return nil }
+            return record
+        }
+    }
+
+    /// The holders of a target's lease while it is held (empty once released).
     static func leases(_ ws: Workspace, table: String) throws -> [String] {
-        try ws.query("SELECT holder FROM `\(E2E.project).bqsync.leases` WHERE target = '\(ws.table(table))'").map { $0[0] ?? "" }
+        try leaseRecords(ws, table: table).filter { $0["state"] as? String == "held" }.compactMap { $0["holder"] as? String }
     }
 
     /// The summaries an `apply --format json` printed.

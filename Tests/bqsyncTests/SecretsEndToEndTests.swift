@@ -116,7 +116,8 @@ import Testing
             let apply = try run(["apply", "--auto-approve", "--format", "json"] + flags)
             #expect(apply.status == 0, "\(apply)")
             #expect(try run(["status"] + flags).status == 0)
-            #expect(try run(["status", "--format", "json"] + flags).status == 0)
+            let status = try run(["status", "--format", "json"] + flags)
+            #expect(status.status == 0, "\(status)")
         }
         // The token was really fetched and used: otherwise the scan proves nothing.
         #expect(try server.tokenRequests >= 1)
@@ -131,7 +132,8 @@ import Testing
         #expect(files.contains { $0.hasPrefix("plan-trace") }, "the plan files were written")
         let plan = try EndToEndTests.planJSON(ws, "plan-trace-text.json")
         let stateDataset = try #require(plan["state_dataset"] as? String)
-        haystack += try ws.query("SELECT TO_JSON_STRING(r) FROM `\(E2E.project).\(stateDataset).runs` AS r").map { $0.compactMap { $0 }.joined() }
+        haystack += try ws.query("SELECT TO_JSON_STRING(r) FROM `\(E2E.project).\(stateDataset).run_records` AS r").map { $0.compactMap { $0 }.joined() }
+        haystack += try Reliability.leaseRecords(ws, table: "people").map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
         for canary in canaries {
             for (index, text) in haystack.enumerated() {
                 #expect(!text.contains(canary), "\(kind): a secret (\(canary.prefix(12))…) leaked into output \(index)")

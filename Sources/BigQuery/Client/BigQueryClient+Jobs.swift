@@ -7,16 +7,14 @@ extension BigQueryClient {
 
     // MARK: - queries
 
-    /// Runs a query: protected-table check, session cache, dry run (or the reviewed one the job carries),
-    /// admission by the budget, the job (with deterministic attempt ids and adoption), settlement of the actual
-    /// bytes, and the rows of a SELECT.
+    /// Runs a query: protected-table check, session cache, admission (a dry run, or the reviewed one the job
+    /// carries, checked against the budget), the job (deterministic attempt ids, adoption), settlement of the
+    /// actual bytes, and the rows of a SELECT.
     public func query(_ job: QueryJob) async throws(BigQueryError) -> QueryResult {
         let budget = try self.budget(job.budget)
         let project = try await billingProject(fallback: job.writes?.projectId ?? job.reads.first?.projectId, explicit: job.project)
-        let displayId = job.jobId ?? "query"
-        try checkWritable(job.writes, jobId: displayId, kind: "query")
-        let readOnly = job.writes == nil
-        let cacheKey = readOnly && job.cacheable && budget.cache
+        try checkWritable(job.writes, jobId: job.jobId ?? "query", kind: "query")
+        let cacheKey = job.writes == nil && job.cacheable && budget.cache
             ? QueryCache.key(project: project, location: job.location, sql: job.sql, parameters: job.parameters) : nil
         if let cacheKey, var cached = await cache.lookup(cacheKey) {
             record(JobRecord(kind: "query", jobId: cached.outcome.jobId, statementType: cached.outcome.statementType, bytesProcessed: 0,
@@ -24,42 +22,14 @@ extension BigQueryClient {
             cached.fromSessionCache = true
             return cached
         }
-        let dry: DryRunResult
-        if let reviewed = job.reviewed, !readOnly {
-            dry = reviewed
-        } else {
-            dry = try await dryRun(job)
-        }
-        if readOnly, let statement = dry.statementType, !Self.readOnlyStatements.contains(statement) {
-            record(JobRecord(kind: "query", jobId: displayId, statementType: statement, bytesProcessed: 0, bytesBilled: 0, costUSD: 0,
-                             durationSeconds: 0, attempt: 0, outcome: "refused", reason: "undeclaredWrite"))
-            throw .invalidName("refused: the statement is a \(statement) but the job declares no table it writes")
-        }
-        guard let guardian = guards[job.budget] else { throw .invalidName("no budget named '\(job.budget)'") }
-        let admission: CostGuard.Admission
-        do {
-            admission = try await guardian.admit(estimatedBytes: dry.estimatedBilledBytes)
-            warn(await guardian.drainWarnings(), budget: job.budget)
-        } catch {
-            record(JobRecord(kind: "query", jobId: displayId, statementType: dry.statementType, bytesProcessed: 0, bytesBilled: 0,
-                             costUSD: 0, durationSeconds: 0, attempt: 0, outcome: "refused", reason: "budget"))
-            throw error
-        }
+        let (dry, admission, guardian) = try await admit(job)
         let started = time.now()
         let run: JobRun
         do {
-            run = try await runJob(project: project, idBase: job.jobId, location: job.location, retry: budget.retry, kind: "query") { object in
+            run = try await runJob(project: project, idBase: job.jobId, location: job.location, retry: budget.retry, kind: "query",
+                                   resuming: job.resuming) { object in
                 object.field("query") { json in
-                    json.object { query in
-                        query.field("query", string: job.sql)
-                        query.field("useLegacySql") { $0.bool(false) }
-                        query.field("useQueryCache") { $0.bool(budget.cache) }
-                        query.field("maximumBytesBilled", string: String(admission.maximumBytesBilled))
-                        if !job.parameters.isEmpty {
-                            query.field("parameterMode", string: "NAMED")
-                            query.field("queryParameters") { json in json.array(job.parameters) { json, p in p.write(to: &json) } }
-                        }
-                    }
+                    self.writeQueryConfiguration(job, cache: budget.cache, maximumBytesBilled: admission.maximumBytesBilled, into: &json)
                 }
                 object.field("labels") { json in json.object { labels in for (k, v) in self.labels(job.labels) { labels.field(k, string: v) } } }
             }
@@ -67,6 +37,48 @@ extension BigQueryClient {
             await guardian.settle(admission, billedBytes: 0, processedBytes: 0)
             throw error
         }
+        let outcome = await settle(run, of: job, dry: dry, admission: admission, guardian: guardian, started: started)
+        var schema: [FieldSchema] = []
+        var rows: [[Cell]] = []
+        if job.writes == nil {
+            (schema, rows) = try await results(project: project, jobId: outcome.jobId, location: outcome.location, retry: budget.retry)
+        }
+        let result = QueryResult(outcome: outcome, schema: schema, rows: rows, fromSessionCache: false)
+        if let cacheKey { await cache.store(cacheKey, result) }
+        return result
+    }
+
+    /// The estimate a job is admitted on (the reviewed dry run it carries, else a fresh one), checked: a
+    /// statement the dry run shows to write, in a job that declares no write, is refused; then the budget
+    /// reserves the estimate or refuses the job. Nothing is sent but the dry run.
+    func admit(_ job: QueryJob) async throws(BigQueryError) -> (DryRunResult, CostGuard.Admission, CostGuard) {
+        let displayId = job.jobId ?? "query"
+        let dry: DryRunResult
+        if let reviewed = job.reviewed, job.writes != nil {
+            dry = reviewed
+        } else {
+            dry = try await dryRun(job)
+        }
+        if job.writes == nil, let statement = dry.statementType, !Self.readOnlyStatements.contains(statement) {
+            record(JobRecord(kind: "query", jobId: displayId, statementType: statement, bytesProcessed: 0, bytesBilled: 0, costUSD: 0,
+                             durationSeconds: 0, attempt: 0, outcome: "refused", reason: "undeclaredWrite"))
+            throw .refused(.undeclaredWrite(statement: statement))
+        }
+        guard let guardian = guards[job.budget] else { throw .invalidName("no budget named '\(job.budget)'") }
+        do {
+            let admission = try await guardian.admit(estimatedBytes: dry.estimatedBilledBytes)
+            warn(await guardian.drainWarnings(), budget: job.budget)
+            return (dry, admission, guardian)
+        } catch {
+            record(JobRecord(kind: "query", jobId: displayId, statementType: dry.statementType, bytesProcessed: 0, bytesBilled: 0,
+                             costUSD: 0, durationSeconds: 0, attempt: 0, outcome: "refused", reason: "budget"))
+            throw error
+        }
+    }
+
+    /// Settles a finished job with its budget (its actual bytes billed replace the reservation) and logs it.
+    func settle(_ run: JobRun, of job: QueryJob, dry: DryRunResult, admission: CostGuard.Admission, guardian: CostGuard,
+                started: Double) async -> JobOutcome {
         let stats = run.resource.statistics?.query
         let processed = Int64(stats?.totalBytesProcessed ?? run.resource.statistics?.totalBytesProcessed ?? "") ?? 0
         let cacheHit = stats?.cacheHit ?? false
@@ -76,26 +88,35 @@ extension BigQueryClient {
         var outcome = JobOutcome(
             jobId: run.resource.jobReference?.jobId ?? run.jobId, location: run.resource.jobReference?.location ?? job.location,
             statementType: stats?.statementType ?? dry.statementType, bytesProcessed: processed, bytesBilled: billed,
-            costUSD: Billing.cost(billedBytes: billed, usdPerTiB: budget.limits.usdPerTiB), cacheHit: cacheHit,
+            costUSD: Billing.cost(billedBytes: billed, usdPerTiB: guardian.limits.usdPerTiB), cacheHit: cacheHit,
             affectedRows: stats?.numDmlAffectedRows.flatMap { Int64($0) },
             insertedRows: stats?.dmlStats?.insertedRowCount.flatMap { Int64($0) },
             updatedRows: stats?.dmlStats?.updatedRowCount.flatMap { Int64($0) },
             deletedRows: stats?.dmlStats?.deletedRowCount.flatMap { Int64($0) },
             loadedRows: nil, attempt: run.attempt, adopted: run.adopted, durationSeconds: time.now() - started
         )
-        var schema: [FieldSchema] = []
-        var rows: [[Cell]] = []
-        if readOnly {
-            (schema, rows) = try await results(project: project, jobId: outcome.jobId, location: outcome.location, retry: budget.retry)
-        } else if outcome.affectedRows == nil, let inserted = outcome.insertedRows {
+        if job.writes != nil, outcome.affectedRows == nil, let inserted = outcome.insertedRows {
             outcome.affectedRows = inserted + (outcome.updatedRows ?? 0) + (outcome.deletedRows ?? 0)
         }
         record(JobRecord(kind: "query", jobId: outcome.jobId, statementType: outcome.statementType, bytesProcessed: processed,
                          bytesBilled: billed, costUSD: outcome.costUSD, durationSeconds: outcome.durationSeconds,
                          attempt: run.attempt, outcome: run.adopted ? "adopted" : "done", reason: nil))
-        let result = QueryResult(outcome: outcome, schema: schema, rows: rows, fromSessionCache: false)
-        if let cacheKey { await cache.store(cacheKey, result) }
-        return result
+        return outcome
+    }
+
+    /// `configuration.query` of a job or dry run, written in one place: the statement, GoogleSQL, the cache
+    /// setting, the cap BigQuery enforces (not for a dry run) and the named parameters.
+    nonisolated func writeQueryConfiguration(_ job: QueryJob, cache: Bool, maximumBytesBilled: Int64?, into json: inout JSONWriter) {
+        json.object { query in
+            query.field("query", string: job.sql)
+            query.field("useLegacySql") { $0.bool(false) }
+            query.field("useQueryCache") { $0.bool(cache) }
+            if let maximumBytesBilled { query.field("maximumBytesBilled", string: String(maximumBytesBilled)) }
+            if !job.parameters.isEmpty {
+                query.field("parameterMode", string: "NAMED")
+                query.field("queryParameters") { json in json.array(job.parameters) { json, p in p.write(to: &json) } }
+            }
+        }
     }
 
     /// Dry-runs a query (free) and estimates its bytes billed; an estimate the dry run cannot give (UNKNOWN
@@ -121,17 +142,7 @@ extension BigQueryClient {
             object.field("configuration") { json in
                 json.object { config in
                     config.field("dryRun") { $0.bool(true) }
-                    config.field("query") { json in
-                        json.object { query in
-                            query.field("query", string: job.sql)
-                            query.field("useLegacySql") { $0.bool(false) }
-                            query.field("useQueryCache") { $0.bool(budget.cache) }
-                            if !job.parameters.isEmpty {
-                                query.field("parameterMode", string: "NAMED")
-                                query.field("queryParameters") { json in json.array(job.parameters) { json, p in p.write(to: &json) } }
-                            }
-                        }
-                    }
+                    config.field("query") { json in self.writeQueryConfiguration(job, cache: budget.cache, maximumBytesBilled: nil, into: &json) }
                 }
             }
         }
@@ -239,79 +250,123 @@ extension BigQueryClient {
         var adopted: Bool
     }
 
-    /// Runs a job to completion. With an id base, attempt n is `<base>_<n>`: an attempt that already exists
-    /// (an earlier run, or a request whose answer was lost) is adopted if it succeeded or awaited if it runs; a
-    /// failed attempt is followed by the next id. Retryable job failures get new attempts with backoff.
-    func runJob(project: String, idBase: String?, location: String?, retry: RetryPolicy, kind: String,
+    /// Runs a job to completion. With an id base, attempt n is `<base>_<n>`, and BigQuery's 409 for an id that
+    /// exists is the authority: an earlier run's attempt that succeeded is adopted (awaited first if it still
+    /// runs), one that failed is passed over for the next id. `resuming` (an earlier run of the same step may
+    /// have sent it) looks each attempt up before inserting it instead, for servers that do not answer 409 (the
+    /// emulator re-runs a duplicate id). A job that fails for a passing cause (a backend error, a concurrent
+    /// update of the table) is retried under the next id, with backoff, within the retry policy's deadline.
+    func runJob(project: String, idBase: String?, location: String?, retry: RetryPolicy, kind: String, resuming: Bool = false,
                 upload: (@Sendable (String, [UInt8]) async throws(BigQueryError) -> JobResource)? = nil,
                 adoptable: (JobResource) -> Bool = { _ in true },
                 configuration write: (inout JSONWriter.ObjectWriter) -> Void) async throws(BigQueryError) -> JobRun {
+        let start = time.now()
         var lastFailure: BigQueryError?
         for attempt in 1...max(1, retry.maxAttempts) {
             let jobId = idBase.map { "\($0)_\(attempt)" } ?? randomJobId(kind)
-            if idBase != nil, var existing = try await getJob(project: project, jobId: jobId, location: location, retry: retry) {
-                if existing.status?.state != "DONE" {
-                    existing = try await waitForJob(project: project, jobId: jobId, location: location, retry: retry)
-                }
-                if let error = existing.status?.errorResult {
-                    lastFailure = .jobFailed(jobId: jobId, reason: error.reason, message: error.message ?? "failed")
-                    continue
-                }
-                guard adoptable(existing) else {
-                    logger.notice("an earlier attempt is not adoptable; running the job again under the next id", metadata: ["job_id": "\(jobId)"])
-                    lastFailure = .jobFailed(jobId: jobId, reason: nil, message: "an earlier attempt wrote to a table since replaced")
-                    continue
-                }
-                return JobRun(resource: existing, jobId: jobId, attempt: attempt, adopted: true)
+            let outcome: AttemptOutcome
+            if idBase != nil, resuming, let existing = try await getJob(project: project, jobId: jobId, location: location, retry: retry) {
+                outcome = try await settleExisting(existing, project: project, jobId: jobId, attempt: attempt, location: location, retry: retry,
+                                                   adoptable: adoptable)
+            } else {
+                outcome = try await insertAttempt(project: project, jobId: jobId, attempt: attempt, location: location, retry: retry,
+                                                  upload: upload, adoptable: adoptable, configuration: write)
             }
-            var body = JSONWriter()
-            body.object { object in
-                object.field("jobReference") { json in
-                    json.object { ref in
-                        ref.field("projectId", string: project)
-                        ref.field("jobId", string: jobId)
-                        if let location { ref.field("location", string: location) }
-                    }
+            switch outcome {
+            case .succeeded(let run):
+                return run
+            case .passedOver(let failure):
+                lastFailure = failure
+            case .failed(let failure, let resource):
+                let error = resource.status?.errorResult
+                record(JobRecord(kind: kind, jobId: resource.jobReference?.jobId ?? jobId, statementType: resource.statistics?.query?.statementType,
+                                 bytesProcessed: 0, bytesBilled: 0, costUSD: 0, durationSeconds: 0, attempt: attempt, outcome: "failed",
+                                 reason: error?.reason))
+                guard Retry.isRetryableJob(reason: error?.reason, message: error?.message), attempt < retry.maxAttempts else { throw failure }
+                let wait = time.jitter(upTo: retry.ceiling(beforeRetry: attempt).seconds)
+                guard time.now() - start + wait <= retry.deadline.seconds else {
+                    throw .retriesExhausted(attempts: attempt, last: "\(failure.description) (retry deadline of \(Int(retry.deadline.seconds))s reached)")
                 }
-                object.field("configuration") { json in json.object { write(&$0) } }
+                lastFailure = failure
+                logger.notice("job failed; retrying under a new id", metadata: ["job_id": "\(jobId)", "reason": "\(error?.reason ?? "-")"])
+                do { try await time.sleep(seconds: wait) } catch { throw .transport("cancelled while waiting to retry") }
             }
-            var resource: JobResource
-            do {
-                if let upload {
-                    resource = try await upload(jobId, body.bytes)
-                } else {
-                    let response = try await perform(
-                        "POST", "\(projectURL(project))/jobs", body: .bytes(body.bytes), retry: retry,
-                        probe: { [self] () async throws(BigQueryError) -> HTTPResponse? in
-                            try await self.getJobResponse(project: project, jobId: jobId, location: location, retry: retry)
-                        }
-                    )
-                    resource = try decode(JobResource.self, response, what: "job")
-                }
-            } catch .api(409, _, _) {
-                // An earlier attempt of this request went through: adopt that job.
-                guard let existing = try await getJob(project: project, jobId: jobId, location: location, retry: retry) else {
-                    throw BigQueryError.invalidResponse("job \(jobId) already exists but cannot be read")
-                }
-                resource = existing
-            }
-            let actualId = resource.jobReference?.jobId ?? jobId
-            if resource.status?.state != "DONE" {
-                resource = try await waitForJob(project: project, jobId: actualId, location: resource.jobReference?.location ?? location, retry: retry)
-            }
-            guard let error = resource.status?.errorResult else {
-                return JobRun(resource: resource, jobId: actualId, attempt: attempt, adopted: false)
-            }
-            let failure = BigQueryError.jobFailed(jobId: actualId, reason: error.reason, message: error.message ?? "failed")
-            record(JobRecord(kind: kind, jobId: actualId, statementType: resource.statistics?.query?.statementType, bytesProcessed: 0,
-                             bytesBilled: 0, costUSD: 0, durationSeconds: 0, attempt: attempt, outcome: "failed", reason: error.reason))
-            guard Retry.isRetryableJob(reason: error.reason), attempt < retry.maxAttempts else { throw failure }
-            lastFailure = failure
-            let wait = time.jitter(upTo: retry.ceiling(beforeRetry: attempt).seconds)
-            logger.notice("job failed; retrying under a new id", metadata: ["job_id": "\(actualId)", "reason": "\(error.reason ?? "-")"])
-            do { try await time.sleep(seconds: wait) } catch { throw .transport("cancelled while waiting to retry") }
         }
         throw .retriesExhausted(attempts: retry.maxAttempts, last: lastFailure?.description ?? "job failed")
+    }
+
+    /// How one attempt id ended.
+    enum AttemptOutcome {
+        /// It succeeded: run now, or adopted from an earlier run.
+        case succeeded(JobRun)
+        /// An earlier run's attempt under this id failed, or wrote to a table since replaced: use the next id.
+        case passedOver(BigQueryError)
+        /// This run's attempt failed.
+        case failed(BigQueryError, JobResource)
+    }
+
+    /// Inserts one attempt and waits for it. A 409 means the id exists from an earlier run (a retry of this very
+    /// request that BigQuery had already accepted is caught by `perform`'s probe, and counts as this run's).
+    func insertAttempt(project: String, jobId: String, attempt: Int, location: String?, retry: RetryPolicy,
+                       upload: (@Sendable (String, [UInt8]) async throws(BigQueryError) -> JobResource)?,
+                       adoptable: (JobResource) -> Bool,
+                       configuration write: (inout JSONWriter.ObjectWriter) -> Void) async throws(BigQueryError) -> AttemptOutcome {
+        var body = JSONWriter()
+        body.object { object in
+            object.field("jobReference") { json in
+                json.object { ref in
+                    ref.field("projectId", string: project)
+                    ref.field("jobId", string: jobId)
+                    if let location { ref.field("location", string: location) }
+                }
+            }
+            object.field("configuration") { json in json.object { write(&$0) } }
+        }
+        var resource: JobResource
+        do {
+            if let upload {
+                resource = try await upload(jobId, body.bytes)
+            } else {
+                let response = try await perform(
+                    "POST", "\(projectURL(project))/jobs", body: .bytes(body.bytes), retry: retry,
+                    probe: { [self] () async throws(BigQueryError) -> HTTPResponse? in
+                        try await self.getJobResponse(project: project, jobId: jobId, location: location, retry: retry)
+                    }
+                )
+                resource = try decode(JobResource.self, response, what: "job")
+            }
+        } catch .api(409, _, _) {
+            guard let existing = try await getJob(project: project, jobId: jobId, location: location, retry: retry) else {
+                throw BigQueryError.invalidResponse("job \(jobId) already exists but cannot be read")
+            }
+            return try await settleExisting(existing, project: project, jobId: jobId, attempt: attempt, location: location, retry: retry,
+                                            adoptable: adoptable)
+        }
+        let actualId = resource.jobReference?.jobId ?? jobId
+        if resource.status?.state != "DONE" {
+            resource = try await waitForJob(project: project, jobId: actualId, location: resource.jobReference?.location ?? location, retry: retry)
+        }
+        if let error = resource.status?.errorResult {
+            return .failed(.jobFailed(jobId: actualId, reason: error.reason, message: error.message ?? "failed"), resource)
+        }
+        return .succeeded(JobRun(resource: resource, jobId: actualId, attempt: attempt, adopted: false))
+    }
+
+    /// An attempt an earlier run created: adopted once done if it succeeded into the current table, else passed over.
+    func settleExisting(_ existing: JobResource, project: String, jobId: String, attempt: Int, location: String?, retry: RetryPolicy,
+                        adoptable: (JobResource) -> Bool) async throws(BigQueryError) -> AttemptOutcome {
+        var existing = existing
+        if existing.status?.state != "DONE" {
+            existing = try await waitForJob(project: project, jobId: jobId, location: existing.jobReference?.location ?? location, retry: retry)
+        }
+        if let error = existing.status?.errorResult {
+            return .passedOver(.jobFailed(jobId: jobId, reason: error.reason, message: error.message ?? "failed"))
+        }
+        guard adoptable(existing) else {
+            logger.notice("an earlier attempt is not adoptable; running the job again under the next id", metadata: ["job_id": "\(jobId)"])
+            return .passedOver(.jobFailed(jobId: jobId, reason: nil, message: "an earlier attempt wrote to a table since replaced"))
+        }
+        return .succeeded(JobRun(resource: existing, jobId: jobId, attempt: attempt, adopted: true))
     }
 
     /// The job, or nil when it does not exist.

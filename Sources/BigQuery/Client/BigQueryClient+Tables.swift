@@ -42,6 +42,30 @@ extension BigQueryClient {
         }
     }
 
+    /// Changes a table's description, labels or expiration with `tables.patch`. With `ifMatch`, BigQuery applies
+    /// the change only if the table's etag is still that one, and answers 412 otherwise (a compare-and-swap on
+    /// the table's metadata); that 412 is thrown as `.api(412, …)`, never retried. Refused for a protected table.
+    public func patchTable(_ table: TableReference, _ patch: TablePatch, ifMatch etag: String?) async throws(BigQueryError) -> TableResource {
+        try checkWritable(table, jobId: "tables.patch", kind: "ddl")
+        var body = JSONWriter()
+        body.object { object in
+            if let description = patch.description { object.field("description", string: description) }
+            if let labels = patch.labels {
+                object.field("labels") { json in json.object { for (key, value) in labels.sorted(by: { $0.key < $1.key }) { $0.field(key, string: value) } } }
+            }
+            if let expiration = patch.expirationTime {
+                object.field("expirationTime") { json in
+                    if let expiration { json.string(String(expiration)) } else { json.raw("null") }
+                }
+            }
+        }
+        let headers = etag.map { [(name: "If-Match", value: $0)] } ?? []
+        let response = try await perform("PATCH", tableURL(table), body: .bytes(body.bytes), headers: headers, retry: defaultRetry)
+        let resource = try decode(TableResource.self, response, what: "patched table \(table)")
+        tableMetadata[table] = resource
+        return resource
+    }
+
     /// Deletes a table (refused for a protected one); a missing table is not an error.
     public func deleteTable(_ table: TableReference) async throws(BigQueryError) {
         try checkWritable(table, jobId: "tables.delete", kind: "ddl")
@@ -124,7 +148,8 @@ extension BigQueryClient {
             }
         }
         let adoptableFrom = job.adoptableFrom
-        let run = try await runJob(project: project, idBase: job.jobId, location: job.location, retry: budget.retry, kind: "load", upload: upload,
+        let run = try await runJob(project: project, idBase: job.jobId, location: job.location, retry: budget.retry, kind: "load",
+                                   resuming: job.resuming, upload: upload,
                                    adoptable: { existing in
             // An attempt created before the destination's current incarnation loaded into a table since replaced.
             guard let adoptableFrom else { return true }
@@ -226,5 +251,22 @@ extension BigQueryClient {
                 throw .invalidResponse("resumable upload did not complete after all \(size) bytes were sent")
             }
         }
+    }
+}
+
+/// What a `tables.patch` changes; a nil field is left as it is.
+public struct TablePatch: Sendable, Hashable {
+    /// The table's description.
+    public var description: String?
+    /// The table's labels (the whole set).
+    public var labels: [String: String]?
+    /// When BigQuery deletes the table (ms since the epoch); `.some(nil)` removes the expiration.
+    public var expirationTime: Int64??
+
+    /// Creates a patch.
+    public init(description: String? = nil, labels: [String: String]? = nil, expirationTime: Int64?? = nil) {
+        self.description = description
+        self.labels = labels
+        self.expirationTime = expirationTime
     }
 }

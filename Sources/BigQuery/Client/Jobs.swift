@@ -25,6 +25,9 @@ public struct QueryJob: Sendable {
     /// A dry run of this exact statement already made (a reviewed plan's step): the job is admitted on it and
     /// not dry-run again. Ignored for a job that declares no write: a fresh dry run must confirm it only reads.
     public var reviewed: DryRunResult?
+    /// Whether an earlier run may already have sent this job (a resumed apply): each attempt id is looked up
+    /// before it is inserted. Otherwise the insert goes first and BigQuery's 409 tells of an existing one.
+    public var resuming = false
 
     /// Creates a job.
     public init(sql: String, parameters: [QueryParameter] = [], jobId: String? = nil, project: String? = nil, location: String? = nil,
@@ -87,6 +90,8 @@ public struct LoadJob: Sendable {
     /// time. An older attempt loaded into an earlier incarnation of the destination (a staging table dropped and
     /// created again), so it is passed over and the next attempt id runs the load again. Nil: adopt any.
     public var adoptableFrom: Int64?
+    /// Whether an earlier run may already have sent this job (see `QueryJob.resuming`).
+    public var resuming = false
 
     /// Creates a load job.
     public init(destination: TableReference, source: Source, format: String, schema: [FieldSchema]? = nil,

@@ -14,8 +14,16 @@ public enum Retry {
         return retryableStatuses.contains(status)
     }
 
+    /// Messages of job failures that a later attempt can get past although their reason is not retryable as
+    /// such: BigQuery's DML concurrency errors (docs/bigquery.md, "DML concurrency"). A mutating statement that
+    /// lost a conflict with a concurrent one fails with reason `invalidQuery` and "Could not serialize access to
+    /// table … due to concurrent update"; one past the per-table queue of 20 fails with "Too many DML statements
+    /// outstanding against table …". Every other `invalidQuery` is the statement's own fault and stays fatal.
+    public static let retryableJobMessages = ["Could not serialize access to table", "Too many DML statements outstanding against table"]
+
     /// Whether a failed job should be retried under its next attempt id.
-    public static func isRetryableJob(reason: String?) -> Bool {
+    public static func isRetryableJob(reason: String?, message: String? = nil) -> Bool {
+        if let message, retryableJobMessages.contains(where: { message.contains($0) }) { return true }
         guard let reason else { return false }
         return retryableJobReasons.contains(reason)
     }

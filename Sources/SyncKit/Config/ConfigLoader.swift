@@ -13,8 +13,11 @@ public struct Configuration: Sendable {
     /// How many files were read.
     public var fileCount: Int
 
+    /// A policy by name (the built-in default is among them unless a broken `default` file replaced it).
+    public func policy(named name: String) -> Policy? { policies[name] }
+
     /// The policy a sync uses.
-    public func policy(for sync: SyncDefinition) -> Policy? { policies[sync.policyName] }
+    public func policy(for sync: SyncDefinition) -> Policy? { policy(named: sync.policyName) }
 }
 
 /// Finds, reads and checks the configuration under a directory (`-C DIR`).

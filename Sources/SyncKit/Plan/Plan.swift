@@ -4,14 +4,15 @@ import Foundation
 /// A reviewed unit of work: every step of every sync with its SQL, estimates and the fingerprints of what it was
 /// planned from. Written as versioned, deterministic JSON (`plan --out`); `apply` runs exactly these steps.
 public struct Plan: Codable, Sendable, Hashable {
-    /// The plan file format this bqsync writes and reads.
-    public static let currentFormatVersion = 2
+    /// The plan file format this bqsync writes and reads. 3: no `state` steps (bookkeeping is metadata calls
+    /// and streamed run records, billed nothing); plans of format 2 reserved budget for them.
+    public static let currentFormatVersion = 3
 
     /// The file format's version.
     public var formatVersion: Int
     /// A digest of everything the plan does and was planned from; job ids are derived from it.
     public var planId: String
-    /// The dataset (in each target's project) holding runs and leases.
+    /// The dataset (in each target's project) holding the leases and run records.
     public var stateDataset: String
     /// One entry per sync, in name order.
     public var syncs: [SyncPlan]
@@ -116,7 +117,7 @@ public struct SyncPlan: Codable, Sendable, Hashable {
     /// Dollars, as estimated.
     public var estimatedCostUSD: Double { steps.reduce(0) { $0 + ($1.estimate?.costUSD ?? 0) } }
     /// Billable query jobs.
-    public var queryJobs: Int { steps.filter { $0.kind == .merge || $0.kind == .state }.count }
+    public var queryJobs: Int { steps.filter { $0.kind == .merge }.count }
 }
 
 /// A file's path and SHA-256.
@@ -179,8 +180,6 @@ public struct Step: Codable, Sendable, Hashable {
         case merge
         /// Drop the staging table (free).
         case dropStaging = "drop_staging"
-        /// A write to the state dataset (billed; lease and run record).
-        case state
     }
 
     /// Position within the sync.

@@ -9,8 +9,6 @@ public struct Planner: Sendable {
     public static let maxInlineBytes = 8 << 20
     /// A staged load file is cut at this size.
     public static let stagedFileBytes = 16 << 20
-    /// The state writes each sync makes: acquire the lease, record the run, release the lease.
-    public static let stateWrites = ["check for an earlier run of the plan", "acquire the target's lease", "record the run", "release the lease"]
 
     /// Requests (table reads and dry runs) in flight at once, across all syncs of a plan.
     public static let defaultRequests = 64
@@ -126,10 +124,6 @@ public struct Planner: Sendable {
             try await planQuery(prepared, into: &plan, steps: &steps)
         case .gcs:
             try await planGCS(prepared, into: &plan, steps: &steps)
-        }
-        for write in Self.stateWrites {
-            steps.append(Step(index: 0, kind: .state, estimate: modeled(Billing.minimum, policy: prepared.policy,
-                                                                          note: "state dataset: \(write) (10 MB minimum)")))
         }
         for i in steps.indices { steps[i].index = i }
         plan.steps = steps
@@ -390,7 +384,7 @@ public struct Planner: Sendable {
     func budgets(_ plans: [SyncPlan]) -> [BudgetPlan] {
         let names = Set(plans.map(\.policy)).sorted()
         return names.compactMap { name -> BudgetPlan? in
-            guard let policy = configuration.policies[name] ?? (name == Policy.builtInDefault.name ? Policy.builtInDefault : nil) else { return nil }
+            guard let policy = configuration.policy(named: name) else { return nil }
             let mine = plans.filter { $0.policy == name }
             let bytes = mine.reduce(Int64(0)) { $0 + $1.estimatedBilledBytes }
             let queries = mine.reduce(0) { $0 + $1.queryJobs }

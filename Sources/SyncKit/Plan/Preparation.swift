@@ -13,6 +13,9 @@ struct PreparedTarget: Sendable {
     /// The time-partitioning column, if any.
     let partitionField: String?
 
+    /// Where the target's jobs run: its table's location (nil, BigQuery's default, when the plan creates it).
+    var location: String? { table?.location }
+
     /// The SHA-256 of the table's schema (names, types, modes), or nil when it does not exist.
     var schemaFingerprint: String? {
         guard let table else { return nil }

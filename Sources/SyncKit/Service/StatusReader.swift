@@ -1,6 +1,7 @@
 import BigQuery
 
-/// Reads the latest runs from the state dataset of each target project of the named syncs.
+/// Reads the latest runs from the state dataset of each target project of the named syncs, with
+/// `tabledata.list`: no query job, nothing billed.
 public struct StatusReader: Sendable {
     let client: BigQueryClient
     let configuration: Configuration
@@ -15,22 +16,18 @@ public struct StatusReader: Sendable {
         self.stateDataset = stateDataset
     }
 
-    /// The latest runs of the named syncs (all when none), newest first.
+    /// The latest runs of the named syncs (all when none), newest first, at most `limit` per target project.
     public func latestRuns(_ names: [String], limit: Int) async throws(SyncError) -> [RunRecord] {
         let syncs = try Planner.select(names, from: configuration)
-        var projects: [String: String] = [:]  // project → a policy name for the budget
-        for sync in syncs {
-            guard let table = try? sync.target.table.resolved(defaultProject: defaultProject) else { continue }
-            projects[table.projectId] = projects[table.projectId] ?? sync.policyName
+        let wanted = Set(syncs.map(\.name))
+        let projects = Set(syncs.compactMap { try? $0.target.table.resolved(defaultProject: defaultProject).projectId })
+        guard !projects.isEmpty || syncs.isEmpty else {
+            throw SyncError.failed("no project to read run records from: the targets name none; pass --project or set GOOGLE_CLOUD_PROJECT")
         }
         var runs: [RunRecord] = []
-        for (project, policy) in projects.sorted(by: { $0.key < $1.key }) {
-            let store = StateStore(client: client, project: project, dataset: stateDataset, budget: policy)
-            let exists: Bool
-            let runsTable = try store.runs
-            do { exists = try await client.getTable(runsTable) != nil } catch { throw SyncError.bigQuery(error) }
-            guard exists else { continue }
-            runs += try await store.latestRuns(syncs: names.isEmpty ? [] : syncs.map(\.name), limit: limit)
+        for project in projects.sorted() {
+            let recorded = try await RunLog(client: client, project: project, stateDataset: stateDataset).runs()
+            runs += recorded.filter { wanted.contains($0.sync) }.sorted { ($0.finishedAt ?? "") > ($1.finishedAt ?? "") }.prefix(limit)
         }
         return runs.sorted { ($0.finishedAt ?? "") > ($1.finishedAt ?? "") }
     }

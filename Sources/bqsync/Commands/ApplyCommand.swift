@@ -24,6 +24,7 @@ struct ApplyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try CommandContext.make(global)
+        let leaseSeconds = try await context.run { () throws(SyncError) in try LeaseSettings.seconds(environment: ProcessInfo.processInfo.environment) }
         let plan: Plan
         if targets.count == 1, FileManager.default.fileExists(atPath: targets[0]), !context.configuration.syncs.contains(where: { $0.name == targets[0] }) {
             // The reviewed plan is the approval: no prompt.
@@ -48,7 +49,8 @@ struct ApplyCommand: AsyncParsableCommand {
                 }
             }
         }
-        let service = BigQuerySyncService(client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject)
+        let service = BigQuerySyncService(client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject,
+                                          leaseSeconds: leaseSeconds)
         let progress = Progress(plan: plan, tty: Terminal.stderrIsTTY)
         let summaries = try await context.run { () async throws(SyncError) in
             try await service.apply(plan) { event in progress.handle(event) }

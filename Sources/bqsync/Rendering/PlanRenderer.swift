@@ -53,7 +53,7 @@ struct PlanRenderer {
             let billed = run.compactMap(\.estimate?.billedBytes).reduce(0, +)
             var line = "\(step.kind.rawValue)" + (run.count > 1 ? " ×\(run.count)" : "")
             if rows > 0 { line += "  \(rows) rows" }
-            if step.kind == .merge || step.kind == .state {
+            if step.kind == .merge {
                 line += "  ≈ \(Format.bytes(billed)) billed"
                 if let accuracy = step.estimate?.accuracy { line += " (\(accuracy.rawValue.lowercased()))" }
             }
