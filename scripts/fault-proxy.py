@@ -3,10 +3,12 @@
 reliability tests (Tests/bqsyncTests/Fault*.swift, scripts/soak-faults, scripts/soak-crash).
 
     fault-proxy.py --upstream http://127.0.0.1:PORT [--seed N] [--rate 0.2] [--kinds 429,500,...] [--hold 3]
-                   [--latency SECONDS]
+                   [--latency SECONDS [--latency-max SECONDS]]
 
 With --latency every request (but the control requests) is held that long before it is forwarded: a distant
-server's round trip, for benchmarks (scripts/bench-plan). Requests are held concurrently. With
+server's round trip, for benchmarks (scripts/bench-plan) and the contention tests. With --latency-max too, each
+request is held a time drawn uniformly between the two (from its own generator, seeded by --seed, so faults
+stay where they were). Requests are held concurrently. With
 --answer-dry-runs BYTES the proxy answers dry-run job inserts itself (after the latency), reporting BYTES
 processed, PRECISE, as BigQuery does, instead of queueing them for the emulator, which serves one request at a
 time: a model of a server that answers dry runs in parallel. The SQL is then not checked by anyone.
@@ -95,7 +97,8 @@ class Proxy:
         parts = urlsplit(upstream if "://" in upstream else "http://" + upstream)
         self.upstream = (parts.hostname, parts.port or 80)
         self.hold = hold
-        self.latency = 0.0
+        self.latency = self.latency_max = 0.0
+        self.latency_rng = random.Random(seed)
         self.dry_run_bytes = None
         self.lock = threading.Condition()
         self.configure(seed, rate, kinds)
@@ -119,6 +122,11 @@ class Proxy:
         self.rng = random.Random(seed)
         self.rate = rate
         self.kinds = [k for k in kinds if k in ALL_KINDS]
+
+    def next_latency(self):
+        with self.lock:
+            return self.latency + (self.latency_max - self.latency) * self.latency_rng.random() \
+                if self.latency_max > self.latency else self.latency
 
     def next_fault(self, is_job_insert):
         """The fault for the next request, from the seeded generator (two draws per request, always)."""
@@ -341,7 +349,7 @@ class Handler(BaseHTTPRequestHandler):
             table = DMLModel.mutated_table(self.query_text(body), None) or "unknown.table"
             return self.job_failure(entry, job_id, body, "invalidQuery", DMLModel.conflict_message(table) + " (injected)")
         if proxy.latency:
-            time.sleep(proxy.latency)
+            time.sleep(proxy.next_latency())
         if dry and proxy.dry_run_bytes is not None:
             self.finish_entry(entry, 200)
             return self.answer_json(200, self.dry_run_answer(body, statement))
@@ -553,11 +561,13 @@ def main():
     parser.add_argument("--kinds", default=",".join(k for k in ALL_KINDS if k != "invalid"))
     parser.add_argument("--hold", type=float, default=3.0, help="seconds a timeout fault holds (more than the client's timeout)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds every request is held before it is forwarded")
+    parser.add_argument("--latency-max", type=float, default=0.0, help="with --latency: hold each a uniform time up to this")
     parser.add_argument("--answer-dry-runs", type=int, default=None, metavar="BYTES",
                         help="answer dry runs here, reporting BYTES processed, instead of forwarding them")
     args = parser.parse_args()
     Handler.proxy = Proxy(args.upstream, args.seed, args.rate, [k for k in args.kinds.split(",") if k], args.hold)
-    Handler.proxy.latency, Handler.proxy.dry_run_bytes = args.latency, args.answer_dry_runs
+    Handler.proxy.latency, Handler.proxy.latency_max = args.latency, args.latency_max
+    Handler.proxy.dry_run_bytes = args.answer_dry_runs
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.request_queue_size = 64
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -8,12 +8,13 @@ import Testing
 
 /// One HTTP exchange by the curl command line (no part of the product's HTTP stack).
 enum Curl {
-    static func call(_ method: String, _ url: String, json: Data? = nil, maxTime: Double = 120) throws -> (status: Int, body: Data) {
+    static func call(_ method: String, _ url: String, json: Data? = nil, headers: [String] = [], maxTime: Double = 120) throws -> (status: Int, body: Data) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         let marker = "\n__HTTP_STATUS__:"
         var arguments = ["curl", "-sS", "--max-time", String(maxTime), "-w", marker + "%{http_code}", "-X", method]
         if json != nil { arguments += ["-H", "content-type: application/json", "--data-binary", "@-"] }
+        for header in headers { arguments += ["-H", header] }
         process.arguments = arguments + [url]
         let stdin = Pipe(), stdout = Pipe()
         process.standardInput = json == nil ? FileHandle.nullDevice : stdin
@@ -55,12 +56,14 @@ final class FaultProxy: @unchecked Sendable {
     let url: String
     let stderrPath: String
 
+    /// With `latency`, every request is held a time drawn from that range (seconds) before it is forwarded.
     init(upstream: String, seed: UInt64 = 0, rate: Double = 0, kinds: [String] = FaultProxy.allKinds,
-         hold: Double = FaultProxy.clientTimeout + 1) throws {
+         hold: Double = FaultProxy.clientTimeout + 1, latency: ClosedRange<Double>? = nil) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = ["python3", E2E.repoRoot + "/scripts/fault-proxy.py", "--upstream", upstream, "--seed", String(seed),
                              "--rate", String(rate), "--kinds", kinds.joined(separator: ","), "--hold", String(hold)]
+            + (latency.map { ["--latency", String($0.lowerBound), "--latency-max", String($0.upperBound)] } ?? [])
         let stdout = Pipe()
         process.standardOutput = stdout
         process.standardInput = FileHandle.nullDevice
@@ -177,6 +180,16 @@ struct ProxyStats: Decodable {
     var failed: [String]
     var faults: [Fault]
     var log: [Entry]
+    /// The contract model (scripts/bqcontract.py): If-Match preconditions answered 412, tables deleted for their
+    /// expirationTime, and mutating DML jobs failed for a concurrent update on their table.
+    var preconditionsFailed: Int
+    var expired: [String]
+    var dmlConflicts: [[String: String]]
+
+    enum CodingKeys: String, CodingKey {
+        case requests, executions, conflicts, billed, failed, faults, log, expired
+        case preconditionsFailed = "preconditions_failed", dmlConflicts = "dml_conflicts"
+    }
 
     /// Executions per plan step (a step's job id without its `_<attempt>`), over every attempt.
     func stepExecutions(planId: String) -> [String: Int] {

@@ -288,7 +288,9 @@ extension BigQueryClient {
                     throw .retriesExhausted(attempts: attempt, last: "\(failure.description) (retry deadline of \(Int(retry.deadline.seconds))s reached)")
                 }
                 lastFailure = failure
-                logger.notice("job failed; retrying under a new id", metadata: ["job_id": "\(jobId)", "reason": "\(error?.reason ?? "-")"])
+                logger.notice("job failed; retrying under a new id", metadata: [
+                    "job_id": "\(jobId)", "reason": "\(error?.reason ?? "-")", "message": "\(error?.message ?? "-")",
+                ])
                 do { try await time.sleep(seconds: wait) } catch { throw .transport("cancelled while waiting to retry") }
             }
         }
