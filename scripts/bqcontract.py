@@ -14,6 +14,16 @@ Tables (metadata)
     storage reclaimed".) The emulator neither keeps nor enforces it.
   - `tables.insert` of an existing table is 409 Already Exists (the emulator agrees; the model relies on it).
 
+Locations
+  - A dataset has one location, US when created without one; a table is where its dataset is, and `tables.get`
+    answers its `location`. ("Dataset locations".) A job runs in one location: the one it names in
+    `jobReference.location`, else the one of the tables it references. A job that references a table in another
+    location fails: "Not found: Dataset P:D was not found in location L". A load job's destination is held to
+    the same rule. ("Locations": "you cannot query data in one location and write the results to another".)
+  - `jobs.get`, `jobs.getQueryResults` and `jobs.cancel` of a job outside the US and EU multi-regions must name
+    its location; without it the job is not found (404). (Jobs REST reference, `location` parameter.) The
+    emulator keeps locations but enforces neither rule.
+
 DML (jobs)
   - A mutating DML statement (UPDATE, DELETE, or a MERGE with a WHEN MATCHED or NOT MATCHED BY SOURCE clause)
     that runs while another mutating one on the same table is running conflicts: BigQuery retries it, then the
@@ -45,8 +55,9 @@ def new_etag():
 class TableModel:
     """Etags, If-Match preconditions and expiration of tables, over the emulator's tables."""
 
-    def __init__(self):
+    def __init__(self, locations=None):
         self.lock = threading.Lock()
+        self.locations = locations   # a LocationModel: answers carry the table's location, as BigQuery's do
         self.locks = {}       # (project, dataset, table) -> a lock held across a guarded change (the atomic step)
         self.etags = {}       # (project, dataset, table) -> its etag
         self.expirations = {}  # (project, dataset, table) -> ms since the epoch
@@ -137,6 +148,9 @@ class TableModel:
             return answer
         if isinstance(resource, dict):
             resource["etag"] = etag
+            location = self.locations.table_location(key) if self.locations else None
+            if location:
+                resource["location"] = location
             if expiration is None:
                 resource.pop("expirationTime", None)
             else:
@@ -159,6 +173,105 @@ class TableModel:
     def stats(self):
         with self.lock:
             return {"preconditions_failed": self.preconditions_failed, "expired": list(self.expired)}
+
+
+class LocationModel:
+    """Dataset locations, the one location of a job, and look-ups of a regional job that must name it."""
+
+    MULTI_REGIONS = {"US", "EU"}
+
+    def __init__(self, forward_get):
+        self.lock = threading.Lock()
+        self.forward_get = forward_get   # (path) -> (status, data, headers) from the emulator
+        self.datasets = {}    # (project, dataset) -> location, as BigQuery spells it
+        self.jobs = {}        # (project, job id) -> location
+        self.errors = []      # {"kind", "detail"}: calls refused by these rules
+
+    @staticmethod
+    def canonical(location):
+        return location.upper() if location and location.upper() in LocationModel.MULTI_REGIONS else (location or "US").lower()
+
+    def dataset_location(self, project, dataset):
+        with self.lock:
+            known = self.datasets.get((project, dataset))
+        if known:
+            return known
+        status, data, _ = self.forward_get(f"/bigquery/v2/projects/{project}/datasets/{dataset}")
+        if status != 200:
+            return None
+        try:
+            location = self.canonical(json.loads(data).get("location"))
+        except ValueError:
+            return None
+        with self.lock:
+            self.datasets[(project, dataset)] = location
+        return location
+
+    def created(self, project, body):
+        """A datasets.insert answered 200: remember where the dataset is."""
+        try:
+            request = json.loads(body)
+            dataset = request["datasetReference"]["datasetId"]
+        except (ValueError, KeyError, TypeError):
+            return
+        with self.lock:
+            self.datasets[(project, dataset)] = self.canonical(request.get("location"))
+
+    def table_location(self, key):
+        return self.dataset_location(key[0], key[1])
+
+    def refuse(self, kind, detail, message, code=404, reason="notFound"):
+        with self.lock:
+            self.errors.append({"kind": kind, "detail": detail})
+        return code, error_body(code, reason, "NOT_FOUND", message), [("Content-Type", "application/json")]
+
+    def check_job(self, project, body, tables):
+        """The answer refusing a job insert that spans locations, or None; remembers where the job runs."""
+        try:
+            request = json.loads(body)
+        except ValueError:
+            return None
+        reference = request.get("jobReference") or {}
+        named = reference.get("location")
+        job_location = self.canonical(named) if named else None
+        destination = ((request.get("configuration") or {}).get("load") or {}).get("destinationTable")
+        if destination:
+            tables = list(tables) + [f"{destination.get('projectId')}.{destination.get('datasetId')}.{destination.get('tableId')}"]
+        for name in tables:
+            parts = name.split(".")
+            if len(parts) != 3:
+                continue
+            location = self.dataset_location(parts[0], parts[1])
+            if location is None:
+                continue
+            if job_location is None:
+                job_location = location
+            elif location != job_location:
+                return self.refuse("cross-location", f"{name} is in {location}, the job in {job_location}",
+                                   f"Not found: Dataset {parts[0]}:{parts[1]} was not found in location {job_location}")
+        if reference.get("jobId"):
+            with self.lock:
+                self.jobs[(project, reference["jobId"])] = job_location or "US"
+        return None
+
+    def job_location(self, project, job_id):
+        with self.lock:
+            return self.jobs.get((project, job_id))
+
+    def check_lookup(self, project, job_id, query):
+        """The answer to a jobs.get / getQueryResults / cancel of a regional job that does not name its location."""
+        location = self.job_location(project, job_id)
+        if location is None or location in self.MULTI_REGIONS:
+            return None
+        asked = query.get("location")
+        if asked and self.canonical(asked) == location:
+            return None
+        return self.refuse("job look-up without its location", f"{job_id} in {location}, asked {asked or 'none'}",
+                           f"Not found: Job {project}:{job_id}")
+
+    def stats(self):
+        with self.lock:
+            return {"location_errors": list(self.errors)}
 
 
 class DMLModel:

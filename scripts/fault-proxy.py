@@ -4,6 +4,7 @@ reliability tests (Tests/bqsyncTests/Fault*.swift, scripts/soak-faults, scripts/
 
     fault-proxy.py --upstream http://127.0.0.1:PORT [--seed N] [--rate 0.2] [--kinds 429,500,...] [--hold 3]
                    [--latency SECONDS [--latency-max SECONDS]]
+    fault-proxy.py --upstream http://127.0.0.1:PORT --transparent [--record FILE]
 
 With --latency every request (but the control requests) is held that long before it is forwarded: a distant
 server's round trip, for benchmarks (scripts/bench-plan) and the contention tests. With --latency-max too, each
@@ -12,6 +13,17 @@ stay where they were). Requests are held concurrently. With
 --answer-dry-runs BYTES the proxy answers dry-run job inserts itself (after the latency), reporting BYTES
 processed, PRECISE, as BigQuery does, instead of queueing them for the emulator, which serves one request at a
 time: a model of a server that answers dry runs in parallel. The SQL is then not checked by anyone.
+
+With --transparent the proxy only forwards: every request goes to the upstream unchanged and its answer comes
+back unchanged (hop-by-hop headers aside), with none of what follows: no faults, latency, job-id or billing
+semantics, contract rules (the fault options are ignored; the control requests still answer). With --record
+FILE too (scripts/test, in front of the emulator for the whole suite), each job insert from bqsync (User-Agent
+bqsync/...) whose configuration has a query, dry run or not, is written to FILE as one JSON line in the input
+contract of scripts/sql-analyze.py: the SQL, the project of the URL, the declared parameters' names and types,
+and the schema of every table the SQL names as `project.dataset.table` or `dataset.table`, read from the
+upstream with tables.get just before the insert is forwarded (tables that do not exist are left out). A line
+identical to one already written is not written again, nor a statement the upstream refused (a test that sends
+bad SQL on purpose; the proxy says so on stderr). FILE is truncated first.
 
 Prints its port on the first line of stdout, then serves until its parent exits (or it is killed).
 
@@ -38,14 +50,15 @@ same faults every time), at `--rate`:
     late                    held for --hold seconds first, then forwarded after the client gave up
 
 Where the emulator differs from BigQuery in what makes jobs idempotent, the proxy behaves as BigQuery does,
-so that what is tested is bqsync's behaviour against BigQuery's contract (shared/BIGQUERY.md):
+so that what is tested is bqsync's behaviour against BigQuery's contract (docs/bigquery.md):
   - a job insert whose job id was already accepted is answered 409 Already Exists (the emulator re-runs it);
     one arriving while the first is still being forwarded waits for it, then gets the 409;
   - a multipart upload keeps the client's job id (the emulator names the job itself): the proxy maps the two
     ids and rewrites jobs.get and the answers;
   - a finished query job reports bytes billed (the emulator reports 0): a deterministic figure from its job
     id, 10-59 MiB, so the test can check the run summary against the sum over its jobs;
-  - the rules of scripts/bqcontract.py: table etags and If-Match preconditions (412), expirationTime, and
+  - the rules of scripts/bqcontract.py: table etags and If-Match preconditions (412), expirationTime, dataset
+    locations (a job spanning two refused; a regional job looked up without its location not found), and
     concurrent mutating DML on one table failing with "Could not serialize access" (insert-only MERGE never).
 
 It counts, per job id, how many inserts reached the emulator and were accepted (`executions`), and answers
@@ -61,9 +74,9 @@ control requests under /__proxy/:
 """
 import argparse, hashlib, http.client, io, json, os, random, re, socket, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
-from bqcontract import DMLModel, TableModel, error_body
+from bqcontract import DMLModel, LocationModel, TableModel, error_body
 
 BEFORE = {"429", "500", "503", "403", "reset", "timeout", "jobfail", "invalid", "conflict"}
 AFTER = {"500-after", "503-after", "reset-after", "timeout-after", "late"}
@@ -83,7 +96,9 @@ JOB_ID = re.compile(rb'"jobId"\s*:\s*"([A-Za-z0-9_-]+)"')
 DRY_RUN = re.compile(rb'"dryRun"\s*:\s*true')
 STATEMENT = re.compile(rb'"query"\s*:\s*"\s*([A-Za-z]+)')
 JOB_PATH = re.compile(r"^(/bigquery/v2/projects/[^/]+/(?:jobs|queries)/)([A-Za-z0-9_-]+)(.*)$")
+TABLE_NAME = re.compile(r"`([^`]+)`")
 STEP_ID = re.compile(r"^bqsync_[0-9a-f]{16}_\d+_\d+_\d+$")
+BQSYNC_AGENT = "bqsync/"  # how bqsync's User-Agent starts (Sources/HTTP/CurlTransport.swift)
 
 
 def billed_for(job_id):
@@ -100,6 +115,8 @@ class Proxy:
         self.latency = self.latency_max = 0.0
         self.latency_rng = random.Random(seed)
         self.dry_run_bytes = None
+        self.transparent = False  # --transparent: forward only
+        self.recorder = None      # --record: a Recorder
         self.lock = threading.Condition()
         self.configure(seed, rate, kinds)
         self.seq = 0
@@ -115,13 +132,26 @@ class Proxy:
         self.arms = {}            # id -> {"method", "path", "body", "nth", "seen"}: requests to hold
         self.holds = {}           # id -> {"request": {...}, "event": Event, "forward": bool, "done": Event}
         self.next_arm = 0
-        self.tables = TableModel()
+        self.locations = LocationModel(self.get)
+        self.tables = TableModel(self.locations)
         self.dml = DMLModel()
 
     def configure(self, seed, rate, kinds):
         self.rng = random.Random(seed)
         self.rate = rate
         self.kinds = [k for k in kinds if k in ALL_KINDS]
+
+    def get(self, path):
+        """A GET straight to the emulator, for the contract model's own look-ups: (status, body, headers)."""
+        connection = http.client.HTTPConnection(*self.upstream, timeout=60)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            return response.status, response.read(), response.getheaders()
+        except OSError as error:
+            return 502, str(error).encode(), []
+        finally:
+            connection.close()
 
     def next_latency(self):
         with self.lock:
@@ -143,7 +173,66 @@ class Proxy:
         with self.lock:
             return {"requests": self.seq, "executions": dict(self.executions), "conflicts": dict(self.conflicts),
                     "billed": dict(self.billed), "failed": sorted(self.failed), "faults": list(self.faults),
-                    "log": list(self.log), **self.tables.stats(), **self.dml.stats()}
+                    "log": list(self.log), **self.tables.stats(), **self.dml.stats(), **self.locations.stats()}
+
+
+class Recorder:
+    """--record: the distinct statements of bqsync's query jobs, as JSON lines for scripts/sql-analyze.py."""
+
+    def __init__(self, path):
+        self.lock = threading.Lock()
+        self.written = set()  # what decides each line's verdict (all but its origin), so each is written once
+        self.file = open(path, "w", encoding="utf-8")
+
+    def statement(self, method, path, headers, body, forward):
+        """The record of a job insert from bqsync, if it is a query job, with the schemas of the tables it names as
+        they are now (None for any other request); `forward(method, path, body)` -> (status, data, headers) asks
+        the upstream."""
+        found = re.match(r"^/bigquery/v2/projects/([^/]+)/jobs$", path.split("?")[0])
+        if method != "POST" or not found or not headers.get("User-Agent", "").startswith(BQSYNC_AGENT):
+            return None
+        try:
+            job = json.loads(body)
+            configuration = job["configuration"]
+            sql = configuration["query"]["query"]
+        except (ValueError, KeyError, TypeError):
+            return None  # not a query job
+        project = unquote(found.group(1))
+        tables = {}
+        for name in dict.fromkeys(TABLE_NAME.findall(sql)):  # each once: the schemas of this statement only
+            parts = name.split(".")
+            if len(parts) not in (2, 3):
+                continue  # a column or an alias
+            full = ".".join([project] + parts if len(parts) == 2 else parts)
+            status, data, _ = forward("GET", "/bigquery/v2/projects/{}/datasets/{}/tables/{}".format(
+                *(quote(part, safe="") for part in full.split("."))), b"")
+            try:
+                if status == 200:
+                    tables[full] = (json.loads(data).get("schema") or {}).get("fields", [])
+            except (ValueError, AttributeError):
+                pass  # not a table resource: left out, as a missing table is
+        return {"sql": sql, "project": project, "tables": tables,
+                "parameters": [{"name": p.get("name", ""), "type": p.get("parameterType")}
+                               for p in configuration["query"].get("queryParameters") or []],
+                "origin": ("dry run " if configuration.get("dryRun") else "job ") + str((job.get("jobReference") or {}).get("jobId"))}
+
+    def write(self, statement, status, data):
+        """Appends STATEMENT unless an identical one (but for its origin) was written, or the upstream refused it
+        (status and answer): a test that sends SQL the emulator refuses expects the refusal (bad SQL on purpose)."""
+        try:
+            refused = not 200 <= status < 300 or bool((json.loads(data).get("status") or {}).get("errorResult"))
+        except (ValueError, AttributeError):
+            refused = True
+        if refused:
+            print(f"fault-proxy: not recorded, the upstream refused it ({status}): {statement['sql'][:200]!r}",
+                  file=sys.stderr, flush=True)
+            return
+        key = json.dumps({**statement, "origin": None}, sort_keys=True)
+        with self.lock:
+            if key not in self.written:
+                self.written.add(key)
+                self.file.write(json.dumps(statement) + "\n")
+                self.file.flush()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -201,11 +290,13 @@ class Handler(BaseHTTPRequestHandler):
         # The server still flushes and reads after the handler: give it harmless stand-ins.
         self.rfile, self.wfile = io.BytesIO(), io.BytesIO()
 
-    def forward(self, method, path, body):
+    def forward(self, method, path, body, withheld=frozenset()):
+        """Sends the request to the upstream with the client's headers but the hop-by-hop ones and `withheld`
+        (lowercase names); returns (status, body, headers)."""
         host, port = self.proxy.upstream
         connection = http.client.HTTPConnection(host, port, timeout=600)
         try:
-            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP | withheld}
             if body or method in ("POST", "PUT", "PATCH"):
                 headers["Content-Length"] = str(len(body))
             connection.request(method, path, body=body, headers=headers)
@@ -287,6 +378,12 @@ class Handler(BaseHTTPRequestHandler):
         body = self.read_body()
         if path.startswith("/__proxy/"):
             return self.control(method, path.split("?")[0], body)
+        if proxy.transparent:
+            recorded = proxy.recorder and proxy.recorder.statement(method, path, self.headers, body, self.forward_safely)
+            status, data, headers = self.forward_safely(method, path, body)
+            if recorded:
+                proxy.recorder.write(recorded, status, data)
+            return self.answer(status, data, headers)
 
         is_insert = method == "POST" and (path.split("?")[0].endswith("/jobs"))
         is_upload = is_insert and path.startswith("/upload/")
@@ -302,6 +399,7 @@ class Handler(BaseHTTPRequestHandler):
         job_insert = is_insert and not dry and job_id is not None
 
         entry = {"method": method, "path": path.split("?")[0], "job": job_id, "dry": dry, "statement": statement,
+                 "tables": sorted(set(TABLE_NAME.findall(self.query_text(body) or ""))) if is_insert else [],
                  "step": bool(job_id and STEP_ID.match(job_id)), "start": time.time()}
         held = self.should_hold(method, path, body)
         armed_fault = None
@@ -358,6 +456,12 @@ class Handler(BaseHTTPRequestHandler):
         if fault == "late":
             time.sleep(proxy.hold)
 
+        if is_insert and not is_upload:
+            project = re.search(r"/projects/([^/]+)/jobs", path)
+            refused = proxy.locations.check_job(project.group(1) if project else "", body, entry["tables"])
+            if refused is not None:
+                self.finish_entry(entry, refused[0])
+                return self.answer(*refused)
         mutated = None
         if job_insert:
             project = re.search(r"/projects/([^/]+)/jobs", path)
@@ -372,6 +476,9 @@ class Handler(BaseHTTPRequestHandler):
         if held is not None:
             held["outcome"] = "forwarded"
         self.finish_entry(entry, status)
+        created = re.match(r"^/bigquery/v2/projects/([^/]+)/datasets$", entry["path"])
+        if method == "POST" and created and status == 200:
+            proxy.locations.created(created.group(1), body)
 
         # After forwarding.
         if fault in ("500-after", "503-after"):
@@ -405,18 +512,23 @@ class Handler(BaseHTTPRequestHandler):
         """Forwards one request with BigQuery's job-id semantics and the contract model's rules; returns
         (status, body, headers)."""
         proxy = self.proxy
-        modeled = proxy.tables.handle(method, path, self.headers, body, self.forward_safely)
+        modeled = proxy.tables.handle(method, path, self.headers, body, self.forward_modeled)
         if modeled is not None:
             return modeled
         if job_id is not None:
             return self.inserted(method, path, body, job_id, is_upload)
         return self.fetched(method, path, body)
 
-    def forward_safely(self, method, path, body):
+    def forward_safely(self, method, path, body, withheld=frozenset()):
         try:
-            return self.forward(method, path, body)
+            return self.forward(method, path, body, withheld)
         except Exception as error:  # the emulator went away: answer as a gateway would
             return 502, error_body(502, "badGateway", "UNAVAILABLE", f"upstream: {error}"), []
+
+    def forward_modeled(self, method, path, body):
+        """forward_safely for the contract model, which has checked If-Match against its own etags: the upstream
+        must not see them (a chained proxy's model would check them against its etags, the emulator ignores them)."""
+        return self.forward_safely(method, path, body, frozenset({"if-match"}))
 
     def inserted(self, method, path, body, job_id, is_upload):
         """A job insert, with BigQuery's job-id semantics (409 for a job id already accepted)."""
@@ -447,6 +559,12 @@ class Handler(BaseHTTPRequestHandler):
         """Any other request; jobs.get and getQueryResults of a job the proxy knows better than the emulator."""
         proxy = self.proxy
         match = JOB_PATH.match(path)
+        if match:
+            project = re.match(r"^/bigquery/v2/projects/([^/]+)/", path).group(1)
+            query = dict(part.split("=", 1) for part in path.partition("?")[2].split("&") if "=" in part)
+            refused = proxy.locations.check_lookup(project, match.group(2), query)
+            if refused is not None:
+                return refused
         if method == "GET" and match:
             client_id = match.group(2)
             with proxy.lock:
@@ -479,6 +597,10 @@ class Handler(BaseHTTPRequestHandler):
             with proxy.lock:
                 proxy.idmap[client_id] = reference["jobId"]
                 proxy.reverse[reference["jobId"]] = client_id
+        location = proxy.locations.job_location(reference.get("projectId", ""), client_id)
+        if location and reference.get("location") != location:
+            reference["location"] = location
+            job["id"] = f"{reference.get('projectId', '')}:{location}.{client_id}"
         if reference.get("jobId") != client_id:
             reference["jobId"] = client_id
             job["id"] = f"{reference.get('projectId', '')}:{reference.get('location', 'US')}.{client_id}"
@@ -564,10 +686,18 @@ def main():
     parser.add_argument("--latency-max", type=float, default=0.0, help="with --latency: hold each a uniform time up to this")
     parser.add_argument("--answer-dry-runs", type=int, default=None, metavar="BYTES",
                         help="answer dry runs here, reporting BYTES processed, instead of forwarding them")
+    parser.add_argument("--transparent", action="store_true",
+                        help="forward every request unchanged: no faults, latency, job-id or billing semantics, contract rules")
+    parser.add_argument("--record", metavar="FILE",
+                        help="with --transparent: write the distinct statements of bqsync's query jobs to FILE (JSON lines)")
     args = parser.parse_args()
+    if args.record and not args.transparent:
+        parser.error("--record needs --transparent")
     Handler.proxy = Proxy(args.upstream, args.seed, args.rate, [k for k in args.kinds.split(",") if k], args.hold)
     Handler.proxy.latency, Handler.proxy.latency_max = args.latency, args.latency_max
     Handler.proxy.dry_run_bytes = args.answer_dry_runs
+    Handler.proxy.transparent = args.transparent
+    Handler.proxy.recorder = Recorder(args.record) if args.record else None
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.request_queue_size = 64
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

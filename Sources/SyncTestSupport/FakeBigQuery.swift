@@ -43,6 +43,10 @@ public final class FakeBigQuery: Sendable {
         public var numBytes: Int64
         public var numRows: Int64
         public var etag: Int = 1
+        /// What `tables.insert` was given, answered back as BigQuery does.
+        public var description: String?
+        public var labels: [String: String] = [:]
+        public var expirationTime: String?
 
         public init(fields: [[String: String]], numBytes: Int64 = 0, numRows: Int64 = 0) {
             self.fields = fields
@@ -62,6 +66,7 @@ public final class FakeBigQuery: Sendable {
         var tokens: [String] = []
         var dryRunBytes: @Sendable (String) -> (Int64, String) = { _ in (0, "PRECISE") }
         var billedBytes: (@Sendable (String) -> Int64)?
+        var scans: (@Sendable (String) -> [String: Int64])?
         var rows: @Sendable (String) -> [[String?]] = { _ in [] }
         var schema: @Sendable (String) -> [[String: String]] = { _ in [] }
         var affectedRows: @Sendable (String) -> Int64 = { _ in 0 }
@@ -107,6 +112,11 @@ public final class FakeBigQuery: Sendable {
 
     /// What jobs report as `totalBytesBilled` (default: the dry-run bytes rounded with BigQuery's minimums).
     public func setBilled(_ answer: @escaping @Sendable (String) -> Int64) { state.withLock { $0.billedBytes = answer } }
+
+    /// What a statement processes of each table it references (`p.d.t` → bytes). Dry runs then report the total
+    /// and the tables, as BigQuery's do, and jobs bill as BigQuery bills: each table rounded up to a whole MB with
+    /// a 10 MB minimum (docs/bigquery.md, "Billing"), and over `maximumBytesBilled` the job fails, uncharged.
+    public func setScans(_ answer: @escaping @Sendable (String) -> [String: Int64]) { state.withLock { $0.scans = answer } }
 
     /// The rows and schema a SELECT returns.
     public func setResult(schema: [[String: String]], rows: @escaping @Sendable (String) -> [[String?]]) {
@@ -226,13 +236,22 @@ public final class FakeBigQuery: Sendable {
         return state.withLock { state in
             let configuration = (try? JSONSerialization.jsonObject(with: configurationBytes)) as? [String: Any] ?? [:]
             let query = configuration["query"] as? [String: Any]
+            let scans = state.scans?(sql)
             if configuration["dryRun"] as? Bool == true {
-                let (bytes, accuracy) = state.dryRunBytes(sql)
+                var (bytes, accuracy) = state.dryRunBytes(sql)
+                var statistics: [String: Any] = ["totalBytesProcessedAccuracy": accuracy, "statementType": statementType(sql)]
+                if let scans {
+                    bytes = scans.values.reduce(0, +)
+                    statistics["referencedTables"] = scans.keys.sorted().map { name in
+                        let parts = name.split(separator: ".").map(String.init)
+                        return ["projectId": parts.first ?? "", "datasetId": parts.dropFirst().first ?? "", "tableId": parts.last ?? ""]
+                    }
+                }
+                statistics["totalBytesProcessed"] = String(bytes)
                 return .json(200, [
                     "jobReference": ["projectId": project, "location": location],
                     "status": ["state": "DONE"],
-                    "statistics": ["query": ["totalBytesProcessed": String(bytes), "totalBytesProcessedAccuracy": accuracy,
-                                             "statementType": statementType(sql)]],
+                    "statistics": ["query": statistics],
                 ])
             }
             if state.jobs[jobId] != nil {
@@ -243,8 +262,9 @@ public final class FakeBigQuery: Sendable {
             var status: [String: Any] = ["state": "DONE"]
             if let query {
                 state.jobSQL[jobId] = sql
-                let (bytes, _) = state.dryRunBytes(sql)
-                let billed = state.billedBytes?(sql) ?? max(10 << 20, (bytes + (1 << 20) - 1) / (1 << 20) * (1 << 20))
+                let bytes = scans.map { $0.values.reduce(0, +) } ?? state.dryRunBytes(sql).0
+                let rounded = { (bytes: Int64) in max(10 << 20, (bytes + (1 << 20) - 1) / (1 << 20) * (1 << 20)) }
+                let billed = state.billedBytes?(sql) ?? scans.map { $0.values.reduce(0) { $0 + rounded($1) } } ?? rounded(bytes)
                 let limit = Int64(query["maximumBytesBilled"] as? String ?? "") ?? Int64.max
                 if billed > limit {
                     status["errorResult"] = ["reason": "bytesBilledLimitExceeded", "message": "Query exceeded limit for bytes billed: \(limit). \(billed) or higher required."]
@@ -328,12 +348,19 @@ public final class FakeBigQuery: Sendable {
                 let body = request.json ?? [:]
                 let reference = body["tableReference"] as? [String: Any] ?? [:]
                 let name = "\(project).\(dataset).\(reference["tableId"] as? String ?? "")"
+                if state.datasets["\(project).\(dataset)"] == nil {
+                    return .bigQueryError(404, reason: "notFound", message: "Not found: Dataset \(project):\(dataset)")
+                }
                 if state.tables[name] != nil { return .bigQueryError(409, reason: "duplicate", message: "Already Exists: Table \(name)") }
                 let fields = ((body["schema"] as? [String: Any])?["fields"] as? [[String: Any]] ?? []).map { field in
                     field.compactMapValues { $0 as? String }
                 }
-                state.tables[name] = Table(fields: fields)
-                return .json(200, tableJSON(name, state.tables[name]!, body: body))
+                var table = Table(fields: fields)
+                table.description = body["description"] as? String
+                table.labels = body["labels"] as? [String: String] ?? [:]
+                table.expirationTime = body["expirationTime"] as? String
+                state.tables[name] = table
+                return .json(200, tableJSON(name, state.tables[name]!, body: body, location: state.datasets["\(project).\(dataset)"]))
             }
             guard rest.count == 4 else { return .bigQueryError(404, reason: "notFound", message: "unknown table path") }
             let name = "\(project).\(dataset).\(rest[3])"
@@ -344,18 +371,23 @@ public final class FakeBigQuery: Sendable {
                 state.tables[name] = nil
                 return HTTPResponse(status: 204)
             }
-            return .json(200, tableJSON(name, table, body: [:]))
+            return .json(200, tableJSON(name, table, body: [:], location: state.datasets["\(project).\(dataset)"]))
         }
     }
 
-    private func tableJSON(_ name: String, _ table: Table, body: [String: Any]) -> [String: Any] {
+    /// A table resource as BigQuery answers it, with its dataset's location.
+    private func tableJSON(_ name: String, _ table: Table, body: [String: Any], location: String?) -> [String: Any] {
         let parts = name.split(separator: ".").map(String.init)
         var json = body
+        json["location"] = location ?? "US"
         json["tableReference"] = ["projectId": parts[0], "datasetId": parts[1], "tableId": parts[2]]
         json["schema"] = ["fields": table.fields]
         json["numBytes"] = String(table.numBytes)
         json["numRows"] = String(table.numRows)
         json["etag"] = "etag-\(table.etag)"
+        if let description = table.description { json["description"] = description }
+        if !table.labels.isEmpty { json["labels"] = table.labels }
+        if let expiration = table.expirationTime { json["expirationTime"] = expiration }
         return json
     }
 }

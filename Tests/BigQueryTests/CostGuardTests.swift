@@ -57,6 +57,45 @@ struct CostGuardTests {
         #expect(harness.billableInserts.count == 1)
     }
 
+    /// A staged MERGE scans 15.5 MiB of its target and 0.5 MiB of its staging table. BigQuery bills each table
+    /// rounded up to a whole MB and at least 10 MB: 16 + 10 = 26 MiB, though the dry run reports 16 MiB over two
+    /// tables. Near the end of the session budget the cap must not fall below that (the job would fail with
+    /// bytesBilledLimitExceeded): the estimate is the dearest split, 10 + 16 + 1 = 27 MiB, so with less left the job is refused
+    /// before it is sent, and with that much left it runs under a cap it cannot trip.
+    @Test(arguments: [22, 27])
+    func aTwoTableMergeAtTheEndOfTheBudgetIsNeverCappedBelowBigQuerysRounding(leftMiB: Int64) async throws {
+        var limits = CostLimits.defaults
+        limits.sessionBytes = leftMiB * megabyte
+        limits.sessionCostUSD = 100
+        let harness = Harness(limits: limits)
+        harness.fake.setScans { _ in ["proj-test.crm.contacts": 31 * megabyte / 2, "proj-test.crm.bqsync_stage_x": megabyte / 2] }
+        if leftMiB < 27 {
+            let error = await #expect(throws: BigQueryError.self) { _ = try await harness.client.query(merge()) }
+            #expect(error?.isRefusal == true, "\(String(describing: error))")
+            #expect(harness.billableInserts.isEmpty)
+        } else {
+            _ = try await harness.client.query(merge())
+            #expect(await harness.client.costGuard("default")!.usage.bytesBilled == 26 * megabyte)
+            #expect(harness.billableInserts.last.flatMap(maximumBytesBilled) == 27 * megabyte)
+        }
+    }
+
+    @Test func billingRoundsEachTableAndBoundsAnUnknownSplit() {
+        #expect(Billing.billed(perTable: [31 * megabyte / 2, megabyte / 2]) == 26 * megabyte)
+        #expect(Billing.billed(perTable: []) == 10 * megabyte)
+        #expect(Billing.billed(processed: 5 * megabyte + 1, tablesReferenced: 1) == 10 * megabyte)
+        #expect(Billing.billed(processed: 12 * megabyte + 1, tablesReferenced: 1) == 13 * megabyte)
+        #expect(Billing.billed(processed: 16 * megabyte, tablesReferenced: 2) == 27 * megabyte)
+        #expect(Billing.billed(processed: 3 * megabyte, tablesReferenced: 3) == 30 * megabyte)
+        // Never below any split's bill: every split of 40.5 MiB over three tables, by half MiB.
+        let total = 81 * megabyte / 2, bound = Billing.billed(processed: total, tablesReferenced: 3)
+        for a in stride(from: Int64(0), through: total, by: Int64.Stride(megabyte / 2)) {
+            for b in stride(from: Int64(0), through: total - a, by: Int64.Stride(megabyte / 2)) {
+                #expect(Billing.billed(perTable: [a, b, total - a - b]) <= bound)
+            }
+        }
+    }
+
     @Test func maximumBytesBilledIsTheSmallerOfQueryLimitAndWhatIsLeft() async throws {
         var limits = CostLimits.defaults
         limits.sessionBytes = 1_500_000_000

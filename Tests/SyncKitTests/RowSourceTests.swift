@@ -158,13 +158,31 @@ import Testing
         let layout = try RowLayout(columns: columns, merge: MergeSpec(keys: ["select"], orderBy: nil, update: .all, deleteWhen: "gone"))
         let target = try TableReference(projectId: "my-project", datasetId: "d", tableId: "t")
         let sql = MergeBuilder(target: target, layout: layout, carried: [0, 1, 2], update: .all).merge(.parameter("rows"))
-        #expect(sql.contains("ON T.`select` = S.`select`"))
+        #expect(sql.contains("ON _bqsync_target.`select` = S.`select`"))
         #expect(sql.contains("WHEN MATCHED AND COALESCE(S.`gone`, FALSE) THEN DELETE"))
         #expect(sql.contains("WHEN NOT MATCHED AND NOT COALESCE(S.`gone`, FALSE) THEN INSERT (`select`, `from`, `gone`)"))
-        #expect(sql.contains("CAST(JSON_VALUE(r, '$[0]') AS INT64) AS `select`"))
-        #expect(sql.contains("JSON_VALUE(r, '$[1]') AS `from`"))
-        #expect(sql.contains("CAST(JSON_VALUE(r, '$[2]') AS BOOL) AS `gone`"))
-        #expect(sql.contains("FROM UNNEST(JSON_QUERY_ARRAY(@rows)) AS r"))
+        #expect(sql.contains("CAST(JSON_VALUE(_bqsync_row, '$[0]') AS INT64) AS `select`"))
+        #expect(sql.contains("JSON_VALUE(_bqsync_row, '$[1]') AS `from`"))
+        #expect(sql.contains("CAST(JSON_VALUE(_bqsync_row, '$[2]') AS BOOL) AS `gone`"))
+        #expect(sql.contains("FROM UNNEST(JSON_QUERY_ARRAY(@rows)) AS _bqsync_row"))
+    }
+
+    /// Columns named like the usual aliases (`t` for `AS T`, `r` for `AS r`) stay columns, and the deduplicating
+    /// forms put WHERE before QUALIFY, as ZetaSQL requires (scripts/sql-analyze.py).
+    @Test func mergeAliasesAndQualifyAreAnalyzable() throws {
+        let columns: [RowLayout.Column] = [
+            .init(name: "id", type: .int64, required: true, inTarget: true),
+            .init(name: "t", type: .time, required: false, inTarget: true),
+            .init(name: "r", type: .int64, required: false, inTarget: true),
+        ]
+        let layout = try RowLayout(columns: columns, merge: MergeSpec(keys: ["id"], orderBy: "r", update: .all, deleteWhen: nil))
+        let target = try TableReference(projectId: "p", datasetId: "d", tableId: "t")
+        let staging = try TableReference(projectId: "p", datasetId: "bqsync", tableId: "stage_t")
+        let sql = MergeBuilder(target: target, layout: layout, carried: [0, 1, 2], update: .all).merge(.stagedTyped(staging))
+        #expect(sql.contains("FROM `p.bqsync.stage_t` AS _bqsync_row\nWHERE TRUE\nQUALIFY ROW_NUMBER() OVER "
+            + "(PARTITION BY _bqsync_row.`id` ORDER BY _bqsync_row.`r` DESC) = 1"))
+        #expect(sql.contains("THEN UPDATE SET `t` = S.`t`, `r` = S.`r`"))
+        #expect(sql.hasPrefix("MERGE `p.d.t` AS _bqsync_target\n"))
     }
 
     /// The inline parameter is one JSON STRING; its text is a JSON array of rows, each an array of the carried

@@ -85,8 +85,8 @@ import Testing
             .request(method: "PATCH", path: "/tables/lease_", body: released, nth: 1, forward: true)
         }, holdsLease: false),
         // Staged: the staging table, the load, the MERGE.
-        Point(name: "staged: creating the staging table (ran)", strategy: "staged", trigger: { _, _ in
-            .request(method: "POST", path: "/datasets/bqsync/tables" + endOfPath, body: "stage_", nth: 1, forward: true)
+        Point(name: "staged: creating the staging table (ran)", strategy: "staged", trigger: { _, ws in
+            .request(method: "POST", path: "/datasets/\(ws.dataset)/tables" + endOfPath, body: "bqsync_stage_", nth: 1, forward: true)
         }, holdsLease: true),
         Point(name: "staged: load upload (never arrived)", strategy: "staged", trigger: { _, _ in
             .request(method: "POST", path: "^/upload/", body: "", nth: 1, forward: false)
@@ -97,12 +97,12 @@ import Testing
         Point(name: "staged: MERGE (ran)", strategy: "staged", trigger: { plan, _ in post(job(plan.merges[0] + "_1"), forward: true) },
               holdsLease: true),
         Point(name: "staged: dropping the staging table (ran)", strategy: "staged", trigger: { _, _ in
-            .request(method: "DELETE", path: "/tables/stage_", body: "", nth: 1, forward: true)
+            .request(method: "DELETE", path: "/tables/bqsync_stage_", body: "", nth: 1, forward: true)
         }, holdsLease: true),
         // The MERGE's first attempt failed (a job error), its second ran; killed while the staging table is dropped.
         // The re-run must see the MERGE done under attempt 2, not load the staging table again.
         Point(name: "staged: dropping the staging table after a MERGE retried under its next id (ran)", strategy: "staged",
-              trigger: { _, _ in .request(method: "DELETE", path: "/tables/stage_", body: "", nth: 1, forward: true) },
+              trigger: { _, _ in .request(method: "DELETE", path: "/tables/bqsync_stage_", body: "", nth: 1, forward: true) },
               holdsLease: true, inSuite: true,
               faults: { plan, _ in [("POST", #"/jobs(\?|$)"#, job(plan.merges[0] + "_1"), "jobfail")] }),
         // A target the plan creates.

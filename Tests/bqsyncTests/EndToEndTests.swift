@@ -127,7 +127,11 @@ import Testing
         let mine = runs.filter { $0["target"] as? String == ws.table("contacts") }
         #expect(mine.count == 2, "\(status)")
         #expect(mine.allSatisfy { $0["status"] as? String == "succeeded" && $0["sync"] as? String == "contacts" }, "\(status)")
-
+        #expect(mine.allSatisfy { ($0["bytesEstimated"] as? Int ?? 0) > 0 }, "the plan's estimate is kept beside the bill: \(status)")
+        // In text, the estimate sits beside the bill; reading the runs ran no query job.
+        let text = try ws.run("--log-level", "info", "status", "contacts")
+        #expect(text.status == 0 && text.stdout.contains("billed (plan: "), "\(text)")
+        #expect(!text.stderr.contains("job_id="), "status runs no job: \(text.stderr)")
     }
 
     /// An inline apply admits each batch on the plan's own dry run of it instead of dry-running it again (while
@@ -346,8 +350,8 @@ import Testing
             }
             #expect(rows == expected, "strategy \(strategy)")
         }
-        // No staging table is left behind.
-        let staging = try ws.query("SELECT table_name FROM `\(E2E.project).bqsync.INFORMATION_SCHEMA.TABLES` WHERE table_name LIKE 'stage_staged_%'")
+        // No staging table (in the target's dataset, so in its location) is left behind.
+        let staging = try ws.query("SELECT table_name FROM `\(ws.table("INFORMATION_SCHEMA.TABLES"))` WHERE table_name LIKE 'bqsync_stage_%'")
         #expect(staging.isEmpty, "staging tables left: \(staging)")
     }
 }

@@ -15,6 +15,17 @@ enum E2E {
     /// The project every test writes to (the emulator's default project).
     static let project = "bqsync-demo"
 
+    /// The state dataset (`bqsync`), created once before the first workspace: on a fresh emulator every test's
+    /// first apply would otherwise create it at the same moment, and the emulator can fail a request that uses a
+    /// dataset another request is still creating (BigQuery cannot; creating it on first use is covered by
+    /// `StateDatasetTests`).
+    static let stateDatasetReady: Bool = {
+        guard let host = try? Emulator.host() else { return false }
+        let body = try? JSONSerialization.data(withJSONObject: ["datasetReference": ["projectId": project, "datasetId": "bqsync"]])
+        let answer = try? Curl.call("POST", host + "/bigquery/v2/projects/\(project)/datasets", json: body)
+        return answer?.status == 200 || answer?.status == 409
+    }()
+
     /// The built binary (`swift build --build-tests` builds it before the tests run).
     static var binary: String {
         get throws {
@@ -84,6 +95,7 @@ final class Workspace: @unchecked Sendable {
 
     init(_ prefix: String, policy: String = E2E.defaultPolicy) throws {
         host = try Emulator.host()
+        _ = E2E.stateDatasetReady
         dataset = Emulator.uniqueName(prefix)
         root = NSTemporaryDirectory() + "bqsync-e2e-" + dataset
         for directory in ["syncs.d", "policies"] {

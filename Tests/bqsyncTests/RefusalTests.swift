@@ -82,7 +82,7 @@ extension EndToEndTests {
         #expect(try ws.rows("t", orderBy: "id") == Self.originalRows)
 
         // The sync's own policy protecting its target is caught offline, with the definition's line; still nothing sent.
-        // (DESIGN.md maps "protected table" to exit 3; the configuration check reports it as an error, exit 1.)
+        // (README, "Exit codes", maps "protected table" to exit 3; the configuration check reports it as an error, exit 1.)
         try FileManager.default.removeItem(atPath: ws.path("policies/guard.yaml"))
         let definition = try ws.read("syncs.d/s.yaml")
         try ws.write("syncs.d/s.yaml", definition.replacingOccurrences(of: "policy: default", with: "policy: guard"))

@@ -185,10 +185,12 @@ struct ProxyStats: Decodable {
     var preconditionsFailed: Int
     var expired: [String]
     var dmlConflicts: [[String: String]]
+    /// Calls the location rules refused: a job spanning two locations, a regional job looked up without its.
+    var locationErrors: [[String: String]]
 
     enum CodingKeys: String, CodingKey {
         case requests, executions, conflicts, billed, failed, faults, log, expired
-        case preconditionsFailed = "preconditions_failed", dmlConflicts = "dml_conflicts"
+        case preconditionsFailed = "preconditions_failed", dmlConflicts = "dml_conflicts", locationErrors = "location_errors"
     }
 
     /// Executions per plan step (a step's job id without its `_<attempt>`), over every attempt.

@@ -99,7 +99,7 @@ public struct AuthorizedUserKey: Sendable {
     }
 }
 
-/// Finds credentials as Application Default Credentials do (shared/BIGQUERY.md).
+/// Finds credentials as Application Default Credentials do (docs/bigquery.md).
 public struct CredentialDiscovery: Sendable {
     /// The environment to read.
     public var environment: [String: String]

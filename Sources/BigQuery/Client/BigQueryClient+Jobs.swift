@@ -161,8 +161,9 @@ extension BigQueryClient {
             conservative: false, note: nil
         )
         if accuracy == "UNKNOWN" || processed == 0 || accuracy == "LOWER_BOUND" {
-            let (bytes, tables) = try await metadataEstimate(job, referenced: referenced)
-            let fallback = Billing.billed(processed: bytes, tablesReferenced: tables)
+            let sizes = try await metadataEstimate(job, referenced: referenced)
+            let tables = sizes.count
+            let fallback = Billing.billed(perTable: sizes)
             if fallback > result.estimatedBilledBytes || accuracy != "LOWER_BOUND" {
                 result.estimatedBilledBytes = max(fallback, result.estimatedBilledBytes)
                 result.conservative = true
@@ -177,14 +178,15 @@ extension BigQueryClient {
 
     /// What a statement could process by table metadata: the tables it reads other than its target, plus the
     /// whole target (which covers both the target columns it scans and, for DML, the full-table term).
-    func metadataEstimate(_ job: QueryJob, referenced: [TableReference]) async throws(BigQueryError) -> (Int64, Int) {
+    /// Each table's size, for BigQuery's per-table rounding (docs/bigquery.md, "Billing"); at least one entry.
+    func metadataEstimate(_ job: QueryJob, referenced: [TableReference]) async throws(BigQueryError) -> [Int64] {
         var tables = Set(job.reads).union(referenced)
         if let target = job.writes { tables.insert(target) }
-        var bytes: Int64 = 0
+        var sizes: [Int64] = []
         for table in tables.sorted() {
-            bytes += try await estimatedSize(of: table)
+            sizes.append(try await estimatedSize(of: table))
         }
-        return (bytes, max(1, tables.count))
+        return sizes.isEmpty ? [0] : sizes
     }
 
     /// A table's size from its metadata: `numBytes`, or — where a server reports 0 bytes for a table with rows

@@ -15,7 +15,7 @@ public enum Retry {
     }
 
     /// Messages of job failures that a later attempt can get past although their reason is not retryable as
-    /// such: BigQuery's DML concurrency errors (docs/bigquery.md, "DML concurrency"). A mutating statement that
+    /// such: BigQuery's DML concurrency errors (docs/bigquery.md, "Concurrent DML"). A mutating statement that
     /// lost a conflict with a concurrent one fails with reason `invalidQuery` and "Could not serialize access to
     /// table … due to concurrent update"; one past the per-table queue of 20 fails with "Too many DML statements
     /// outstanding against table …". Every other `invalidQuery` is the statement's own fault and stays fatal.

@@ -314,7 +314,8 @@ struct SyncDecoder {
     // MARK: target
 
     private func decodeTarget(_ node: YAMLNode) -> TargetSpec? {
-        guard let fields = reader.mapping(node, path: "target", allowed: ["table", "create_if_missing", "schema", "partitioning", "clustering"], required: ["table"]) else {
+        guard let fields = reader.mapping(node, path: "target", allowed: ["table", "create_if_missing", "location", "schema", "partitioning", "clustering"],
+                                          required: ["table"]) else {
             return nil
         }
         var table: TableName?
@@ -348,11 +349,31 @@ struct SyncDecoder {
             }
             clustering = columns.map(\.0)
         }
+        var location: String?
+        if let node = fields["location"], let text = reader.string(node, path: "target.location") {
+            if let canonical = Self.canonicalLocation(text) {
+                location = canonical
+            } else {
+                reader.error("'target.location': \(quote(text)) is not a BigQuery location (US, EU, or a region such as europe-west1)", at: node)
+            }
+        }
         for (key, node) in [("partitioning", fields["partitioning"]), ("clustering", fields["clustering"])] {
             if let node, !create { reader.warning("'target.\(key)' is used only when bqsync creates the table (create_if_missing: true)", at: node.mark) }
         }
         guard let table else { return nil }
-        return TargetSpec(table: table, createIfMissing: create, schema: schema, partitioning: partitioning, clustering: clustering)
+        return TargetSpec(table: table, createIfMissing: create, location: location, schema: schema, partitioning: partitioning, clustering: clustering)
+    }
+
+    /// A BigQuery location as BigQuery names it: the multi-regions `US` and `EU` in capitals, a region
+    /// (`europe-west1`, `asia-northeast1`, `us-east4`) in lowercase; nil when the text is neither.
+    static func canonicalLocation(_ text: String) -> String? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if ["US", "EU"].contains(trimmed.uppercased()) { return trimmed.uppercased() }
+        let region = trimmed.lowercased()
+        let parts = region.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count >= 2, parts.count <= 3, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) } }),
+              parts[0].allSatisfy(\.isLetter), let last = parts.last, last.last?.isNumber == true else { return nil }
+        return region
     }
 
     private func decodeSchema(_ node: YAMLNode) -> [FieldSpec]? {

@@ -203,6 +203,9 @@ public struct TargetSpec: Sendable, Hashable {
     public var table: TableName
     /// Create the table from `schema` when it does not exist.
     public var createIfMissing: Bool
+    /// Where bqsync creates the target's dataset when it is missing (nil: BigQuery's default, US); when the
+    /// dataset exists, it must be there.
+    public var location: String?
     /// The declared columns, if given: checked against the table, used to create it.
     public var schema: [FieldSpec]?
     /// Partitioning for a created table.

@@ -132,8 +132,9 @@ public struct Planner: Sendable {
 
     func stagingTable(_ prepared: PreparedTarget, content: String) throws(SyncError) -> TableReference {
         do {
-            return try TableReference(projectId: prepared.target.projectId, datasetId: stateDataset,
-                                      tableId: "stage_\(prepared.sync.name.replacingOccurrences(of: "-", with: "_"))_\(content.prefix(16))")
+            // In the target's own dataset, so in its location (docs/bigquery.md, "Locations"); it expires after a day.
+            return try TableReference(projectId: prepared.target.projectId, datasetId: prepared.target.datasetId,
+                                      tableId: "bqsync_stage_\(prepared.sync.name.replacingOccurrences(of: "-", with: "_"))_\(content.prefix(16))")
         } catch {
             throw SyncError.bigQuery(error)
         }
@@ -231,13 +232,13 @@ public struct Planner: Sendable {
                 let probe = builder.merge(.parameter("rows"))
                 var estimate = try await dryRun(probe, parameters: [MergeBuilder.emptyRowsParameter], prepared: prepared)
                 estimate.bytesProcessed += stagedBytes
-                estimate.billedBytes = Billing.billed(processed: estimate.billedBytes + stagedBytes, tablesReferenced: 2)
+                estimate.billedBytes = Billing.billed(perTable: [estimate.billedBytes, stagedBytes])
                 estimate.costUSD = Billing.cost(billedBytes: estimate.billedBytes, usdPerTiB: policy.limits.usdPerTiB)
                 estimate.accuracy = .modeled
                 estimate.note = "dry run of the target scan plus the staged rows (\(Format.bytes(stagedBytes)), read once)"
                 merge.estimate = estimate
             } else {
-                merge.estimate = modeled(Billing.billed(processed: stagedBytes, tablesReferenced: 2), policy: policy,
+                merge.estimate = modeled(Billing.billed(perTable: [0, stagedBytes]), policy: policy,
                                          note: "the target is created by this plan: the staged rows, 10 MB minimum per table referenced")
             }
             merge.table = staging.description
@@ -327,7 +328,7 @@ public struct Planner: Sendable {
         let dry: DryRunResult
         let schema: [FieldSchema]
         do {
-            // reads: the target, so the job runs in its project when no other is configured (DESIGN.md's order).
+            // reads: the target, so the job runs in its project when no other is configured (docs/bigquery.md, "Calls bqsync makes").
             (dry, schema) = try await network.withPlace { () async throws(BigQueryError) in
                 try await client.dryRunWithSchema(QueryJob(sql: query, reads: [prepared.target], budget: prepared.policy.name))
             }
@@ -445,7 +446,7 @@ struct Pruner {
         explanation = "each MERGE is limited to the partitions of its batch's '\(field)' values"
     }
 
-    /// `T.col BETWEEN DATE '…' AND DATE '…'` over the batch's values.
+    /// `_bqsync_target.col BETWEEN DATE '…' AND DATE '…'` over the batch's values (MergeBuilder.targetAlias).
     func predicate(_ rows: [PackedRow]) -> String? {
         guard let column, let type, let name else { return nil }
         var low: String?, high: String?
@@ -455,6 +456,6 @@ struct Pruner {
             if high == nil || OrderComparison.less(high, value, type: type) { high = value }
         }
         guard let low, let high else { return nil }
-        return "T.\(MergeBuilder.quote(name)) BETWEEN \(type.rawValue) '\(low)' AND \(type.rawValue) '\(high)'"
+        return "\(MergeBuilder.targetAlias).\(MergeBuilder.quote(name)) BETWEEN \(type.rawValue) '\(low)' AND \(type.rawValue) '\(high)'"
     }
 }

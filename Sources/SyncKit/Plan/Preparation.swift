@@ -12,9 +12,10 @@ struct PreparedTarget: Sendable {
     let layout: RowLayout
     /// The time-partitioning column, if any.
     let partitionField: String?
-
-    /// Where the target's jobs run: its table's location (nil, BigQuery's default, when the plan creates it).
-    var location: String? { table?.location }
+    /// Where the target's jobs run, known before the first one (docs/bigquery.md, "Locations"): its table's
+    /// location, else its dataset's, else `target.location`, else BigQuery's default (US), where bqsync then
+    /// creates the dataset.
+    let location: String
 
     /// The SHA-256 of the table's schema (names, types, modes), or nil when it does not exist.
     var schemaFingerprint: String? {
@@ -39,10 +40,18 @@ struct PreparedTarget: Sendable {
             }
         }
         let table: TableResource?
+        let datasetLocation: String?
         do {
             table = try await client.getTable(target)
+            // BigQuery answers a table's location with it; a server that does not (the emulator) is asked for the dataset's.
+            datasetLocation = table?.location == nil ? try await client.getDataset(project: target.projectId, dataset: target.datasetId)?.location : nil
         } catch {
             throw SyncError.bigQuery(error)
+        }
+        let location = table?.location ?? datasetLocation ?? sync.target.location ?? "US"
+        if let wanted = sync.target.location, wanted.lowercased() != location.lowercased() {
+            throw SyncError.failed("\(sync.location(of: .targetLocation)): target.location is \(wanted), but dataset \(target.projectId).\(target.datasetId) "
+                                   + "is in \(location); a dataset's location cannot change (remove target.location, or name a dataset in \(wanted))")
         }
         var columns: [RowLayout.Column] = []
         var partitionField: String?
@@ -76,7 +85,8 @@ struct PreparedTarget: Sendable {
         } catch {
             throw SyncError.failed("\(sync.location(of: .merge)): sync '\(sync.name)': \(error.description)")
         }
-        return PreparedTarget(sync: sync, policy: policy, target: target, table: table, layout: layout, partitionField: partitionField)
+        return PreparedTarget(sync: sync, policy: policy, target: target, table: table, layout: layout, partitionField: partitionField,
+                              location: location)
     }
 
     /// The table to create from the definition.

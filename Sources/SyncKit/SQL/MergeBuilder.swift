@@ -29,6 +29,13 @@ struct MergeBuilder: Sendable {
     /// `` `name` `` — names were validated; a backtick cannot occur in one.
     static func quote(_ name: String) -> String { "`" + name + "`" }
 
+    /// The aliases of the target and of the source relation's rows, in the `_bqsync_` prefix no column name may
+    /// take: GoogleSQL resolves a bare name to a table alias before a column (`SET t = S.t` under `AS T` would
+    /// set the whole row), and a name in QUALIFY to a SELECT-list alias before a table alias (a column `r`
+    /// would hide `AS r`).
+    static let targetAlias = "_bqsync_target"
+    static let rowAlias = "_bqsync_row"
+
     /// A query without the trailing `;` validation allows (a statement terminator cannot sit in a subquery).
     static func withoutTrailingSemicolons(_ sql: String) -> String {
         var text = Substring(sql)
@@ -69,26 +76,30 @@ struct MergeBuilder: Sendable {
     /// The SELECT the MERGE reads from.
     func using(_ relation: Relation) -> String {
         let columns = carried.map { layout.columns[$0] }
+        let r = Self.rowAlias
         switch relation {
         case .parameter(let name):
-            let list = columns.enumerated().map { Self.cast("JSON_VALUE(r, '$[\($0.offset)]')", to: $0.element.type) + " AS " + Self.quote($0.element.name) }
-            return "SELECT " + list.joined(separator: ", ") + " FROM UNNEST(JSON_QUERY_ARRAY(@\(name))) AS r"
+            let list = columns.enumerated().map { Self.cast("JSON_VALUE(\(r), '$[\($0.offset)]')", to: $0.element.type) + " AS " + Self.quote($0.element.name) }
+            return "SELECT " + list.joined(separator: ", ") + " FROM UNNEST(JSON_QUERY_ARRAY(@\(name))) AS \(r)"
         case .stagedText(let table):
-            let list = columns.map { Self.cast("r.\(Self.quote($0.name))", to: $0.type) + " AS " + Self.quote($0.name) }
-            return "SELECT " + list.joined(separator: ", ") + " FROM \(table.sql) AS r"
+            let list = columns.map { Self.cast("\(r).\(Self.quote($0.name))", to: $0.type) + " AS " + Self.quote($0.name) }
+            return "SELECT " + list.joined(separator: ", ") + " FROM \(table.sql) AS \(r)"
         case .stagedTyped(let table):
-            return deduplicated(columns: columns, from: "\(table.sql) AS r")
+            return deduplicated(columns: columns, from: "\(table.sql) AS \(r)")
         case .query(let sql):
-            return deduplicated(columns: columns, from: "(\n" + Self.withoutTrailingSemicolons(sql) + "\n) AS r")
+            return deduplicated(columns: columns, from: "(\n" + Self.withoutTrailingSemicolons(sql) + "\n) AS \(r)")
         }
     }
 
     private func deduplicated(columns: [RowLayout.Column], from: String) -> String {
-        let list = columns.map { "r.\(Self.quote($0.name)) AS \(Self.quote($0.name))" }
-        let keys = layout.keys.map { "r." + Self.quote(layout.columns[$0].name) }.joined(separator: ", ")
-        let order = layout.orderBy.map { "r.\(Self.quote(layout.columns[$0].name)) DESC" } ?? keys
+        let r = Self.rowAlias
+        let list = columns.map { "\(r).\(Self.quote($0.name)) AS \(Self.quote($0.name))" }
+        let keys = layout.keys.map { "\(r)." + Self.quote(layout.columns[$0].name) }.joined(separator: ", ")
+        let order = layout.orderBy.map { "\(r).\(Self.quote(layout.columns[$0].name)) DESC" } ?? keys
+        // `WHERE TRUE`: BigQuery takes QUALIFY alone, but ZetaSQL, unless QUALIFY is a reserved keyword there,
+        // only after WHERE, GROUP BY or HAVING; both take it after WHERE (scripts/sql-analyze.py checks with ZetaSQL).
         return "SELECT " + list.joined(separator: ", ") + " FROM " + from
-            + "\nQUALIFY ROW_NUMBER() OVER (PARTITION BY \(keys) ORDER BY \(order)) = 1"
+            + "\nWHERE TRUE\nQUALIFY ROW_NUMBER() OVER (PARTITION BY \(keys) ORDER BY \(order)) = 1"
     }
 
     /// The columns a matched row updates: `update: all` means every carried target column but the keys.
@@ -104,18 +115,18 @@ struct MergeBuilder: Sendable {
 
     /// The MERGE statement. `pruning` is an extra constant predicate on the target (partition pruning).
     func merge(_ relation: Relation, pruning: String? = nil) -> String {
-        let q = Self.quote
-        var on = layout.keys.map { "T.\(q(layout.columns[$0].name)) = S.\(q(layout.columns[$0].name))" }
+        let q = Self.quote, t = Self.targetAlias
+        var on = layout.keys.map { "\(t).\(q(layout.columns[$0].name)) = S.\(q(layout.columns[$0].name))" }
         if let pruning { on.append(pruning) }
         // A newer target row is never overwritten by an older source row.
         let newer = layout.orderBy.flatMap { order -> String? in
             let column = layout.columns[order]
             guard column.inTarget else { return nil }
             // A source without the column has NULL there, which is never newer than a target value.
-            guard carried.contains(order) else { return "T.\(q(column.name)) IS NULL" }
-            return "(T.\(q(column.name)) IS NULL OR S.\(q(column.name)) >= T.\(q(column.name)))"
+            guard carried.contains(order) else { return "\(t).\(q(column.name)) IS NULL" }
+            return "(\(t).\(q(column.name)) IS NULL OR S.\(q(column.name)) >= \(t).\(q(column.name)))"
         }
-        var sql = "MERGE \(target.sql) AS T\nUSING (\n" + using(relation) + "\n) AS S\nON " + on.joined(separator: " AND ")
+        var sql = "MERGE \(target.sql) AS \(t)\nUSING (\n" + using(relation) + "\n) AS S\nON " + on.joined(separator: " AND ")
         // A `delete_when` column the source does not carry is never true (and S has no such column).
         let deleteFlag = layout.deleteWhen.flatMap { carried.contains($0) ? $0 : nil }
         if let flag = deleteFlag {

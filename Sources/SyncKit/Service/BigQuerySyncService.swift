@@ -89,7 +89,7 @@ public struct BigQuerySyncService: Sendable {
     func applySync(_ syncPlan: SyncPlan, target: PreparedTarget, plan: Plan,
                    observe: @escaping @Sendable (ApplyEvent) -> Void) async throws(SyncError) -> SyncSummary {
         let started = clock.unixTime()
-        let lease = try TargetLease(client: client, target: target.target, stateDataset: plan.stateDataset, location: target.table?.location,
+        let lease = try TargetLease(client: client, target: target.target, stateDataset: plan.stateDataset, location: target.location,
                                     seconds: leaseSeconds, clock: clock)
         let holder = "\(plan.planId)-\(lease.host)-\(lease.pid)-\(UInt32.random(in: 0...UInt32.max))"
         guard case .held(let held) = try await lease.acquire(holder, planId: plan.planId, sync: syncPlan.name) else {

@@ -40,7 +40,7 @@ public struct RunRecord: Sendable, Hashable, Codable {
 
 /// The run records of a project's state dataset: one row per apply of a sync, appended with
 /// `tabledata.insertAll` and read back with `tabledata.list`, so recording and reading them run no job and bill no
-/// bytes (docs/bigquery.md, "Run state without DML"). The table is `bqsync.run_records`; the `runs` table of
+/// bytes (docs/bigquery.md, "Streaming inserts and `tabledata.list`"). The table is `bqsync.run_records`; the `runs` table of
 /// bqsync's earlier layout is left as it is and not read.
 struct RunLog: Sendable {
     let client: BigQueryClient
