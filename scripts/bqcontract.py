@@ -13,6 +13,11 @@ Tables (metadata)
     and `tables.insert` creates it anew. (Table resource `expirationTime`: "the table will be deleted and its
     storage reclaimed".) The emulator neither keeps nor enforces it.
   - `tables.insert` of an existing table is 409 Already Exists (the emulator agrees; the model relies on it).
+  - A table with `requirePartitionFilter` refuses a query or DML statement, dry runs included, that has no
+    filter on its partition column usable for partition elimination: invalidQuery, "Cannot query over table …
+    without a filter over column(s) … that can be used for partition elimination". ("Querying partitioned
+    tables", "Require a partition filter".) The emulator neither keeps the option nor enforces it. The model's
+    test of "usable" is lexical: the partition column compared (=, <, >, BETWEEN, IN) somewhere in the statement.
 
 Locations
   - A dataset has one location, US when created without one; a table is where its dataset is, and `tables.get`
@@ -61,8 +66,10 @@ class TableModel:
         self.locks = {}       # (project, dataset, table) -> a lock held across a guarded change (the atomic step)
         self.etags = {}       # (project, dataset, table) -> its etag
         self.expirations = {}  # (project, dataset, table) -> ms since the epoch
+        self.partition_filters = {}  # (project, dataset, table) -> the partition column a statement must filter on
         self.preconditions_failed = 0
         self.expired = []     # tables deleted for their expirationTime: "project.dataset.table"
+        self.partition_filter_refusals = []  # tables a statement without their partition filter was refused on
 
     def key_lock(self, key):
         with self.lock:
@@ -135,6 +142,10 @@ class TableModel:
                     sent = json.loads(body) if body else {}
                 except ValueError:
                     sent = {}
+                partitioning = (sent.get("timePartitioning") or {}) if isinstance(sent, dict) else {}
+                if isinstance(sent, dict) and (sent.get("requirePartitionFilter") or partitioning.get("requirePartitionFilter")) \
+                        and partitioning.get("field"):
+                    self.partition_filters[key] = partitioning["field"]
                 if isinstance(sent, dict) and "expirationTime" in sent:
                     if sent["expirationTime"] is None:
                         self.expirations.pop(key, None)
@@ -142,12 +153,15 @@ class TableModel:
                         self.expirations[key] = int(sent["expirationTime"])
             etag = self.etags.setdefault(key, new_etag())
             expiration = self.expirations.get(key)
+            required = self.partition_filters.get(key)
         try:
             resource = json.loads(data)
         except ValueError:
             return answer
         if isinstance(resource, dict):
             resource["etag"] = etag
+            if required:
+                resource["requirePartitionFilter"] = True
             location = self.locations.table_location(key) if self.locations else None
             if location:
                 resource["location"] = location
@@ -157,6 +171,23 @@ class TableModel:
                 resource["expirationTime"] = str(expiration)
             data = json.dumps(resource).encode()
         return status, data, kept
+
+    def check_partition_filter(self, sql, tables):
+        """The answer refusing a statement on a table that requires a partition filter it lacks, or None."""
+        for name in tables:
+            parts = tuple(name.split("."))
+            with self.lock:
+                field = self.partition_filters.get(parts) if len(parts) == 3 else None
+            if field is None:
+                continue
+            usable = re.compile(r"`?" + re.escape(field) + r"`?\s*(?:=|<|>|\bBETWEEN\b|\bIN\b)", re.I)
+            if not usable.search(sql or ""):
+                message = (f"Cannot query over table '{name}' without a filter over column(s) '{field}' that can be used "
+                           "for partition elimination")
+                with self.lock:
+                    self.partition_filter_refusals.append(name)
+                return 400, error_body(400, "invalidQuery", "INVALID_ARGUMENT", message), [("Content-Type", "application/json")]
+        return None
 
     def sweep(self, key, forward):
         """Deletes the table if it is past its expirationTime, as BigQuery would have by now."""
@@ -172,7 +203,8 @@ class TableModel:
 
     def stats(self):
         with self.lock:
-            return {"preconditions_failed": self.preconditions_failed, "expired": list(self.expired)}
+            return {"preconditions_failed": self.preconditions_failed, "expired": list(self.expired),
+                    "partition_filter_refusals": list(self.partition_filter_refusals)}
 
 
 class LocationModel:
@@ -189,7 +221,10 @@ class LocationModel:
 
     @staticmethod
     def canonical(location):
-        return location.upper() if location and location.upper() in LocationModel.MULTI_REGIONS else (location or "US").lower()
+        """US and EU in capitals, a region in lowercase; no location is US, BigQuery's default."""
+        if not location or location.upper() in LocationModel.MULTI_REGIONS:
+            return (location or "US").upper()
+        return location.lower()
 
     def dataset_location(self, project, dataset):
         with self.lock:

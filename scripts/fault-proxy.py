@@ -458,7 +458,8 @@ class Handler(BaseHTTPRequestHandler):
 
         if is_insert and not is_upload:
             project = re.search(r"/projects/([^/]+)/jobs", path)
-            refused = proxy.locations.check_job(project.group(1) if project else "", body, entry["tables"])
+            refused = proxy.locations.check_job(project.group(1) if project else "", body, entry["tables"]) \
+                or proxy.tables.check_partition_filter(self.query_text(body), entry["tables"])
             if refused is not None:
                 self.finish_entry(entry, refused[0])
                 return self.answer(*refused)

@@ -187,10 +187,13 @@ struct ProxyStats: Decodable {
     var dmlConflicts: [[String: String]]
     /// Calls the location rules refused: a job spanning two locations, a regional job looked up without its.
     var locationErrors: [[String: String]]
+    /// Tables a statement was refused on for lacking their required partition filter.
+    var partitionFilterRefusals: [String]
 
     enum CodingKeys: String, CodingKey {
         case requests, executions, conflicts, billed, failed, faults, log, expired
         case preconditionsFailed = "preconditions_failed", dmlConflicts = "dml_conflicts", locationErrors = "location_errors"
+        case partitionFilterRefusals = "partition_filter_refusals"
     }
 
     /// Executions per plan step (a step's job id without its `_<attempt>`), over every attempt.

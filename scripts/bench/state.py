@@ -64,7 +64,7 @@ def touch_sources(root, syncs, tag):
 def bqsync(binary, root, host, *arguments):
     environment = dict(os.environ, BIGQUERY_EMULATOR_HOST=host, NO_COLOR="1")
     started = time.monotonic()
-    done = subprocess.run([binary, "-C", root, *arguments], env=environment, capture_output=True, text=True)
+    done = subprocess.run([binary, "-C", root, *arguments], cwd=root, env=environment, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"bench-state: {binary} {' '.join(arguments)} exited {done.returncode}:\n{done.stderr[-3000:]}")
     return time.monotonic() - started, done

@@ -117,6 +117,7 @@ public struct Planner: Sendable {
             columns: [], rowsRead: nil, rows: nil, batches: 0, pruning: nil, dedupPartitions: 1, steps: [])
         var steps: [Step] = []
         if prepared.table == nil { steps.append(Step(index: 0, kind: .createTable)) }
+        try checkPartitionFilter(prepared)
         switch sync.source.kind {
         case .ndjson, .csv:
             try await planLocal(prepared, into: &plan, steps: &steps)
@@ -128,6 +129,32 @@ public struct Planner: Sendable {
         for i in steps.indices { steps[i].index = i }
         plan.steps = steps
         return plan
+    }
+
+    /// A target that requires a partition filter refuses every statement without one, dry runs included
+    /// (docs/bigquery.md, "Partition filters"). Only inline MERGEs of a local source whose partition column is a
+    /// merge key carry one (a constant range over the batch); anything else is refused here, before any dry run,
+    /// rather than by BigQuery at apply.
+    func checkPartitionFilter(_ prepared: PreparedTarget) throws(SyncError) {
+        guard prepared.requiresPartitionFilter, let field = prepared.partitionField else { return }
+        let pruner = Pruner(prepared: prepared)
+        let reason: String?
+        switch prepared.sync.source.kind {
+        case .query: reason = "a query source's rows are not known before its MERGE runs"
+        case .gcs: reason = "a gcs source's rows are not known before they are loaded"
+        case .ndjson, .csv:
+            if pruner.column == nil {
+                reason = pruner.explanation.map { $0.replacingOccurrences(of: "none: ", with: "") } ?? "the partition column cannot be pruned"
+            } else if prepared.sync.batch.strategy == .staged {
+                reason = "a staged MERGE carries no range (strategy: staged)"
+            } else {
+                reason = nil
+            }
+        }
+        guard let reason else { return }
+        throw SyncError.failed("\(prepared.sync.location(of: .targetTable)): sync '\(prepared.sync.name)': \(prepared.target) requires a filter on its "
+                               + "partition column '\(field)' (requirePartitionFilter), and BigQuery would refuse this sync's MERGE: \(reason). Use a local "
+                               + "(ndjson or csv) source with '\(field)' among merge.keys and batch.strategy inline or auto; nothing was sent")
     }
 
     func stagingTable(_ prepared: PreparedTarget, content: String) throws(SyncError) -> TableReference {
@@ -163,6 +190,8 @@ public struct Planner: Sendable {
         var total: Int64 = 0
         let policy = prepared.policy
         let exists = prepared.table != nil
+        // Only inline MERGEs can carry the filter such a target requires (checkPartitionFilter): auto stays inline.
+        let requiresFilter = prepared.requiresPartitionFilter
         let network = self.network
         let inline: ([PackedRow], [UInt8]) async throws(SyncError) -> Void = { (batch, parameter) throws(SyncError) in
             total += Int64(batch.count)
@@ -194,7 +223,7 @@ public struct Planner: Sendable {
             let key = prepared.layout.keys.map { "\(prepared.layout.columns[$0].name) = \(row.value($0).map { ValueConversion.quoted($0) } ?? "NULL")" }
             let what = "the row with \(key.joined(separator: ", ")) is \(Format.bytes(Int64(bytes))) as an inline parameter, more than the "
                 + "\(Format.bytes(Int64(Self.maxInlineBytes))) an inline batch may carry (BigQuery refuses a request over 10 MB)"
-            guard strategy == .auto else {
+            guard strategy == .auto, !requiresFilter else {
                 throw SyncError.failed("\(prepared.sync.location(of: .batchStrategy)): sync '\(prepared.sync.name)': \(what); use strategy: staged or auto")
             }
             tooLargeForInline = what
@@ -202,7 +231,7 @@ public struct Planner: Sendable {
         do {
             try await rows.batches(size: prepared.sync.batch.size, maxBytes: Self.maxInlineBytes, fileBytes: Self.stagedFileBytes, keepFiles: false,
                                    encoder: encoder, inline: strategy == .staged ? nil : inline, tooLarge: tooLarge,
-                                   staged: strategy == .inline ? nil : staged)
+                                   staged: strategy == .inline || requiresFilter ? nil : staged)
         } catch {
             for dryRun in dryRuns { dryRun.task.cancel() }
             for dryRun in dryRuns { _ = await dryRun.task.value }
@@ -260,7 +289,8 @@ public struct Planner: Sendable {
             plan.strategyReason = "batch.strategy: staged"
         case .auto:
             let inlineJobs = inlineSteps.count, stagedJobs = stagedSteps.filter { $0.kind == .merge || $0.kind == .load }.count
-            let pickInline = tooLargeForInline == nil && (inlineCost < stagedCost || (inlineCost == stagedCost && inlineJobs <= stagedJobs))
+            let pickInline = requiresFilter
+                || (tooLargeForInline == nil && (inlineCost < stagedCost || (inlineCost == stagedCost && inlineJobs <= stagedJobs)))
             plan.strategy = pickInline ? .inline : .staged
             if let tooLargeForInline {
                 plan.strategyReason = "auto: staged, because \(tooLargeForInline)"

@@ -17,6 +17,10 @@ struct PreparedTarget: Sendable {
     /// creates the dataset.
     let location: String
 
+    /// Whether BigQuery refuses any statement on the target that does not filter on its partition column
+    /// (`requirePartitionFilter`; docs/bigquery.md, "Partition filters").
+    var requiresPartitionFilter: Bool { table?.requirePartitionFilter == true && partitionField != nil }
+
     /// The SHA-256 of the table's schema (names, types, modes), or nil when it does not exist.
     var schemaFingerprint: String? {
         guard let table else { return nil }
