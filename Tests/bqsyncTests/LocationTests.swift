@@ -46,4 +46,34 @@ import Testing
         #expect(planned.stderr.contains("target.location is EU, but dataset \(E2E.project).\(ws.dataset) is in US"), "\(planned)")
         #expect(planned.sentJobs.isEmpty, "\(planned.sentJobs)")
     }
+
+    /// A query source that reads a US table into a europe-west1 target: BigQuery would fail the MERGE (one job,
+    /// one location), so the plan refuses it at the query's line, naming both locations.
+    @Test func aQuerySourceReadingAnotherLocationIsRefusedAtPlanTime() throws {
+        let scenario = MergeScenario(seed: 353)
+        let ws = try Reliability.workspace("loc_query", scenario: scenario, strategy: "inline", batch: 5)
+        let euDataset = ws.dataset + "_eu"
+        try ws.write("syncs.d/q.yaml", """
+        version: 1
+        name: q
+        source:
+          type: query
+          query: SELECT id, v, rev, del FROM `\(ws.table("t"))`
+        target:
+          table: \(E2E.project).\(euDataset).copy
+          create_if_missing: true
+          location: europe-west1
+          schema: [\(MergeScenario.schema.joined(separator: ", "))]
+        merge: {keys: [id]}
+
+        """)
+        try FileManager.default.removeItem(atPath: ws.path("syncs.d/s.yaml"))
+        let proxy = try FaultProxy(upstream: ws.host)
+        let planned = try ws.run(["plan"], environment: proxy.holdingEnvironment)
+        #expect(planned.status == 1, "\(planned)")
+        #expect(planned.stderr.contains("q.yaml:5:"), "at source.query: \(planned)")
+        #expect(planned.stderr.contains("the query reads \(E2E.project).\(ws.dataset), which is in US, but the target \(E2E.project).\(euDataset).copy "
+                                        + "is in europe-west1"), "\(planned)")
+        #expect(try EmulatorSQL(host: ws.host).status("GET", "/bigquery/v2/projects/\(E2E.project)/datasets/\(euDataset)") == 404, "a plan creates nothing")
+    }
 }

@@ -359,10 +359,16 @@ public struct Planner: Sendable {
         let schema: [FieldSchema]
         do {
             // reads: the target, so the job runs in its project when no other is configured (docs/bigquery.md, "Calls bqsync makes").
+            // In the target's location: the MERGE will run there, and BigQuery cannot read another location's tables.
             (dry, schema) = try await network.withPlace { () async throws(BigQueryError) in
-                try await client.dryRunWithSchema(QueryJob(sql: query, reads: [prepared.target], budget: prepared.policy.name))
+                try await client.dryRunWithSchema(QueryJob(sql: query, location: prepared.location, reads: [prepared.target], budget: prepared.policy.name))
             }
         } catch {
+            if let elsewhere = await datasetElsewhere(error, prepared: prepared) {
+                throw SyncError.failed("\(prepared.sync.location(of: .sourceQuery)): sync '\(prepared.sync.name)': the query reads \(elsewhere.dataset), which is in "
+                                       + "\(elsewhere.location), but the target \(prepared.target) is in \(prepared.location); BigQuery runs a query in one "
+                                       + "location, so the MERGE would fail. Copy the data to \(prepared.location) or sync into a dataset in \(elsewhere.location)")
+            }
             throw SyncError.failed("\(prepared.sync.location(of: .sourceQuery)): \(error.description)")
         }
         _ = dry
@@ -388,13 +394,28 @@ public struct Planner: Sendable {
     }
 
     /// A dry run's estimate, holding a request place.
+    /// The dataset and its location, when BigQuery refused a statement for reading a dataset outside the job's
+    /// location ("Not found: Dataset P:D was not found in location L"; docs/bigquery.md, "Locations").
+    func datasetElsewhere(_ error: BigQueryError, prepared: PreparedTarget) async -> (dataset: String, location: String)? {
+        let text = error.description
+        guard let start = text.range(of: "Dataset "), let end = text.range(of: " was not found in location", range: start.upperBound..<text.endIndex) else {
+            return nil
+        }
+        let name = text[start.upperBound..<end.lowerBound].replacingOccurrences(of: ":", with: ".")
+        let parts = name.split(separator: ".").map(String.init)
+        guard parts.count == 2, let dataset = try? await client.getDataset(project: parts[0], dataset: parts[1]), let location = dataset.location,
+              location.lowercased() != prepared.location.lowercased() else { return nil }
+        return (name, location)
+    }
+
     func dryRun(_ sql: String, parameters: [QueryParameter], prepared: PreparedTarget) async throws(SyncError) -> Estimate {
         try await network.withPlace { () async throws(SyncError) in try await estimate(sql, parameters: parameters, prepared: prepared) }
     }
 
     /// A dry run's estimate; the caller holds a request place.
     func estimate(_ sql: String, parameters: [QueryParameter], prepared: PreparedTarget) async throws(SyncError) -> Estimate {
-        let job = QueryJob(sql: sql, parameters: parameters, reads: [prepared.target], writes: prepared.target, budget: prepared.policy.name)
+        let job = QueryJob(sql: sql, parameters: parameters, location: prepared.location, reads: [prepared.target], writes: prepared.target,
+                           budget: prepared.policy.name)
         do {
             let result = try await client.dryRun(job)
             return Estimate(bytesProcessed: result.bytesProcessed, accuracy: Estimate.Accuracy(bigQuery: result.accuracy), billedBytes: result.estimatedBilledBytes,

@@ -11,6 +11,7 @@ enum ValueConversion {
         case .null: return nil
         case .composite(let text):
             guard type == .json else { throw ConversionProblem("expected \(type.rawValue), got \(raw.kindName)") }
+            try checkJSONNumbers(text)
             return text
         case .bool(let flag):
             switch type {
@@ -21,7 +22,9 @@ enum ValueConversion {
         case .number(let text):
             switch type {
             case .string: return text
-            case .json: return text
+            case .json:
+                try checkJSONNumbers(text)
+                return text
             case .int64, .float64, .numeric, .bignumeric: return try scalar(text, as: type)
             case .timestamp:
                 guard let seconds = Double(text), seconds.isFinite else { throw ConversionProblem("invalid TIMESTAMP \(quoted(text))") }
@@ -108,8 +111,35 @@ enum ValueConversion {
                 (try? JSONLineParser.validate(buffer)) != nil
             } ?? ((try? Array(text.utf8).withUnsafeBufferPointer { buffer throws(RecordProblem) in try JSONLineParser.validate(buffer) }) != nil)
             guard valid else { throw ConversionProblem("invalid JSON \(quoted(text))") }
+            try checkJSONNumbers(text)
             return text
         }
+    }
+
+    /// Refuses a JSON number that no FLOAT64 can hold (such as 1e400): BigQuery's `PARSE_JSON`, even with
+    /// `wide_number_mode => 'round'` (which the MERGE uses, so that 12345678901234567890123 is stored rounded to
+    /// the nearest FLOAT64), fails on it at apply; here it fails the plan, naming the value.
+    static func checkJSONNumbers(_ text: String) throws(ConversionProblem) {
+        var inString = false, escaped = false
+        var number: [UInt8] = []
+        func check() throws(ConversionProblem) {
+            defer { number.removeAll(keepingCapacity: true) }
+            guard !number.isEmpty, let value = Double(String(decoding: number, as: UTF8.self)), !value.isFinite else { return }
+            throw ConversionProblem("JSON number \(quoted(String(decoding: number, as: UTF8.self))) is out of FLOAT64's range; BigQuery cannot store it")
+        }
+        for byte in text.utf8 {
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""): try check(); inString = true
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"):
+                number.append(byte)
+            default: try check()
+            }
+        }
+        try check()
     }
 
     /// The text without leading and trailing spaces and tabs; the common case (none) allocates nothing.
