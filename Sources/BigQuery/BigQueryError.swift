@@ -18,6 +18,8 @@ public enum BigQueryError: Error, Sendable, Hashable, CustomStringConvertible {
     case auth(String)
     /// BigQuery's answer was not what the API promises.
     case invalidResponse(String)
+    /// The calling task was cancelled (Ctrl-C): the request in flight was aborted and nothing more was sent.
+    case cancelled
 
     /// The message, lowercase, without secrets.
     public var description: String {
@@ -34,6 +36,7 @@ public enum BigQueryError: Error, Sendable, Hashable, CustomStringConvertible {
         case .retriesExhausted(let attempts, let last): return "gave up after \(attempts) attempts: \(last)"
         case .auth(let message): return "credentials: \(message)"
         case .invalidResponse(let message): return "unexpected answer from bigquery: \(message)"
+        case .cancelled: return "interrupted"
         }
     }
 

@@ -39,14 +39,21 @@ public final class CurlTransport: HTTPTransport {
     /// The libcurl version string, e.g. `libcurl/7.88.1 OpenSSL/3.0.11 zlib/1.2.13 nghttp2/1.52.0`.
     public static var libraryVersion: String { String(cString: curl_version()) }
 
-    /// Sends the request on a dedicated thread and resumes when curl is done.
+    /// Sends the request on a dedicated thread and resumes when curl is done. Cancelling the calling task aborts
+    /// the transfer at curl's next progress call (about once a second, or sooner when data moves) instead of
+    /// waiting out its timeout; it then throws `.cancelled`.
     public func send(_ request: HTTPRequest) async throws(HTTPError) -> HTTPResponse {
-        let result: Result<HTTPResponse, HTTPError> = await withCheckedContinuation { continuation in
-            let thread = Thread { [self] in
-                continuation.resume(returning: self.perform(request))
+        let cancellation = Cancellation()
+        let result: Result<HTTPResponse, HTTPError> = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let thread = Thread { [self] in
+                    continuation.resume(returning: self.perform(request, cancellation: cancellation))
+                }
+                thread.name = "bqsync-curl"
+                thread.start()
             }
-            thread.name = "bqsync-curl"
-            thread.start()
+        } onCancel: {
+            cancellation.cancel()
         }
         return try result.get()
     }
@@ -68,7 +75,8 @@ public final class CurlTransport: HTTPTransport {
         }
     }
 
-    private func perform(_ request: HTTPRequest) -> Result<HTTPResponse, HTTPError> {
+    private func perform(_ request: HTTPRequest, cancellation: Cancellation) -> Result<HTTPResponse, HTTPError> {
+        if cancellation.isCancelled { return .failure(HTTPError(.cancelled, "cancelled before it was sent")) }
         if request.header("Authorization") != nil, let problem = Endpoint.cleartextProblem(request.url) {
             return .failure(HTTPError(.request, "refusing to send credentials: \(problem)"))
         }
@@ -77,7 +85,7 @@ public final class CurlTransport: HTTPTransport {
         defer { checkin(handle) }
         let transfer: Transfer
         do {
-            transfer = try Transfer(body: request.body, limit: configuration.maxResponseBytes)
+            transfer = try Transfer(body: request.body, limit: configuration.maxResponseBytes, cancellation: cancellation)
         } catch {
             return .failure(error)
         }
@@ -110,6 +118,9 @@ public final class CurlTransport: HTTPTransport {
             set(bq_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, context))
             set(bq_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION, headerCallback))
             set(bq_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, context))
+            set(bq_easy_setopt_xferinfo_callback(easy, progressCallback))
+            set(bq_easy_setopt_pointer(easy, CURLOPT_XFERINFODATA, context))
+            set(bq_easy_setopt_long(easy, CURLOPT_NOPROGRESS, 0))
             let method = request.method.uppercased()
             if transfer.uploadLength > 0 || method == "POST" || method == "PUT" || method == "PATCH" {
                 set(bq_easy_setopt_data_callback(easy, CURLOPT_READFUNCTION, readCallback))
@@ -133,6 +144,7 @@ public final class CurlTransport: HTTPTransport {
         // The error buffer belongs to this call only.
         bq_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, nil)
         if let failure = transfer.failure { return .failure(failure) }
+        if code == CURLE_ABORTED_BY_CALLBACK, cancellation.isCancelled { return .failure(HTTPError(.cancelled, "cancelled during the exchange")) }
         guard code == CURLE_OK else {
             let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
@@ -190,7 +202,21 @@ private struct HeaderList: ~Copyable {
 }
 
 /// The state of one transfer, reached from curl's callbacks through an opaque pointer.
+/// Set from any thread when the sending task is cancelled; read by the transfer's progress callback.
+final class Cancellation: Sendable {
+    private let flag = Atomic<Bool>(false)
+    func cancel() { flag.store(true, ordering: .relaxed) }
+    var isCancelled: Bool { flag.load(ordering: .relaxed) }
+}
+
+/// curl's progress callback: non-zero aborts the transfer (CURLE_ABORTED_BY_CALLBACK).
+private let progressCallback: bq_xferinfo_callback = { userdata, _, _, _, _ in
+    guard let userdata else { return 0 }
+    return Unmanaged<Transfer>.fromOpaque(userdata).takeUnretainedValue().cancellation.isCancelled ? 1 : 0
+}
+
 private final class Transfer {
+    let cancellation: Cancellation
     var body: [UInt8] = []
     var headers: [(name: String, value: String)] = []
     var failure: HTTPError?
@@ -204,8 +230,9 @@ private final class Transfer {
         case file(FileHandle, remaining: Int)
     }
 
-    init(body: HTTPRequest.Body, limit: Int) throws(HTTPError) {
+    init(body: HTTPRequest.Body, limit: Int, cancellation: Cancellation) throws(HTTPError) {
         self.limit = limit
+        self.cancellation = cancellation
         switch body {
         case .none:
             segments = []

@@ -105,6 +105,8 @@ public struct HTTPError: Error, Sendable, Hashable, CustomStringConvertible {
         case request
         /// Anything else curl reports.
         case other
+        /// The task that sent it was cancelled, and the transfer was aborted.
+        case cancelled
     }
 
     /// The kind of failure.
@@ -122,7 +124,7 @@ public struct HTTPError: Error, Sendable, Hashable, CustomStringConvertible {
     public var isRetryable: Bool {
         switch kind {
         case .connect, .timeout, .connectionLost: return true
-        case .tls, .request, .other: return false
+        case .tls, .request, .other, .cancelled: return false
         }
     }
 

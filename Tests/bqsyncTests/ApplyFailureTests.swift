@@ -61,4 +61,37 @@ import Testing
         #expect(again.stderr.contains("recovered the lease"), "\(again)")
         #expect(try Reliability.leases(ws, table: "t").isEmpty)
     }
+
+    /// Ctrl-C while a MERGE is in flight (held at the proxy, so without cancellation the apply would wait for it
+    /// up to its 300 s timeout): the request is aborted at once, the run is recorded as failed with the jobs
+    /// that ran, the lease is released, and the exit status is 130. The held MERGE never reaches BigQuery; the
+    /// next apply of the plan adopts the finished step and runs the rest, each once.
+    @Test(arguments: [SIGINT, SIGTERM])
+    func anInterruptedApplyStopsAtOnceRecordsItsRunAndReleasesItsLease(signal: Int32) throws {
+        let scenario = MergeScenario(seed: signal == SIGINT ? 201 : 202)
+        let ws = try Reliability.workspace(signal == SIGINT ? "interrupted" : "terminated", scenario: scenario, strategy: "inline", batch: 5)
+        let planned = try Reliability.plan(ws)
+        try #require(planned.merges.count >= 3)
+        let proxy = try FaultProxy(upstream: ws.host)
+        let held = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[1] + "_1"))
+        let arguments = ["--log-level", "info", "apply", "plan.json"]
+        let running = try ws.start(arguments, environment: proxy.holdingEnvironment)
+        try #require(try proxy.waitUntilHeld(held, timeout: 60, watching: running), "\(running.stderrSoFar)")
+
+        let sent = Date()
+        kill(running.process.processIdentifier, signal)
+        let stopped = try running.wait(timeout: 20)
+        #expect(Date().timeIntervalSince(sent) < 10, "stopped without waiting for the request in flight")
+        #expect(stopped.status == 130, "\(stopped)")
+        #expect(stopped.stderr.contains("interrupted after 1 job; the run was recorded as failed and the lease on \(ws.table("t")) released"), "\(stopped)")
+        #expect(try Reliability.runs(ws, planId: planned.planId).map(\.status) == ["failed"])
+        #expect(try Reliability.leases(ws, table: "t").isEmpty, "the lease was released")
+        try proxy.release(held, forward: false)
+
+        let rerun = try ws.run(arguments, environment: proxy.holdingEnvironment)
+        #expect(rerun.status == 0, "\(rerun)")
+        #expect(try ws.rows("t", orderBy: "id") == scenario.expected)
+        let steps = try proxy.stats().stepExecutions(planId: planned.planId)
+        for step in planned.merges { #expect(steps[step] == 1, "\(step): \(steps)") }
+    }
 }

@@ -293,7 +293,7 @@ extension BigQueryClient {
                 logger.notice("job failed; retrying under a new id", metadata: [
                     "job_id": "\(jobId)", "reason": "\(error?.reason ?? "-")", "message": "\(error?.message ?? "-")",
                 ])
-                do { try await time.sleep(seconds: wait) } catch { throw .transport("cancelled while waiting to retry") }
+                do { try await time.sleep(seconds: wait) } catch { throw .cancelled }
             }
         }
         throw .retriesExhausted(attempts: retry.maxAttempts, last: lastFailure?.description ?? "job failed")
@@ -396,7 +396,7 @@ extension BigQueryClient {
                 throw .invalidResponse("job \(jobId) disappeared while running")
             }
             if job.status?.state == "DONE" { return job }
-            do { try await time.sleep(seconds: interval) } catch { throw .transport("cancelled while waiting for job \(jobId)") }
+            do { try await time.sleep(seconds: interval) } catch { throw .cancelled }
             interval = min(configuration.maxPollInterval, interval * 1.5)
         }
     }

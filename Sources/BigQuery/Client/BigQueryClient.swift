@@ -125,6 +125,7 @@ public actor BigQueryClient {
                 await breaker.recordFailure()
                 failure = error
             } catch let error as HTTPError {
+                if error.kind == .cancelled || Task.isCancelled { throw .cancelled }
                 await breaker.recordFailure()
                 logger.debug("http", metadata: ["method": "\(method)", "url": "\(Self.redactedURL(url))", "error": "\(error.kind.rawValue)", "attempt": "\(attempt)"])
                 guard error.isRetryable else { throw .transport(error.message) }
@@ -149,7 +150,7 @@ public actor BigQueryClient {
             do {
                 try await time.sleep(seconds: wait)
             } catch {
-                throw .transport("cancelled while waiting to retry")
+                throw .cancelled
             }
         }
     }

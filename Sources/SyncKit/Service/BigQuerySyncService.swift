@@ -114,9 +114,21 @@ public struct BigQuerySyncService: Sendable {
         do {
             try await runSteps(run)
         } catch {
+            let interrupted: Bool
+            if case .bigQuery(.cancelled) = error { interrupted = true } else { interrupted = Task.isCancelled }
             let failed = run.tally.summary(of: syncPlan, status: .failed, seconds: clock.unixTime() - started)
-            try? await log.append(runRecord(holder, syncPlan, plan, failed, started: started, message: error.description), location: target.location)
-            try? await keeper.release(.failed)
+            let record = runRecord(holder, syncPlan, plan, failed, started: started, message: interrupted ? "interrupted" : error.description)
+            // The run is recorded and the lease released even when the apply was interrupted: an unstructured task
+            // does not inherit the cancellation, so its requests are sent and answered.
+            await Task { [log, keeper, location = target.location] in
+                try? await log.append(record, location: location)
+                try? await keeper.release(.failed)
+            }.value
+            if interrupted {
+                throw SyncError.failed("\(syncPlan.name): interrupted after \(failed.jobs) job\(failed.jobs == 1 ? "" : "s"); the run was recorded as failed "
+                                       + "and the lease on \(target.target) released. Apply the same plan again to resume: finished steps are adopted, "
+                                       + "not run again")
+            }
             throw error
         }
         let summary = run.tally.summary(of: syncPlan, status: .applied, seconds: clock.unixTime() - started)

@@ -52,10 +52,19 @@ struct ApplyCommand: AsyncParsableCommand {
         let service = BigQuerySyncService(client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject,
                                           leaseSeconds: leaseSeconds)
         let progress = Progress(plan: plan, tty: Terminal.stderrIsTTY)
-        let summaries = try await context.run { () async throws(SyncError) in
-            try await service.apply(plan) { event in progress.handle(event) }
+        let (outcome, interrupted) = try await Interruption.run { () async -> Result<[SyncSummary], SyncError> in
+            do throws(SyncError) {
+                return .success(try await service.apply(plan) { event in progress.handle(event) })
+            } catch {
+                return .failure(error)
+            }
         }
         progress.finish()
+        if interrupted, case .failure(let error) = outcome {
+            Output.err("error: " + error.description)
+            throw ExitCode(Interruption.exitStatus)
+        }
+        let summaries = try await context.run { () throws(SyncError) in try outcome.get() }
         switch format {
         case .text: Output.out(PlanRenderer(terminal: context.terminal).summaries(summaries))
         case .json: Output.out(JSONOutput.encode(summaries))
