@@ -41,14 +41,14 @@ let package = Package(
         ),
         .target(
             name: "SyncKit",
-            dependencies: ["YAML", "BigQuery", "HTTP", .product(name: "Crypto", package: "swift-crypto"),
+            dependencies: ["YAML", "BigQuery", .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "Logging", package: "swift-log")],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "bqsync",
-            dependencies: ["SyncKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            dependencies: ["SyncKit", "BigQuery", "HTTP", .product(name: "ArgumentParser", package: "swift-argument-parser"),
                            .product(name: "Logging", package: "swift-log")],
             exclude: ["README.md"],
             swiftSettings: strict

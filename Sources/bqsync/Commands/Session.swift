@@ -2,13 +2,14 @@ import Foundation
 import BigQuery
 import HTTP
 import Logging
+import SyncKit
 
 /// One bqsync invocation's connection to BigQuery: the one client, with a budget (cost guard) per policy, the
 /// protected tables of every policy, and the circuit breaker.
-public enum Session {
+enum Session {
     /// Builds the client for loaded configuration: endpoint and project from the options and environment,
     /// credentials by Application Default Credentials (none for the emulator).
-    public static func client(configuration: Configuration, endpoint: String?, project: String?,
+    static func client(configuration: Configuration, endpoint: String?, project: String?,
                               transport: (any HTTPTransport)? = nil, logger: Logger = Logger(label: "bqsync.bigquery"),
                               warn: (String) -> Void = { _ in }) throws(SyncError) -> BigQueryClient {
         let clientConfiguration: ClientConfiguration
