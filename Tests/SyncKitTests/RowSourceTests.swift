@@ -176,13 +176,14 @@ import Testing
             .init(name: "r", type: .int64, required: false, inTarget: true),
         ]
         let layout = try RowLayout(columns: columns, merge: MergeSpec(keys: ["id"], orderBy: "r", update: .all, deleteWhen: nil))
-        let target = try TableReference(projectId: "p", datasetId: "d", tableId: "t")
-        let staging = try TableReference(projectId: "p", datasetId: "bqsync", tableId: "stage_t")
+        let target = try TableReference(projectId: "my-project", datasetId: "d", tableId: "t")
+        let staging = try TableReference(projectId: "my-project", datasetId: "bqsync", tableId: "stage_t")
         let sql = MergeBuilder(target: target, layout: layout, carried: [0, 1, 2], update: .all).merge(.stagedTyped(staging))
-        #expect(sql.contains("FROM `p.bqsync.stage_t` AS _bqsync_row\nWHERE TRUE\nQUALIFY ROW_NUMBER() OVER "
-            + "(PARTITION BY _bqsync_row.`id` ORDER BY _bqsync_row.`r` DESC) = 1"))
+        // NULL keys dropped; ties under order_by broken by the other columns (`t`), greatest first.
+        #expect(sql.contains("FROM `my-project.bqsync.stage_t` AS _bqsync_row\nWHERE _bqsync_row.`id` IS NOT NULL\nQUALIFY ROW_NUMBER() OVER "
+            + "(PARTITION BY _bqsync_row.`id` ORDER BY _bqsync_row.`r` DESC, _bqsync_row.`t` DESC) = 1"), "\(sql)")
         #expect(sql.contains("THEN UPDATE SET `t` = S.`t`, `r` = S.`r`"))
-        #expect(sql.hasPrefix("MERGE `p.d.t` AS _bqsync_target\n"))
+        #expect(sql.hasPrefix("MERGE `my-project.d.t` AS _bqsync_target\n"))
     }
 
     /// The inline parameter is one JSON STRING; its text is a JSON array of rows, each an array of the carried

@@ -148,6 +148,28 @@ extension EndToEndTests {
         ])
     }
 
+    /// A query source's rows with a NULL key never match, so they are dropped, not inserted again on every run;
+    /// rows that tie under `order_by` are decided by their other columns, greatest first, whatever order
+    /// BigQuery reads them in.
+    @Test func aQuerySourcesNullKeysAreDroppedAndTiesAreDecidedByTheOtherColumns() throws {
+        let ws = try Workspace("e2e_query_nulls")
+        try ws.write("syncs.d/q.yaml", Self.sync(
+            "q", source: """
+            type: query
+            query: |
+              SELECT * FROM UNNEST([
+                STRUCT(CAST(NULL AS INT64) AS id, 'nobody' AS v, 1 AS rev),
+                STRUCT(1 AS id, 'apple' AS v, 2 AS rev), STRUCT(1, 'banana', 2), STRUCT(1, 'zebra', 1),
+                STRUCT(2 AS id, 'b' AS v, 5 AS rev), STRUCT(2, 'a', 5)])
+            """, table: ws.table("t"),
+            schema: ["{name: id, type: INT64}", "{name: v, type: STRING}", "{name: rev, type: INT64}"], keys: ["id"], orderBy: "rev"))
+        for round in 1...2 {
+            let applied = try ws.run("apply", "--auto-approve", "q")
+            #expect(applied.status == 0, "round \(round): \(applied)")
+            #expect(try ws.rows("t", orderBy: "id") == [["1", "banana", "2"], ["2", "b", "5"]], "round \(round)")
+        }
+    }
+
     // MARK: - gcs
 
     /// The repo's archive export, which scripts/emulator serves as gs://bqsync-demo-archive/ (BQEMU_GCS_LOCAL_ROOT

@@ -48,7 +48,9 @@ struct MergeBuilder: Sendable {
         switch type {
         case .string: return expression
         case .bytes: return "FROM_BASE64(\(expression))"
-        case .json: return "PARSE_JSON(\(expression))"
+        // 'round': a number wider than INT64 or FLOAT64 holds is rounded to the nearest FLOAT64 instead of failing the
+        // MERGE (the default, 'exact'); one no FLOAT64 holds (1e400) is refused at plan time (ValueConversion).
+        case .json: return "PARSE_JSON(\(expression), wide_number_mode => 'round')"
         // PARSE_NUMERIC, not CAST: the same value in BigQuery, and the emulator casts to a DECIMAL(18,3)
         // that drops digits (PARSE_NUMERIC keeps NUMERIC's 38 digits, 9 after the point).
         case .numeric: return "PARSE_NUMERIC(\(expression))"
@@ -91,15 +93,22 @@ struct MergeBuilder: Sendable {
         }
     }
 
+    /// One row per key from a source BigQuery reads itself (a query, loaded files). A row with a NULL key is
+    /// dropped: it can never match a target row, so it would be inserted again on every run. Among rows with one
+    /// key the greatest `order_by` wins, and ties go to the row whose other columns, compared in column order,
+    /// are greatest (JSON columns cannot be compared and are passed over), so the winner never depends on the
+    /// order BigQuery happens to read the rows in. The WHERE also puts QUALIFY where ZetaSQL, unless QUALIFY is a
+    /// reserved keyword there, takes it: after WHERE, GROUP BY or HAVING (scripts/sql-analyze.py); BigQuery takes
+    /// it either way.
     private func deduplicated(columns: [RowLayout.Column], from: String) -> String {
         let r = Self.rowAlias
         let list = columns.map { "\(r).\(Self.quote($0.name)) AS \(Self.quote($0.name))" }
-        let keys = layout.keys.map { "\(r)." + Self.quote(layout.columns[$0].name) }.joined(separator: ", ")
-        let order = layout.orderBy.map { "\(r).\(Self.quote(layout.columns[$0].name)) DESC" } ?? keys
-        // `WHERE TRUE`: BigQuery takes QUALIFY alone, but ZetaSQL, unless QUALIFY is a reserved keyword there,
-        // only after WHERE, GROUP BY or HAVING; both take it after WHERE (scripts/sql-analyze.py checks with ZetaSQL).
+        let keyNames = layout.keys.map { "\(r)." + Self.quote(layout.columns[$0].name) }
+        let tiebreak = carried.filter { !layout.keys.contains($0) && $0 != layout.orderBy && layout.columns[$0].type != .json }
+        let order = ((layout.orderBy.map { [$0] } ?? []) + tiebreak).map { "\(r).\(Self.quote(layout.columns[$0].name)) DESC" }
         return "SELECT " + list.joined(separator: ", ") + " FROM " + from
-            + "\nWHERE TRUE\nQUALIFY ROW_NUMBER() OVER (PARTITION BY \(keys) ORDER BY \(order)) = 1"
+            + "\nWHERE " + keyNames.map { "\($0) IS NOT NULL" }.joined(separator: " AND ")
+            + "\nQUALIFY ROW_NUMBER() OVER (PARTITION BY \(keyNames.joined(separator: ", ")) ORDER BY \((order.isEmpty ? keyNames : order).joined(separator: ", "))) = 1"
     }
 
     /// The columns a matched row updates: `update: all` means every carried target column but the keys.
