@@ -29,6 +29,12 @@ Locations
     its location; without it the job is not found (404). (Jobs REST reference, `location` parameter.) The
     emulator keeps locations but enforces neither rule.
 
+Request limits and the bytes cap (jobs)
+  - A request is at most 10 MB, query parameters included ("Request size ... 10 MB"), and a query's text at most
+    1,024K characters ("Maximum query length"): answered 400, reason invalid / invalidQuery.
+  - A query job whose bill would pass its `maximumBytesBilled` fails, uncharged and without effect, with reason
+    bytesBilledLimitExceeded. The bill here is the proxy's deterministic figure for the job id (`billed_for`).
+
 DML (jobs)
   - A mutating DML statement (UPDATE, DELETE, or a MERGE with a WHEN MATCHED or NOT MATCHED BY SOURCE clause)
     that runs while another mutating one on the same table is running conflicts: BigQuery retries it, then the
@@ -205,6 +211,33 @@ class TableModel:
         with self.lock:
             return {"preconditions_failed": self.preconditions_failed, "expired": list(self.expired),
                     "partition_filter_refusals": list(self.partition_filter_refusals)}
+
+
+MAX_REQUEST_BYTES = 10 * 1024 * 1024
+MAX_QUERY_CHARACTERS = 1024 * 1024
+
+
+def check_request_limits(body, query):
+    """The answer refusing a jobs.insert over BigQuery's request or query-text limits, or None."""
+    if len(body) > MAX_REQUEST_BYTES:
+        message = f"Request payload size exceeds the limit: {MAX_REQUEST_BYTES} bytes."
+        return 400, error_body(400, "invalid", "INVALID_ARGUMENT", message), [("Content-Type", "application/json")]
+    if query is not None and len(query) > MAX_QUERY_CHARACTERS:
+        message = ("The query is too large. The maximum standard SQL query length is 1024.00K characters, including comments "
+                   "and white space characters.")
+        return 400, error_body(400, "invalidQuery", "INVALID_ARGUMENT", message), [("Content-Type", "application/json")]
+    return None
+
+
+def over_cap(body, billed):
+    """The bytesBilledLimitExceeded message when a job's `maximumBytesBilled` is below what it would bill, or None."""
+    try:
+        cap = ((json.loads(body).get("configuration") or {}).get("query") or {}).get("maximumBytesBilled")
+    except (ValueError, AttributeError):
+        return None
+    if cap is None or int(cap) >= billed:
+        return None
+    return f"Query exceeded limit for bytes billed: {cap}. {billed} or higher required."
 
 
 class LocationModel:

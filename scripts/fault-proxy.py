@@ -76,7 +76,7 @@ import argparse, hashlib, http.client, io, json, os, random, re, socket, sys, th
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote, urlsplit
 
-from bqcontract import DMLModel, LocationModel, TableModel, error_body
+from bqcontract import DMLModel, LocationModel, TableModel, check_request_limits, error_body, over_cap
 
 BEFORE = {"429", "500", "503", "403", "reset", "timeout", "jobfail", "invalid", "conflict"}
 AFTER = {"500-after", "503-after", "reset-after", "timeout-after", "late"}
@@ -458,11 +458,16 @@ class Handler(BaseHTTPRequestHandler):
 
         if is_insert and not is_upload:
             project = re.search(r"/projects/([^/]+)/jobs", path)
-            refused = proxy.locations.check_job(project.group(1) if project else "", body, entry["tables"]) \
+            refused = check_request_limits(body, self.query_text(body)) \
+                or proxy.locations.check_job(project.group(1) if project else "", body, entry["tables"]) \
                 or proxy.tables.check_partition_filter(self.query_text(body), entry["tables"])
             if refused is not None:
                 self.finish_entry(entry, refused[0])
                 return self.answer(*refused)
+        if job_insert and not is_upload:
+            exceeded = over_cap(body, billed_for(job_id)) if self.query_text(body) is not None else None
+            if exceeded is not None:
+                return self.job_failure(entry, job_id, body, "bytesBilledLimitExceeded", exceeded)
         mutated = None
         if job_insert:
             project = re.search(r"/projects/([^/]+)/jobs", path)
@@ -698,6 +703,9 @@ def main():
     Handler.proxy.latency, Handler.proxy.latency_max = args.latency, args.latency_max
     Handler.proxy.dry_run_bytes = args.answer_dry_runs
     Handler.proxy.transparent = args.transparent
+    # An answer is written as headers, then body: with Nagle's algorithm the body waits for the client's delayed
+    # ACK of the headers, some 40 ms a request. Transparent, the proxy carries a whole suite's requests: no wait.
+    Handler.disable_nagle_algorithm = args.transparent
     Handler.proxy.recorder = Recorder(args.record) if args.record else None
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.request_queue_size = 64
