@@ -25,6 +25,11 @@ public final class ManualTime: TimeSource, WallClock {
     public var waits: [Double] { sleeps.withLock { $0 } }
 }
 
+extension Logger {
+    /// A logger that drops everything: a test that does not look at the job log keeps it out of the test output.
+    public static let quiet = Logger(label: "test.quiet") { _ in SwiftLogNoOpLogHandler() }
+}
+
 /// Collects every log line (message and metadata, rendered as text) for inspection.
 public final class LogCapture: Sendable {
     private let lines = Mutex<[String]>([])

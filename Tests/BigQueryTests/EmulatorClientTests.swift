@@ -17,7 +17,7 @@ import Testing
         return BigQueryClient(configuration: configuration, transport: transport,
                               authenticator: Authenticator(source: .none, transport: transport),
                               budgets: [Budget(name: "default", limits: .defaults, retry: .defaults, cache: true)],
-                              protectedTables: [], breaker: .defaults)
+                              protectedTables: [], breaker: .defaults, logger: .quiet)
     }
 
     func dataset(_ client: BigQueryClient) async throws -> String {

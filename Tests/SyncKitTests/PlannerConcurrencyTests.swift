@@ -1,3 +1,4 @@
+import Logging
 import BigQuery
 import Foundation
 import HTTP
@@ -68,7 +69,7 @@ import Testing
         let client = BigQueryClient(configuration: configuration, transport: transport,
                                     authenticator: Authenticator(source: .none, transport: transport),
                                     budgets: [Budget(name: "default", limits: .defaults, retry: .defaults, cache: true)],
-                                    protectedTables: [], breaker: .defaults)
+                                    protectedTables: [], breaker: .defaults, logger: .quiet)
         let loaded = ConfigLoader(directory: ws.path, defaultProject: Self.project).load()
         return Planner(client: client, configuration: loaded, defaultProject: Self.project, requests: requests, pipelines: 1)
     }

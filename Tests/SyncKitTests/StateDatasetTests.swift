@@ -1,3 +1,4 @@
+import Logging
 import BigQuery
 import Foundation
 import SyncTestSupport
@@ -15,7 +16,7 @@ import Testing
         return BigQueryClient(configuration: configuration, transport: fake.transport,
                               authenticator: Authenticator(source: .none, transport: fake.transport),
                               budgets: [Budget(name: "default", limits: .defaults, retry: .defaults, cache: true)],
-                              protectedTables: [], breaker: .defaults)
+                              protectedTables: [], breaker: .defaults, logger: .quiet)
     }
 
     @Test func theFirstLeaseCreatesTheStateDatasetInTheTargetsLocation() async throws {
