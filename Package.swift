@@ -53,7 +53,7 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict
         ),
-        // Fuzzing: `bqsync-fuzz` drives SyncKit's FuzzEntry targets; built with -D FUZZING -sanitize=fuzzer by
+        // Fuzzing: `bqsync-fuzz` drives SyncKit's FuzzEntry targets; built with -D FUZZING -sanitize=fuzzer,address by
         // scripts/fuzz, and as a corpus replayer otherwise. CLibFuzzer only declares libFuzzer's driver.
         .systemLibrary(name: "CLibFuzzer", path: "Sources/FuzzLibFuzzer"),
         .executableTarget(
