@@ -132,9 +132,9 @@ public struct Planner: Sendable {
     }
 
     /// A target that requires a partition filter refuses every statement without one, dry runs included
-    /// (docs/bigquery.md, "Partition filters"). Only inline MERGEs of a local source whose partition column is a
-    /// merge key carry one (a constant range over the batch); anything else is refused here, before any dry run,
-    /// rather than by BigQuery at apply.
+    /// (docs/bigquery.md, "Partition filters"). The MERGEs of a local source whose partition column is a merge key
+    /// carry one (a constant range over the batch's rows, or over all rows for the staged MERGE); anything else is
+    /// refused here, before any dry run, rather than by BigQuery at apply.
     func checkPartitionFilter(_ prepared: PreparedTarget) throws(SyncError) {
         guard prepared.requiresPartitionFilter, let field = prepared.partitionField else { return }
         let pruner = Pruner(prepared: prepared)
@@ -145,8 +145,6 @@ public struct Planner: Sendable {
         case .ndjson, .csv:
             if pruner.column == nil {
                 reason = pruner.explanation.map { $0.replacingOccurrences(of: "none: ", with: "") } ?? "the partition column cannot be pruned"
-            } else if prepared.sync.batch.strategy == .staged {
-                reason = "a staged MERGE carries no range (strategy: staged)"
             } else {
                 reason = nil
             }
@@ -190,8 +188,7 @@ public struct Planner: Sendable {
         var total: Int64 = 0
         let policy = prepared.policy
         let exists = prepared.table != nil
-        // Only inline MERGEs can carry the filter such a target requires (checkPartitionFilter): auto stays inline.
-        let requiresFilter = prepared.requiresPartitionFilter
+        var stagedRange = Pruner.Range()
         let network = self.network
         let inline: ([PackedRow], [UInt8]) async throws(SyncError) -> Void = { (batch, parameter) throws(SyncError) in
             total += Int64(batch.count)
@@ -223,7 +220,7 @@ public struct Planner: Sendable {
             let key = prepared.layout.keys.map { "\(prepared.layout.columns[$0].name) = \(row.value($0).map { ValueConversion.quoted($0) } ?? "NULL")" }
             let what = "the row with \(key.joined(separator: ", ")) is \(Format.bytes(Int64(bytes))) as an inline parameter, more than the "
                 + "\(Format.bytes(Int64(Self.maxInlineBytes))) an inline batch may carry (BigQuery refuses a request over 10 MB)"
-            guard strategy == .auto, !requiresFilter else {
+            guard strategy == .auto else {
                 throw SyncError.failed("\(prepared.sync.location(of: .batchStrategy)): sync '\(prepared.sync.name)': \(what); use strategy: staged or auto")
             }
             tooLargeForInline = what
@@ -231,7 +228,7 @@ public struct Planner: Sendable {
         do {
             try await rows.batches(size: prepared.sync.batch.size, maxBytes: Self.maxInlineBytes, fileBytes: Self.stagedFileBytes, keepFiles: false,
                                    encoder: encoder, inline: strategy == .staged ? nil : inline, tooLarge: tooLarge,
-                                   staged: strategy == .inline || requiresFilter ? nil : staged)
+                                   staged: strategy == .inline ? nil : staged, each: { row in pruner.extend(&stagedRange, with: row) })
         } catch {
             for dryRun in dryRuns { dryRun.task.cancel() }
             for dryRun in dryRuns { _ = await dryRun.task.value }
@@ -254,11 +251,13 @@ public struct Planner: Sendable {
         if strategy != .inline {
             let content = BatchEncoder.digest(Array((stagedLoads.compactMap(\.payloadDigest).joined() + prepared.target.description).utf8))
             let staging = try stagingTable(prepared, content: content)
-            let sql = builder.merge(.stagedText(staging))
+            // Limited to the partitions of all the rows, as each inline batch is to its own (Pruner).
+            let pruning = pruner.predicate(stagedRange)
+            let sql = builder.merge(.stagedText(staging), pruning: pruning)
             let stagedBytes = stagedLoads.reduce(Int64(0)) { $0 + ($1.payloadBytes ?? 0) }
             var merge = Step(index: 0, kind: .merge, sql: sql, rows: stagedLoads.reduce(Int64(0)) { $0 + ($1.rows ?? 0) })
             if exists {
-                let probe = builder.merge(.parameter("rows"))
+                let probe = builder.merge(.parameter("rows"), pruning: pruning)
                 var estimate = try await dryRun(probe, parameters: [MergeBuilder.emptyRowsParameter], prepared: prepared)
                 estimate.bytesProcessed += stagedBytes
                 estimate.billedBytes = Billing.billed(perTable: [estimate.billedBytes, stagedBytes])
@@ -289,8 +288,7 @@ public struct Planner: Sendable {
             plan.strategyReason = "batch.strategy: staged"
         case .auto:
             let inlineJobs = inlineSteps.count, stagedJobs = stagedSteps.filter { $0.kind == .merge || $0.kind == .load }.count
-            let pickInline = requiresFilter
-                || (tooLargeForInline == nil && (inlineCost < stagedCost || (inlineCost == stagedCost && inlineJobs <= stagedJobs)))
+            let pickInline = tooLargeForInline == nil && (inlineCost < stagedCost || (inlineCost == stagedCost && inlineJobs <= stagedJobs))
             plan.strategy = pickInline ? .inline : .staged
             if let tooLargeForInline {
                 plan.strategyReason = "auto: staged, because \(tooLargeForInline)"
@@ -494,19 +492,32 @@ struct Pruner {
         column = index
         self.type = type
         name = prepared.layout.columns[index].name
-        explanation = "each MERGE is limited to the partitions of its batch's '\(field)' values"
+        explanation = "each MERGE is limited to the partitions of its rows' '\(field)' values"
     }
 
-    /// `_bqsync_target.col BETWEEN DATE '…' AND DATE '…'` over the batch's values (MergeBuilder.targetAlias).
-    func predicate(_ rows: [PackedRow]) -> String? {
-        guard let column, let type, let name else { return nil }
-        var low: String?, high: String?
-        for row in rows {
-            guard let value = row.value(column) else { continue }
-            if low == nil || OrderComparison.less(value, low, type: type) { low = value }
-            if high == nil || OrderComparison.less(high, value, type: type) { high = value }
-        }
-        guard let low, let high else { return nil }
+    /// The lowest and highest partition values of some rows.
+    struct Range {
+        var low: String?
+        var high: String?
+    }
+
+    /// Widens `range` to cover `row`'s partition value.
+    func extend(_ range: inout Range, with row: PackedRow) {
+        guard let column, let type, let value = row.value(column) else { return }
+        if range.low == nil || OrderComparison.less(value, range.low, type: type) { range.low = value }
+        if range.high == nil || OrderComparison.less(range.high, value, type: type) { range.high = value }
+    }
+
+    /// `_bqsync_target.col BETWEEN DATE '…' AND DATE '…'` over the range (MergeBuilder.targetAlias).
+    func predicate(_ range: Range) -> String? {
+        guard let type, let name, let low = range.low, let high = range.high else { return nil }
         return "\(MergeBuilder.targetAlias).\(MergeBuilder.quote(name)) BETWEEN \(type.rawValue) '\(low)' AND \(type.rawValue) '\(high)'"
+    }
+
+    /// The predicate over a batch's values.
+    func predicate(_ rows: [PackedRow]) -> String? {
+        var range = Range()
+        for row in rows { extend(&range, with: row) }
+        return predicate(range)
     }
 }

@@ -139,7 +139,8 @@ final class LocalRows {
                  tooLarge: (PackedRow, Int) throws(SyncError) -> Void = { _, bytes throws(SyncError) in
                      throw SyncError.failed("a row is \(Format.bytes(Int64(bytes))) as an inline parameter, over the \(Format.bytes(Int64(Planner.maxInlineBytes))) an inline batch may carry")
                  },
-                 staged: ((StagedFile) async throws(SyncError) -> Void)?) async throws(SyncError) {
+                 staged: ((StagedFile) async throws(SyncError) -> Void)?,
+                 each: (PackedRow) -> Void = { _ in }) async throws(SyncError) {
         var pending: [PackedRow] = []
         var file = StagingWriter(limit: fileBytes, keep: keepFiles)
         var inline = inline
@@ -161,6 +162,7 @@ final class LocalRows {
         }
         while let group = try dedup.next() {
             for row in group {
+                each(row)
                 pending.append(row)
                 if pending.count == size {
                     try await flushInline(pending)
