@@ -25,21 +25,7 @@ struct StatusCommand: AsyncParsableCommand {
         case .json:
             Output.out(JSONOutput.encode(runs))
         case .text:
-            if runs.isEmpty { Output.out("no runs recorded yet"); return }
-            let terminal = context.terminal
-            for run in runs {
-                var counts: [String] = []
-                if let inserted = run.inserted { counts.append("\(inserted) inserted") }
-                if let updated = run.updated { counts.append("\(updated) updated") }
-                if let deleted = run.deleted { counts.append("\(deleted) deleted") }
-                if counts.isEmpty { counts.append("\(run.affected) affected") }
-                let status = run.status == .succeeded ? terminal.green(run.status.rawValue) : terminal.red(run.status.rawValue)
-                // The plan's estimate beside the bill, so drift between the two shows here.
-                let estimated = run.bytesEstimated.map { " (plan: \(Format.bytes($0)))" } ?? ""
-                Output.out("\(run.finishedAt ?? "?")  \(terminal.bold(run.sync)) → \(run.target)  \(status)  plan \(run.planId)  "
-                           + counts.joined(separator: ", ") + "  \(Format.bytes(run.bytesBilled)) billed\(estimated)  \(Format.dollars(run.costUSD))  \(run.jobs) jobs"
-                           + (run.message.map { "\n    " + terminal.red($0) } ?? ""))
-            }
+            Output.out(StatusRenderer(terminal: context.terminal).text(runs))
         }
     }
 }

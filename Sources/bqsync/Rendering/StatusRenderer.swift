@@ -1,0 +1,26 @@
+import BigQuery
+import SyncKit
+
+/// `bqsync status` as text: one line per recorded run, newest first, the plan's estimate beside the bill.
+struct StatusRenderer {
+    let terminal: Terminal
+
+    func text(_ runs: [RunRecord]) -> String {
+        if runs.isEmpty { return "no runs recorded yet" }
+        return runs.map(line).joined(separator: "\n")
+    }
+
+    func line(_ run: RunRecord) -> String {
+        var counts: [String] = []
+        if let inserted = run.inserted { counts.append("\(inserted) inserted") }
+        if let updated = run.updated { counts.append("\(updated) updated") }
+        if let deleted = run.deleted { counts.append("\(deleted) deleted") }
+        if counts.isEmpty { counts.append("\(run.affected) affected") }
+        let status = run.status == .succeeded ? terminal.green(run.status.rawValue) : terminal.red(run.status.rawValue)
+        // The plan's estimate beside the bill, so drift between the two shows here.
+        let estimated = run.bytesEstimated.map { " (plan: \(Format.bytes($0)))" } ?? ""
+        return "\(run.finishedAt ?? "?")  \(terminal.bold(run.sync)) → \(run.target)  \(status)  plan \(run.planId)  "
+            + counts.joined(separator: ", ") + "  \(Format.bytes(run.bytesBilled)) billed\(estimated)  \(Format.dollars(run.costUSD))  \(run.jobs) jobs"
+            + (run.message.map { "\n    " + terminal.red($0) } ?? "")
+    }
+}
