@@ -85,6 +85,7 @@ let package = Package(
         .testTarget(
             name: "SyncKitTests",
             dependencies: ["SyncKit", "SyncTestSupport"],
+            exclude: ["Snapshots"],
             resources: [.copy("Fixtures")],
             swiftSettings: strict
         ),
