@@ -29,6 +29,10 @@ Locations
     its location; without it the job is not found (404). (Jobs REST reference, `location` parameter.) The
     emulator keeps locations but enforces neither rule.
 
+Missing tables (dry runs)
+  - A dry run of a statement that reads or writes a table that does not exist fails: 404 notFound, "Not found:
+    Table P:D.T was not found in location L". The emulator dry-runs a MERGE from a missing table happily.
+
 Request limits and the bytes cap (jobs)
   - A request is at most 10 MB, query parameters included ("Request size ... 10 MB"), and a query's text at most
     1,024K characters ("Maximum query length"): answered 400, reason invalid / invalidQuery.
@@ -226,6 +230,20 @@ def check_request_limits(body, query):
         message = ("The query is too large. The maximum standard SQL query length is 1024.00K characters, including comments "
                    "and white space characters.")
         return 400, error_body(400, "invalidQuery", "INVALID_ARGUMENT", message), [("Content-Type", "application/json")]
+    return None
+
+
+def missing_table(tables, get, location):
+    """The answer refusing a dry run that names a table that does not exist, or None. `tables` are the statement's
+    backticked names; `get(path)` reads from the emulator."""
+    for name in tables:
+        parts = name.split(".")
+        if len(parts) != 3:
+            continue
+        status, _, _ = get(f"/bigquery/v2/projects/{parts[0]}/datasets/{parts[1]}/tables/{parts[2]}")
+        if status == 404:
+            message = f"Not found: Table {parts[0]}:{parts[1]}.{parts[2]} was not found in location {location or 'US'}"
+            return 404, error_body(404, "notFound", "NOT_FOUND", message), [("Content-Type", "application/json")]
     return None
 
 

@@ -76,7 +76,7 @@ import argparse, hashlib, http.client, io, json, os, random, re, socket, sys, th
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote, urlsplit
 
-from bqcontract import DMLModel, LocationModel, TableModel, check_request_limits, error_body, over_cap
+from bqcontract import DMLModel, LocationModel, TableModel, check_request_limits, error_body, missing_table, over_cap
 
 BEFORE = {"429", "500", "503", "403", "reset", "timeout", "jobfail", "invalid", "conflict"}
 AFTER = {"500-after", "503-after", "reset-after", "timeout-after", "late"}
@@ -460,7 +460,8 @@ class Handler(BaseHTTPRequestHandler):
             project = re.search(r"/projects/([^/]+)/jobs", path)
             refused = check_request_limits(body, self.query_text(body)) \
                 or proxy.locations.check_job(project.group(1) if project else "", body, entry["tables"]) \
-                or proxy.tables.check_partition_filter(self.query_text(body), entry["tables"])
+                or proxy.tables.check_partition_filter(self.query_text(body), entry["tables"]) \
+                or (missing_table(entry["tables"], proxy.get, self.job_location(body)) if dry else None)
             if refused is not None:
                 self.finish_entry(entry, refused[0])
                 return self.answer(*refused)
@@ -507,6 +508,12 @@ class Handler(BaseHTTPRequestHandler):
         entry["end"] = time.time()
         with self.proxy.lock:
             self.proxy.log.append(entry)
+
+    def job_location(self, body):
+        try:
+            return (json.loads(body).get("jobReference") or {}).get("location")
+        except (ValueError, AttributeError):
+            return None
 
     def query_text(self, body):
         try:
@@ -704,8 +711,9 @@ def main():
     Handler.proxy.dry_run_bytes = args.answer_dry_runs
     Handler.proxy.transparent = args.transparent
     # An answer is written as headers, then body: with Nagle's algorithm the body waits for the client's delayed
-    # ACK of the headers, some 40 ms a request. Transparent, the proxy carries a whole suite's requests: no wait.
-    Handler.disable_nagle_algorithm = args.transparent
+    # ACK of the headers, some 40 ms a request that no server adds (figures in docs/benchmarks.md measured before
+    # this include it).
+    Handler.disable_nagle_algorithm = True
     Handler.proxy.recorder = Recorder(args.record) if args.record else None
     ThreadingHTTPServer.daemon_threads = True
     ThreadingHTTPServer.request_queue_size = 64

@@ -88,7 +88,8 @@ extension BigQuerySyncService {
     /// be gone).
     func applyStagedFiles(_ run: SyncRun) async throws(SyncError) {
         let (merge, sql, staging) = try stagedMerge(run)
-        if try await !mergeFinished(merge, run: run) {
+        let finished = try await mergeFinished(merge, run: run)
+        if !finished {
             let (rows, encoder) = try localRows(run)
             let schema = MergeBuilder(target: run.target.target, layout: run.target.layout, carried: encoder.carried,
                                       update: run.target.sync.merge.update).stagingSchema
@@ -108,13 +109,14 @@ extension BigQuerySyncService {
             })
             guard next == loads.count else { throw Self.staleDuringApply("the source yields \(next) staging files, the plan has \(loads.count)") }
         }
-        try await mergeStaged(sql, merge: merge, staging: staging, run: run, rows: merge.rows)
+        try await mergeStaged(sql, merge: merge, staging: staging, run: run, rows: merge.rows, finished: finished)
     }
 
     /// Cloud Storage: one load job from the URIs into the staging table (free), then one MERGE.
     func applyCloudStorageLoad(_ run: SyncRun) async throws(SyncError) {
         let (merge, sql, staging) = try stagedMerge(run)
-        if try await !mergeFinished(merge, run: run) {
+        let finished = try await mergeFinished(merge, run: run)
+        if !finished {
             let schema = run.target.layout.columns.filter(\.inTarget).map { FieldSchema(name: $0.name, type: $0.type.rawValue, mode: "NULLABLE") }
             let since = try await prepareStaging(staging, schema: schema, target: run.target)
             let source = run.target.sync.source
@@ -132,7 +134,7 @@ extension BigQuerySyncService {
             let outcome = try await SyncError.lifting { () async throws(BigQueryError) in try await client.load(job) }
             run.finished(outcome, kind: .load, rows: outcome.loadedRows ?? 0)
         }
-        try await mergeStaged(sql, merge: merge, staging: staging, run: run, rows: nil)
+        try await mergeStaged(sql, merge: merge, staging: staging, run: run, rows: nil, finished: finished)
     }
 
     /// A query source: one MERGE that reads the query inside BigQuery.
@@ -175,10 +177,16 @@ extension BigQuerySyncService {
         }
     }
 
-    /// The staged MERGE, then the staging table dropped.
-    func mergeStaged(_ sql: String, merge: Step, staging: TableReference, run: SyncRun, rows: Int64?) async throws(SyncError) {
+    /// The staged MERGE, then the staging table dropped. A MERGE an earlier run `finished` is adopted on the plan's
+    /// estimate, not dry-run again: its staging table may be gone, and BigQuery refuses a dry run that reads a
+    /// missing table.
+    func mergeStaged(_ sql: String, merge: Step, staging: TableReference, run: SyncRun, rows: Int64?, finished: Bool) async throws(SyncError) {
         try await run.keepLease()
-        let outcome = try await runQuery(sql, [], step: merge, run: run, reads: [staging])
+        let planned = merge.estimate.map {
+            DryRunResult(bytesProcessed: $0.bytesProcessed, accuracy: $0.accuracy.rawValue, statementType: "MERGE", estimatedBilledBytes: $0.billedBytes,
+                         conservative: false, note: "the plan's estimate of a MERGE an earlier run finished")
+        }
+        let outcome = try await runQuery(sql, [], step: merge, run: run, reads: [staging], reviewed: finished ? planned : nil)
         run.finished(outcome, kind: .merge, rows: rows ?? outcome.affectedRows ?? 0)
         try await SyncError.lifting { () async throws(BigQueryError) in try await client.deleteTable(staging) }
     }
