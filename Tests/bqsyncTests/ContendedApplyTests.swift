@@ -149,6 +149,35 @@ import Testing
         #expect(try Reliability.runs(ws, planId: try Reliability.plan(ws).planId).map(\.status) == ["succeeded"])
     }
 
+    /// A table bqsync did not create sits where the target's lease goes (no bqsync labels, no lease record): the
+    /// apply refuses with exit 3, naming it, and touches nothing, neither that table nor the target.
+    @Test func aForeignTableWhereTheLeaseGoesIsRefusedAndLeftAlone() throws {
+        let scenario = MergeScenario(seed: 345)
+        let ws = try Reliability.workspace("foreign_lease", scenario: scenario, strategy: "inline", batch: 5)
+        let first = MergeScenario(seed: 346)
+        try ws.write("syncs.d/data/s.ndjson", try first.sourceFile)
+        #expect(try ws.run("apply", "--auto-approve").status == 0)  // the lease table now exists: find its name
+        let base = ws.host + "/bigquery/v2/projects/\(E2E.project)/datasets/bqsync/tables"
+        let listed = try Curl.object("GET", base + "?maxResults=10000")["tables"] as? [[String: Any]] ?? []
+        let lease = try #require(listed.compactMap { ($0["tableReference"] as? [String: Any])?["tableId"] as? String }
+            .first { $0.hasPrefix("lease_\(ws.dataset)_t_") })
+        _ = try Curl.call("DELETE", base + "/" + lease)
+        _ = try Curl.object("POST", base, ["tableReference": ["projectId": E2E.project, "datasetId": "bqsync", "tableId": lease],
+                                           "schema": ["fields": [["name": "note", "type": "STRING"]]], "description": "someone else's"])
+        let before = try ws.rows("t", orderBy: "id")
+        try ws.write("syncs.d/data/s.ndjson", try scenario.sourceFile)
+
+        let refused = try ws.run("--log-level", "debug", "apply", "--auto-approve")
+        #expect(refused.status == 3, "\(refused)")
+        #expect(refused.stderr.contains("bqsync-demo.bqsync.\(lease) already exists and is not bqsync's lease for \(ws.table("t"))"), "\(refused)")
+        #expect(refused.stderr.contains("bqsync touched nothing"), "\(refused)")
+        #expect(!refused.requests.contains { $0.contains("method=PATCH") || $0.contains("method=DELETE") }, "\(refused.requests)")
+        #expect(refused.sentJobs.isEmpty, "no job was sent: \(refused.sentJobs)")
+        let foreign = try Curl.object("GET", base + "/" + lease)
+        #expect(foreign["description"] as? String == "someone else's" && foreign["labels"] == nil, "the foreign table is as it was: \(foreign)")
+        #expect(try ws.rows("t", orderBy: "id") == before)
+    }
+
     /// Rewrites the held lease of `ws`'s target as if its holder ran on `host` (an etag-guarded patch through the
     /// proxy, as another bqsync would write it).
     static func moveLease(of ws: Workspace, toHost host: String, through proxy: FaultProxy) throws {
