@@ -90,8 +90,7 @@ struct RunLog: Sendable {
             do {
                 try await client.insertRows(table, [row])
                 return
-            } catch .api(404, _, let message) where time.now() - started + wait <= settleSeconds {
-                _ = message
+            } catch .api(404, _, _) where time.now() - started + wait <= settleSeconds {
                 try? await time.sleep(seconds: wait)
                 wait = min(wait * 2, 16)
             } catch {
