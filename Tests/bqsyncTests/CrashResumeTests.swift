@@ -272,6 +272,6 @@ final class SourceFIFO: @unchecked Sendable {
         if held >= 0 { close(held) }
         held = -1
         unlink(path)
-        FileManager.default.createFile(atPath: path, contents: content)
+        _ = FileManager.default.createFile(atPath: path, contents: content)
     }
 }

@@ -147,8 +147,8 @@ final class Workspace: @unchecked Sendable {
         process.environment = environment.merging(extra) { _, override in override }
         let id = UUID().uuidString
         let out = NSTemporaryDirectory() + "bqsync-e2e-\(id).out", err = NSTemporaryDirectory() + "bqsync-e2e-\(id).err"
-        FileManager.default.createFile(atPath: out, contents: nil)
-        FileManager.default.createFile(atPath: err, contents: nil)
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))

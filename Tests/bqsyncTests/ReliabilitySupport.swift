@@ -68,7 +68,7 @@ final class FaultProxy: @unchecked Sendable {
         process.standardOutput = stdout
         process.standardInput = FileHandle.nullDevice
         stderrPath = NSTemporaryDirectory() + "bqsync-proxy-\(UUID().uuidString).err"
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         try process.run()
         var line = Data()
