@@ -11,7 +11,7 @@
 
 With `--tls CERT KEY` it serves HTTPS with that certificate instead.
 """
-import gzip, hashlib, json, socket, sys, time
+import gzip, hashlib, io, json, socket, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse, parse_qs
 
@@ -67,6 +67,8 @@ class Handler(BaseHTTPRequestHandler):
             self.rfile.close()
             self.wfile.close()
             self.connection.close()
+            # The server still flushes and closes after the handler: give it harmless stand-ins.
+            self.rfile, self.wfile = io.BytesIO(), io.BytesIO()
         elif url.path.startswith("/status/"):
             self.send(int(url.path.split("/")[2]), b'{"error":{"code":1}}', [("Content-Type", "application/json")])
         elif url.path == "/token":
