@@ -41,15 +41,19 @@ let package = Package(
         ),
         .target(
             name: "SyncKit",
-            dependencies: ["YAML", "BigQuery", .product(name: "Crypto", package: "swift-crypto"),
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "YAML", "BigQuery", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             exclude: ["README.md"],
             swiftSettings: strict
         ),
         .executableTarget(
             name: "bqsync",
-            dependencies: ["SyncKit", "BigQuery", "HTTP", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SyncKit", "BigQuery", "HTTP", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             exclude: ["README.md"],
             swiftSettings: strict
         ),

@@ -32,7 +32,8 @@ public enum BigQueryError: Error, Sendable, Hashable, CustomStringConvertible {
             return "job \(jobId) failed\(reason.map { " (\($0))" } ?? ""): \(message)"
         case .transport(let message): return "connection failed: \(message)"
         case .circuitOpen(let failures, let seconds):
-            return "circuit breaker open after \(failures) consecutive failures; next attempt allowed in \(Int(seconds.rounded(.up)))s"
+            return
+                "circuit breaker open after \(failures) consecutive failures; next attempt allowed in \(Int(seconds.rounded(.up)))s"
         case .retriesExhausted(let attempts, let last): return "gave up after \(attempts) attempts: \(last)"
         case .auth(let message): return "credentials: \(message)"
         case .invalidResponse(let message): return "unexpected answer from bigquery: \(message)"

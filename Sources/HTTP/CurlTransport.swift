@@ -85,7 +85,8 @@ public final class CurlTransport: HTTPTransport {
         defer { checkin(handle) }
         let transfer: Transfer
         do {
-            transfer = try Transfer(body: request.body, limit: configuration.maxResponseBytes, cancellation: cancellation)
+            transfer = try Transfer(
+                body: request.body, limit: configuration.maxResponseBytes, cancellation: cancellation)
         } catch {
             return .failure(error)
         }
@@ -110,7 +111,9 @@ public final class CurlTransport: HTTPTransport {
             set(bq_easy_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 2))
             if let bundle = configuration.caBundle { set(bq_easy_setopt_string(easy, CURLOPT_CAINFO, bundle)) }
             set(bq_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(configuration.connectTimeout * 1000)))
-            set(bq_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, Int((request.timeout ?? configuration.defaultTimeout) * 1000)))
+            set(
+                bq_easy_setopt_long(
+                    easy, CURLOPT_TIMEOUT_MS, Int((request.timeout ?? configuration.defaultTimeout) * 1000)))
             set(bq_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1))
             set(bq_easy_setopt_string(easy, CURLOPT_USERAGENT, configuration.userAgent))
             set(bq_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, headers.list))
@@ -144,7 +147,9 @@ public final class CurlTransport: HTTPTransport {
         // The error buffer belongs to this call only.
         bq_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, nil)
         if let failure = transfer.failure { return .failure(failure) }
-        if code == CURLE_ABORTED_BY_CALLBACK, cancellation.isCancelled { return .failure(HTTPError(.cancelled, "cancelled during the exchange")) }
+        if code == CURLE_ABORTED_BY_CALLBACK, cancellation.isCancelled {
+            return .failure(HTTPError(.cancelled, "cancelled during the exchange"))
+        }
         guard code == CURLE_OK else {
             let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
@@ -162,14 +167,17 @@ public final class CurlTransport: HTTPTransport {
             return .connect
         case CURLE_OPERATION_TIMEDOUT:
             return .timeout
-        case CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_SEND_FAIL_REWIND, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE, CURLE_HTTP2, CURLE_HTTP2_STREAM,
-             CURLE_WEIRD_SERVER_REPLY:
+        case CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_SEND_FAIL_REWIND, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE,
+            CURLE_HTTP2, CURLE_HTTP2_STREAM,
+            CURLE_WEIRD_SERVER_REPLY:
             return .connectionLost
         case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER,
-             CURLE_SSL_CACERT_BADFILE, CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH, CURLE_SSL_INVALIDCERTSTATUS,
-             CURLE_SSL_ENGINE_NOTFOUND, CURLE_SSL_ENGINE_SETFAILED, CURLE_SSL_SHUTDOWN_FAILED, CURLE_SSL_CRL_BADFILE:
+            CURLE_SSL_CACERT_BADFILE, CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH,
+            CURLE_SSL_INVALIDCERTSTATUS,
+            CURLE_SSL_ENGINE_NOTFOUND, CURLE_SSL_ENGINE_SETFAILED, CURLE_SSL_SHUTDOWN_FAILED, CURLE_SSL_CRL_BADFILE:
             return .tls
-        case CURLE_READ_ERROR, CURLE_ABORTED_BY_CALLBACK, CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL, CURLE_WRITE_ERROR:
+        case CURLE_READ_ERROR, CURLE_ABORTED_BY_CALLBACK, CURLE_URL_MALFORMAT, CURLE_UNSUPPORTED_PROTOCOL,
+            CURLE_WRITE_ERROR:
             return .request
         default:
             return .other
@@ -242,17 +250,21 @@ private final class Transfer {
             uploadLength = bytes.count
         case .file(let path, let prefix, let suffix):
             guard let handle = FileHandle(forReadingAtPath: path) else {
-                throw HTTPError(.request, "cannot open upload file \(path): \(String(cString: strerror(errno)).lowercased())")
+                throw HTTPError(
+                    .request, "cannot open upload file \(path): \(String(cString: strerror(errno)).lowercased())")
             }
             var info = stat()
             guard fstat(handle.fileDescriptor, &info) == 0 else {
                 throw HTTPError(.request, "cannot stat upload file \(path)")
             }
-            segments = [.bytes(prefix, offset: 0), .file(handle, remaining: Int(info.st_size)), .bytes(suffix, offset: 0)]
+            segments = [
+                .bytes(prefix, offset: 0), .file(handle, remaining: Int(info.st_size)), .bytes(suffix, offset: 0),
+            ]
             uploadLength = prefix.count + Int(info.st_size) + suffix.count
         case .fileRange(let path, let offset, let length):
             guard let handle = FileHandle(forReadingAtPath: path) else {
-                throw HTTPError(.request, "cannot open upload file \(path): \(String(cString: strerror(errno)).lowercased())")
+                throw HTTPError(
+                    .request, "cannot open upload file \(path): \(String(cString: strerror(errno)).lowercased())")
             }
             guard lseek(handle.fileDescriptor, off_t(offset), SEEK_SET) == off_t(offset) else {
                 throw HTTPError(.request, "cannot seek in upload file \(path)")
@@ -276,7 +288,9 @@ private final class Transfer {
                     return count
                 }
             case .file(let handle, let remaining):
-                let count = remaining > 0 ? Foundation.read(handle.fileDescriptor, buffer.baseAddress, min(buffer.count, remaining)) : 0
+                let count =
+                    remaining > 0
+                    ? Foundation.read(handle.fileDescriptor, buffer.baseAddress, min(buffer.count, remaining)) : 0
                 if count > 0 {
                     segments[segmentIndex] = .file(handle, remaining: remaining - count)
                     return count
@@ -286,7 +300,8 @@ private final class Transfer {
                     return Int(CURL_READFUNC_ABORT)
                 }
                 if count < 0 {
-                    failure = HTTPError(.request, "reading the upload failed: \(String(cString: strerror(errno)).lowercased())")
+                    failure = HTTPError(
+                        .request, "reading the upload failed: \(String(cString: strerror(errno)).lowercased())")
                     return Int(CURL_READFUNC_ABORT)
                 }
             }

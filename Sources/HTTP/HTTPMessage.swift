@@ -34,7 +34,10 @@ public struct HTTPRequest: Sendable {
     public var timeout: Double?
 
     /// Creates a request.
-    public init(method: String, url: String, headers: [(name: String, value: String)] = [], body: Body = .none, timeout: Double? = nil) {
+    public init(
+        method: String, url: String, headers: [(name: String, value: String)] = [], body: Body = .none,
+        timeout: Double? = nil
+    ) {
         self.method = method
         self.url = url
         self.headers = headers

@@ -19,7 +19,8 @@ import YAML
         for asPolicy in [false, true] {
             let path = asPolicy ? "policies/fuzz.yaml" : "syncs.d/fuzz.yaml"
             let file = ConfigLoader.Input(path: path, bytes: .success(input))
-            let configuration = asPolicy ? loader.check(syncs: [], policies: [file]) : loader.check(syncs: [file], policies: [])
+            let configuration =
+                asPolicy ? loader.check(syncs: [], policies: [file]) : loader.check(syncs: [file], policies: [])
             for diagnostic in configuration.diagnostics {
                 singleLine(diagnostic.message, "diagnostic message")
                 for note in diagnostic.notes { singleLine(note, "diagnostic note") }
@@ -27,8 +28,12 @@ import YAML
                 precondition(location.file == path, "diagnostic for another file: \(location)")
                 precondition(lines.indices.contains(location.line - 1), "diagnostic line outside the file: \(location)")
                 let text = lines[location.line - 1]
-                precondition((1...text.unicodeScalars.count + 1).contains(location.column), "diagnostic column outside its line: \(location)")
-                precondition(diagnostic.sourceLine == nil || diagnostic.sourceLine == text, "diagnostic shows another line: \(location)")
+                precondition(
+                    (1...text.unicodeScalars.count + 1).contains(location.column),
+                    "diagnostic column outside its line: \(location)")
+                precondition(
+                    diagnostic.sourceLine == nil || diagnostic.sourceLine == text,
+                    "diagnostic shows another line: \(location)")
             }
             if !asPolicy && !configuration.diagnostics.hasErrors {
                 precondition(configuration.syncs.count == 1, "a definition without errors did not decode")
@@ -52,7 +57,9 @@ import YAML
         records(bytes, quoted: true, delimiter: Array("¦".utf8))
         withScratchFile(bytes, ext: "csv") { path in
             rows(path, bytes: bytes, spec: SourceSpec(kind: .csv, path: path))
-            rows(path, bytes: bytes, spec: SourceSpec(kind: .csv, path: path, delimiter: "¦", nullMarker: "NULL", ignoreUnknownFields: true))
+            rows(
+                path, bytes: bytes,
+                spec: SourceSpec(kind: .csv, path: path, delimiter: "¦", nullMarker: "NULL", ignoreUnknownFields: true))
         }
     }
 
@@ -74,7 +81,8 @@ import YAML
             .init(name: "payload", type: .json, required: false, inTarget: true),
         ]
         do {
-            return try RowLayout(columns: columns, merge: MergeSpec(keys: ["id"], orderBy: "at", update: .all, deleteWhen: "gone"))
+            return try RowLayout(
+                columns: columns, merge: MergeSpec(keys: ["id"], orderBy: "at", update: .all, deleteWhen: "gone"))
         } catch {
             preconditionFailure("the fuzz layout is invalid: \(error)")
         }
@@ -98,7 +106,9 @@ import YAML
             let encoder = BatchEncoder(layout: layout, carried: carried.sorted())
             let memory = try deduplicate(read, partitions: 1)
             let spilled = try deduplicate(read, partitions: 3)
-            precondition(Set(memory.map(\.sequence)) == Set(spilled.map(\.sequence)), "spilled and in-memory deduplication disagree")
+            precondition(
+                Set(memory.map(\.sequence)) == Set(spilled.map(\.sequence)),
+                "spilled and in-memory deduplication disagree")
             var keys = Set<[UInt8]>()
             var staging = JSONWriter()
             for row in memory {
@@ -125,23 +135,31 @@ import YAML
     static func check(_ row: PackedRow) {
         for (index, column) in layout.columns.enumerated() {
             guard let value = row.value(index) else {
-                precondition(!column.required && !layout.keys.contains(index), "a NULL key or REQUIRED column was accepted")
+                precondition(
+                    !column.required && !layout.keys.contains(index), "a NULL key or REQUIRED column was accepted")
                 continue
             }
             switch column.type {
             case .string:
                 continue
             case .json:
-                let valid = Array(value.utf8).withUnsafeBufferPointer { buffer in (try? JSONLineParser.validate(buffer)) != nil }
+                let valid = Array(value.utf8).withUnsafeBufferPointer { buffer in
+                    (try? JSONLineParser.validate(buffer)) != nil
+                }
                 precondition(valid, "a JSON value is not valid JSON: \(ValueConversion.quoted(value))")
             default:
                 let again: String?
                 do {
                     again = try ValueConversion.canonical(.string(value), as: column.type)
                 } catch {
-                    preconditionFailure("a canonical \(column.type.rawValue) does not convert again: \(ValueConversion.quoted(value)): \(error.message)")
+                    preconditionFailure(
+                        "a canonical \(column.type.rawValue) does not convert again: \(ValueConversion.quoted(value)): \(error.message)"
+                    )
                 }
-                precondition(again == value, "\(column.type.rawValue) \(ValueConversion.quoted(value)) is not canonical (again: \(again.map(ValueConversion.quoted) ?? "NULL"))")
+                precondition(
+                    again == value,
+                    "\(column.type.rawValue) \(ValueConversion.quoted(value)) is not canonical (again: \(again.map(ValueConversion.quoted) ?? "NULL"))"
+                )
             }
         }
     }
@@ -151,7 +169,8 @@ import YAML
         singleLine(error.description, "error")
         guard case .row(let location, _) = error else { return }
         let lines = bytes.reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
-        precondition(location.line >= 1 && location.line <= lines && location.column >= 1, "error outside the file: \(location)")
+        precondition(
+            location.line >= 1 && location.line <= lines && location.column >= 1, "error outside the file: \(location)")
     }
 
     /// `bytes` is `count` lines, each one JSON object.
@@ -164,7 +183,9 @@ import YAML
                 do throws(RecordProblem) {
                     try JSONLineParser.validate(line)
                 } catch {
-                    preconditionFailure("encoded rows are not valid JSON: \(error.message) at \(error.offset): \(String(decoding: line, as: UTF8.self))")
+                    preconditionFailure(
+                        "encoded rows are not valid JSON: \(error.message) at \(error.offset): \(String(decoding: line, as: UTF8.self))"
+                    )
                 }
                 precondition(line.first == UInt8(ascii: "{"), "an encoded row is not an object")
                 lines += 1
@@ -190,9 +211,13 @@ import YAML
             return Int(seed % 17) + 1
         }
         precondition(whole.records == expected.records, "records differ from the reference reading")
-        precondition(whole.outcome == expected.outcome, "the outcome differs from the reference reading: \(whole.outcome) / \(expected.outcome)")
+        precondition(
+            whole.outcome == expected.outcome,
+            "the outcome differs from the reference reading: \(whole.outcome) / \(expected.outcome)")
         precondition(whole.records == split.records, "records depend on how the file is split into reads")
-        precondition(whole.error == split.error, "errors depend on how the file is split into reads: \(whole.error ?? "none") / \(split.error ?? "none")")
+        precondition(
+            whole.error == split.error,
+            "errors depend on how the file is split into reads: \(whole.error ?? "none") / \(split.error ?? "none")")
         var hashed = 0
         let observed = records(bytes, quoted: quoted, delimiter: delimiter, chunk: { hashed += $0.count }) { _ in 5 }
         precondition(observed.outcome != "ok" || hashed == bytes.count, "the chunks seen are not the whole file")
@@ -203,9 +228,11 @@ import YAML
         var line: Int
     }
 
-    static func records(_ bytes: UnsafeBufferPointer<UInt8>, quoted: Bool, delimiter: [UInt8],
-                        chunk: (UnsafeBufferPointer<UInt8>) -> Void = { _ in },
-                        size: (Int) -> Int) -> (records: [Record], error: String?, outcome: String) {
+    static func records(
+        _ bytes: UnsafeBufferPointer<UInt8>, quoted: Bool, delimiter: [UInt8],
+        chunk: (UnsafeBufferPointer<UInt8>) -> Void = { _ in },
+        size: (Int) -> Int
+    ) -> (records: [Record], error: String?, outcome: String) {
         var reader = RecordReader(path: "fuzz", displayPath: "fuzz", quoted: quoted)
         reader.delimiter = delimiter
         reader.maxRecordBytes = 300
@@ -213,13 +240,16 @@ import YAML
         var offset = 0
         var records: [Record] = []
         do throws(SyncError) {
-            try reader.forEach(reading: { buffer in
-                let count = min(buffer.count, size(buffer.count), bytes.count - offset)
-                guard count > 0 else { return 0 }
-                buffer.copyMemory(from: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[offset..<(offset + count)])))
-                offset += count
-                return count
-            }, chunk: chunk) { (record, line) throws(SyncError) in
+            try reader.forEach(
+                reading: { buffer in
+                    let count = min(buffer.count, size(buffer.count), bytes.count - offset)
+                    guard count > 0 else { return 0 }
+                    buffer.copyMemory(
+                        from: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: bytes[offset..<(offset + count)])))
+                    offset += count
+                    return count
+                }, chunk: chunk
+            ) { (record, line) throws(SyncError) in
                 precondition(record.count <= 300, "a record over the bound was handed out")
                 records.append(Record(bytes: Array(record), line: line))
             }
@@ -229,28 +259,40 @@ import YAML
             var outcome = error.description
             if case .row(let location, let message) = error {
                 if message.hasPrefix("record is longer than") { outcome = "too long at line \(location.line)" }
-                if message.hasPrefix("quoted field is not closed") { outcome = "unclosed quote at \(location.line):\(location.column)" }
+                if message.hasPrefix("quoted field is not closed") {
+                    outcome = "unclosed quote at \(location.line):\(location.column)"
+                }
             }
             // Where the bound is found, a quoted field may or may not be seen open yet; the rest must agree.
             var text = error.description
-            if let cut = text.range(of: "; the quoted field") ?? text.range(of: "; split the record") { text = String(text[..<cut.lowerBound]) }
+            if let cut = text.range(of: "; the quoted field") ?? text.range(of: "; split the record") {
+                text = String(text[..<cut.lowerBound])
+            }
             return (records, text, outcome)
         }
     }
 
     /// What RecordReader must find, worked out one byte at a time over the whole input: the records (without
     /// a byte-order mark, line breaks and blank lines) with their lines, then "ok" or the first error.
-    static func reference(_ input: [UInt8], quoted: Bool, delimiter: [UInt8], max: Int) -> (records: [Record], outcome: String) {
+    static func reference(_ input: [UInt8], quoted: Bool, delimiter: [UInt8], max: Int) -> (
+        records: [Record], outcome: String
+    ) {
         let last = delimiter.last ?? UInt8(ascii: ",")
         var records: [Record] = []
         var start = input.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
-        var line = 1, newlinesInside = 0, quoteAt = 0
-        var inQuotes = false, fieldStart = true, justClosed = false
+        var line = 1
+        var newlinesInside = 0
+        var quoteAt = 0
+        var inQuotes = false
+        var fieldStart = true
+        var justClosed = false
         func length(_ end: Int) -> Int { end - start - (end > start && input[end - 1] == 0x0D ? 1 : 0) }
         func finish(_ end: Int) -> Bool {
             guard length(end) <= max else { return false }
             let record = Array(input[start..<(start + length(end))])
-            if !record.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { records.append(Record(bytes: record, line: line)) }
+            if !record.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) {
+                records.append(Record(bytes: record, line: line))
+            }
             line += 1 + newlinesInside
             newlinesInside = 0
             return true
@@ -276,8 +318,11 @@ import YAML
             } else {
                 if byte == 0x0A { newlinesInside += 1 }
                 if !inQuotes {
-                    fieldStart = byte == last && (delimiter.count == 1
-                        || (index + 1 >= start + delimiter.count && Array(input[(index + 1 - delimiter.count)...index]) == delimiter))
+                    fieldStart =
+                        byte == last
+                        && (delimiter.count == 1
+                            || (index + 1 >= start + delimiter.count
+                                && Array(input[(index + 1 - delimiter.count)...index]) == delimiter))
                     justClosed = false
                 }
             }
@@ -286,7 +331,8 @@ import YAML
         if length(input.count) > max { return (records, "too long at line \(line)") }
         if inQuotes {
             let location = input.withUnsafeBufferPointer {
-                recordLocation(UnsafeBufferPointer(rebasing: $0[start...]), offset: quoteAt - start, firstLine: line, file: "fuzz")
+                recordLocation(
+                    UnsafeBufferPointer(rebasing: $0[start...]), offset: quoteAt - start, firstLine: line, file: "fuzz")
             }
             return (records, "unclosed quote at \(location.line):\(location.column)")
         }
@@ -295,12 +341,14 @@ import YAML
     }
 
     static func singleLine(_ text: String, _ what: String) {
-        precondition(!text.contains(where: { $0.isNewline }), "\(what) is not on one line: \(ValueConversion.quoted(text))")
+        precondition(
+            !text.contains(where: { $0.isNewline }), "\(what) is not on one line: \(ValueConversion.quoted(text))")
     }
 
     /// Runs `body` with a new file holding `bytes` (in /dev/shm when there is one), removed afterwards.
     static func withScratchFile(_ bytes: UnsafeBufferPointer<UInt8>, ext: String, _ body: (String) -> Void) {
-        let directory = FileIO.isDirectory("/dev/shm") && access("/dev/shm", W_OK) == 0 ? "/dev/shm/" : NSTemporaryDirectory()
+        let directory =
+            FileIO.isDirectory("/dev/shm") && access("/dev/shm", W_OK) == 0 ? "/dev/shm/" : NSTemporaryDirectory()
         let path = FileIO.join(directory, "bqsync-fuzz-\(getpid())-\(UUID().uuidString).\(ext)")
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         precondition(fd >= 0, "cannot create \(path): \(FileIO.systemError())")

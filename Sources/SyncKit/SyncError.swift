@@ -41,8 +41,8 @@ public enum SyncError: Error, Sendable, CustomStringConvertible {
 }
 
 extension SyncError {
-    /// Runs a call into the BigQuery module, its error as a SyncError.
-    static func lifting<T>(_ body: () throws(BigQueryError) -> T) throws(SyncError) -> T {
+    /// Runs a synchronous call into the BigQuery module, its error as a SyncError.
+    static func liftingSync<T>(_ body: () throws(BigQueryError) -> T) throws(SyncError) -> T {
         do { return try body() } catch { throw .bigQuery(error) }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The local BigQuery emulator for end-to-end tests: `BIGQUERY_EMULATOR_HOST` when the test command started
 /// one, else one started here through `scripts/emulator start` (left running for the next test run).
@@ -26,7 +27,8 @@ public enum Emulator {
             process.waitUntilExit()
             let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             guard process.terminationStatus == 0,
-                  let line = output.split(separator: "\n").first(where: { $0.hasPrefix("BIGQUERY_EMULATOR_HOST=") }) else {
+                let line = output.split(separator: "\n").first(where: { $0.hasPrefix("BIGQUERY_EMULATOR_HOST=") })
+            else {
                 throw EmulatorError(message: "scripts/emulator start failed: \(output)")
             }
             let host = String(line.dropFirst("BIGQUERY_EMULATOR_HOST=".count))
@@ -46,5 +48,3 @@ public struct EmulatorError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
 }
-
-import Synchronization

@@ -108,15 +108,21 @@ public final class FakeBigQuery: Sendable {
     public func table(_ name: String) -> Table? { state.withLock { $0.tables[name] } }
 
     /// What dry runs report for a SQL text: bytes and accuracy.
-    public func setDryRun(_ answer: @escaping @Sendable (String) -> (Int64, String)) { state.withLock { $0.dryRunBytes = answer } }
+    public func setDryRun(_ answer: @escaping @Sendable (String) -> (Int64, String)) {
+        state.withLock { $0.dryRunBytes = answer }
+    }
 
     /// What jobs report as `totalBytesBilled` (default: the dry-run bytes rounded with BigQuery's minimums).
-    public func setBilled(_ answer: @escaping @Sendable (String) -> Int64) { state.withLock { $0.billedBytes = answer } }
+    public func setBilled(_ answer: @escaping @Sendable (String) -> Int64) {
+        state.withLock { $0.billedBytes = answer }
+    }
 
     /// What a statement processes of each table it references (`p.d.t` → bytes). Dry runs then report the total
     /// and the tables, as BigQuery's do, and jobs bill as BigQuery bills: each table rounded up to a whole MB with
     /// a 10 MB minimum (docs/bigquery.md, "Billing"), and over `maximumBytesBilled` the job fails, uncharged.
-    public func setScans(_ answer: @escaping @Sendable (String) -> [String: Int64]) { state.withLock { $0.scans = answer } }
+    public func setScans(_ answer: @escaping @Sendable (String) -> [String: Int64]) {
+        state.withLock { $0.scans = answer }
+    }
 
     /// The rows and schema a SELECT returns.
     public func setResult(schema: [[String: String]], rows: @escaping @Sendable (String) -> [[String?]]) {
@@ -127,7 +133,9 @@ public final class FakeBigQuery: Sendable {
     }
 
     /// `numDmlAffectedRows` for a DML text.
-    public func setAffectedRows(_ answer: @escaping @Sendable (String) -> Int64) { state.withLock { $0.affectedRows = answer } }
+    public func setAffectedRows(_ answer: @escaping @Sendable (String) -> Int64) {
+        state.withLock { $0.affectedRows = answer }
+    }
 
     /// Queues a fault.
     public func inject(_ fault: ScriptedFault) { state.withLock { $0.faults.append(fault) } }
@@ -150,7 +158,9 @@ public final class FakeBigQuery: Sendable {
 
     func handle(_ request: RecordedRequest) async throws(HTTPError) -> HTTPResponse {
         let fault: Fault? = state.withLock { state in
-            guard let index = state.faults.firstIndex(where: { $0.remaining > 0 && $0.matches(request) }) else { return nil }
+            guard let index = state.faults.firstIndex(where: { $0.remaining > 0 && $0.matches(request) }) else {
+                return nil
+            }
             state.faults[index].remaining -= 1
             return state.faults[index].fault
         }
@@ -227,8 +237,11 @@ public final class FakeBigQuery: Sendable {
         }
     }
 
-    private func insertJob(_ body: [String: Any], project: String, jobFailure: (reason: String, message: String)?) -> HTTPResponse {
-        let configurationBytes = (try? JSONSerialization.data(withJSONObject: body["configuration"] ?? [:])) ?? Data("{}".utf8)
+    private func insertJob(_ body: [String: Any], project: String, jobFailure: (reason: String, message: String)?)
+        -> HTTPResponse
+    {
+        let configurationBytes =
+            (try? JSONSerialization.data(withJSONObject: body["configuration"] ?? [:])) ?? Data("{}".utf8)
         let reference = body["jobReference"] as? [String: Any] ?? [:]
         let jobId = reference["jobId"] as? String ?? "fake_\(UUID().uuidString)"
         let location = reference["location"] as? String ?? "US"
@@ -239,23 +252,31 @@ public final class FakeBigQuery: Sendable {
             let scans = state.scans?(sql)
             if configuration["dryRun"] as? Bool == true {
                 var (bytes, accuracy) = state.dryRunBytes(sql)
-                var statistics: [String: Any] = ["totalBytesProcessedAccuracy": accuracy, "statementType": statementType(sql)]
+                var statistics: [String: Any] = [
+                    "totalBytesProcessedAccuracy": accuracy, "statementType": statementType(sql),
+                ]
                 if let scans {
                     bytes = scans.values.reduce(0, +)
                     statistics["referencedTables"] = scans.keys.sorted().map { name in
                         let parts = name.split(separator: ".").map(String.init)
-                        return ["projectId": parts.first ?? "", "datasetId": parts.dropFirst().first ?? "", "tableId": parts.last ?? ""]
+                        return [
+                            "projectId": parts.first ?? "", "datasetId": parts.dropFirst().first ?? "",
+                            "tableId": parts.last ?? "",
+                        ]
                     }
                 }
                 statistics["totalBytesProcessed"] = String(bytes)
-                return .json(200, [
-                    "jobReference": ["projectId": project, "location": location],
-                    "status": ["state": "DONE"],
-                    "statistics": ["query": statistics],
-                ])
+                return .json(
+                    200,
+                    [
+                        "jobReference": ["projectId": project, "location": location],
+                        "status": ["state": "DONE"],
+                        "statistics": ["query": statistics],
+                    ])
             }
             if state.jobs[jobId] != nil {
-                return .bigQueryError(409, reason: "duplicate", message: "Already Exists: Job \(project):\(location).\(jobId)")
+                return .bigQueryError(
+                    409, reason: "duplicate", message: "Already Exists: Job \(project):\(location).\(jobId)")
             }
             state.executions[jobId, default: 0] += 1
             var statistics: [String: Any] = [:]
@@ -264,14 +285,20 @@ public final class FakeBigQuery: Sendable {
                 state.jobSQL[jobId] = sql
                 let bytes = scans.map { $0.values.reduce(0, +) } ?? state.dryRunBytes(sql).0
                 let rounded = { (bytes: Int64) in max(10 << 20, (bytes + (1 << 20) - 1) / (1 << 20) * (1 << 20)) }
-                let billed = state.billedBytes?(sql) ?? scans.map { $0.values.reduce(0) { $0 + rounded($1) } } ?? rounded(bytes)
+                let billed =
+                    state.billedBytes?(sql) ?? scans.map { $0.values.reduce(0) { $0 + rounded($1) } } ?? rounded(bytes)
                 let limit = Int64(query["maximumBytesBilled"] as? String ?? "") ?? Int64.max
                 if billed > limit {
-                    status["errorResult"] = ["reason": "bytesBilledLimitExceeded", "message": "Query exceeded limit for bytes billed: \(limit). \(billed) or higher required."]
+                    status["errorResult"] = [
+                        "reason": "bytesBilledLimitExceeded",
+                        "message": "Query exceeded limit for bytes billed: \(limit). \(billed) or higher required.",
+                    ]
                     statistics["query"] = ["statementType": statementType(sql)]
                 } else {
-                    var stats: [String: Any] = ["totalBytesProcessed": String(bytes), "totalBytesBilled": String(billed),
-                                                "statementType": statementType(sql), "cacheHit": false]
+                    var stats: [String: Any] = [
+                        "totalBytesProcessed": String(bytes), "totalBytesBilled": String(billed),
+                        "statementType": statementType(sql), "cacheHit": false,
+                    ]
                     if statementType(sql) != "SELECT" { stats["numDmlAffectedRows"] = String(state.affectedRows(sql)) }
                     statistics["query"] = stats
                 }
@@ -292,19 +319,27 @@ public final class FakeBigQuery: Sendable {
         }
     }
 
-    private func insertUpload(_ request: RecordedRequest, project: String, jobFailure: (reason: String, message: String)?) -> HTTPResponse {
+    private func insertUpload(
+        _ request: RecordedRequest, project: String, jobFailure: (reason: String, message: String)?
+    ) -> HTTPResponse {
         // The JSON part of a multipart body is the first `{`…`}` block after its headers.
         let text = request.text
-        guard let start = text.range(of: "\r\n\r\n"), let end = text.range(of: "\r\n--", range: start.upperBound..<text.endIndex) else {
+        guard let start = text.range(of: "\r\n\r\n"),
+            let end = text.range(of: "\r\n--", range: start.upperBound..<text.endIndex)
+        else {
             return .bigQueryError(400, reason: "invalid", message: "not a multipart body")
         }
-        let json = (try? JSONSerialization.jsonObject(with: Data(text[start.upperBound..<end.lowerBound].utf8))) as? [String: Any] ?? [:]
+        let json =
+            (try? JSONSerialization.jsonObject(with: Data(text[start.upperBound..<end.lowerBound].utf8)))
+            as? [String: Any] ?? [:]
         return insertJob(json, project: project, jobFailure: jobFailure)
     }
 
     private func results(_ request: RecordedRequest, jobId: String) -> HTTPResponse {
         state.withLock { state in
-            guard state.jobs[jobId] != nil else { return .bigQueryError(404, reason: "notFound", message: "Not found: Job \(jobId)") }
+            guard state.jobs[jobId] != nil else {
+                return .bigQueryError(404, reason: "notFound", message: "Not found: Job \(jobId)")
+            }
             let sql = state.jobSQL[jobId] ?? ""
             let rows = state.rows(sql)
             let items = URLComponents(string: request.url)?.queryItems ?? []
@@ -314,7 +349,9 @@ public final class FakeBigQuery: Sendable {
             var body: [String: Any] = [
                 "jobComplete": true, "totalRows": String(rows.count),
                 "schema": ["fields": state.schema(sql)],
-                "rows": page.map { row in ["f": row.map { cell -> [String: Any] in cell.map { ["v": $0] } ?? ["v": NSNull()] }] },
+                "rows": page.map { row in
+                    ["f": row.map { cell -> [String: Any] in cell.map { ["v": $0] } ?? ["v": NSNull()] }]
+                },
             ]
             if offset + size < rows.count { body["pageToken"] = String(offset + size) }
             return .json(200, body)
@@ -328,13 +365,16 @@ public final class FakeBigQuery: Sendable {
                 guard let location = state.datasets[key] else {
                     return .bigQueryError(404, reason: "notFound", message: "Not found: Dataset \(project):\(rest[1])")
                 }
-                return .json(200, ["datasetReference": ["projectId": project, "datasetId": rest[1]], "location": location])
+                return .json(
+                    200, ["datasetReference": ["projectId": project, "datasetId": rest[1]], "location": location])
             }
             let body = request.json ?? [:]
             let reference = body["datasetReference"] as? [String: Any] ?? [:]
             let id = reference["datasetId"] as? String ?? ""
             let key = "\(project).\(id)"
-            if state.datasets[key] != nil { return .bigQueryError(409, reason: "duplicate", message: "Already Exists: Dataset \(key)") }
+            if state.datasets[key] != nil {
+                return .bigQueryError(409, reason: "duplicate", message: "Already Exists: Dataset \(key)")
+            }
             let location = body["location"] as? String ?? "US"
             state.datasets[key] = location
             return .json(200, ["datasetReference": ["projectId": project, "datasetId": id], "location": location])
@@ -351,7 +391,9 @@ public final class FakeBigQuery: Sendable {
                 if state.datasets["\(project).\(dataset)"] == nil {
                     return .bigQueryError(404, reason: "notFound", message: "Not found: Dataset \(project):\(dataset)")
                 }
-                if state.tables[name] != nil { return .bigQueryError(409, reason: "duplicate", message: "Already Exists: Table \(name)") }
+                if state.tables[name] != nil {
+                    return .bigQueryError(409, reason: "duplicate", message: "Already Exists: Table \(name)")
+                }
                 let fields = ((body["schema"] as? [String: Any])?["fields"] as? [[String: Any]] ?? []).map { field in
                     field.compactMapValues { $0 as? String }
                 }
@@ -360,7 +402,9 @@ public final class FakeBigQuery: Sendable {
                 table.labels = body["labels"] as? [String: String] ?? [:]
                 table.expirationTime = body["expirationTime"] as? String
                 state.tables[name] = table
-                return .json(200, tableJSON(name, state.tables[name]!, body: body, location: state.datasets["\(project).\(dataset)"]))
+                return .json(
+                    200,
+                    tableJSON(name, state.tables[name]!, body: body, location: state.datasets["\(project).\(dataset)"]))
             }
             guard rest.count == 4 else { return .bigQueryError(404, reason: "notFound", message: "unknown table path") }
             let name = "\(project).\(dataset).\(rest[3])"

@@ -80,7 +80,13 @@ extension HTTPResponse {
 
     /// BigQuery's error body: `{"error": {"code", "message", "errors": [{"reason", "message"}], "status"}}`.
     public static func bigQueryError(_ status: Int, reason: String, message: String = "error") -> HTTPResponse {
-        json(status, ["error": ["code": status, "message": message, "status": reason.uppercased(),
-                                "errors": [["reason": reason, "message": message, "domain": "global"]]]])
+        json(
+            status,
+            [
+                "error": [
+                    "code": status, "message": message, "status": reason.uppercased(),
+                    "errors": [["reason": reason, "message": message, "domain": "global"]],
+                ]
+            ])
     }
 }

@@ -24,7 +24,9 @@ public enum SourceText {
             index += width
             start = index
         }
-        if start < bytes.count || lines.isEmpty { lines.append(String(decoding: bytes[start..<bytes.count], as: UTF8.self)) }
+        if start < bytes.count || lines.isEmpty {
+            lines.append(String(decoding: bytes[start..<bytes.count], as: UTF8.self))
+        }
         return lines
     }
 
@@ -45,7 +47,8 @@ public enum SourceText {
             index += width
             lineStart = index
         }
-        let column = lineStart < end ? String(decoding: bytes[lineStart..<end], as: UTF8.self).unicodeScalars.count + 1 : 1
+        let column =
+            lineStart < end ? String(decoding: bytes[lineStart..<end], as: UTF8.self).unicodeScalars.count + 1 : 1
         return Mark(line: line, column: column)
     }
 
@@ -56,7 +59,9 @@ public enum SourceText {
         case 0x0D: return index + 1 < bytes.count && bytes[index + 1] == 0x0A ? 2 : 1
         case 0xC2: return index + 1 < bytes.count && bytes[index + 1] == 0x85 ? 2 : 0
         case 0xE2:
-            guard index + 2 < bytes.count, bytes[index + 1] == 0x80, bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9 else { return 0 }
+            guard index + 2 < bytes.count, bytes[index + 1] == 0x80,
+                bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9
+            else { return 0 }
             return 3
         default: return 0
         }
@@ -92,7 +97,8 @@ public enum SourceText {
 
     /// `mark(ofByte:in:)`, scalar by scalar (any encoding `walk` reads).
     static func markByScalars(ofByte offset: Int, in bytes: [UInt8]) -> Mark {
-        var line = 1, column = 1
+        var line = 1
+        var column = 1
         var afterCR = false
         walk(bytes) { scalar, start in
             guard start < offset else { return false }

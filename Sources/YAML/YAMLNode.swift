@@ -71,29 +71,60 @@ public enum ResolvedScalar: Sendable, Hashable {
         let yamlTag = "tag:yaml.org,2002:"
         if let tag = scalar.tag {
             switch tag {
-            case yamlTag + "str", "!": self = .string(scalar.value); return
-            case yamlTag + "null": self = .null; return
+            case yamlTag + "str", "!":
+                self = .string(scalar.value)
+                return
+            case yamlTag + "null":
+                self = .null
+                return
             case yamlTag + "bool", yamlTag + "int", yamlTag + "float":
                 // An explicit type tag resolves the text as if it were plain, quoted or not.
                 let plain = Scalar(value: scalar.value).resolved
-                if tag == yamlTag + "float", case .int(let int) = plain { self = .float(Double(int)); return }
-                if scalar.style != .plain { self = plain; return }
+                if tag == yamlTag + "float", case .int(let int) = plain {
+                    self = .float(Double(int))
+                    return
+                }
+                if scalar.style != .plain {
+                    self = plain
+                    return
+                }
             default: break
             }
         }
-        guard scalar.style == .plain else { self = .string(scalar.value); return }
+        guard scalar.style == .plain else {
+            self = .string(scalar.value)
+            return
+        }
         let text = scalar.value
         switch text {
-        case "", "~", "null", "Null", "NULL": self = .null; return
-        case "true", "True", "TRUE": self = .bool(true); return
-        case "false", "False", "FALSE": self = .bool(false); return
-        case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF": self = .float(.infinity); return
-        case "-.inf", "-.Inf", "-.INF": self = .float(-.infinity); return
-        case ".nan", ".NaN", ".NAN": self = .float(.nan); return
+        case "", "~", "null", "Null", "NULL":
+            self = .null
+            return
+        case "true", "True", "TRUE":
+            self = .bool(true)
+            return
+        case "false", "False", "FALSE":
+            self = .bool(false)
+            return
+        case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF":
+            self = .float(.infinity)
+            return
+        case "-.inf", "-.Inf", "-.INF":
+            self = .float(-.infinity)
+            return
+        case ".nan", ".NaN", ".NAN":
+            self = .float(.nan)
+            return
         default: break
         }
-        if let int = Self.parseInt(text) { self = .int(int); return }
-        if Self.looksLikeFloat(text), let double = Double(text) { self = .float(double); return }
+        if let int = Self.parseInt(text) {
+            self = .int(int)
+            return
+        }
+        if Self.looksLikeFloat(text), let double = Double(text) {
+            self = .float(double)
+            return
+        }
         self = .string(text)
     }
 
@@ -182,7 +213,8 @@ public struct YAMLNode: Sendable, Hashable {
 
     /// Compares kind, mark and anchor mark.
     public static func == (lhs: YAMLNode, rhs: YAMLNode) -> Bool {
-        lhs.mark == rhs.mark && lhs.anchorMark == rhs.anchorMark && (lhs.storage === rhs.storage || lhs.kind == rhs.kind)
+        lhs.mark == rhs.mark && lhs.anchorMark == rhs.anchorMark
+            && (lhs.storage === rhs.storage || lhs.kind == rhs.kind)
     }
 
     /// Hashes kind, mark and anchor mark.
@@ -222,7 +254,10 @@ public struct YAMLNode: Sendable, Hashable {
                 done.removeLast(count)
                 let kind: Kind
                 if case .mapping = node.kind {
-                    kind = .mapping(stride(from: 0, to: children.count - 1, by: 2).map { Pair(key: children[$0], value: children[$0 + 1]) })
+                    kind = .mapping(
+                        stride(from: 0, to: children.count - 1, by: 2).map {
+                            Pair(key: children[$0], value: children[$0 + 1])
+                        })
                 } else {
                     kind = .sequence(children)
                 }

@@ -143,7 +143,9 @@ private struct TreeBuilder {
             }
         case YAML_SCALAR_EVENT:
             let data = event.data.scalar
-            let value = data.value.map { String(decoding: UnsafeBufferPointer(start: $0, count: data.length), as: UTF8.self) } ?? ""
+            let value =
+                data.value.map { String(decoding: UnsafeBufferPointer(start: $0, count: data.length), as: UTF8.self) }
+                ?? ""
             let style: ScalarStyle
             switch data.style {
             case YAML_SINGLE_QUOTED_SCALAR_STYLE: style = .singleQuoted
@@ -195,7 +197,9 @@ private struct TreeBuilder {
     }
 
     static func unknownTag(_ tag: String, at: Mark) -> YAMLError {
-        YAMLError("unknown tag \(SourceText.quoted(shortTag(tag))) (bqsync reads only the core tags !!str, !!int, !!float, !!bool, !!null, !!seq and !!map)", at: at)
+        YAMLError(
+            "unknown tag \(SourceText.quoted(shortTag(tag))) (bqsync reads only the core tags !!str, !!int, !!float, !!bool, !!null, !!seq and !!map)",
+            at: at)
     }
 
     /// A scalar's tag is a core scalar tag, and its text is a value of that type.
@@ -224,7 +228,9 @@ private struct TreeBuilder {
     /// A collection's tag is absent, non-specific, or the core tag for its kind.
     static func checkCollectionTag(_ tag: String?, expected: String, at: Mark) throws(YAMLError) {
         guard let tag, tag != "!", tag != core + expected else { return }
-        if tag == core + "seq" || tag == core + "map" || tag.hasPrefix(core) && ["str", "int", "float", "bool", "null"].contains(tag.dropFirst(core.count)) {
+        if tag == core + "seq" || tag == core + "map"
+            || tag.hasPrefix(core) && ["str", "int", "float", "bool", "null"].contains(tag.dropFirst(core.count))
+        {
             throw YAMLError("tag \(shortTag(tag)) does not fit \(expected == "seq" ? "a list" : "a mapping")", at: at)
         }
         throw unknownTag(tag, at: at)
@@ -268,7 +274,8 @@ private struct TreeBuilder {
             throw YAMLError("a mapping key must be a plain value, not \(node.kindDescription)", at: node.mark)
         }
         if let first = stack[top].seen[scalar.value] {
-            throw YAMLError("duplicate key \(SourceText.quoted(scalar.value)) (first defined at \(first))", at: node.mark)
+            throw YAMLError(
+                "duplicate key \(SourceText.quoted(scalar.value)) (first defined at \(first))", at: node.mark)
         }
         stack[top].seen[scalar.value] = node.mark
         stack[top].pendingKey = node

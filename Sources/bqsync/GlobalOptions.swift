@@ -1,11 +1,15 @@
 import ArgumentParser
+import Foundation
 
 /// Options every subcommand takes.
 struct GlobalOptions: ParsableArguments {
     @Option(name: .customShort("C"), help: ArgumentHelp("Where syncs.d/ and policies/ are.", valueName: "dir"))
     var directory: String = "."
 
-    @Option(help: "The project jobs run in and are billed to (else GOOGLE_CLOUD_PROJECT, the credentials' project_id, the target's project).")
+    @Option(
+        help:
+            "The project jobs run in and are billed to (else GOOGLE_CLOUD_PROJECT, the credentials' project_id, the target's project)."
+    )
     var project: String?
 
     @Option(help: ArgumentHelp("The BigQuery API root (auth kept); also BQSYNC_ENDPOINT.", valueName: "url"))
@@ -54,8 +58,6 @@ enum LogFormatOption: String, ExpressibleByArgument, CaseIterable {
 enum ColorOption: String, ExpressibleByArgument, CaseIterable {
     case auto, always, never
 }
-
-import Foundation
 
 extension GlobalOptions {
     /// `--project`, else GOOGLE_CLOUD_PROJECT (the credentials' project is resolved later, by the client).

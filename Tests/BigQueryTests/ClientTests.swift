@@ -1,8 +1,8 @@
 import BigQuery
 import Foundation
 import HTTP
-import Testing
 import SyncTestSupport
+import Testing
 
 @Suite("client: retries, breaker, adoption, auth, cache, protected tables")
 struct ClientTests {
@@ -10,20 +10,26 @@ struct ClientTests {
     let select = QueryJob(sql: "SELECT id FROM `proj-test.crm.contacts`", reads: [table("proj-test.crm.contacts")])
 
     func merge(_ id: String? = "bqsync_plan_step1") -> QueryJob {
-        QueryJob(sql: "MERGE `proj-test.crm.contacts` T USING (SELECT 1 AS id) S ON T.id = S.id WHEN NOT MATCHED THEN INSERT (id) VALUES (S.id)",
-                 jobId: id, writes: target)
+        QueryJob(
+            sql:
+                "MERGE `proj-test.crm.contacts` T USING (SELECT 1 AS id) S ON T.id = S.id WHEN NOT MATCHED THEN INSERT (id) VALUES (S.id)",
+            jobId: id, writes: target)
     }
 
     static let isJobInsert: @Sendable (RecordedRequest) -> Bool = { request in
-        request.method == "POST" && request.path.hasSuffix("/jobs") && (request.json?["configuration"] as? [String: Any])?["dryRun"] == nil
+        request.method == "POST" && request.path.hasSuffix("/jobs")
+            && (request.json?["configuration"] as? [String: Any])?["dryRun"] == nil
     }
 
     // MARK: retries decided by reason
 
-    @Test("retryable reasons and statuses are retried", arguments: [
-        (403, "rateLimitExceeded"), (500, "backendError"), (503, "backendError"), (500, "internalError"), (502, "badGateway"),
-        (429, ""), (503, ""), (504, ""),
-    ])
+    @Test(
+        "retryable reasons and statuses are retried",
+        arguments: [
+            (403, "rateLimitExceeded"), (500, "backendError"), (503, "backendError"), (500, "internalError"),
+            (502, "badGateway"),
+            (429, ""), (503, ""), (504, ""),
+        ])
     func retried(status: Int, reason: String) async throws {
         let harness = Harness()
         harness.fake.inject(.init(times: 2, fault: .status(status, reason: reason), matches: Self.isJobInsert))
@@ -33,9 +39,11 @@ struct ClientTests {
         #expect(harness.time.waits.count == 2)
     }
 
-    @Test("fatal reasons are not retried, whatever the status", arguments: [
-        (403, "quotaExceeded"), (403, "accessDenied"), (400, "invalidQuery"), (404, "notFound"), (500, "invalid"),
-    ])
+    @Test(
+        "fatal reasons are not retried, whatever the status",
+        arguments: [
+            (403, "quotaExceeded"), (403, "accessDenied"), (400, "invalidQuery"), (404, "notFound"), (500, "invalid"),
+        ])
     func fatal(status: Int, reason: String) async throws {
         let harness = Harness()
         harness.fake.inject(.init(times: 1, fault: .status(status, reason: reason), matches: Self.isJobInsert))
@@ -54,7 +62,8 @@ struct ClientTests {
     }
 
     @Test func backoffGrowsByTwoAndIsCapped() async throws {
-        let retry = RetryPolicy(maxAttempts: 8, initialBackoff: .seconds(1), maxBackoff: .seconds(4), deadline: .seconds(600))
+        let retry = RetryPolicy(
+            maxAttempts: 8, initialBackoff: .seconds(1), maxBackoff: .seconds(4), deadline: .seconds(600))
         let harness = Harness(retry: retry, breaker: .init(failureThreshold: 100, resetAfter: .seconds(1)))
         harness.fake.inject(.init(times: 5, fault: .status(503, reason: "backendError"), matches: Self.isJobInsert))
         _ = try await harness.client.query(merge())
@@ -62,7 +71,8 @@ struct ClientTests {
     }
 
     @Test func attemptsRunOut() async throws {
-        let retry = RetryPolicy(maxAttempts: 3, initialBackoff: .seconds(1), maxBackoff: .seconds(32), deadline: .seconds(600))
+        let retry = RetryPolicy(
+            maxAttempts: 3, initialBackoff: .seconds(1), maxBackoff: .seconds(32), deadline: .seconds(600))
         let harness = Harness(retry: retry, breaker: .init(failureThreshold: 100, resetAfter: .seconds(1)))
         harness.fake.inject(.init(times: 10, fault: .status(503, reason: "backendError"), matches: Self.isJobInsert))
         let error = await #expect(throws: BigQueryError.self) { _ = try await harness.client.query(merge()) }
@@ -70,7 +80,8 @@ struct ClientTests {
     }
 
     @Test func deadlineEndsRetries() async throws {
-        let retry = RetryPolicy(maxAttempts: 50, initialBackoff: .seconds(10), maxBackoff: .seconds(32), deadline: .seconds(60))
+        let retry = RetryPolicy(
+            maxAttempts: 50, initialBackoff: .seconds(10), maxBackoff: .seconds(32), deadline: .seconds(60))
         let harness = Harness(retry: retry, breaker: .init(failureThreshold: 100, resetAfter: .seconds(1)))
         harness.fake.inject(.init(times: 100, fault: .timeout, matches: Self.isJobInsert))
         let error = await #expect(throws: BigQueryError.self) { _ = try await harness.client.query(merge()) }
@@ -81,20 +92,27 @@ struct ClientTests {
     // MARK: circuit breaker
 
     @Test func breakerOpensFailsFastAndProbes() async throws {
-        let retry = RetryPolicy(maxAttempts: 1, initialBackoff: .seconds(1), maxBackoff: .seconds(1), deadline: .seconds(600))
+        let retry = RetryPolicy(
+            maxAttempts: 1, initialBackoff: .seconds(1), maxBackoff: .seconds(1), deadline: .seconds(600))
         let harness = Harness(retry: retry, breaker: .init(failureThreshold: 3, resetAfter: .seconds(30)))
         harness.fake.inject(.init(times: 4, fault: .status(503, reason: "backendError"), matches: { _ in true }))
         for _ in 0..<3 { await #expect(throws: BigQueryError.self) { _ = try await harness.client.query(select) } }
         let sentBefore = harness.fake.transport.requests.count
         let open = await #expect(throws: BigQueryError.self) { _ = try await harness.client.query(select) }
-        guard case .circuitOpen(let failures, _) = open else { Issue.record("expected circuitOpen, got \(String(describing: open))"); return }
+        guard case .circuitOpen(let failures, _) = open else {
+            Issue.record("expected circuitOpen, got \(String(describing: open))")
+            return
+        }
         #expect(failures == 3)
         #expect(harness.fake.transport.requests.count == sentBefore)  // failed fast: nothing sent
         harness.time.advance(31)
         // Half-open: one probe goes through and fails (the 4th scripted fault) → open again.
         await #expect(throws: BigQueryError.self) { _ = try await harness.client.query(select) }
         #expect(harness.fake.transport.requests.count == sentBefore + 1)
-        if case .open = await harness.client.circuitBreaker.state {} else { Issue.record("breaker should be open again") }
+        if case .open = await harness.client.circuitBreaker.state {
+        } else {
+            Issue.record("breaker should be open again")
+        }
         harness.time.advance(31)
         _ = try await harness.client.query(select)  // the probe succeeds: closed
         #expect(await harness.client.circuitBreaker.state == .closed)
@@ -134,8 +152,12 @@ struct ClientTests {
         #expect(harness.fake.executions == ["bqsync_plan_step1_1": 1])
         #expect(result.outcome.jobId == "bqsync_plan_step1_1")
         #expect(result.outcome.adopted)
-        let sent = harness.fake.transport.requests.dropFirst(before).filter { $0.path.contains("/jobs") && $0.json?["configuration"].flatMap { ($0 as? [String: Any])?["dryRun"] } == nil }
-        #expect(sent.map(\.method) == ["POST", "GET"], "the insert (409), then the existing job read: \(sent.map(\.method))")
+        let sent = harness.fake.transport.requests.dropFirst(before).filter {
+            $0.path.contains("/jobs") && $0.json?["configuration"].flatMap { ($0 as? [String: Any])?["dryRun"] } == nil
+        }
+        #expect(
+            sent.map(\.method) == ["POST", "GET"], "the insert (409), then the existing job read: \(sent.map(\.method))"
+        )
     }
 
     @Test func anEarlierRunsFailedAttemptIsPassedOverWhateverItsReason() async throws {
@@ -157,19 +179,24 @@ struct ClientTests {
         let before = harness.fake.transport.requests.count
         let result = try await harness.client.query(job)
         #expect(result.outcome.adopted)
-        let jobCalls = harness.fake.transport.requests.dropFirst(before).filter { $0.path.contains("/jobs/") || Self.isJobInsert($0) }
+        let jobCalls = harness.fake.transport.requests.dropFirst(before).filter {
+            $0.path.contains("/jobs/") || Self.isJobInsert($0)
+        }
         #expect(jobCalls.map(\.method) == ["GET"], "looked up and adopted, never inserted: \(jobCalls.map(\.method))")
     }
 
     /// BigQuery's DML concurrency errors (docs/bigquery.md): a MERGE that lost a conflict with a concurrent
     /// statement on its table, or found the table's DML queue full, is retried under its next attempt id.
-    @Test("a concurrent-update conflict or a full DML queue is retried under the next id", arguments: [
-        "Could not serialize access to table proj-test:crm.contacts due to concurrent update",
-        "Resources exceeded during query execution: Too many DML statements outstanding against table proj-test:crm.contacts, limit is 20.",
-    ])
+    @Test(
+        "a concurrent-update conflict or a full DML queue is retried under the next id",
+        arguments: [
+            "Could not serialize access to table proj-test:crm.contacts due to concurrent update",
+            "Resources exceeded during query execution: Too many DML statements outstanding against table proj-test:crm.contacts, limit is 20.",
+        ])
     func dmlConflictsAreRetried(message: String) async throws {
         let harness = Harness()
-        harness.fake.inject(.init(times: 1, fault: .jobError(reason: "invalidQuery", message: message), matches: Self.isJobInsert))
+        harness.fake.inject(
+            .init(times: 1, fault: .jobError(reason: "invalidQuery", message: message), matches: Self.isJobInsert))
         let result = try await harness.client.query(merge())
         #expect(result.outcome.jobId == "bqsync_plan_step1_2")
         #expect(harness.time.waits.count == 1, "with backoff: \(harness.time.waits)")
@@ -280,7 +307,10 @@ struct ClientTests {
         let harness = Harness(protected: ["*.crm.*"])
         let refusals: [() async throws -> Void] = [
             { _ = try await harness.client.query(merge()) },
-            { _ = try await harness.client.load(LoadJob(destination: target, source: .gcs(["gs://b/x.json"]), format: "NEWLINE_DELIMITED_JSON")) },
+            {
+                _ = try await harness.client.load(
+                    LoadJob(destination: target, source: .gcs(["gs://b/x.json"]), format: "NEWLINE_DELIMITED_JSON"))
+            },
             { _ = try await harness.client.createTable(TableResource(reference: target, schema: [])) },
             { try await harness.client.deleteTable(target) },
         ]
@@ -309,7 +339,8 @@ struct ClientTests {
         var job = merge()
         job.labels = ["sync": "Contacts Sync!", "plan": "abc"]
         _ = try await harness.client.query(job)
-        let labels = try #require((harness.billableInserts.first?.json?["configuration"] as? [String: Any])?["labels"] as? [String: String])
+        let labels = try #require(
+            (harness.billableInserts.first?.json?["configuration"] as? [String: Any])?["labels"] as? [String: String])
         #expect(labels == ["tool": "bqsync", "sync": "contacts_sync_", "plan": "abc"])
     }
 
@@ -341,7 +372,9 @@ struct ClientTests {
     // MARK: reviewed estimates (a plan's dry run)
 
     func reviewed(_ bytes: Int64) -> DryRunResult {
-        DryRunResult(bytesProcessed: bytes, accuracy: "PRECISE", statementType: "MERGE", estimatedBilledBytes: bytes, conservative: false, note: nil)
+        DryRunResult(
+            bytesProcessed: bytes, accuracy: "PRECISE", statementType: "MERGE", estimatedBilledBytes: bytes,
+            conservative: false, note: nil)
     }
 
     @Test func aReviewedEstimateAdmitsAWriteWithoutAnotherDryRun() async throws {
@@ -353,7 +386,10 @@ struct ClientTests {
         #expect(harness.billableInserts.count == 1)
         #expect(result.outcome.statementType == "MERGE")
         // Admitted on the reviewed figure: the job's cap is at least that.
-        let cap = (harness.billableInserts.first?.json?["configuration"] as? [String: Any]).flatMap { $0["query"] as? [String: Any] }?["maximumBytesBilled"] as? String
+        let cap =
+            (harness.billableInserts.first?.json?["configuration"] as? [String: Any]).flatMap {
+                $0["query"] as? [String: Any]
+            }?["maximumBytesBilled"] as? String
         #expect(cap.flatMap { Int64($0) }.map { $0 >= 30 * megabyte } == true)
     }
 

@@ -1,15 +1,17 @@
 import BigQuery
 import Foundation
-import Testing
 import SyncTestSupport
+import Testing
 
 @Suite("cost guard")
 struct CostGuardTests {
     let target = table("proj-test.crm.contacts")
 
     func merge(_ id: String? = nil) -> QueryJob {
-        QueryJob(sql: "MERGE `proj-test.crm.contacts` T USING (SELECT 1 AS id) S ON T.id = S.id WHEN NOT MATCHED THEN INSERT (id) VALUES (S.id)",
-                 jobId: id, writes: target)
+        QueryJob(
+            sql:
+                "MERGE `proj-test.crm.contacts` T USING (SELECT 1 AS id) S ON T.id = S.id WHEN NOT MATCHED THEN INSERT (id) VALUES (S.id)",
+            jobId: id, writes: target)
     }
 
     @Test func perQueryLimitRefusesBeforeSending() async throws {
@@ -68,7 +70,9 @@ struct CostGuardTests {
         limits.sessionBytes = leftMiB * megabyte
         limits.sessionCostUSD = 100
         let harness = Harness(limits: limits)
-        harness.fake.setScans { _ in ["proj-test.crm.contacts": 31 * megabyte / 2, "proj-test.crm.bqsync_stage_x": megabyte / 2] }
+        harness.fake.setScans { _ in
+            ["proj-test.crm.contacts": 31 * megabyte / 2, "proj-test.crm.bqsync_stage_x": megabyte / 2]
+        }
         if leftMiB < 27 {
             let error = await #expect(throws: BigQueryError.self) { _ = try await harness.client.query(merge()) }
             #expect(error?.isRefusal == true, "\(String(describing: error))")
@@ -88,7 +92,8 @@ struct CostGuardTests {
         #expect(Billing.billed(processed: 16 * megabyte, tablesReferenced: 2) == 27 * megabyte)
         #expect(Billing.billed(processed: 3 * megabyte, tablesReferenced: 3) == 30 * megabyte)
         // Never below any split's bill: every split of 40.5 MiB over three tables, by half MiB.
-        let total = 81 * megabyte / 2, bound = Billing.billed(processed: total, tablesReferenced: 3)
+        let total = 81 * megabyte / 2
+        let bound = Billing.billed(processed: total, tablesReferenced: 3)
         for a in stride(from: Int64(0), through: total, by: Int64.Stride(megabyte / 2)) {
             for b in stride(from: Int64(0), through: total - a, by: Int64.Stride(megabyte / 2)) {
                 #expect(Billing.billed(perTable: [a, b, total - a - b]) <= bound)
@@ -118,7 +123,9 @@ struct CostGuardTests {
         let harness = Harness()
         harness.fake.setDryRun { _ in (10 * megabyte, "PRECISE") }
         harness.fake.setBilled { _ in 2_000_000_000 }  // BigQuery bills more than the dry run said
-        let error = await #expect(throws: BigQueryError.self) { _ = try await harness.client.query(merge("bqsync_p_1")) }
+        let error = await #expect(throws: BigQueryError.self) {
+            _ = try await harness.client.query(merge("bqsync_p_1"))
+        }
         #expect(error?.reason == "bytesBilledLimitExceeded")
         let usage = await harness.client.costGuard("default")!.usage
         #expect(usage.bytesBilled == 0)
@@ -150,7 +157,9 @@ struct CostGuardTests {
     @Test(arguments: [(Int64(0), "PRECISE"), (Int64(123), "UNKNOWN")])
     func zeroOrUnknownEstimatesUseTableMetadata(bytes: Int64, accuracy: String) async throws {
         let harness = Harness()
-        harness.fake.addTable("proj-test.crm.contacts", .init(fields: [["name": "id", "type": "INT64"]], numBytes: 300 * megabyte, numRows: 1000))
+        harness.fake.addTable(
+            "proj-test.crm.contacts",
+            .init(fields: [["name": "id", "type": "INT64"]], numBytes: 300 * megabyte, numRows: 1000))
         harness.fake.setDryRun { _ in (bytes, accuracy) }
         let dry = try await harness.client.dryRun(merge())
         #expect(dry.conservative)
@@ -160,8 +169,10 @@ struct CostGuardTests {
 
     @Test func minimumsApplyWhenTheTableIsSmall() async throws {
         let harness = Harness()
-        harness.fake.addTable("proj-test.crm.contacts", .init(fields: [["name": "id", "type": "INT64"]], numBytes: 1000, numRows: 10))
-        harness.fake.addTable("proj-test.crm.staging", .init(fields: [["name": "id", "type": "INT64"]], numBytes: 1000, numRows: 10))
+        harness.fake.addTable(
+            "proj-test.crm.contacts", .init(fields: [["name": "id", "type": "INT64"]], numBytes: 1000, numRows: 10))
+        harness.fake.addTable(
+            "proj-test.crm.staging", .init(fields: [["name": "id", "type": "INT64"]], numBytes: 1000, numRows: 10))
         var job = merge()
         job.reads = [table("proj-test.crm.staging")]
         let dry = try await harness.client.dryRun(job)
@@ -170,8 +181,12 @@ struct CostGuardTests {
 
     @Test func planCheckRefusesAWholePlanUpFront() async throws {
         let guardian = CostGuard(limits: .defaults)
-        await #expect(throws: BigQueryError.self) { try await guardian.check(plannedBytes: 1 << 20, plannedQueries: 501) }
-        await #expect(throws: BigQueryError.self) { try await guardian.check(plannedBytes: 6_000_000_000, plannedQueries: 1) }
+        await #expect(throws: BigQueryError.self) {
+            try await guardian.check(plannedBytes: 1 << 20, plannedQueries: 501)
+        }
+        await #expect(throws: BigQueryError.self) {
+            try await guardian.check(plannedBytes: 6_000_000_000, plannedQueries: 1)
+        }
         try await guardian.check(plannedBytes: 1_000_000, plannedQueries: 500)
     }
 

@@ -13,14 +13,18 @@ struct Harness {
 
     static let project = "proj-test"
 
-    init(limits: CostLimits = .defaults, retry: RetryPolicy = .defaults, breaker: CircuitBreakerSettings = .defaults,
-         protected: [String] = [], source: CredentialSource = .none, cache: Bool = true, fake: FakeBigQuery = FakeBigQuery(),
-         transport: (any HTTPTransport)? = nil) {
+    init(
+        limits: CostLimits = .defaults, retry: RetryPolicy = .defaults, breaker: CircuitBreakerSettings = .defaults,
+        protected: [String] = [], source: CredentialSource = .none, cache: Bool = true,
+        fake: FakeBigQuery = FakeBigQuery(),
+        transport: (any HTTPTransport)? = nil
+    ) {
         self.fake = fake
         time = ManualTime()
         logs = LogCapture()
-        var configuration = ClientConfiguration(apiRoot: "https://bq.test/bigquery/v2", uploadRoot: "https://bq.test/upload/bigquery/v2",
-                                                isEmulator: false, project: Self.project)
+        var configuration = ClientConfiguration(
+            apiRoot: "https://bq.test/bigquery/v2", uploadRoot: "https://bq.test/upload/bigquery/v2",
+            isEmulator: false, project: Self.project)
         configuration.pollInterval = 0.01
         let transport = transport ?? fake.transport
         client = BigQueryClient(
@@ -35,7 +39,8 @@ struct Harness {
     /// Requests that were not dry runs, token calls or metadata reads: what would cost or change something.
     var billableInserts: [RecordedRequest] {
         fake.transport.requests.filter { request in
-            request.method == "POST" && request.path.hasSuffix("/jobs") && (request.json?["configuration"] as? [String: Any])?["dryRun"] as? Bool != true
+            request.method == "POST" && request.path.hasSuffix("/jobs")
+                && (request.json?["configuration"] as? [String: Any])?["dryRun"] as? Bool != true
         }
     }
 

@@ -38,8 +38,9 @@ import Testing
 
     @Test func authorizedUserSecretsNeverLeak() async throws {
         let fake = FakeBigQuery()
-        let key = AuthorizedUserKey(path: "/dev/null", clientId: "client-id", clientSecret: Secret(Self.clientSecretCanary),
-                                    refreshToken: Secret(Self.refreshCanary), tokenURI: "https://bq.test/token", quotaProjectId: nil)
+        let key = AuthorizedUserKey(
+            path: "/dev/null", clientId: "client-id", clientSecret: Secret(Self.clientSecretCanary),
+            refreshToken: Secret(Self.refreshCanary), tokenURI: "https://bq.test/token", quotaProjectId: nil)
         try await exercise(.authorizedUser(key), fake: fake, extra: [])
         #expect(fake.tokenRequests > 0, "the refresh token was used, so the scan covers the issued token too")
     }
@@ -48,8 +49,9 @@ import Testing
         let fake = FakeBigQuery()
         let pem = TestKeys.pair.privatePEM
         let body = pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
-        let key = ServiceAccountKey(path: "/dev/null", clientEmail: "sa@p.iam.gserviceaccount.com", privateKey: Secret(pem),
-                                    privateKeyId: "kid", tokenURI: "https://bq.test/token", projectId: Harness.project, quotaProjectId: nil)
+        let key = ServiceAccountKey(
+            path: "/dev/null", clientEmail: "sa@p.iam.gserviceaccount.com", privateKey: Secret(pem),
+            privateKeyId: "kid", tokenURI: "https://bq.test/token", projectId: Harness.project, quotaProjectId: nil)
         try await exercise(.serviceAccount(key), fake: fake, extra: [String(body.prefix(40)), String(body.suffix(40))])
         #expect(fake.tokenRequests > 0, "the key was used to get a token, so the scan covers the issued token too")
     }

@@ -11,9 +11,12 @@ enum TestKeys {
     static let pair: Pair = {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bqsync-keys-\(getpid())").path
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let privatePath = directory + "/key.pem", publicPath = directory + "/pub.pem"
+        let privatePath = directory + "/key.pem"
+        let publicPath = directory + "/pub.pem"
         if !FileManager.default.fileExists(atPath: publicPath) {
-            run("/usr/bin/openssl", ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", privatePath])
+            run(
+                "/usr/bin/openssl",
+                ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", privatePath])
             run("/usr/bin/openssl", ["pkey", "-in", privatePath, "-pubout", "-out", publicPath])
         }
         let pem = (try? String(contentsOfFile: privatePath, encoding: .utf8)) ?? ""
@@ -21,8 +24,9 @@ enum TestKeys {
     }()
 
     static func serviceAccount(tokenURI: String, path: String = "/tmp/test-key.json") throws -> ServiceAccountKey {
-        ServiceAccountKey(path: path, clientEmail: "sync@proj-test.iam.gserviceaccount.com", privateKey: Secret(pair.privatePEM),
-                          privateKeyId: "kid-123", tokenURI: tokenURI, projectId: "proj-test", quotaProjectId: nil)
+        ServiceAccountKey(
+            path: path, clientEmail: "sync@proj-test.iam.gserviceaccount.com", privateKey: Secret(pair.privatePEM),
+            privateKeyId: "kid-123", tokenURI: tokenURI, projectId: "proj-test", quotaProjectId: nil)
     }
 
     @discardableResult

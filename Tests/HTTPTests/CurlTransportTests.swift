@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTP
 import Testing
@@ -13,7 +14,9 @@ final class TestServer: @unchecked Sendable {
     init(arguments: [String] = [], scheme: String = "http") throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/http_server.py").path
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "Fixtures/http_server.py"
+        ).path
         process.arguments = ["python3", script] + arguments
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -41,7 +44,8 @@ struct CurlTransportTests {
     }
 
     @Test func getWithHeaders() async throws {
-        let response = try await transport.send(HTTPRequest(method: "GET", url: try server() + "/echo?a=1", headers: [("X-Test", "yes")]))
+        let response = try await transport.send(
+            HTTPRequest(method: "GET", url: try server() + "/echo?a=1", headers: [("X-Test", "yes")]))
         #expect(response.status == 200)
         #expect(response.header("content-type") == "application/json")
         let body = try json(response)
@@ -53,7 +57,8 @@ struct CurlTransportTests {
     @Test(arguments: ["POST", "PUT", "PATCH"])
     func bodyMethods(method: String) async throws {
         let payload = Array("hello \(method)".utf8)
-        let response = try await transport.send(HTTPRequest(method: method, url: try server() + "/echo", body: .bytes(payload)))
+        let response = try await transport.send(
+            HTTPRequest(method: method, url: try server() + "/echo", body: .bytes(payload)))
         let body = try json(response)
         #expect(body["method"] as? String == method)
         #expect(body["length"] as? Int == payload.count)
@@ -70,9 +75,12 @@ struct CurlTransportTests {
         let content = [UInt8]((0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31) })
         _ = FileManager.default.createFile(atPath: path, contents: Data(content))
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let prefix = Array("--start--".utf8), suffix = Array("--end--".utf8)
-        let response = try await transport.send(HTTPRequest(method: "POST", url: try server() + "/echo",
-                                                            body: .file(path: path, prefix: prefix, suffix: suffix)))
+        let prefix = Array("--start--".utf8)
+        let suffix = Array("--end--".utf8)
+        let response = try await transport.send(
+            HTTPRequest(
+                method: "POST", url: try server() + "/echo",
+                body: .file(path: path, prefix: prefix, suffix: suffix)))
         let body = try json(response)
         #expect(body["length"] as? Int == prefix.count + content.count + suffix.count)
         let expected = Data(prefix + content + suffix)
@@ -83,8 +91,10 @@ struct CurlTransportTests {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("range-\(UUID().uuidString)").path
         _ = FileManager.default.createFile(atPath: path, contents: Data("0123456789".utf8))
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let response = try await transport.send(HTTPRequest(method: "PUT", url: try server() + "/echo",
-                                                            body: .fileRange(path: path, offset: 3, length: 4)))
+        let response = try await transport.send(
+            HTTPRequest(
+                method: "PUT", url: try server() + "/echo",
+                body: .fileRange(path: path, offset: 3, length: 4)))
         let body = try json(response)
         #expect(body["length"] as? Int == 4)
         #expect(body["sha256"] as? String == sha256Hex(Data("3456".utf8)))
@@ -126,7 +136,10 @@ struct CurlTransportTests {
         for _ in 0..<3 {
             _ = try await single.send(HTTPRequest(method: "GET", url: try server() + "/echo"))
             let error = await #expect(throws: HTTPError.self) {
-                _ = try await single.send(HTTPRequest(method: "POST", url: try server() + "/reset", body: .bytes(Array(repeating: 120, count: 4096)), timeout: 10))
+                _ = try await single.send(
+                    HTTPRequest(
+                        method: "POST", url: try server() + "/reset", body: .bytes(Array(repeating: 120, count: 4096)),
+                        timeout: 10))
             }
             #expect(error?.kind == .connectionLost, "\(String(describing: error))")
             #expect(error?.isRetryable == true)
@@ -173,12 +186,15 @@ struct CurlTransportTests {
         #expect(response.status == 200)
     }
 
-    @Test("credentials never go out over plain http to another host", arguments: [
-        "http://192.0.2.1/bigquery/v2/projects", "http://bigquery.example.com/x", "ftp://127.0.0.1/x",
-    ])
+    @Test(
+        "credentials never go out over plain http to another host",
+        arguments: [
+            "http://192.0.2.1/bigquery/v2/projects", "http://bigquery.example.com/x", "ftp://127.0.0.1/x",
+        ])
     func credentialsNeedTLS(url: String) async throws {
         let error = await #expect(throws: HTTPError.self) {
-            _ = try await transport.send(HTTPRequest(method: "GET", url: url, headers: [("Authorization", "Bearer canary-token")], timeout: 2))
+            _ = try await transport.send(
+                HTTPRequest(method: "GET", url: url, headers: [("Authorization", "Bearer canary-token")], timeout: 2))
         }
         #expect(error?.kind == .request)
         #expect(error?.message.contains("refusing to send credentials") == true)
@@ -186,14 +202,19 @@ struct CurlTransportTests {
     }
 
     @Test func credentialsMayGoToLoopbackOverPlainHTTP() async throws {
-        let response = try await transport.send(HTTPRequest(method: "GET", url: try server() + "/echo", headers: [("Authorization", "Bearer t")]))
+        let response = try await transport.send(
+            HTTPRequest(method: "GET", url: try server() + "/echo", headers: [("Authorization", "Bearer t")]))
         #expect(response.status == 200)
     }
 
-    @Test("loopback hosts", arguments: [
-        ("localhost", true), ("127.0.0.1", true), ("127.255.0.9", true), ("[::1]", true), ("::1", true), ("LOCALHOST", true),
-        ("127.0.0.1.example.com", false), ("128.0.0.1", false), ("example.com", false), ("10.0.0.1", false), ("", false), ("127.0.0", false),
-    ])
+    @Test(
+        "loopback hosts",
+        arguments: [
+            ("localhost", true), ("127.0.0.1", true), ("127.255.0.9", true), ("[::1]", true), ("::1", true),
+            ("LOCALHOST", true),
+            ("127.0.0.1.example.com", false), ("128.0.0.1", false), ("example.com", false), ("10.0.0.1", false),
+            ("", false), ("127.0.0", false),
+        ])
     func loopback(host: String, expected: Bool) {
         #expect(Endpoint.isLoopback(host: host) == expected)
     }
@@ -222,8 +243,6 @@ struct CurlTransportTests {
     }
 }
 
-import Crypto
-
 func sha256Hex(_ data: Data) -> String {
     SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
 }
@@ -242,8 +261,10 @@ final class SelfSignedServer: @unchecked Sendable {
         let key = directory + "/key.pem"
         let openssl = Process()
         openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        openssl.arguments = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-                             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate]
+        openssl.arguments = [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", certificate,
+        ]
         openssl.standardOutput = FileHandle.nullDevice
         openssl.standardError = FileHandle.nullDevice
         try openssl.run()

@@ -1,16 +1,21 @@
 import BigQuery
 import Foundation
 import Testing
+
 @testable import SyncKit
 
 /// Loader behaviour that needs more than one file, or looks past the message: caret lines, notes, paths.
 @Suite("config loader")
 struct ConfigLoaderTests {
-    static let okSync = "version: 1\nsource: {type: ndjson, path: rows.ndjson}\ntarget: {table: bqsync-demo.crm.contacts}\nmerge: {keys: [id]}\n"
+    static let okSync =
+        "version: 1\nsource: {type: ndjson, path: rows.ndjson}\ntarget: {table: bqsync-demo.crm.contacts}\nmerge: {keys: [id]}\n"
 
     func errors(_ configuration: Configuration, relativeTo workspace: Workspace) -> [String] {
         configuration.diagnostics.filter { $0.severity == .error }.map { diagnostic in
-            let location = diagnostic.location.map { "\($0.file.replacingOccurrences(of: workspace.path + "/", with: "")):\($0.line):\($0.column): " } ?? ""
+            let location =
+                diagnostic.location.map {
+                    "\($0.file.replacingOccurrences(of: workspace.path + "/", with: "")):\($0.line):\($0.column): "
+                } ?? ""
             return location + diagnostic.message
         }
     }
@@ -23,9 +28,10 @@ struct ConfigLoaderTests {
         try workspace.write("policies/tight.yaml", "version: 1\nname: strict\nsession: {max_queries: 0}\n")
         try workspace.write("syncs.d/a.yaml", Self.okSync + "policy: strict\n")
         let configuration = ConfigLoader(directory: workspace.path).load()
-        #expect(errors(configuration, relativeTo: workspace) == [
-            "policies/tight.yaml:3:24: 'session.max_queries' must be between 1 and 1,000,000 (got 0)",
-        ])
+        #expect(
+            errors(configuration, relativeTo: workspace) == [
+                "policies/tight.yaml:3:24: 'session.max_queries' must be between 1 and 1,000,000 (got 0)"
+            ])
     }
 
     @Test("an unparseable policy is known by its file name")
@@ -46,7 +52,10 @@ struct ConfigLoaderTests {
         try workspace.write("syncs.d/a.yaml", Self.okSync)
         let configuration = ConfigLoader(directory: workspace.path).load()
         #expect(configuration.policies["default"] == nil)
-        #expect(errors(configuration, relativeTo: workspace) == ["policies/base.yaml:3:10: 'warn_at': '200%' must be more than 0% and at most 100%"])
+        #expect(
+            errors(configuration, relativeTo: workspace) == [
+                "policies/base.yaml:3:10: 'warn_at': '200%' must be more than 0% and at most 100%"
+            ])
     }
 
     @Test("two policies with one name")
@@ -56,7 +65,8 @@ struct ConfigLoaderTests {
         try workspace.write("policies/b.yaml", "version: 1\nname: shared\n")
         try workspace.write("syncs.d/ok.yaml", Self.okSync)
         let configuration = ConfigLoader(directory: workspace.path).load()
-        #expect(errors(configuration, relativeTo: workspace) == ["policies/b.yaml:2:7: two policies are named 'shared'"])
+        #expect(
+            errors(configuration, relativeTo: workspace) == ["policies/b.yaml:2:7: two policies are named 'shared'"])
         #expect(configuration.diagnostics.first?.notes.first?.hasSuffix("policies/a.yaml:2:7") == true)
     }
 
@@ -71,15 +81,19 @@ struct ConfigLoaderTests {
 
         let workspace = try Workspace()
         try workspace.write("policies/default.yaml", "version: 1\nprotected_tables: [bqsync-demo.secure.*]\n")
-        try workspace.write("syncs.d/a.yaml", "version: 1\nsource: {type: ndjson, path: x}\ntarget: {table: secure.accounts}\nmerge: {keys: [id]}\n")
+        try workspace.write(
+            "syncs.d/a.yaml",
+            "version: 1\nsource: {type: ndjson, path: x}\ntarget: {table: secure.accounts}\nmerge: {keys: [id]}\n")
         let unknown = ConfigLoader(directory: workspace.path).load()
-        #expect(errors(unknown, relativeTo: workspace) == [
-            "syncs.d/a.yaml:3:17: target 'secure.accounts' names no project and could be protected by policy 'default' (pattern 'bqsync-demo.secure.*'); write the project in 'target.table'",
-        ])
+        #expect(
+            errors(unknown, relativeTo: workspace) == [
+                "syncs.d/a.yaml:3:17: target 'secure.accounts' names no project and could be protected by policy 'default' (pattern 'bqsync-demo.secure.*'); write the project in 'target.table'"
+            ])
         let sameProject = ConfigLoader(directory: workspace.path, defaultProject: "bqsync-demo").load()
-        #expect(errors(sameProject, relativeTo: workspace) == [
-            "syncs.d/a.yaml:3:17: target 'secure.accounts' is protected by policy 'default' (pattern 'bqsync-demo.secure.*'); bqsync never writes to it",
-        ])
+        #expect(
+            errors(sameProject, relativeTo: workspace) == [
+                "syncs.d/a.yaml:3:17: target 'secure.accounts' is protected by policy 'default' (pattern 'bqsync-demo.secure.*'); bqsync never writes to it"
+            ])
         let otherProject = ConfigLoader(directory: workspace.path, defaultProject: "other-project").load()
         #expect(errors(otherProject, relativeTo: workspace) == [])
     }
@@ -91,7 +105,8 @@ struct ConfigLoaderTests {
         let workspace = try Workspace()
         try workspace.write("syncs.d/a.yaml", Self.okSync)
         try workspace.write("policies/default.yaml", "version: 1\n")
-        try FileManager.default.createSymbolicLink(atPath: workspace.path + "/linked.yaml", withDestinationPath: workspace.path + "/syncs.d/a.yaml")
+        try FileManager.default.createSymbolicLink(
+            atPath: workspace.path + "/linked.yaml", withDestinationPath: workspace.path + "/syncs.d/a.yaml")
         let loader = ConfigLoader(directory: workspace.path)
         let configuration = loader.load(paths: [
             workspace.path + "/syncs.d/a.yaml",
@@ -111,7 +126,8 @@ struct ConfigLoaderTests {
         let workspace = try Workspace()
         try workspace.write("my_policies/a.yaml", Self.okSync)
         try workspace.write("policies/strict.yaml", "version: 1\nname: strict\n")
-        try FileManager.default.createSymbolicLink(atPath: workspace.path + "/rules", withDestinationPath: workspace.path + "/policies")
+        try FileManager.default.createSymbolicLink(
+            atPath: workspace.path + "/rules", withDestinationPath: workspace.path + "/policies")
         let loader = ConfigLoader(directory: workspace.path)
         let asSyncs = loader.load(paths: [workspace.path + "/my_policies"])
         #expect(asSyncs.diagnostics.map(\.description) == [])
@@ -142,14 +158,20 @@ struct ConfigLoaderTests {
 
     @Test("the caret line of a file with CR line endings is its own line")
     func crLineEndings() throws {
-        let diagnostic = try single(Self.okSync.replacingOccurrences(of: "version: 1", with: "version: 2").replacingOccurrences(of: "\n", with: "\r"))
+        let diagnostic = try single(
+            Self.okSync.replacingOccurrences(of: "version: 1", with: "version: 2").replacingOccurrences(
+                of: "\n", with: "\r"))
         #expect(diagnostic.location?.line == 1)
         #expect(diagnostic.sourceLine == "version: 2")
     }
 
-    @Test("NEL, LS and PS end lines for the caret display as they do for libyaml", arguments: ["\u{85}", "\u{2028}", "\u{2029}"])
+    @Test(
+        "NEL, LS and PS end lines for the caret display as they do for libyaml",
+        arguments: ["\u{85}", "\u{2028}", "\u{2029}"])
     func unicodeLineBreaks(_ lineBreak: String) throws {
-        let diagnostic = try single("description: \"one\(lineBreak)two\"\nversion: 3\n" + Self.okSync.replacingOccurrences(of: "version: 1\n", with: ""))
+        let diagnostic = try single(
+            "description: \"one\(lineBreak)two\"\nversion: 3\n"
+                + Self.okSync.replacingOccurrences(of: "version: 1\n", with: ""))
         #expect(diagnostic.location?.line == 3)
         #expect(diagnostic.location?.column == 10)
         #expect(diagnostic.sourceLine == "version: 3")
@@ -184,18 +206,27 @@ struct ConfigLoaderTests {
         #expect(diagnostic.notes.first?.hasSuffix("syncs.d/a.yaml:1:14") == true)
     }
 
-    @Test("echoed text is escaped and cut", arguments: [
-        ("\"ver\\u001Bsion\": 1\n", "unknown key 'ver\\u{1B}sion' (did you mean 'version'?)"),
-        ("name: \"a\\u202Eb\"\n", "'name': non-ASCII character U+202E is not allowed in a name (look-alike characters could name a different object)"),
-        ("policy: \"" + String(repeating: "p", count: 200) + "\"\n", "'policy': a name has 1 to 64 characters"),
-        ("batch: {strategy: \"" + String(repeating: "s", count: 100) + "\"}\n",
-         "'batch.strategy' must be one of auto, inline, staged (got '" + String(repeating: "s", count: 64) + "…' (100 characters))"),
-    ])
+    @Test(
+        "echoed text is escaped and cut",
+        arguments: [
+            ("\"ver\\u001Bsion\": 1\n", "unknown key 'ver\\u{1B}sion' (did you mean 'version'?)"),
+            (
+                "name: \"a\\u202Eb\"\n",
+                "'name': non-ASCII character U+202E is not allowed in a name (look-alike characters could name a different object)"
+            ),
+            ("policy: \"" + String(repeating: "p", count: 200) + "\"\n", "'policy': a name has 1 to 64 characters"),
+            (
+                "batch: {strategy: \"" + String(repeating: "s", count: 100) + "\"}\n",
+                "'batch.strategy' must be one of auto, inline, staged (got '" + String(repeating: "s", count: 64)
+                    + "…' (100 characters))"
+            ),
+        ])
     func echoedText(_ line: String, _ message: String) throws {
         let workspace = try Workspace()
         try workspace.write("syncs.d/a.yaml", Self.okSync + line)
         let configuration = ConfigLoader(directory: workspace.path).load()
-        #expect(configuration.diagnostics.map(\.message).contains(message), "\(configuration.diagnostics.map(\.message))")
+        #expect(
+            configuration.diagnostics.map(\.message).contains(message), "\(configuration.diagnostics.map(\.message))")
     }
 }
 
@@ -203,16 +234,16 @@ struct ConfigLoaderTests {
 @Suite("definition key locations")
 struct DefinitionKeyTests {
     static let sync = """
-    version: 1
-    source: {type: ndjson, path: rows.ndjson}
-    target:
-      table: bqsync-demo.crm.contacts
-      schema:
-        - {name: id, type: STRING}
-        - {name: Updated_At, type: TIMESTAMP}
-    merge: {keys: [id]}
+        version: 1
+        source: {type: ndjson, path: rows.ndjson}
+        target:
+          table: bqsync-demo.crm.contacts
+          schema:
+            - {name: id, type: STRING}
+            - {name: Updated_At, type: TIMESTAMP}
+        merge: {keys: [id]}
 
-    """
+        """
 
     func definition() throws -> SyncDefinition {
         let workspace = try Workspace()

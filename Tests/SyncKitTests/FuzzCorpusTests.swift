@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 @_spi(Fuzzing) import SyncKit
+import Testing
 
 /// Replays every input in Tests/FuzzCorpus (the seeds, what fuzzing kept, and every crasher found) through the
 /// same entry points `scripts/fuzz` fuzzes. A trap in the code under test crashes this process, which is the
@@ -24,7 +24,8 @@ import Testing
         }
     }
 
-    @Test("every corpus input runs through its fuzz target, each in bounded time", arguments: ["config", "ndjson", "csv"])
+    @Test(
+        "every corpus input runs through its fuzz target, each in bounded time", arguments: ["config", "ndjson", "csv"])
     func replay(target: String) throws {
         let files = Self.inputs(target)
         #expect(files.count >= 5, "the \(target) corpus is missing (\(Self.root))")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SyncKit
 
 /// Every file under Fixtures/invalid is a broken definition or policy whose leading comment lines say what
@@ -44,16 +45,18 @@ struct InvalidCorpusTests {
 
     private func check(workspace: Workspace, file: String, bytes: [UInt8]) throws {
         let text = String(decoding: bytes, as: UTF8.self)
-        let expected = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" }).compactMap { line -> String? in
+        let expected = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" }).compactMap {
+            line -> String? in
             guard line.hasPrefix("# expect: ") else { return nil }
             return "\(file):" + line.dropFirst("# expect: ".count)
         }
         #expect(!expected.isEmpty, "fixture \(file) states no expectation")
         let configuration = ConfigLoader(directory: workspace.path).load()
         let actual = configuration.diagnostics.filter { $0.severity == .error }.map { diagnostic -> String in
-            let location = diagnostic.location.map { loc in
-                "\(loc.file.replacingOccurrences(of: workspace.path + "/", with: "")):\(loc.line):\(loc.column): "
-            } ?? ""
+            let location =
+                diagnostic.location.map { loc in
+                    "\(loc.file.replacingOccurrences(of: workspace.path + "/", with: "")):\(loc.line):\(loc.column): "
+                } ?? ""
             return location + diagnostic.message
         }
         #expect(actual == expected)
@@ -63,7 +66,9 @@ struct InvalidCorpusTests {
             #expect(!diagnostic.message.contains(where: { $0.isNewline }))
             guard let location = diagnostic.location else { continue }
             let line = try #require(diagnostic.sourceLine, "no source line for \(diagnostic)")
-            #expect(location.column >= 1 && location.column <= line.unicodeScalars.count + 1, "column off the line: \(diagnostic)")
+            #expect(
+                location.column >= 1 && location.column <= line.unicodeScalars.count + 1,
+                "column off the line: \(diagnostic)")
         }
     }
 }

@@ -1,10 +1,11 @@
-import Logging
 import BigQuery
 import Foundation
 import HTTP
-import Synchronization
+import Logging
 import SyncTestSupport
+import Synchronization
 import Testing
+
 @testable import SyncKit
 
 /// The planner's requests overlap across syncs and within one, never beyond its bound, and the plan is the same
@@ -46,32 +47,44 @@ import Testing
         try ws.write("policies/default.yaml", "version: 1\nname: default\nsession: {max_queries: 100000}\n")
         fake.addDataset(Self.project, "d")
         for s in 1...syncs {
-            fake.addTable("\(Self.project).d.t\(s)", .init(fields: [["name": "id", "type": "INT64", "mode": "REQUIRED"], ["name": "name", "type": "STRING"]],
-                                                          numBytes: 50 << 20, numRows: 1000))
-            try ws.write("syncs.d/s\(s).yaml", """
-            version: 1
-            name: s\(s)
-            source: {type: ndjson, path: s\(s).ndjson}
-            target: {table: \(Self.project).d.t\(s)}
-            merge: {keys: [id]}
-            batch: {size: 2, strategy: inline}
+            fake.addTable(
+                "\(Self.project).d.t\(s)",
+                .init(
+                    fields: [
+                        ["name": "id", "type": "INT64", "mode": "REQUIRED"], ["name": "name", "type": "STRING"],
+                    ],
+                    numBytes: 50 << 20, numRows: 1000))
+            try ws.write(
+                "syncs.d/s\(s).yaml",
+                """
+                version: 1
+                name: s\(s)
+                source: {type: ndjson, path: s\(s).ndjson}
+                target: {table: \(Self.project).d.t\(s)}
+                merge: {keys: [id]}
+                batch: {size: 2, strategy: inline}
 
-            """)
-            try ws.write("syncs.d/s\(s).ndjson", (1...(2 * batches)).map { #"{"id": \#($0), "name": "n\#($0)-\#(s)"}"# }.joined(separator: "\n") + "\n")
+                """)
+            try ws.write(
+                "syncs.d/s\(s).ndjson",
+                (1...(2 * batches)).map { #"{"id": \#($0), "name": "n\#($0)-\#(s)"}"# }.joined(separator: "\n") + "\n")
         }
         return ws
     }
 
     func planner(_ ws: Workspace, transport: any HTTPTransport, requests: Int) -> Planner {
-        var configuration = ClientConfiguration(apiRoot: "https://bq.test/bigquery/v2", uploadRoot: "https://bq.test/upload/bigquery/v2",
-                                                isEmulator: false, project: Self.project)
+        var configuration = ClientConfiguration(
+            apiRoot: "https://bq.test/bigquery/v2", uploadRoot: "https://bq.test/upload/bigquery/v2",
+            isEmulator: false, project: Self.project)
         configuration.pollInterval = 0.01
-        let client = BigQueryClient(configuration: configuration, transport: transport,
-                                    authenticator: Authenticator(source: .none, transport: transport),
-                                    budgets: [Budget(name: "default", limits: .defaults, retry: .defaults, cache: true)],
-                                    protectedTables: [], breaker: .defaults, logger: .quiet)
+        let client = BigQueryClient(
+            configuration: configuration, transport: transport,
+            authenticator: Authenticator(source: .none, transport: transport),
+            budgets: [Budget(name: "default", limits: .defaults, retry: .defaults, cache: true)],
+            protectedTables: [], breaker: .defaults, logger: .quiet)
         let loaded = ConfigLoader(directory: ws.path, defaultProject: Self.project).load()
-        return Planner(client: client, configuration: loaded, defaultProject: Self.project, requests: requests, pipelines: 1)
+        return Planner(
+            client: client, configuration: loaded, defaultProject: Self.project, requests: requests, pipelines: 1)
     }
 
     @Test(arguments: [1, 3, 8])
@@ -89,7 +102,8 @@ import Testing
         for sync in plan.syncs {
             let merges = sync.steps.filter { $0.kind == .merge }
             #expect(merges.count == 4)
-            #expect(merges.allSatisfy { $0.estimate?.accuracy == .precise && ($0.estimate?.billedBytes ?? 0) >= 50 << 20 })
+            #expect(
+                merges.allSatisfy { $0.estimate?.accuracy == .precise && ($0.estimate?.billedBytes ?? 0) >= 50 << 20 })
         }
     }
 
@@ -100,7 +114,9 @@ import Testing
         fake.setDryRun { sql in (sql.contains(".t1`") ? 10 << 20 : 70 << 20, "PRECISE") }
         let ws = try workspace(syncs: 5, batches: 3, fake: fake)
         let serial = try await planner(ws, transport: fake.transport, requests: 1).plan([])
-        let overlapped = try await planner(ws, transport: SlowTransport(fake.transport, delay: .milliseconds(5)), requests: 16).plan([])
+        let overlapped = try await planner(
+            ws, transport: SlowTransport(fake.transport, delay: .milliseconds(5)), requests: 16
+        ).plan([])
         #expect(try serial.encoded() == overlapped.encoded())
     }
 
@@ -108,9 +124,11 @@ import Testing
     @Test func aFailedDryRunStopsThePlanAndLeavesNothingRunning() async throws {
         let fake = FakeBigQuery()
         let ws = try workspace(syncs: 4, batches: 3, fake: fake)
-        fake.inject(.init(times: 1, fault: .status(400, reason: "invalidQuery")) { request in
-            (request.json?["configuration"] as? [String: Any])?["dryRun"] as? Bool == true && request.text.contains("t3")
-        })
+        fake.inject(
+            .init(times: 1, fault: .status(400, reason: "invalidQuery")) { request in
+                (request.json?["configuration"] as? [String: Any])?["dryRun"] as? Bool == true
+                    && request.text.contains("t3")
+            })
         let slow = SlowTransport(fake.transport, delay: .milliseconds(10))
         await #expect(throws: SyncError.self) { try await planner(ws, transport: slow, requests: 8).plan([]) }
         let afterwards = slow.total

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @_spi(Fuzzing) @testable import SyncKit
 
 /// Hostile sizes end in an error that says what and where, quickly and in bounded memory: deeply nested YAML
@@ -12,19 +13,26 @@ import Testing
     static func nested(_ style: String, levels: Int) -> String {
         let head = "version: 1\nsource:"
         switch style {
-        case "flow sequence": return head + " " + String(repeating: "[", count: levels) + String(repeating: "]", count: levels) + "\n"
-        case "flow mapping": return head + " " + String(repeating: "{a: ", count: levels) + "x" + String(repeating: "}", count: levels) + "\n"
+        case "flow sequence":
+            return head + " " + String(repeating: "[", count: levels) + String(repeating: "]", count: levels) + "\n"
+        case "flow mapping":
+            return head + " " + String(repeating: "{a: ", count: levels) + "x" + String(repeating: "}", count: levels)
+                + "\n"
         case "block sequence": return head + "\n" + String(repeating: "- ", count: levels) + "x\n"
-        default: return head + "\n" + (1..<levels).map { String(repeating: " ", count: $0) + "a:\n" }.joined() + String(repeating: " ", count: levels) + "a: x\n"
+        default:
+            return head + "\n" + (1..<levels).map { String(repeating: " ", count: $0) + "a:\n" }.joined()
+                + String(repeating: " ", count: levels) + "a: x\n"
         }
     }
 
-    @Test("deeply nested YAML is refused at the first level too deep", arguments: [
-        ("flow sequence", 1_000, "2:264"), ("flow sequence", 100_000, "2:264"),
-        ("flow mapping", 1_000, "2:1029"), ("flow mapping", 100_000, "2:1029"),
-        ("block sequence", 1_000, "3:511"), ("block sequence", 100_000, "3:511"),
-        ("block mapping", 1_000, "258:257"),
-    ])
+    @Test(
+        "deeply nested YAML is refused at the first level too deep",
+        arguments: [
+            ("flow sequence", 1_000, "2:264"), ("flow sequence", 100_000, "2:264"),
+            ("flow mapping", 1_000, "2:1029"), ("flow mapping", 100_000, "2:1029"),
+            ("block sequence", 1_000, "3:511"), ("block sequence", 100_000, "3:511"),
+            ("block mapping", 1_000, "258:257"),
+        ])
     func deepYAML(style: String, levels: Int, place: String) throws {
         let workspace = try Workspace()
         try workspace.write("syncs.d/deep.yaml", Self.nested(style, levels: levels))
@@ -41,12 +49,16 @@ import Testing
         // file is sparse: only its size matters here.
         let workspace = try Workspace()
         let path = workspace.path + "/syncs.d/deep.yaml"
-        #expect(FileManager.default.createFile(atPath: path, contents: Data(Self.nested("block mapping", levels: 1_000).utf8)))
+        #expect(
+            FileManager.default.createFile(
+                atPath: path, contents: Data(Self.nested("block mapping", levels: 1_000).utf8)))
         #expect(truncate(path, 5_000_350_021) == 0)
         let configuration = ConfigLoader(directory: workspace.path).load()
         let errors = configuration.diagnostics.filter { $0.severity == .error }.map(\.message)
         #expect(errors.count == 1)
-        #expect(errors.first?.hasPrefix("file is 5000350021 bytes, more than the 1048576 allowed") == true, "the location names the file; the message does not again: \(errors)")
+        #expect(
+            errors.first?.hasPrefix("file is 5000350021 bytes, more than the 1048576 allowed") == true,
+            "the location names the file; the message does not again: \(errors)")
     }
 
     /// Reads a source through LocalSource (as `plan` does) into the fuzz layout; returns the error.
@@ -75,18 +87,23 @@ import Testing
         return path
     }
 
-    @Test("a 100 MB line is refused at its line and byte, after reading about 32 MiB of it", arguments: [
-        ("{\"id\": 2, \"ok\": true}\n{\"id\": 1, \"ok\": true, \"name\": \"", "\"}\n", "ndjson", ""),
-        ("id,ok,name\n2,true,x\n1,true,", "\n", "csv", ""),
-        ("id,ok,name\n2,true,x\n1,true,\"", "\"\n", "csv", "; the quoted field opened at 3:8 is still open"),
-    ])
+    @Test(
+        "a 100 MB line is refused at its line and byte, after reading about 32 MiB of it",
+        arguments: [
+            ("{\"id\": 2, \"ok\": true}\n{\"id\": 1, \"ok\": true, \"name\": \"", "\"}\n", "ndjson", ""),
+            ("id,ok,name\n2,true,x\n1,true,", "\n", "csv", ""),
+            ("id,ok,name\n2,true,x\n1,true,\"", "\"\n", "csv", "; the quoted field opened at 3:8 is still open"),
+        ])
     func hundredMegabyteLine(head: String, tail: String, ext: String, note: String) throws {
         let path = try Self.write(head, filler: UInt8(ascii: "x"), count: 100_000_000, tail: tail, ext: ext)
         defer { unlink(path) }
         var message = ""
         let elapsed = Self.clock.measure { message = Self.readError(path, kind: ext == "csv" ? .csv : .ndjson) }
         let start = head.utf8.count - head.split(separator: "\n", omittingEmptySubsequences: false).last!.utf8.count
-        #expect(message.hasPrefix("\(path):\(ext == "csv" ? 3 : 2):1: record is longer than 32 MiB (it starts at byte \(start))\(note)"), "\(message)")
+        #expect(
+            message.hasPrefix(
+                "\(path):\(ext == "csv" ? 3 : 2):1: record is longer than 32 MiB (it starts at byte \(start))\(note)"),
+            "\(message)")
         #expect(elapsed < .seconds(30), "\(elapsed)")
     }
 
@@ -105,7 +122,9 @@ import Testing
                 for index in 0..<count { buffer[index] = bytes[offset + index] }
                 offset += count
                 return count
-            }) { (record, line) throws(SyncError) in records.append("\(line):" + String(decoding: record, as: UTF8.self)) }
+            }) { (record, line) throws(SyncError) in
+                records.append("\(line):" + String(decoding: record, as: UTF8.self))
+            }
         } catch {
             records.append(error.description)
         }
@@ -116,23 +135,34 @@ import Testing
     func exactRecordBound(step: Int) {
         let ten = "0123456789"
         #expect(Self.records("a\n\(ten)\r\nb\n", max: 10, step: step) == ["1:a", "2:\(ten)", "3:b"])
-        #expect(Self.records("a\n\(ten)x\nb\n", max: 10, step: step)
-            == ["1:a", "t.csv:2:1: record is longer than 10 bytes (it starts at byte 2); split the record or shorten the line"])
-        #expect(Self.records("a\n\(ten)\(ten)", max: 10, step: step).last?.hasPrefix("t.csv:2:1: record is longer than 10 bytes (it starts at byte 2)") == true)
-        #expect(Self.records("a\n\"\(ten)\n\(ten)", max: 15, step: step).last
-            == "t.csv:2:1: record is longer than 15 bytes (it starts at byte 2); the quoted field opened at 2:1 is still open (a quote inside a quoted field is written \"\")")
+        #expect(
+            Self.records("a\n\(ten)x\nb\n", max: 10, step: step)
+                == [
+                    "1:a",
+                    "t.csv:2:1: record is longer than 10 bytes (it starts at byte 2); split the record or shorten the line",
+                ])
+        #expect(
+            Self.records("a\n\(ten)\(ten)", max: 10, step: step).last?.hasPrefix(
+                "t.csv:2:1: record is longer than 10 bytes (it starts at byte 2)") == true)
+        #expect(
+            Self.records("a\n\"\(ten)\n\(ten)", max: 15, step: step).last
+                == "t.csv:2:1: record is longer than 15 bytes (it starts at byte 2); the quoted field opened at 2:1 is still open (a quote inside a quoted field is written \"\")"
+        )
     }
 
     @Test("a byte-order mark is skipped however the reads split it", arguments: [1, 2, 3, 1 << 20])
     func byteOrderMarkSplit(step: Int) {
-        #expect(Self.records("\u{FEFF}\"id\",\"ok\"\n1,\"x\"\"y\"\n", max: 100, step: step) == ["1:\"id\",\"ok\"", "2:1,\"x\"\"y\""])
+        #expect(
+            Self.records("\u{FEFF}\"id\",\"ok\"\n1,\"x\"\"y\"\n", max: 100, step: step) == [
+                "1:\"id\",\"ok\"", "2:1,\"x\"\"y\"",
+            ])
         #expect(Self.records("\u{FEFF}\"a\nb\"\n", max: 100, step: step) == ["1:\"a\nb\""])
     }
 }
 
-private extension URL {
+extension URL {
     /// The URL, after creating an empty file there.
-    func creatingFile() throws -> URL {
+    fileprivate func creatingFile() throws -> URL {
         guard FileManager.default.createFile(atPath: path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
         return self
     }

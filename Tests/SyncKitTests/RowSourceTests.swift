@@ -1,6 +1,7 @@
 import BigQuery
 import Foundation
 import Testing
+
 @testable import SyncKit
 
 /// Row readers, conversion and dedup, without BigQuery.
@@ -13,7 +14,8 @@ import Testing
     ]
 
     func layout(orderBy: String? = "at") throws -> RowLayout {
-        try RowLayout(columns: Self.columns, merge: MergeSpec(keys: ["id"], orderBy: orderBy, update: .all, deleteWhen: nil))
+        try RowLayout(
+            columns: Self.columns, merge: MergeSpec(keys: ["id"], orderBy: orderBy, update: .all, deleteWhen: nil))
     }
 
     func write(_ text: String, ext: String) throws -> String {
@@ -22,8 +24,10 @@ import Testing
         return path
     }
 
-    func read(_ text: String, kind: SourceSpec.Kind, delimiter: Character = ",", ignoreUnknown: Bool = false,
-              partitions: Int = 1) throws -> [PackedRow] {
+    func read(
+        _ text: String, kind: SourceSpec.Kind, delimiter: Character = ",", ignoreUnknown: Bool = false,
+        partitions: Int = 1
+    ) throws -> [PackedRow] {
         let path = try write(text, ext: kind.rawValue)
         defer { unlink(path) }
         let spec = SourceSpec(kind: kind, path: path, delimiter: delimiter, ignoreUnknownFields: ignoreUnknown)
@@ -52,38 +56,45 @@ import Testing
 
     @Test func ndjsonRowsAreConvertedAndDeduplicated() throws {
         let text = """
-        {"id": 1, "name": "a", "at": "2024-01-01T00:00:00Z", "amount": 1.50}
-        {"id": 2, "name": "b\\u00e9\\"`x`", "at": "2024-01-01 00:00:00+02:00"}
-        {"id": 1, "name": "newer", "at": "2024-01-02T00:00:00Z", "amount": "2e3"}
-        {"id": 1, "name": "older", "at": "2023-12-31T00:00:00Z"}
+            {"id": 1, "name": "a", "at": "2024-01-01T00:00:00Z", "amount": 1.50}
+            {"id": 2, "name": "b\\u00e9\\"`x`", "at": "2024-01-01 00:00:00+02:00"}
+            {"id": 1, "name": "newer", "at": "2024-01-02T00:00:00Z", "amount": "2e3"}
+            {"id": 1, "name": "older", "at": "2023-12-31T00:00:00Z"}
 
-        {"id": 2, "name": "tie, last read wins", "at": "2023-12-31T22:00:00Z"}
-        """
+            {"id": 2, "name": "tie, last read wins", "at": "2023-12-31T22:00:00Z"}
+            """
         let rows = values(try read(text, kind: .ndjson))
-        #expect(rows == [
-            ["1", "newer", "2024-01-02 00:00:00+00", "2000"],
-            ["2", "tie, last read wins", "2023-12-31 22:00:00+00", nil],
-        ])
+        #expect(
+            rows == [
+                ["1", "newer", "2024-01-02 00:00:00+00", "2000"],
+                ["2", "tie, last read wins", "2023-12-31 22:00:00+00", nil],
+            ])
     }
 
     @Test func spilledDedupMatchesInMemory() throws {
         var lines: [String] = []
-        for i in 0..<2000 { lines.append(#"{"id": \#(i % 300), "name": "v\#(i)", "at": "2024-01-01T00:00:\#(String(format: "%02d", i % 60))Z"}"#) }
+        for i in 0..<2000 {
+            lines.append(
+                #"{"id": \#(i % 300), "name": "v\#(i)", "at": "2024-01-01T00:00:\#(String(format: "%02d", i % 60))Z"}"#)
+        }
         let text = lines.joined(separator: "\n")
         let memory = values(try read(text, kind: .ndjson, partitions: 1))
         let spilled = values(try read(text, kind: .ndjson, partitions: 7))
         #expect(memory.count == 300)
-        #expect(Set(memory.map { $0.map { $0 ?? "∅" }.joined(separator: "|") }) == Set(spilled.map { $0.map { $0 ?? "∅" }.joined(separator: "|") }))
+        #expect(
+            Set(memory.map { $0.map { $0 ?? "∅" }.joined(separator: "|") })
+                == Set(spilled.map { $0.map { $0 ?? "∅" }.joined(separator: "|") }))
     }
 
     @Test func csvFollowsRFC4180() throws {
         let text = "id;name;at\r\n1;\"semi; \"\"quoted\"\"\nand a newline\";2024-01-01\r\n2;;\r\n3;\"\";\n"
         let rows = values(try read(text, kind: .csv, delimiter: ";"))
-        #expect(rows == [
-            ["1", "semi; \"quoted\"\nand a newline", "2024-01-01 00:00:00+00", nil],
-            ["2", nil, nil, nil],
-            ["3", "", nil, nil],
-        ])
+        #expect(
+            rows == [
+                ["1", "semi; \"quoted\"\nand a newline", "2024-01-01 00:00:00+00", nil],
+                ["2", nil, nil, nil],
+                ["3", "", nil, nil],
+            ])
     }
 
     @Test(arguments: [
@@ -120,11 +131,13 @@ import Testing
     @Test(arguments: [
         (FieldType.int64, "+42", "42"), (.int64, "9223372036854775807", "9223372036854775807"),
         (.float64, "1e3", "1000.0"), (.float64, "NaN", "NaN"), (.float64, "-inf", "-inf"),
-        (.numeric, "-000.1200", "-0.12"), (.numeric, "1.5E-3", "0.0015"), (.bignumeric, "1e30", "1000000000000000000000000000000"),
+        (.numeric, "-000.1200", "-0.12"), (.numeric, "1.5E-3", "0.0015"),
+        (.bignumeric, "1e30", "1000000000000000000000000000000"),
         (.bool, "Yes", "true"), (.bool, "0", "false"),
         (.date, "2024-02-29", "2024-02-29"), (.datetime, "2024-01-01T10:11:12.5", "2024-01-01 10:11:12.500000"),
         (.time, "23:59:59.999999", "23:59:59.999999"),
-        (.timestamp, "2024-01-01T00:00:00-05:30", "2024-01-01 05:30:00+00"), (.timestamp, "1970-01-01 00:00:00.000001Z", "1970-01-01 00:00:00.000001+00"),
+        (.timestamp, "2024-01-01T00:00:00-05:30", "2024-01-01 05:30:00+00"),
+        (.timestamp, "1970-01-01 00:00:00.000001Z", "1970-01-01 00:00:00.000001+00"),
         (.bytes, "aGk=", "aGk="), (.json, #"{"a":[1,true,null]}"#, #"{"a":[1,true,null]}"#),
     ])
     func valuesAreCanonical(type: FieldType, input: String, expected: String) throws {
@@ -155,12 +168,15 @@ import Testing
             .init(name: "from", type: .string, required: false, inTarget: true),
             .init(name: "gone", type: .bool, required: false, inTarget: true),
         ]
-        let layout = try RowLayout(columns: columns, merge: MergeSpec(keys: ["select"], orderBy: nil, update: .all, deleteWhen: "gone"))
+        let layout = try RowLayout(
+            columns: columns, merge: MergeSpec(keys: ["select"], orderBy: nil, update: .all, deleteWhen: "gone"))
         let target = try TableReference(projectId: "my-project", datasetId: "d", tableId: "t")
-        let sql = MergeBuilder(target: target, layout: layout, carried: [0, 1, 2], update: .all).merge(.parameter("rows"))
+        let sql = MergeBuilder(target: target, layout: layout, carried: [0, 1, 2], update: .all).merge(
+            .parameter("rows"))
         #expect(sql.contains("ON _bqsync_target.`select` = S.`select`"))
         #expect(sql.contains("WHEN MATCHED AND COALESCE(S.`gone`, FALSE) THEN DELETE"))
-        #expect(sql.contains("WHEN NOT MATCHED AND NOT COALESCE(S.`gone`, FALSE) THEN INSERT (`select`, `from`, `gone`)"))
+        #expect(
+            sql.contains("WHEN NOT MATCHED AND NOT COALESCE(S.`gone`, FALSE) THEN INSERT (`select`, `from`, `gone`)"))
         #expect(sql.contains("CAST(JSON_VALUE(_bqsync_row, '$[0]') AS INT64) AS `select`"))
         #expect(sql.contains("JSON_VALUE(_bqsync_row, '$[1]') AS `from`"))
         #expect(sql.contains("CAST(JSON_VALUE(_bqsync_row, '$[2]') AS BOOL) AS `gone`"))
@@ -175,13 +191,18 @@ import Testing
             .init(name: "t", type: .time, required: false, inTarget: true),
             .init(name: "r", type: .int64, required: false, inTarget: true),
         ]
-        let layout = try RowLayout(columns: columns, merge: MergeSpec(keys: ["id"], orderBy: "r", update: .all, deleteWhen: nil))
+        let layout = try RowLayout(
+            columns: columns, merge: MergeSpec(keys: ["id"], orderBy: "r", update: .all, deleteWhen: nil))
         let target = try TableReference(projectId: "my-project", datasetId: "d", tableId: "t")
         let staging = try TableReference(projectId: "my-project", datasetId: "bqsync", tableId: "stage_t")
-        let sql = MergeBuilder(target: target, layout: layout, carried: [0, 1, 2], update: .all).merge(.stagedTyped(staging))
+        let sql = MergeBuilder(target: target, layout: layout, carried: [0, 1, 2], update: .all).merge(
+            .stagedTyped(staging))
         // NULL keys dropped; ties under order_by broken by the other columns (`t`), greatest first.
-        #expect(sql.contains("FROM `my-project.bqsync.stage_t` AS _bqsync_row\nWHERE _bqsync_row.`id` IS NOT NULL\nQUALIFY ROW_NUMBER() OVER "
-            + "(PARTITION BY _bqsync_row.`id` ORDER BY _bqsync_row.`r` DESC, _bqsync_row.`t` DESC) = 1"), "\(sql)")
+        #expect(
+            sql.contains(
+                "FROM `my-project.bqsync.stage_t` AS _bqsync_row\nWHERE _bqsync_row.`id` IS NOT NULL\nQUALIFY ROW_NUMBER() OVER "
+                    + "(PARTITION BY _bqsync_row.`id` ORDER BY _bqsync_row.`r` DESC, _bqsync_row.`t` DESC) = 1"),
+            "\(sql)")
         #expect(sql.contains("THEN UPDATE SET `t` = S.`t`, `r` = S.`r`"))
         #expect(sql.hasPrefix("MERGE `my-project.d.t` AS _bqsync_target\n"))
     }
@@ -202,7 +223,8 @@ import Testing
         let decoded = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[Any]])
         #expect(decoded.count == 2)
         #expect(decoded[0].count == 3 && decoded[1].count == 3)
-        #expect(decoded[0][0] as? String == "1" && decoded[0][1] as? String == hostile && decoded[0][2] as? String == "1.5")
+        #expect(
+            decoded[0][0] as? String == "1" && decoded[0][1] as? String == hostile && decoded[0][2] as? String == "1.5")
         #expect(decoded[1][0] as? String == "2" && decoded[1][1] is NSNull && decoded[1][2] is NSNull)
         #expect(BatchEncoder(layout: layout, carried: [0]).parameterValue([][...]) == Array(#"{"value":"[]"}"#.utf8))
     }
@@ -212,7 +234,11 @@ import Testing
     @Test func hashedStagingFilesMatchKeptOnes() throws {
         let layout = try layout()
         let encoder = BatchEncoder(layout: layout, carried: [0, 1, 2, 3])
-        let rows = (0..<500).map { PackedRow(sequence: Int64($0), values: [String($0), "name \"\($0)\" é", $0 % 3 == 0 ? nil : "2024-01-01 00:00:00+00", "1.5"]) }
+        let rows = (0..<500).map {
+            PackedRow(
+                sequence: Int64($0),
+                values: [String($0), "name \"\($0)\" é", $0 % 3 == 0 ? nil : "2024-01-01 00:00:00+00", "1.5"])
+        }
         func files(keep: Bool) -> [StagedFile] {
             var writer = StagingWriter(limit: 4_000, keep: keep, piece: 300)
             var out: [StagedFile] = []
@@ -223,7 +249,8 @@ import Testing
             if writer.rows > 0 { out.append(writer.finish()) }
             return out
         }
-        let kept = files(keep: true), hashed = files(keep: false)
+        let kept = files(keep: true)
+        let hashed = files(keep: false)
         #expect(kept.count > 5)
         #expect(kept.map(\.digest) == hashed.map(\.digest))
         #expect(kept.map(\.bytes) == hashed.map(\.bytes))

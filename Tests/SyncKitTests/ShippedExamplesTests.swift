@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import SyncKit
 
 /// The repository's own syncs.d/ and policies/: valid as shipped, and never a crash when damaged.
@@ -35,7 +36,9 @@ struct ShippedExamplesTests {
     @Test("validate with the directories named explicitly finds nothing wrong either")
     func validateShippedExplicitPaths() {
         let loader = ConfigLoader(directory: Self.root)
-        let configuration = loader.load(paths: [Self.root + "/syncs.d", Self.root + "/policies/", Self.root + "/policies/../policies/default.yaml"])
+        let configuration = loader.load(paths: [
+            Self.root + "/syncs.d", Self.root + "/policies/", Self.root + "/policies/../policies/default.yaml",
+        ])
         #expect(configuration.diagnostics.map(\.description) == [])
         #expect(configuration.syncs.count == 3)
     }
@@ -49,13 +52,17 @@ struct ShippedExamplesTests {
         let isPolicy = file.hasPrefix("policies/")
         // The other side of each check is kept small, so the time goes to the damaged file: a policy that
         // protects something (so the protection check runs), or a sync that uses the policy.
-        let policy = ConfigLoader.Input(path: "policies/default.yaml", bytes: .success(Array("version: 1\nprotected_tables: [\"*.finance.*\", \"p-123456.crm.golden\"]\n".utf8)))
+        let policy = ConfigLoader.Input(
+            path: "policies/default.yaml",
+            bytes: .success(Array("version: 1\nprotected_tables: [\"*.finance.*\", \"p-123456.crm.golden\"]\n".utf8)))
         let sync = ConfigLoader.Input(path: "syncs.d/s.yaml", bytes: .success(Array(ConfigLoaderTests.okSync.utf8)))
         var checked = 0
         var failed = 0
         func run(_ damaged: [UInt8]) {
             let input = ConfigLoader.Input(path: file, bytes: .success(damaged))
-            let configuration = isPolicy ? loader.check(syncs: [sync], policies: [input]) : loader.check(syncs: [input], policies: [policy])
+            let configuration =
+                isPolicy
+                ? loader.check(syncs: [sync], policies: [input]) : loader.check(syncs: [input], policies: [policy])
             checked += 1
             failed += configuration.diagnostics.hasErrors ? 1 : 0
             for diagnostic in configuration.diagnostics {

@@ -1,19 +1,22 @@
 import Testing
+
 @testable import YAML
 
 @Suite("SourceText")
 struct SourceTextTests {
-    @Test("lines split where libyaml counts line breaks", arguments: [
-        ("a\nb\n", ["a", "b"]),
-        ("a\nb", ["a", "b"]),
-        ("a\r\nb\r\n", ["a", "b"]),
-        ("a\rb\rc", ["a", "b", "c"]),
-        ("a\u{85}b\u{2028}c\u{2029}d", ["a", "b", "c", "d"]),
-        ("", [""]),
-        ("\n", [""]),
-        ("a\n\nb", ["a", "", "b"]),
-        ("\u{FEFF}a: 1", ["a: 1"]),
-    ])
+    @Test(
+        "lines split where libyaml counts line breaks",
+        arguments: [
+            ("a\nb\n", ["a", "b"]),
+            ("a\nb", ["a", "b"]),
+            ("a\r\nb\r\n", ["a", "b"]),
+            ("a\rb\rc", ["a", "b", "c"]),
+            ("a\u{85}b\u{2028}c\u{2029}d", ["a", "b", "c", "d"]),
+            ("", [""]),
+            ("\n", [""]),
+            ("a\n\nb", ["a", "", "b"]),
+            ("\u{FEFF}a: 1", ["a: 1"]),
+        ])
     func lines(_ text: String, _ expected: [String]) {
         #expect(SourceText.lines(Array(text.utf8)) == expected)
     }
@@ -45,18 +48,20 @@ struct SourceTextTests {
         #expect(SourceText.clamp(Mark(line: 5, column: 5), lines: [""]) == Mark(line: 1, column: 1))
     }
 
-    @Test("quoted text escapes what could break or hide a message", arguments: [
-        ("plain", "'plain'"),
-        ("a\nb", "'a\\nb'"),
-        ("a\r\nb\tc", "'a\\r\\nb\\tc'"),
-        ("nul\0", "'nul\\0'"),
-        ("esc\u{1B}[31m", "'esc\\u{1B}[31m'"),
-        ("bidi\u{202E}txt", "'bidi\\u{202E}txt'"),
-        ("zero\u{200B}width", "'zero\\u{200B}width'"),
-        ("ls\u{2028}ps\u{2029}nel\u{85}", "'ls\\u{2028}ps\\u{2029}nel\\u{85}'"),
-        ("back\\slash", "'back\\\\slash'"),
-        ("cоntacts", "'cоntacts'"),
-    ])
+    @Test(
+        "quoted text escapes what could break or hide a message",
+        arguments: [
+            ("plain", "'plain'"),
+            ("a\nb", "'a\\nb'"),
+            ("a\r\nb\tc", "'a\\r\\nb\\tc'"),
+            ("nul\0", "'nul\\0'"),
+            ("esc\u{1B}[31m", "'esc\\u{1B}[31m'"),
+            ("bidi\u{202E}txt", "'bidi\\u{202E}txt'"),
+            ("zero\u{200B}width", "'zero\\u{200B}width'"),
+            ("ls\u{2028}ps\u{2029}nel\u{85}", "'ls\\u{2028}ps\\u{2029}nel\\u{85}'"),
+            ("back\\slash", "'back\\\\slash'"),
+            ("cоntacts", "'cоntacts'"),
+        ])
     func quoted(_ text: String, _ expected: String) {
         #expect(SourceText.quoted(text) == expected)
     }
@@ -84,9 +89,11 @@ struct SourceTextTests {
             state ^= state << 17
             return state
         }
-        let pieces: [[UInt8]] = [[0x61], [0x3A], [0x20], [0x0A], [0x0D], [0x0D, 0x0A], [0xC2, 0x85], [0xE2, 0x80, 0xA8],
-                                 [0xE2, 0x80, 0xA9], [0xC3, 0xA9], [0xE6, 0x97, 0xA5], [0xF0, 0x9F, 0x98, 0x80], [0xFF], [0xC3],
-                                 [0xE2, 0x80], [0x80], [0xED, 0xA0, 0x80], [0xEF, 0xBB, 0xBF], [0x09]]
+        let pieces: [[UInt8]] = [
+            [0x61], [0x3A], [0x20], [0x0A], [0x0D], [0x0D, 0x0A], [0xC2, 0x85], [0xE2, 0x80, 0xA8],
+            [0xE2, 0x80, 0xA9], [0xC3, 0xA9], [0xE6, 0x97, 0xA5], [0xF0, 0x9F, 0x98, 0x80], [0xFF], [0xC3],
+            [0xE2, 0x80], [0x80], [0xED, 0xA0, 0x80], [0xEF, 0xBB, 0xBF], [0x09],
+        ]
         for _ in 0..<500 {
             var bytes: [UInt8] = []
             for _ in 0..<Int(next() % 24) { bytes += pieces[Int(next() % UInt64(pieces.count))] }

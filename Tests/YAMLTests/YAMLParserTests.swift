@@ -1,4 +1,5 @@
 import Testing
+
 @testable import YAML
 
 @Suite("YAMLParser")
@@ -44,21 +45,22 @@ struct YAMLParserTests {
 
     @Test("scalar styles and core-schema resolution")
     func resolution() throws {
-        let root = try parse("""
-        a: 12
-        b: "12"
-        c: 0x1F
-        d: 1.5
-        e: true
-        f: ~
-        g: hello
-        h: 'yes'
-        i: |
-          text
-        j: -7
-        k: 1e3
-        l: .inf
-        """)
+        let root = try parse(
+            """
+            a: 12
+            b: "12"
+            c: 0x1F
+            d: 1.5
+            e: true
+            f: ~
+            g: hello
+            h: 'yes'
+            i: |
+              text
+            j: -7
+            k: 1e3
+            l: .inf
+            """)
         #expect(root["a"]?.scalar?.resolved == .int(12))
         #expect(root["b"]?.scalar?.resolved == .string("12"))
         #expect(root["b"]?.scalar?.style == .doubleQuoted)
@@ -77,7 +79,8 @@ struct YAMLParserTests {
 
     @Test("core tags are honoured, quoted or not")
     func coreTags() throws {
-        let root = try parse("a: !!str 12\nb: !!int \"12\"\nc: !!float '2'\nd: !!bool \"false\"\ne: !!null ''\nf: ! 12\n")
+        let root = try parse(
+            "a: !!str 12\nb: !!int \"12\"\nc: !!float '2'\nd: !!bool \"false\"\ne: !!null ''\nf: ! 12\n")
         #expect(root["a"]?.scalar?.resolved == .string("12"))
         #expect(root["b"]?.scalar?.resolved == .int(12))
         #expect(root["c"]?.scalar?.resolved == .float(2))
@@ -87,17 +90,28 @@ struct YAMLParserTests {
         _ = try parse("s: !!seq [1]\nm: !!map {a: 1}\n")
     }
 
-    @Test("unknown tags and values that do not fit their tag are errors", arguments: [
-        ("a: !secret x\n", "1:4", "unknown tag '!secret' (bqsync reads only the core tags !!str, !!int, !!float, !!bool, !!null, !!seq and !!map)"),
-        ("a: !!binary aGk=\n", "1:4", "unknown tag '!!binary' (bqsync reads only the core tags !!str, !!int, !!float, !!bool, !!null, !!seq and !!map)"),
-        ("a: !!int 1.5\n", "1:4", "'1.5' is not a valid !!int value"),
-        ("a: !!bool yes\n", "1:4", "'yes' is not a valid !!bool value"),
-        ("a: !!null x\n", "1:4", "'x' is not a valid !!null value"),
-        ("a: !!map x\n", "1:4", "tag !!map is for a collection, not a single value"),
-        ("a: !!map [1]\n", "1:4", "tag !!map does not fit a list"),
-        ("a: !!str {b: 1}\n", "1:4", "tag !!str does not fit a mapping"),
-        ("a: !!set {b: 1}\n", "1:4", "unknown tag '!!set' (bqsync reads only the core tags !!str, !!int, !!float, !!bool, !!null, !!seq and !!map)"),
-    ])
+    @Test(
+        "unknown tags and values that do not fit their tag are errors",
+        arguments: [
+            (
+                "a: !secret x\n", "1:4",
+                "unknown tag '!secret' (bqsync reads only the core tags !!str, !!int, !!float, !!bool, !!null, !!seq and !!map)"
+            ),
+            (
+                "a: !!binary aGk=\n", "1:4",
+                "unknown tag '!!binary' (bqsync reads only the core tags !!str, !!int, !!float, !!bool, !!null, !!seq and !!map)"
+            ),
+            ("a: !!int 1.5\n", "1:4", "'1.5' is not a valid !!int value"),
+            ("a: !!bool yes\n", "1:4", "'yes' is not a valid !!bool value"),
+            ("a: !!null x\n", "1:4", "'x' is not a valid !!null value"),
+            ("a: !!map x\n", "1:4", "tag !!map is for a collection, not a single value"),
+            ("a: !!map [1]\n", "1:4", "tag !!map does not fit a list"),
+            ("a: !!str {b: 1}\n", "1:4", "tag !!str does not fit a mapping"),
+            (
+                "a: !!set {b: 1}\n", "1:4",
+                "unknown tag '!!set' (bqsync reads only the core tags !!str, !!int, !!float, !!bool, !!null, !!seq and !!map)"
+            ),
+        ])
     func badTags(_ text: String, _ mark: String, _ message: String) {
         let failure = error(text)
         #expect(failure?.mark.description == mark)
@@ -142,17 +156,22 @@ struct YAMLParserTests {
         #expect(withNewline?.mark == Mark(line: 1, column: 9))
     }
 
-    @Test("reader errors point at the offending byte and name it", arguments: [
-        ([0x61, 0x3A, 0x20, 0x62, 0xFF, 0x0A] as [UInt8], "1:5", "invalid leading UTF-8 octet (byte 0xFF)"),
-        ([0x61, 0x3A, 0x0A, 0x62, 0x3A, 0x20, 0xC3, 0x41, 0x0A], "2:5", "invalid trailing UTF-8 octet (byte 0x41)"),
-        ([0x61, 0x3A, 0x20, 0x01, 0x0A], "1:4", "control characters are not allowed (U+0001)"),
-        ([0x61, 0x3A, 0x20, 0x62, 0xE2, 0x82], "1:5", "incomplete UTF-8 octet sequence"),
-        // A byte-order mark is not a column; CR LF and CR are one line break each.
-        ([0xEF, 0xBB, 0xBF, 0x61, 0x3A, 0x20, 0x07], "1:4", "control characters are not allowed (U+0007)"),
-        ([0x61, 0x0D, 0x0A, 0x62, 0x0D, 0x63, 0x3A, 0x20, 0xFE], "3:4", "invalid leading UTF-8 octet (byte 0xFE)"),
-        // NEL, LS and PS end lines for libyaml too.
-        (Array("a: \"x\u{2028}y\"\nb: \u{7}".utf8), "3:4", "control characters are not allowed (U+0007)"),
-    ])
+    @Test(
+        "reader errors point at the offending byte and name it",
+        arguments: [
+            ([0x61, 0x3A, 0x20, 0x62, 0xFF, 0x0A] as [UInt8], "1:5", "invalid leading UTF-8 octet (byte 0xFF)"),
+            (
+                [0x61, 0x3A, 0x0A, 0x62, 0x3A, 0x20, 0xC3, 0x41, 0x0A], "2:5",
+                "invalid trailing UTF-8 octet (byte 0x41)"
+            ),
+            ([0x61, 0x3A, 0x20, 0x01, 0x0A], "1:4", "control characters are not allowed (U+0001)"),
+            ([0x61, 0x3A, 0x20, 0x62, 0xE2, 0x82], "1:5", "incomplete UTF-8 octet sequence"),
+            // A byte-order mark is not a column; CR LF and CR are one line break each.
+            ([0xEF, 0xBB, 0xBF, 0x61, 0x3A, 0x20, 0x07], "1:4", "control characters are not allowed (U+0007)"),
+            ([0x61, 0x0D, 0x0A, 0x62, 0x0D, 0x63, 0x3A, 0x20, 0xFE], "3:4", "invalid leading UTF-8 octet (byte 0xFE)"),
+            // NEL, LS and PS end lines for libyaml too.
+            (Array("a: \"x\u{2028}y\"\nb: \u{7}".utf8), "3:4", "control characters are not allowed (U+0007)"),
+        ])
     func readerErrors(_ bytes: [UInt8], _ mark: String, _ message: String) {
         let failure = error(bytes)
         #expect(failure?.mark.description == mark)
@@ -207,7 +226,8 @@ struct YAMLParserTests {
 
     @Test("nesting is bounded")
     func depth() {
-        let failure = error(String(repeating: "[", count: 20) + String(repeating: "]", count: 20), parser: YAMLParser(maxDepth: 10))
+        let failure = error(
+            String(repeating: "[", count: 20) + String(repeating: "]", count: 20), parser: YAMLParser(maxDepth: 10))
         #expect(failure?.message == "nesting deeper than 10 levels")
         #expect(failure?.mark == Mark(line: 1, column: 11))
     }

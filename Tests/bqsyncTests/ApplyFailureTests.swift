@@ -13,7 +13,9 @@ import Testing
         let planned = try Reliability.plan(ws)
         try #require(planned.merges.count >= 4)
         let proxy = try FaultProxy(upstream: ws.host)
-        try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[2] + "_1"), fault: "invalid")
+        try proxy.arm(
+            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[2] + "_1"),
+            fault: "invalid")
         let arguments = ["--log-level", "info", "apply", "plan.json", "--format", "json"]
 
         let failed = try ws.run(arguments, environment: proxy.holdingEnvironment)
@@ -24,7 +26,8 @@ import Testing
         let records = try Reliability.runs(ws, planId: planned.planId)
         #expect(records.map(\.status) == ["failed"], "\(records)")
         #expect(records.first?.jobs == 2, "the failed run ran two MERGEs: \(records)")
-        #expect(records.first?.bytesBilled == ran.reduce(0) { $0 + (stats.billed[$1] ?? 0) }, "\(records) \(stats.billed)")
+        #expect(
+            records.first?.bytesBilled == ran.reduce(0) { $0 + (stats.billed[$1] ?? 0) }, "\(records) \(stats.billed)")
         #expect(try Reliability.leases(ws, table: "t").isEmpty, "a failed apply releases its lease")
 
         let rerun = try ws.run(arguments, environment: proxy.holdingEnvironment)
@@ -69,11 +72,13 @@ import Testing
     @Test(arguments: [SIGINT, SIGTERM])
     func anInterruptedApplyStopsAtOnceRecordsItsRunAndReleasesItsLease(signal: Int32) throws {
         let scenario = MergeScenario(seed: signal == SIGINT ? 201 : 202)
-        let ws = try Reliability.workspace(signal == SIGINT ? "interrupted" : "terminated", scenario: scenario, strategy: "inline", batch: 5)
+        let ws = try Reliability.workspace(
+            signal == SIGINT ? "interrupted" : "terminated", scenario: scenario, strategy: "inline", batch: 5)
         let planned = try Reliability.plan(ws)
         try #require(planned.merges.count >= 3)
         let proxy = try FaultProxy(upstream: ws.host)
-        let held = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[1] + "_1"))
+        let held = try proxy.arm(
+            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[1] + "_1"))
         let arguments = ["--log-level", "info", "apply", "plan.json"]
         let running = try ws.start(arguments, environment: proxy.holdingEnvironment)
         try #require(try proxy.waitUntilHeld(held, timeout: 60, watching: running), "\(running.stderrSoFar)")
@@ -83,7 +88,10 @@ import Testing
         let stopped = try running.wait(timeout: 20)
         #expect(Date().timeIntervalSince(sent) < 10, "stopped without waiting for the request in flight")
         #expect(stopped.status == 130, "\(stopped)")
-        #expect(stopped.stderr.contains("interrupted after 1 job; the run was recorded as failed and the lease on \(ws.table("t")) released"), "\(stopped)")
+        #expect(
+            stopped.stderr.contains(
+                "interrupted after 1 job; the run was recorded as failed and the lease on \(ws.table("t")) released"),
+            "\(stopped)")
         #expect(try Reliability.runs(ws, planId: planned.planId).map(\.status) == ["failed"])
         #expect(try Reliability.leases(ws, table: "t").isEmpty, "the lease was released")
         try proxy.release(held, forward: false)

@@ -11,9 +11,12 @@ import Testing
     /// A second workspace whose sync `name` writes the first workspace's table `t`.
     static func rival(of ws: Workspace, name: String, scenario: MergeScenario, batch: Int) throws -> Workspace {
         let other = try Workspace("rival", policy: Reliability.policy)
-        try other.write("syncs.d/\(name).yaml", EndToEndTests.sync(name, source: "type: ndjson\npath: data/\(name).ndjson", table: ws.table("t"),
-                                                                   schema: MergeScenario.schema, keys: ["id"], orderBy: "rev",
-                                                                   deleteWhen: "del", batch: batch, strategy: "inline"))
+        try other.write(
+            "syncs.d/\(name).yaml",
+            EndToEndTests.sync(
+                name, source: "type: ndjson\npath: data/\(name).ndjson", table: ws.table("t"),
+                schema: MergeScenario.schema, keys: ["id"], orderBy: "rev",
+                deleteWhen: "del", batch: batch, strategy: "inline"))
         try other.write("syncs.d/data/\(name).ndjson", try scenario.sourceFile)
         return other
     }
@@ -24,36 +27,49 @@ import Testing
         guard planned.status == 0 else { throw HarnessError("plan failed: \(planned)") }
         let plan = try EndToEndTests.planJSON(ws)
         let steps = (try EndToEndTests.syncPlan(plan, sync)["steps"] as? [[String: Any]]) ?? []
-        return PlannedSync(planId: plan["plan_id"] as? String ?? "", strategy: "inline",
-                           merges: steps.filter { $0["kind"] as? String == "merge" }.compactMap { $0["job_id"] as? String }, loads: [])
+        return PlannedSync(
+            planId: plan["plan_id"] as? String ?? "", strategy: "inline",
+            merges: steps.filter { $0["kind"] as? String == "merge" }.compactMap { $0["job_id"] as? String }, loads: [])
     }
 
     /// The step MERGEs the proxy forwarded, per plan, as (start, end) intervals; checks no two plans' overlap or
     /// alternate.
-    static func expectNoInterleaving(_ stats: ProxyStats, _ plans: [PlannedSync], sourceLocation: SourceLocation = #_sourceLocation) {
-        let merges = stats.log.filter { $0.step && !$0.dry && $0.statement == "MERGE" && $0.end != nil }.sorted { $0.start < $1.start }
-        let owners = merges.compactMap { entry in plans.firstIndex { plan in entry.job.map { $0.hasPrefix("bqsync_\(plan.planId)_") } ?? false } }
+    static func expectNoInterleaving(
+        _ stats: ProxyStats, _ plans: [PlannedSync], sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        let merges = stats.log.filter { $0.step && !$0.dry && $0.statement == "MERGE" && $0.end != nil }.sorted {
+            $0.start < $1.start
+        }
+        let owners = merges.compactMap { entry in
+            plans.firstIndex { plan in entry.job.map { $0.hasPrefix("bqsync_\(plan.planId)_") } ?? false }
+        }
         // The sequence of owners must be grouped: once a plan's MERGEs stop, they never start again.
         var seen: [Int] = []
         for owner in owners where seen.last != owner {
-            #expect(!seen.contains(owner), "MERGEs of two applies interleave: \(owners)", sourceLocation: sourceLocation)
+            #expect(
+                !seen.contains(owner), "MERGEs of two applies interleave: \(owners)", sourceLocation: sourceLocation)
             seen.append(owner)
         }
         for (a, b) in zip(merges, merges.dropFirst()) {
-            #expect((a.end ?? 0) <= b.start || a.job == b.job, "two MERGEs in flight at once: \(a.job ?? "?"), \(b.job ?? "?")",
-                    sourceLocation: sourceLocation)
+            #expect(
+                (a.end ?? 0) <= b.start || a.job == b.job,
+                "two MERGEs in flight at once: \(a.job ?? "?"), \(b.job ?? "?")",
+                sourceLocation: sourceLocation)
         }
     }
 
     @Test func aSecondApplyWhileTheFirstIsInsideAMergeIsRefused() throws {
-        let first = MergeScenario(seed: 300), second = MergeScenario(seed: 301)
+        let first = MergeScenario(seed: 300)
+        let second = MergeScenario(seed: 301)
         let ws = try Reliability.workspace("concurrent_a", scenario: first, strategy: "inline", batch: 5)
         let rival = try Self.rival(of: ws, name: "rival", scenario: second, batch: 6)
-        let planA = try Reliability.plan(ws), planB = try Self.plan(rival, sync: "rival")
+        let planA = try Reliability.plan(ws)
+        let planB = try Self.plan(rival, sync: "rival")
         let proxy = try FaultProxy(upstream: ws.host)
 
         // A is held inside its second MERGE (the first has landed).
-        let arm = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planA.merges[1] + "_1"))
+        let arm = try proxy.arm(
+            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planA.merges[1] + "_1"))
         let a = try ws.start(Self.arguments, environment: proxy.holdingEnvironment)
         try #require(try proxy.waitUntilHeld(arm, timeout: 60, watching: a), "\(a.stderrSoFar)")
 
@@ -62,7 +78,9 @@ import Testing
         #expect(b.stderr.contains("\(ws.table("t")) is being applied by another bqsync (plan \(planA.planId)"), "\(b)")
         #expect(b.stderr.contains("pid \(a.process.processIdentifier)"), "\(b)")
         #expect(b.stderr.contains("try again when it finishes"), "\(b)")
-        #expect(try proxy.stats().executions.keys.allSatisfy { !$0.hasPrefix("bqsync_\(planB.planId)_") }, "B sent no MERGE")
+        #expect(
+            try proxy.stats().executions.keys.allSatisfy { !$0.hasPrefix("bqsync_\(planB.planId)_") }, "B sent no MERGE"
+        )
 
         try proxy.release(arm, forward: true)
         let resultA = try a.wait(timeout: 60)
@@ -83,7 +101,8 @@ import Testing
         let ws = try Reliability.workspace("concurrent_same", scenario: scenario, strategy: "inline", batch: 5)
         let planned = try Reliability.plan(ws)
         let proxy = try FaultProxy(upstream: ws.host)
-        let arm = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[2] + "_1"))
+        let arm = try proxy.arm(
+            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[2] + "_1"))
         let first = try ws.start(Self.arguments, environment: proxy.holdingEnvironment)
         try #require(try proxy.waitUntilHeld(arm, timeout: 60, watching: first), "\(first.stderrSoFar)")
 
@@ -104,16 +123,20 @@ import Testing
     /// A's request for the lease is held in flight; B takes the lease and is held inside its first MERGE; then A's
     /// request arrives: the lease is B's, so A is refused, and B finishes.
     @Test func twoAppliesRacingForTheLeaseOneWins() throws {
-        let first = MergeScenario(seed: 303), second = MergeScenario(seed: 304)
+        let first = MergeScenario(seed: 303)
+        let second = MergeScenario(seed: 304)
         let ws = try Reliability.workspace("concurrent_race", scenario: first, strategy: "inline", batch: 6)
         let rival = try Self.rival(of: ws, name: "rival", scenario: second, batch: 6)
-        let planA = try Reliability.plan(ws), planB = try Self.plan(rival, sync: "rival")
+        let planA = try Reliability.plan(ws)
+        let planB = try Self.plan(rival, sync: "rival")
         let proxy = try FaultProxy(upstream: ws.host)
 
-        let leaseA = try proxy.arm(method: "POST", path: "/datasets/bqsync/tables" + CrashResumeTests.endOfPath, body: "lease_")
+        let leaseA = try proxy.arm(
+            method: "POST", path: "/datasets/bqsync/tables" + CrashResumeTests.endOfPath, body: "lease_")
         let a = try ws.start(Self.arguments, environment: proxy.holdingEnvironment)
         try #require(try proxy.waitUntilHeld(leaseA, timeout: 60, watching: a), "\(a.stderrSoFar)")
-        let mergeB = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planB.merges[0] + "_1"))
+        let mergeB = try proxy.arm(
+            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planB.merges[0] + "_1"))
         let b = try rival.start(Self.arguments, environment: proxy.holdingEnvironment)
         try #require(try proxy.waitUntilHeld(mergeB, timeout: 60, watching: b), "\(b.stderrSoFar)")
 
@@ -139,16 +162,20 @@ import Testing
     /// for less than the lease). A renews its lease between steps, so B, started after A's first lease would have
     /// run out, is still refused, and no MERGEs interleave.
     @Test func anApplyLongerThanItsLeaseKeepsIt() throws {
-        let first = MergeScenario(seed: 305), second = MergeScenario(seed: 306)
+        let first = MergeScenario(seed: 305)
+        let second = MergeScenario(seed: 306)
         let ws = try Reliability.workspace("lease_renewed", scenario: first, strategy: "inline", batch: 4)
         let rival = try Self.rival(of: ws, name: "rival", scenario: second, batch: 6)
-        let planA = try Reliability.plan(ws), planB = try Self.plan(rival, sync: "rival")
+        let planA = try Reliability.plan(ws)
+        let planB = try Self.plan(rival, sync: "rival")
         try #require(planA.merges.count >= 6)
         let proxy = try FaultProxy(upstream: ws.host)
         let environment = proxy.holdingEnvironment.merging(["BQSYNC_LEASE_SECONDS": "10"]) { $1 }
 
-        let third = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planA.merges[2] + "_1"))
-        let fifth = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planA.merges[4] + "_1"))
+        let third = try proxy.arm(
+            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planA.merges[2] + "_1"))
+        let fifth = try proxy.arm(
+            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planA.merges[4] + "_1"))
         let a = try ws.start(Self.arguments, environment: environment)
         try #require(try proxy.waitUntilHeld(third, timeout: 60, watching: a), "\(a.stderrSoFar)")
         let acquired = Date()
@@ -175,9 +202,12 @@ import Testing
         let ws = try Reliability.workspace("lease_env", scenario: scenario, strategy: "inline", batch: 10)
         _ = try Reliability.plan(ws)
         for bad in ["5", "1.5", "an hour", "86401"] {
-            let refused = try ws.run(["--log-level", "debug", "apply", "plan.json"], environment: ["BQSYNC_LEASE_SECONDS": bad])
+            let refused = try ws.run(
+                ["--log-level", "debug", "apply", "plan.json"], environment: ["BQSYNC_LEASE_SECONDS": bad])
             #expect(refused.status == 1, "\(refused)")
-            #expect(refused.stderr.contains("BQSYNC_LEASE_SECONDS must be a whole number of seconds from 10 to 86400"), "\(refused)")
+            #expect(
+                refused.stderr.contains("BQSYNC_LEASE_SECONDS must be a whole number of seconds from 10 to 86400"),
+                "\(refused)")
             #expect(refused.sentJobs.isEmpty, "\(refused.sentJobs)")
         }
         #expect(try ws.rows("t", orderBy: "id") == MergeScenario.rendered(scenario.initial))
@@ -187,28 +217,35 @@ import Testing
     /// A's step returns, A finds its lease gone at the next step and stops, sending nothing more; B finishes, and A's
     /// plan applies later by resuming.
     @Test func anApplyThatLostItsLeaseStops() throws {
-        let first = MergeScenario(seed: 307), second = MergeScenario(seed: 308)
+        let first = MergeScenario(seed: 307)
+        let second = MergeScenario(seed: 308)
         let ws = try Reliability.workspace("lease_lost", scenario: first, strategy: "inline", batch: 5)
         let rival = try Self.rival(of: ws, name: "rival", scenario: second, batch: 6)
-        let planA = try Reliability.plan(ws), planB = try Self.plan(rival, sync: "rival")
+        let planA = try Reliability.plan(ws)
+        let planB = try Self.plan(rival, sync: "rival")
         try #require(planA.merges.count >= 3)
         let proxy = try FaultProxy(upstream: ws.host)
         let environment = proxy.holdingEnvironment.merging(["BQSYNC_LEASE_SECONDS": "10"]) { $1 }
 
-        let stuck = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planA.merges[1] + "_1"))
+        let stuck = try proxy.arm(
+            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planA.merges[1] + "_1"))
         let a = try ws.start(Self.arguments, environment: environment)
         try #require(try proxy.waitUntilHeld(stuck, timeout: 60, watching: a), "\(a.stderrSoFar)")
         Thread.sleep(forTimeInterval: 11)
-        let heldB = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planB.merges[0] + "_1"))
+        let heldB = try proxy.arm(
+            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planB.merges[0] + "_1"))
         let b = try rival.start(Self.arguments, environment: environment)
-        try #require(try proxy.waitUntilHeld(heldB, timeout: 60, watching: b), "B took the lapsed lease: \(b.stderrSoFar)")
+        try #require(
+            try proxy.waitUntilHeld(heldB, timeout: 60, watching: b), "B took the lapsed lease: \(b.stderrSoFar)")
 
         try proxy.release(stuck, forward: true)
         let resultA = try a.wait(timeout: 60)
         #expect(resultA.status == 1, "\(resultA)")
         #expect(resultA.stderr.contains("lapsed"), "\(resultA)")
         let executed = try proxy.stats().stepExecutions(planId: planA.planId)
-        #expect(executed.keys.sorted() == Array(planA.merges.prefix(2)).sorted(), "A stopped after the step in flight: \(executed)")
+        #expect(
+            executed.keys.sorted() == Array(planA.merges.prefix(2)).sorted(),
+            "A stopped after the step in flight: \(executed)")
 
         try proxy.release(heldB, forward: true)
         #expect(try b.wait(timeout: 60).status == 0)

@@ -12,26 +12,36 @@ import Testing
     static let arguments = ConcurrencyTests.arguments
 
     /// The refusal of an apply that found the target's lease held by a live apply.
-    static func expectRefusedByHolder(_ run: RunResult, planId: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectRefusedByHolder(
+        _ run: RunResult, planId: String, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(run.status == 3, "\(run)", sourceLocation: sourceLocation)
-        #expect(run.stderr.contains("is being applied by another bqsync (plan \(planId), sync "), "\(run)", sourceLocation: sourceLocation)
-        #expect(run.stderr.contains(" host ") && run.stderr.contains(" pid ") && run.stderr.contains("lease until "), "\(run)",
-                sourceLocation: sourceLocation)
+        #expect(
+            run.stderr.contains("is being applied by another bqsync (plan \(planId), sync "), "\(run)",
+            sourceLocation: sourceLocation)
+        #expect(
+            run.stderr.contains(" host ") && run.stderr.contains(" pid ") && run.stderr.contains("lease until "),
+            "\(run)",
+            sourceLocation: sourceLocation)
     }
 
     @Test func twoAppliesOfOneTargetStartedTogetherOneMerges() throws {
-        let first = MergeScenario(seed: 320), second = MergeScenario(seed: 321)
+        let first = MergeScenario(seed: 320)
+        let second = MergeScenario(seed: 321)
         let ws = try Reliability.workspace("contend_one", scenario: first, strategy: "inline", batch: 5)
         let rival = try ConcurrencyTests.rival(of: ws, name: "rival", scenario: second, batch: 6)
         let plans = [try Reliability.plan(ws), try ConcurrencyTests.plan(rival, sync: "rival")]
         let proxy = try FaultProxy(upstream: ws.host, seed: 1, latency: Self.latency)
 
-        let started = [try ws.start(Self.arguments, environment: proxy.holdingEnvironment),
-                       try rival.start(Self.arguments, environment: proxy.holdingEnvironment)]
+        let started = [
+            try ws.start(Self.arguments, environment: proxy.holdingEnvironment),
+            try rival.start(Self.arguments, environment: proxy.holdingEnvironment),
+        ]
         let results = try started.map { try $0.wait(timeout: 120) }
         let winners = results.indices.filter { results[$0].status == 0 }
         try #require(winners.count == 1, "exactly one apply wins: \(results)")
-        let winner = winners[0], loser = 1 - winner
+        let winner = winners[0]
+        let loser = 1 - winner
         Self.expectRefusedByHolder(results[loser], planId: plans[winner].planId)
 
         let stats = try proxy.stats()
@@ -66,8 +76,12 @@ import Testing
         }
         // They overlapped: every apply's MERGEs started before the last apply's first MERGE finished.
         let merges = stats.log.filter { $0.step && !$0.dry && $0.statement == "MERGE" }
-        let firstEnds = plans.compactMap { plan in merges.filter { $0.job?.hasPrefix("bqsync_\(plan.planId)_") == true }.compactMap(\.end).min() }
-        let lastStarts = plans.compactMap { plan in merges.filter { $0.job?.hasPrefix("bqsync_\(plan.planId)_") == true }.map(\.start).max() }
+        let firstEnds = plans.compactMap { plan in
+            merges.filter { $0.job?.hasPrefix("bqsync_\(plan.planId)_") == true }.compactMap(\.end).min()
+        }
+        let lastStarts = plans.compactMap { plan in
+            merges.filter { $0.job?.hasPrefix("bqsync_\(plan.planId)_") == true }.map(\.start).max()
+        }
         #expect((firstEnds.min() ?? 0) < (lastStarts.max() ?? 0), "the applies ran side by side")
     }
 
@@ -77,13 +91,15 @@ import Testing
     @Test(arguments: [false, true])
     func aKilledHoldersLeaseIsRecovered(onAnotherHost: Bool) throws {
         let scenario = MergeScenario(seed: onAnotherHost ? 341 : 340)
-        let ws = try Reliability.workspace(onAnotherHost ? "killed_elsewhere" : "killed_here", scenario: scenario, strategy: "inline", batch: 5)
+        let ws = try Reliability.workspace(
+            onAnotherHost ? "killed_elsewhere" : "killed_here", scenario: scenario, strategy: "inline", batch: 5)
         let planned = try Reliability.plan(ws)
         try #require(planned.merges.count >= 3)
         let proxy = try FaultProxy(upstream: ws.host, seed: 3, latency: Self.latency)
         let environment = proxy.holdingEnvironment.merging(["BQSYNC_LEASE_SECONDS": "10"]) { $1 }
 
-        let stuck = try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[1] + "_1"))
+        let stuck = try proxy.arm(
+            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[1] + "_1"))
         let killed = try ws.start(Self.arguments, environment: environment)
         try #require(try proxy.waitUntilHeld(stuck, timeout: 60, watching: killed), "\(killed.stderrSoFar)")
         killed.killHard()
@@ -94,7 +110,9 @@ import Testing
         if onAnotherHost {
             let refused = try ws.run(Self.arguments, environment: environment)
             Self.expectRefusedByHolder(refused, planId: planned.planId)
-            #expect(refused.stderr.contains("host elsewhere.example, pid \(killed.process.processIdentifier)"), "\(refused)")
+            #expect(
+                refused.stderr.contains("host elsewhere.example, pid \(killed.process.processIdentifier)"), "\(refused)"
+            )
             #expect(refused.sentJobs.isEmpty, "\(refused.sentJobs)")
             Thread.sleep(forTimeInterval: max(0, 10.5 - Date().timeIntervalSince(killedAt)))
         }
@@ -115,7 +133,9 @@ import Testing
         let ws = try Reliability.workspace("dml_conflict", scenario: scenario, strategy: "inline", batch: 5)
         let planned = try Reliability.plan(ws)
         let proxy = try FaultProxy(upstream: ws.host)
-        try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[0] + "_1"), fault: "conflict")
+        try proxy.arm(
+            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[0] + "_1"),
+            fault: "conflict")
         let applied = try ws.run(Self.arguments, environment: proxy.holdingEnvironment)
         #expect(applied.status == 0, "\(applied)")
         #expect(applied.stderr.contains("Could not serialize access to table"), "\(applied)")
@@ -126,10 +146,13 @@ import Testing
 
         let other = try Reliability.workspace("dml_invalid", scenario: scenario, strategy: "inline", batch: 5)
         let otherPlan = try Reliability.plan(other)
-        try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(otherPlan.merges[0] + "_1"), fault: "invalid")
+        try proxy.arm(
+            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(otherPlan.merges[0] + "_1"),
+            fault: "invalid")
         let failed = try other.run(Self.arguments, environment: proxy.holdingEnvironment)
         #expect(failed.status == 1, "\(failed)")
-        #expect(try proxy.stats().executions.keys.allSatisfy { !$0.hasPrefix(otherPlan.merges[0] + "_") }, "not retried")
+        #expect(
+            try proxy.stats().executions.keys.allSatisfy { !$0.hasPrefix(otherPlan.merges[0] + "_") }, "not retried")
     }
 
     /// Every job runs in the billing project (`--project`), never the target's; tables stay fully qualified in
@@ -140,7 +163,8 @@ import Testing
         let ws = try Reliability.workspace("billing_\(strategy)", scenario: scenario, strategy: strategy, batch: 5)
         _ = try Reliability.plan(ws)
         let proxy = try FaultProxy(upstream: ws.host)
-        let applied = try ws.run(["--project", "billing-elsewhere"] + Self.arguments, environment: proxy.holdingEnvironment)
+        let applied = try ws.run(
+            ["--project", "billing-elsewhere"] + Self.arguments, environment: proxy.holdingEnvironment)
         #expect(applied.status == 0, "\(applied)")
         #expect(try ws.rows("t", orderBy: "id") == scenario.expected)
         let jobs = try proxy.stats().log.filter { $0.method == "POST" && $0.path.hasSuffix("/jobs") }
@@ -159,22 +183,34 @@ import Testing
         #expect(try ws.run("apply", "--auto-approve").status == 0)  // the lease table now exists: find its name
         let base = ws.host + "/bigquery/v2/projects/\(E2E.project)/datasets/bqsync/tables"
         let listed = try Curl.object("GET", base + "?maxResults=10000")["tables"] as? [[String: Any]] ?? []
-        let lease = try #require(listed.compactMap { ($0["tableReference"] as? [String: Any])?["tableId"] as? String }
-            .first { $0.hasPrefix("lease_\(ws.dataset)_t_") })
+        let lease = try #require(
+            listed.compactMap { ($0["tableReference"] as? [String: Any])?["tableId"] as? String }
+                .first { $0.hasPrefix("lease_\(ws.dataset)_t_") })
         _ = try Curl.call("DELETE", base + "/" + lease)
-        _ = try Curl.object("POST", base, ["tableReference": ["projectId": E2E.project, "datasetId": "bqsync", "tableId": lease],
-                                           "schema": ["fields": [["name": "note", "type": "STRING"]]], "description": "someone else's"])
+        _ = try Curl.object(
+            "POST", base,
+            [
+                "tableReference": ["projectId": E2E.project, "datasetId": "bqsync", "tableId": lease],
+                "schema": ["fields": [["name": "note", "type": "STRING"]]], "description": "someone else's",
+            ])
         let before = try ws.rows("t", orderBy: "id")
         try ws.write("syncs.d/data/s.ndjson", try scenario.sourceFile)
 
         let refused = try ws.run("--log-level", "debug", "apply", "--auto-approve")
         #expect(refused.status == 3, "\(refused)")
-        #expect(refused.stderr.contains("bqsync-demo.bqsync.\(lease) already exists and is not bqsync's lease for \(ws.table("t"))"), "\(refused)")
+        #expect(
+            refused.stderr.contains(
+                "bqsync-demo.bqsync.\(lease) already exists and is not bqsync's lease for \(ws.table("t"))"),
+            "\(refused)")
         #expect(refused.stderr.contains("bqsync touched nothing"), "\(refused)")
-        #expect(!refused.requests.contains { $0.contains("method=PATCH") || $0.contains("method=DELETE") }, "\(refused.requests)")
+        #expect(
+            !refused.requests.contains { $0.contains("method=PATCH") || $0.contains("method=DELETE") },
+            "\(refused.requests)")
         #expect(refused.sentJobs.isEmpty, "no job was sent: \(refused.sentJobs)")
         let foreign = try Curl.object("GET", base + "/" + lease)
-        #expect(foreign["description"] as? String == "someone else's" && foreign["labels"] == nil, "the foreign table is as it was: \(foreign)")
+        #expect(
+            foreign["description"] as? String == "someone else's" && foreign["labels"] == nil,
+            "the foreign table is as it was: \(foreign)")
         #expect(try ws.rows("t", orderBy: "id") == before)
     }
 
@@ -187,13 +223,19 @@ import Testing
         for id in ids where id.hasPrefix("lease_\(ws.dataset)_t_") {
             let resource = try Curl.object("GET", base + "/" + id)
             guard let text = resource["description"] as? String,
-                  var record = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-                  record["target"] as? String == ws.table("t") else { continue }
+                var record = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+                record["target"] as? String == ws.table("t")
+            else { continue }
             record["host"] = host
-            let description = String(decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), as: UTF8.self)
-            let (status, body) = try Curl.call("PATCH", base + "/" + id, json: try JSONSerialization.data(withJSONObject: ["description": description]),
-                                               headers: ["If-Match: \(resource["etag"] as? String ?? "")"])
-            guard status == 200 else { throw HarnessError("moving the lease: \(status) \(String(decoding: body, as: UTF8.self))") }
+            let description = String(
+                decoding: try JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]), as: UTF8.self)
+            let (status, body) = try Curl.call(
+                "PATCH", base + "/" + id,
+                json: try JSONSerialization.data(withJSONObject: ["description": description]),
+                headers: ["If-Match: \(resource["etag"] as? String ?? "")"])
+            guard status == 200 else {
+                throw HarnessError("moving the lease: \(status) \(String(decoding: body, as: UTF8.self))")
+            }
             return
         }
         throw HarnessError("no lease on \(ws.table("t"))")

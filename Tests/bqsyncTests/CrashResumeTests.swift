@@ -49,66 +49,116 @@ import Testing
 
     static let allPoints: [Point] = [
         // Reads.
-        Point(name: "reading the source (staleness check)", trigger: { _, _ in .sourceRead(pass: 1) }, holdsLease: false),
-        Point(name: "tables.get of the target", trigger: { _, ws in
-            .request(method: "GET", path: "/datasets/\(ws.dataset)/tables/t" + endOfPath, body: "", nth: 1, forward: false)
-        }, holdsLease: false, inSuite: true),
+        Point(
+            name: "reading the source (staleness check)", trigger: { _, _ in .sourceRead(pass: 1) }, holdsLease: false),
+        Point(
+            name: "tables.get of the target",
+            trigger: { _, ws in
+                .request(
+                    method: "GET", path: "/datasets/\(ws.dataset)/tables/t" + endOfPath, body: "", nth: 1,
+                    forward: false)
+            }, holdsLease: false, inSuite: true),
         // The lease: a table in the state dataset, read, then created.
-        Point(name: "tables.get of the lease", trigger: { _, _ in
-            .request(method: "GET", path: "/datasets/bqsync/tables/lease_", body: "", nth: 1, forward: true)
-        }, holdsLease: false),
-        Point(name: "lease insert (never arrived)", trigger: { _, _ in
-            .request(method: "POST", path: "/datasets/bqsync/tables" + endOfPath, body: "lease_", nth: 1, forward: false)
-        }, holdsLease: false),
-        Point(name: "lease insert (ran: the dead apply holds the lease)", trigger: { _, _ in
-            .request(method: "POST", path: "/datasets/bqsync/tables" + endOfPath, body: "lease_", nth: 1, forward: true)
-        }, holdsLease: true, inSuite: true),
-        Point(name: "reading the source (rows, lease held)", trigger: { _, _ in .sourceRead(pass: 2) }, holdsLease: true, inSuite: true),
+        Point(
+            name: "tables.get of the lease",
+            trigger: { _, _ in
+                .request(method: "GET", path: "/datasets/bqsync/tables/lease_", body: "", nth: 1, forward: true)
+            }, holdsLease: false),
+        Point(
+            name: "lease insert (never arrived)",
+            trigger: { _, _ in
+                .request(
+                    method: "POST", path: "/datasets/bqsync/tables" + endOfPath, body: "lease_", nth: 1, forward: false)
+            }, holdsLease: false),
+        Point(
+            name: "lease insert (ran: the dead apply holds the lease)",
+            trigger: { _, _ in
+                .request(
+                    method: "POST", path: "/datasets/bqsync/tables" + endOfPath, body: "lease_", nth: 1, forward: true)
+            }, holdsLease: true, inSuite: true),
+        Point(
+            name: "reading the source (rows, lease held)", trigger: { _, _ in .sourceRead(pass: 2) }, holdsLease: true,
+            inSuite: true),
         // MERGEs.
-        Point(name: "first MERGE (never arrived)", trigger: { plan, _ in post(job(plan.merges[0] + "_1"), forward: false) }, holdsLease: true),
-        Point(name: "first MERGE (ran)", trigger: { plan, _ in post(job(plan.merges[0] + "_1"), forward: true) }, holdsLease: true),
-        Point(name: "second MERGE (ran)", trigger: { plan, _ in post(job(plan.merges[1] + "_1"), forward: true) }, holdsLease: true,
-              inSuite: true),
-        Point(name: "last MERGE (ran)", trigger: { plan, _ in post(job(plan.merges[plan.merges.count - 1] + "_1"), forward: true) },
-              holdsLease: true),
+        Point(
+            name: "first MERGE (never arrived)",
+            trigger: { plan, _ in post(job(plan.merges[0] + "_1"), forward: false) }, holdsLease: true),
+        Point(
+            name: "first MERGE (ran)", trigger: { plan, _ in post(job(plan.merges[0] + "_1"), forward: true) },
+            holdsLease: true),
+        Point(
+            name: "second MERGE (ran)", trigger: { plan, _ in post(job(plan.merges[1] + "_1"), forward: true) },
+            holdsLease: true,
+            inSuite: true),
+        Point(
+            name: "last MERGE (ran)",
+            trigger: { plan, _ in post(job(plan.merges[plan.merges.count - 1] + "_1"), forward: true) },
+            holdsLease: true),
         // Bookkeeping: the run record (tabledata.insertAll) and the release (an etag-guarded tables.patch).
-        Point(name: "run record (never arrived)", trigger: { _, _ in
-            .request(method: "POST", path: "/tables/run_records/insertAll", body: "", nth: 1, forward: false)
-        }, holdsLease: true),
-        Point(name: "run record (ran: the run is recorded, the lease still held)", trigger: { _, _ in
-            .request(method: "POST", path: "/tables/run_records/insertAll", body: "", nth: 1, forward: true)
-        }, holdsLease: true, inSuite: true),
-        Point(name: "lease release (never arrived)", trigger: { _, _ in
-            .request(method: "PATCH", path: "/tables/lease_", body: released, nth: 1, forward: false)
-        }, holdsLease: true),
-        Point(name: "lease release (ran)", trigger: { _, _ in
-            .request(method: "PATCH", path: "/tables/lease_", body: released, nth: 1, forward: true)
-        }, holdsLease: false),
+        Point(
+            name: "run record (never arrived)",
+            trigger: { _, _ in
+                .request(method: "POST", path: "/tables/run_records/insertAll", body: "", nth: 1, forward: false)
+            }, holdsLease: true),
+        Point(
+            name: "run record (ran: the run is recorded, the lease still held)",
+            trigger: { _, _ in
+                .request(method: "POST", path: "/tables/run_records/insertAll", body: "", nth: 1, forward: true)
+            }, holdsLease: true, inSuite: true),
+        Point(
+            name: "lease release (never arrived)",
+            trigger: { _, _ in
+                .request(method: "PATCH", path: "/tables/lease_", body: released, nth: 1, forward: false)
+            }, holdsLease: true),
+        Point(
+            name: "lease release (ran)",
+            trigger: { _, _ in
+                .request(method: "PATCH", path: "/tables/lease_", body: released, nth: 1, forward: true)
+            }, holdsLease: false),
         // Staged: the staging table, the load, the MERGE.
-        Point(name: "staged: creating the staging table (ran)", strategy: "staged", trigger: { _, ws in
-            .request(method: "POST", path: "/datasets/\(ws.dataset)/tables" + endOfPath, body: "bqsync_stage_", nth: 1, forward: true)
-        }, holdsLease: true),
-        Point(name: "staged: load upload (never arrived)", strategy: "staged", trigger: { _, _ in
-            .request(method: "POST", path: "^/upload/", body: "", nth: 1, forward: false)
-        }, holdsLease: true),
-        Point(name: "staged: load upload (ran)", strategy: "staged", trigger: { _, _ in
-            .request(method: "POST", path: "^/upload/", body: "", nth: 1, forward: true)
-        }, holdsLease: true, inSuite: true),
-        Point(name: "staged: MERGE (ran)", strategy: "staged", trigger: { plan, _ in post(job(plan.merges[0] + "_1"), forward: true) },
-              holdsLease: true),
-        Point(name: "staged: dropping the staging table (ran)", strategy: "staged", trigger: { _, _ in
-            .request(method: "DELETE", path: "/tables/bqsync_stage_", body: "", nth: 1, forward: true)
-        }, holdsLease: true),
+        Point(
+            name: "staged: creating the staging table (ran)", strategy: "staged",
+            trigger: { _, ws in
+                .request(
+                    method: "POST", path: "/datasets/\(ws.dataset)/tables" + endOfPath, body: "bqsync_stage_", nth: 1,
+                    forward: true)
+            }, holdsLease: true),
+        Point(
+            name: "staged: load upload (never arrived)", strategy: "staged",
+            trigger: { _, _ in
+                .request(method: "POST", path: "^/upload/", body: "", nth: 1, forward: false)
+            }, holdsLease: true),
+        Point(
+            name: "staged: load upload (ran)", strategy: "staged",
+            trigger: { _, _ in
+                .request(method: "POST", path: "^/upload/", body: "", nth: 1, forward: true)
+            }, holdsLease: true, inSuite: true),
+        Point(
+            name: "staged: MERGE (ran)", strategy: "staged",
+            trigger: { plan, _ in post(job(plan.merges[0] + "_1"), forward: true) },
+            holdsLease: true),
+        Point(
+            name: "staged: dropping the staging table (ran)", strategy: "staged",
+            trigger: { _, _ in
+                .request(method: "DELETE", path: "/tables/bqsync_stage_", body: "", nth: 1, forward: true)
+            }, holdsLease: true),
         // The MERGE's first attempt failed (a job error), its second ran; killed while the staging table is dropped.
         // The re-run must see the MERGE done under attempt 2, not load the staging table again.
-        Point(name: "staged: dropping the staging table after a MERGE retried under its next id (ran)", strategy: "staged",
-              trigger: { _, _ in .request(method: "DELETE", path: "/tables/bqsync_stage_", body: "", nth: 1, forward: true) },
-              holdsLease: true, inSuite: true,
-              faults: { plan, _ in [("POST", #"/jobs(\?|$)"#, job(plan.merges[0] + "_1"), "jobfail")] }),
+        Point(
+            name: "staged: dropping the staging table after a MERGE retried under its next id (ran)",
+            strategy: "staged",
+            trigger: { _, _ in
+                .request(method: "DELETE", path: "/tables/bqsync_stage_", body: "", nth: 1, forward: true)
+            },
+            holdsLease: true, inSuite: true,
+            faults: { plan, _ in [("POST", #"/jobs(\?|$)"#, job(plan.merges[0] + "_1"), "jobfail")] }),
         // A target the plan creates.
-        Point(name: "creating the target table (ran)", createsTarget: true, trigger: { _, ws in
-            .request(method: "POST", path: "/datasets/\(ws.dataset)/tables" + endOfPath, body: "", nth: 1, forward: true)
-        }, holdsLease: true),
+        Point(
+            name: "creating the target table (ran)", createsTarget: true,
+            trigger: { _, ws in
+                .request(
+                    method: "POST", path: "/datasets/\(ws.dataset)/tables" + endOfPath, body: "", nth: 1, forward: true)
+            }, holdsLease: true),
     ]
 
     /// `BQSYNC_CRASH_POINTS`: unset, the suite's selection; `all`, every point; other text, the points whose name
@@ -127,8 +177,9 @@ import Testing
         let index = Self.allPoints.firstIndex { $0.name == point.name } ?? 0
         var scenario = MergeScenario(seed: 100 + UInt64(index))
         if point.createsTarget { scenario.initial = [] }
-        let ws = try Reliability.workspace("crash_\(index)", scenario: scenario, strategy: point.strategy, batch: 5,
-                                           createTarget: !point.createsTarget)
+        let ws = try Reliability.workspace(
+            "crash_\(index)", scenario: scenario, strategy: point.strategy, batch: 5,
+            createTarget: !point.createsTarget)
         let planned = try Reliability.plan(ws)
         try #require(planned.strategy == point.strategy)
         let proxy = try FaultProxy(upstream: ws.host)
@@ -156,7 +207,9 @@ import Testing
             fifo.restore()
             try #require(reading, "\(point): bqsync never read the source\n\(killed.stderrSoFar)")
         }
-        #expect(killed.process.terminationReason == .uncaughtSignal, "\(point): killed, not finished\n\(killed.stderrSoFar)")
+        #expect(
+            killed.process.terminationReason == .uncaughtSignal, "\(point): killed, not finished\n\(killed.stderrSoFar)"
+        )
         let before = try proxy.stats()
         let ranBefore = before.stepExecutions(planId: planned.planId)
 
@@ -172,15 +225,20 @@ import Testing
         for step in planned.steps {
             #expect(steps[step] == 1, "\(point): step \(step) executed \(steps[step] ?? 0) times\n\(rerun)")
         }
-        for (job, count) in after.executions where count > 1 { Issue.record("\(point): job \(job) executed \(count) times") }
+        for (job, count) in after.executions where count > 1 {
+            Issue.record("\(point): job \(job) executed \(count) times")
+        }
         let rerunSteps = JobLogLine.steps(rerun.stderr, planId: planned.planId)
         for line in rerunSteps where ranBefore[ProxyStats.stepId(line.jobId)] != nil {
-            #expect(line.outcome == "adopted", "\(point): \(line.jobId) finished before the kill, so it is adopted\n\(rerun)")
+            #expect(
+                line.outcome == "adopted",
+                "\(point): \(line.jobId) finished before the kill, so it is adopted\n\(rerun)")
         }
         // The lease: recovered from the dead apply when it held one, and released at the end.
         if point.holdsLease {
-            #expect(rerun.stderr.contains("recovered the lease") || rerun.stderr.contains("released the lease"),
-                    "\(point): the dead apply's lease is recovered\n\(rerun)")
+            #expect(
+                rerun.stderr.contains("recovered the lease") || rerun.stderr.contains("released the lease"),
+                "\(point): the dead apply's lease is recovered\n\(rerun)")
         } else {
             #expect(!rerun.stderr.contains("recovered the lease"), "\(point): \(rerun)")
         }
@@ -191,8 +249,10 @@ import Testing
         reportTrial([
             "kind": "crash", "point": point.name, "strategy": point.strategy, "steps_before_kill": ranBefore.count,
             "adopted": rerunSteps.filter { $0.outcome == "adopted" }.count, "rerun_status": Int(rerun.status),
-            "lease_recovered": rerun.stderr.contains("recovered the lease") || rerun.stderr.contains("released the lease"),
-            "table_ok": (try? ws.rows("t", orderBy: "id")) == scenario.expected, "max_step_executions": steps.values.max() ?? 0,
+            "lease_recovered": rerun.stderr.contains("recovered the lease")
+                || rerun.stderr.contains("released the lease"),
+            "table_ok": (try? ws.rows("t", orderBy: "id")) == scenario.expected,
+            "max_step_executions": steps.values.max() ?? 0,
             "seconds": Date().timeIntervalSince(started),
         ])
     }
@@ -208,7 +268,9 @@ final class SourceFIFO: @unchecked Sendable {
         self.path = path
         content = try Data(contentsOf: URL(fileURLWithPath: path))
         unlink(path)
-        guard mkfifo(path, 0o600) == 0 else { throw HarnessError("mkfifo \(path): \(String(cString: strerror(errno)))") }
+        guard mkfifo(path, 0o600) == 0 else {
+            throw HarnessError("mkfifo \(path): \(String(cString: strerror(errno)))")
+        }
         // A write after the reader died must not kill the test process.
         signal(SIGPIPE, SIG_IGN)
     }
@@ -237,7 +299,10 @@ final class SourceFIFO: @unchecked Sendable {
                 }
             }
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
-            guard waitFor(open: true) else { close(fd); return false }
+            guard waitFor(open: true) else {
+                close(fd)
+                return false
+            }
             let last = pass == fullPasses
             let bytes = last ? content.prefix(content.count / 2) : content
             let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }

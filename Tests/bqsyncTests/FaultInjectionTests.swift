@@ -30,7 +30,9 @@ import Testing
             batch = 4 + Int(seed % 4)
         }
 
-        var description: String { "seed \(seed): \(strategy), \(Int((rate * 100).rounded()))% faults, batches of \(batch)" }
+        var description: String {
+            "seed \(seed): \(strategy), \(Int((rate * 100).rounded()))% faults, batches of \(batch)"
+        }
     }
 
     @Test(arguments: seeds)
@@ -57,9 +59,12 @@ import Testing
         let ws = try Reliability.workspace("http_timeout", scenario: scenario, strategy: "inline", batch: 10)
         _ = try Reliability.plan(ws)
         let proxy = try FaultProxy(upstream: ws.host, hold: 3)
-        try proxy.arm(method: "GET", path: "/datasets/\(ws.dataset)/tables/t" + CrashResumeTests.endOfPath, fault: "timeout")
+        try proxy.arm(
+            method: "GET", path: "/datasets/\(ws.dataset)/tables/t" + CrashResumeTests.endOfPath, fault: "timeout")
         let started = Date()
-        let applied = try ws.run(["--log-level", "info", "apply", "plan.json"], environment: proxy.environment.merging(["BQSYNC_HTTP_TIMEOUT": "1"]) { $1 })
+        let applied = try ws.run(
+            ["--log-level", "info", "apply", "plan.json"],
+            environment: proxy.environment.merging(["BQSYNC_HTTP_TIMEOUT": "1"]) { $1 })
         #expect(applied.status == 0, "\(applied)")
         #expect(applied.stderr.contains("timed out after 1"), "the held request was abandoned after 1 s: \(applied)")
         #expect(Date().timeIntervalSince(started) < 30)
@@ -83,11 +88,14 @@ import Testing
     static func trial(_ settings: Settings, prefix: String) throws -> Outcome {
         let started = Date()
         let scenario = MergeScenario(seed: settings.seed)
-        let ws = try Reliability.workspace(prefix, scenario: scenario, strategy: settings.strategy, batch: settings.batch)
+        let ws = try Reliability.workspace(
+            prefix, scenario: scenario, strategy: settings.strategy, batch: settings.batch)
         let planned = try Reliability.plan(ws)
         try #require(planned.strategy == settings.strategy, "\(settings)")
         if settings.strategy == "inline" {
-            #expect(planned.merges.count == (scenario.sourceKeys + settings.batch - 1) / settings.batch, "several batches: \(settings)")
+            #expect(
+                planned.merges.count == (scenario.sourceKeys + settings.batch - 1) / settings.batch,
+                "several batches: \(settings)")
         } else {
             #expect(planned.loads.count == 1 && planned.merges.count == 1, "\(settings)")
         }
@@ -97,8 +105,9 @@ import Testing
         // same faults) and must finish the job.
         var results: [RunResult] = []
         while results.count < 6 {
-            let result = try ws.run(["--log-level", "info", "apply", "plan.json", "--format", "json"], timeout: 300,
-                                    environment: proxy.environment)
+            let result = try ws.run(
+                ["--log-level", "info", "apply", "plan.json", "--format", "json"], timeout: 300,
+                environment: proxy.environment)
             results.append(result)
             if result.status == 0 { break }
         }
@@ -116,7 +125,8 @@ import Testing
         }
         let steps = stats.stepExecutions(planId: planned.planId)
         for step in planned.steps {
-            #expect(steps[step] == 1, "\(settings): step \(step) executed \(steps[step] ?? 0) times (\(stats.executions))")
+            #expect(
+                steps[step] == 1, "\(settings): step \(step) executed \(steps[step] ?? 0) times (\(stats.executions))")
         }
 
         // 3. Bytes: every summary printed equals the sum over its jobs in that run's job log; the one succeeded run
@@ -124,8 +134,9 @@ import Testing
         for result in results where result.status == 0 {
             for summary in Reliability.summaries(result) where summary["status"] as? String == "applied" {
                 let jobs = JobLogLine.steps(result.stderr, planId: planned.planId)
-                #expect(summary["bytesBilled"] as? Int64 == jobs.reduce(0) { $0 + $1.bytesBilled },
-                        "\(settings): the summary's bytes are the sum over its jobs\n\(result)")
+                #expect(
+                    summary["bytesBilled"] as? Int64 == jobs.reduce(0) { $0 + $1.bytesBilled },
+                    "\(settings): the summary's bytes are the sum over its jobs\n\(result)")
                 #expect(summary["jobs"] as? Int == jobs.count, "\(settings): \(summary)")
             }
         }
@@ -134,9 +145,13 @@ import Testing
         let runs = try Reliability.runs(ws, planId: planned.planId)
         let succeeded = runs.filter { $0.status == "succeeded" }
         #expect(succeeded.count == 1, "\(settings): one succeeded run record: \(runs)")
-        #expect(succeeded.first?.bytesBilled == billed, "\(settings): recorded \(succeeded.first?.bytesBilled ?? -1), billed \(billed)")
+        #expect(
+            succeeded.first?.bytesBilled == billed,
+            "\(settings): recorded \(succeeded.first?.bytesBilled ?? -1), billed \(billed)")
         if let summary = Reliability.summaries(final).first, summary["status"] as? String == "applied" {
-            #expect(summary["bytesBilled"] as? Int64 == succeeded.first?.bytesBilled, "\(settings): summary and run record agree")
+            #expect(
+                summary["bytesBilled"] as? Int64 == succeeded.first?.bytesBilled,
+                "\(settings): summary and run record agree")
             #expect(summary["jobs"] as? Int == succeeded.first?.jobs, "\(settings): summary and run record agree")
         }
 
@@ -155,13 +170,17 @@ import Testing
 
         let seconds = Date().timeIntervalSince(started)
         reportTrial([
-            "kind": "faults", "seed": settings.seed, "strategy": settings.strategy, "rate": settings.rate, "batch": settings.batch,
+            "kind": "faults", "seed": settings.seed, "strategy": settings.strategy, "rate": settings.rate,
+            "batch": settings.batch,
             "steps": planned.steps.count, "runs": results.count, "applied": final.status == 0,
             "failures": results.filter { $0.status != 0 }.map(Reliability.errorLine),
             "faults": stats.faultCounts, "requests": stats.requests, "conflicts": stats.conflicts.values.reduce(0, +),
-            "adopted": results.map { JobLogLine.steps($0.stderr, planId: planned.planId).filter { $0.outcome == "adopted" }.count }
-                .reduce(0, +),
-            "table_ok": rows == scenario.expected, "max_step_executions": steps.values.max() ?? 0, "lease_warning": leaseWarning,
+            "adopted": results.map {
+                JobLogLine.steps($0.stderr, planId: planned.planId).filter { $0.outcome == "adopted" }.count
+            }
+            .reduce(0, +),
+            "table_ok": rows == scenario.expected, "max_step_executions": steps.values.max() ?? 0,
+            "lease_warning": leaseWarning,
             "bytes_ok": succeeded.count == 1 && succeeded.first?.bytesBilled == billed, "seconds": seconds,
         ])
         return Outcome(runs: results.count, faults: stats.faultCounts)

@@ -21,7 +21,9 @@ enum E2E {
     /// `StateDatasetTests`).
     static let stateDatasetReady: Bool = {
         guard let host = try? Emulator.host() else { return false }
-        let body = try? JSONSerialization.data(withJSONObject: ["datasetReference": ["projectId": project, "datasetId": "bqsync"]])
+        let body = try? JSONSerialization.data(withJSONObject: [
+            "datasetReference": ["projectId": project, "datasetId": "bqsync"]
+        ])
         let answer = try? Curl.call("POST", host + "/bigquery/v2/projects/\(project)/datasets", json: body)
         return answer?.status == 200 || answer?.status == 409
     }()
@@ -31,7 +33,8 @@ enum E2E {
         get throws {
             let path = repoRoot + "/.build/debug/bqsync"
             guard FileManager.default.isExecutableFile(atPath: path) else {
-                throw HarnessError("\(path) is missing: run `swift build --build-tests` before `swift test --skip-build`")
+                throw HarnessError(
+                    "\(path) is missing: run `swift build --build-tests` before `swift test --skip-build`")
             }
             return path
         }
@@ -39,21 +42,21 @@ enum E2E {
 
     /// The repo's own policy, with fast retries so a failing test fails in seconds, not minutes.
     static let defaultPolicy = """
-    version: 1
-    name: default
-    pricing: {usd_per_tib: 6.25}
-    session:
-      max_bytes_billed: 5 GB
-      max_queries: 500
-      max_cost_usd: 0.03
-    query:
-      max_bytes_billed: 1 GB
-    warn_at: 80%
-    cache: true
-    retry: {max_attempts: 2, initial_backoff: 100ms, max_backoff: 1s, deadline: 60s}
-    circuit_breaker: {failure_threshold: 5, reset_after: 30s}
+        version: 1
+        name: default
+        pricing: {usd_per_tib: 6.25}
+        session:
+          max_bytes_billed: 5 GB
+          max_queries: 500
+          max_cost_usd: 0.03
+        query:
+          max_bytes_billed: 1 GB
+        warn_at: 80%
+        cache: true
+        retry: {max_attempts: 2, initial_backoff: 100ms, max_backoff: 1s, deadline: 60s}
+        circuit_breaker: {failure_threshold: 5, reset_after: 30s}
 
-    """
+        """
 }
 
 struct HarnessError: Error, CustomStringConvertible {
@@ -77,8 +80,9 @@ struct RunResult: CustomStringConvertible {
     var sentJobs: [String] {
         stderr.split(separator: "\n").map(String.init).filter { line in
             (line.contains("job_id=") && !line.contains("kind=dry-run") && !line.contains("outcome=refused"))
-                || (line.contains("method=POST") && (line.contains("/tables ") || line.hasSuffix("/tables") || line.contains("/datasets ")
-                    || line.hasSuffix("/datasets") || line.contains("/upload/")))
+                || (line.contains("method=POST")
+                    && (line.contains("/tables ") || line.hasSuffix("/tables") || line.contains("/datasets ")
+                        || line.hasSuffix("/datasets") || line.contains("/upload/")))
         }
     }
 
@@ -107,7 +111,8 @@ final class Workspace: @unchecked Sendable {
     deinit {
         try? FileManager.default.removeItem(atPath: root)
         // The emulator keeps everything in memory: drop what the test created.
-        _ = try? EmulatorSQL(host: host).status("DELETE", "/bigquery/v2/projects/\(E2E.project)/datasets/\(dataset)?deleteContents=true")
+        _ = try? EmulatorSQL(host: host).status(
+            "DELETE", "/bigquery/v2/projects/\(E2E.project)/datasets/\(dataset)?deleteContents=true")
     }
 
     /// `project.dataset.name` in this workspace's dataset.
@@ -133,7 +138,9 @@ final class Workspace: @unchecked Sendable {
         var environment = ProcessInfo.processInfo.environment
         environment["BIGQUERY_EMULATOR_HOST"] = host
         environment["NO_COLOR"] = "1"
-        for name in ["BQSYNC_ENDPOINT", "GOOGLE_CLOUD_PROJECT", "GOOGLE_APPLICATION_CREDENTIALS"] { environment[name] = nil }
+        for name in ["BQSYNC_ENDPOINT", "GOOGLE_CLOUD_PROJECT", "GOOGLE_APPLICATION_CREDENTIALS"] {
+            environment[name] = nil
+        }
         return environment
     }
 
@@ -146,7 +153,8 @@ final class Workspace: @unchecked Sendable {
         process.currentDirectoryURL = URL(fileURLWithPath: root)
         process.environment = environment.merging(extra) { _, override in override }
         let id = UUID().uuidString
-        let out = NSTemporaryDirectory() + "bqsync-e2e-\(id).out", err = NSTemporaryDirectory() + "bqsync-e2e-\(id).err"
+        let out = NSTemporaryDirectory() + "bqsync-e2e-\(id).out"
+        let err = NSTemporaryDirectory() + "bqsync-e2e-\(id).err"
         _ = FileManager.default.createFile(atPath: out, contents: nil)
         _ = FileManager.default.createFile(atPath: err, contents: nil)
         process.standardInput = FileHandle.nullDevice
@@ -164,7 +172,8 @@ final class Workspace: @unchecked Sendable {
 
     /// Runs `bqsync -C root ARGS…` to the end.
     @discardableResult
-    func run(_ arguments: [String], timeout: Double = 60, environment extra: [String: String] = [:]) throws -> RunResult {
+    func run(_ arguments: [String], timeout: Double = 60, environment extra: [String: String] = [:]) throws -> RunResult
+    {
         try start(arguments, environment: extra).wait(timeout: timeout)
     }
 
@@ -178,7 +187,8 @@ final class Workspace: @unchecked Sendable {
 
     /// Whether a table of this workspace's dataset exists.
     func tableExists(_ table: String) throws -> Bool {
-        try EmulatorSQL(host: host).status("GET", "/bigquery/v2/projects/\(E2E.project)/datasets/\(dataset)/tables/\(table)") == 200
+        try EmulatorSQL(host: host).status(
+            "GET", "/bigquery/v2/projects/\(E2E.project)/datasets/\(dataset)/tables/\(table)") == 200
     }
 
     /// Whether this workspace's dataset exists.
@@ -234,13 +244,16 @@ final class RunningBQSync: @unchecked Sendable {
         while process.isRunning {
             if Date() > deadline {
                 killHard()
-                throw HarnessError("bqsync \(arguments.joined(separator: " ")) did not finish within \(timeout) s; stderr:\n\(stderrSoFar)")
+                throw HarnessError(
+                    "bqsync \(arguments.joined(separator: " ")) did not finish within \(timeout) s; stderr:\n\(stderrSoFar)"
+                )
             }
             usleep(5_000)
         }
         process.waitUntilExit()
-        return RunResult(arguments: arguments, status: process.terminationStatus,
-                         stdout: (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "", stderr: stderrSoFar)
+        return RunResult(
+            arguments: arguments, status: process.terminationStatus,
+            stdout: (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "", stderr: stderrSoFar)
     }
 }
 
@@ -250,8 +263,10 @@ struct EmulatorSQL {
 
     /// The rows of a query, each cell as the REST API renders it (nil for NULL; TIMESTAMP as integer microseconds).
     func rows(_ sql: String) throws -> [[String?]] {
-        let body = try JSONSerialization.data(withJSONObject: ["query": sql, "useLegacySql": false, "maxResults": 100_000] as [String: Any])
-        let (status, data) = try Curl.call("POST", host + "/bigquery/v2/projects/\(E2E.project)/queries", json: body, maxTime: 60)
+        let body = try JSONSerialization.data(
+            withJSONObject: ["query": sql, "useLegacySql": false, "maxResults": 100_000] as [String: Any])
+        let (status, data) = try Curl.call(
+            "POST", host + "/bigquery/v2/projects/\(E2E.project)/queries", json: body, maxTime: 60)
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw HarnessError("the emulator answered \(status) with no JSON: \(String(decoding: data, as: UTF8.self))")
         }

@@ -6,39 +6,58 @@ import Testing
 /// does, dry runs included) a statement on it without a filter on its partition column (docs/bigquery.md,
 /// "Partition filters"). The emulator ignores the option.
 @Suite struct PartitionFilterTests {
-    static let schema = ["{name: id, type: INT64, mode: REQUIRED}", "{name: day, type: DATE, mode: REQUIRED}", "{name: v, type: STRING}"]
+    static let schema = [
+        "{name: id, type: INT64, mode: REQUIRED}", "{name: day, type: DATE, mode: REQUIRED}", "{name: v, type: STRING}",
+    ]
 
     /// Creates `t`, partitioned by `day` and requiring a partition filter, through the proxy (so its model knows).
     static func createTarget(_ ws: Workspace, through proxy: FaultProxy) throws {
         let base = proxy.url + "/bigquery/v2/projects/\(E2E.project)"
-        _ = try Curl.object("POST", base + "/datasets", ["datasetReference": ["projectId": E2E.project, "datasetId": ws.dataset]])
-        _ = try Curl.object("POST", base + "/datasets/\(ws.dataset)/tables", [
-            "tableReference": ["projectId": E2E.project, "datasetId": ws.dataset, "tableId": "t"],
-            "schema": ["fields": [["name": "id", "type": "INT64", "mode": "REQUIRED"], ["name": "day", "type": "DATE", "mode": "REQUIRED"],
-                                  ["name": "v", "type": "STRING", "mode": "NULLABLE"]]],
-            "timePartitioning": ["type": "DAY", "field": "day"], "requirePartitionFilter": true,
-        ])
+        _ = try Curl.object(
+            "POST", base + "/datasets", ["datasetReference": ["projectId": E2E.project, "datasetId": ws.dataset]])
+        _ = try Curl.object(
+            "POST", base + "/datasets/\(ws.dataset)/tables",
+            [
+                "tableReference": ["projectId": E2E.project, "datasetId": ws.dataset, "tableId": "t"],
+                "schema": [
+                    "fields": [
+                        ["name": "id", "type": "INT64", "mode": "REQUIRED"],
+                        ["name": "day", "type": "DATE", "mode": "REQUIRED"],
+                        ["name": "v", "type": "STRING", "mode": "NULLABLE"],
+                    ]
+                ],
+                "timePartitioning": ["type": "DAY", "field": "day"], "requirePartitionFilter": true,
+            ])
     }
 
-    static func workspace(_ prefix: String, keys: [String], strategy: String, proxy: (Workspace) throws -> FaultProxy) throws -> (Workspace, FaultProxy) {
+    static func workspace(_ prefix: String, keys: [String], strategy: String, proxy: (Workspace) throws -> FaultProxy)
+        throws -> (Workspace, FaultProxy)
+    {
         let ws = try Workspace(prefix)
         let server = try proxy(ws)
         try createTarget(ws, through: server)
-        try ws.write("syncs.d/p.yaml", EndToEndTests.sync("p", source: "type: ndjson\npath: data/p.ndjson", table: ws.table("t"), schema: schema,
-                                                        keys: keys, batch: 2, strategy: strategy, create: false))
-        try ws.write("syncs.d/data/p.ndjson", """
-        {"id": 1, "day": "2026-01-02", "v": "a"}
-        {"id": 2, "day": "2026-01-05", "v": "b"}
-        {"id": 3, "day": "2026-02-01", "v": "c"}
+        try ws.write(
+            "syncs.d/p.yaml",
+            EndToEndTests.sync(
+                "p", source: "type: ndjson\npath: data/p.ndjson", table: ws.table("t"), schema: schema,
+                keys: keys, batch: 2, strategy: strategy, create: false))
+        try ws.write(
+            "syncs.d/data/p.ndjson",
+            """
+            {"id": 1, "day": "2026-01-02", "v": "a"}
+            {"id": 2, "day": "2026-01-05", "v": "b"}
+            {"id": 3, "day": "2026-02-01", "v": "c"}
 
-        """)
+            """)
         return (ws, server)
     }
 
     /// Inline batches carry their own rows' range; the staged MERGE the range of all rows.
     @Test(arguments: ["inline", "auto", "staged"])
     func everyMergeCarriesTheFilterWhenThePartitionColumnIsAKey(strategy: String) throws {
-        let (ws, proxy) = try Self.workspace("pfilter_\(strategy)", keys: ["id", "day"], strategy: strategy) { try FaultProxy(upstream: $0.host) }
+        let (ws, proxy) = try Self.workspace("pfilter_\(strategy)", keys: ["id", "day"], strategy: strategy) {
+            try FaultProxy(upstream: $0.host)
+        }
         let planned = try ws.run(["plan", "--out", "plan.json"], environment: proxy.holdingEnvironment)
         #expect(planned.status == 0, "\(planned)")
         let applied = try ws.run(["--log-level", "debug", "apply", "plan.json"], environment: proxy.holdingEnvironment)
@@ -52,11 +71,17 @@ import Testing
     /// With `day` not a key, a row could match in any partition: no MERGE can carry a range.
     @Test(arguments: [("staged", ["id"]), ("inline", ["id"])])
     func aMergeThatCannotCarryTheFilterIsRefusedAtPlanTime(strategy: String, keys: [String]) throws {
-        let (ws, proxy) = try Self.workspace("pfilter_no_\(strategy)", keys: keys, strategy: strategy) { try FaultProxy(upstream: $0.host) }
+        let (ws, proxy) = try Self.workspace("pfilter_no_\(strategy)", keys: keys, strategy: strategy) {
+            try FaultProxy(upstream: $0.host)
+        }
         let planned = try ws.run(["--log-level", "debug", "plan"], environment: proxy.holdingEnvironment)
         #expect(planned.status == 1, "\(planned)")
         #expect(planned.stderr.contains("p.yaml:"), "at the sync's line: \(planned)")
-        #expect(planned.stderr.contains("requires a filter on its partition column 'day' (requirePartitionFilter)"), "\(planned)")
-        #expect(try proxy.stats().log.allSatisfy { !($0.method == "POST" && $0.path.hasSuffix("/jobs")) }, "not even a dry run was sent")
+        #expect(
+            planned.stderr.contains("requires a filter on its partition column 'day' (requirePartitionFilter)"),
+            "\(planned)")
+        #expect(
+            try proxy.stats().log.allSatisfy { !($0.method == "POST" && $0.path.hasSuffix("/jobs")) },
+            "not even a dry run was sent")
     }
 }

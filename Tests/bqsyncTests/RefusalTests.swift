@@ -10,8 +10,11 @@ extension EndToEndTests {
     /// A workspace with one inline sync `s` over `data/s.ndjson` into table `t`, already applied once with ids 1…3.
     static func appliedWorkspace(_ prefix: String, policy: String = "default") throws -> Workspace {
         let ws = try Workspace(prefix)
-        try ws.write("syncs.d/s.yaml", sync("s", source: "type: ndjson\npath: data/s.ndjson", table: ws.table("t"), schema: simpleSchema,
-                                            keys: ["id"], batch: 2, strategy: "inline"))
+        try ws.write(
+            "syncs.d/s.yaml",
+            sync(
+                "s", source: "type: ndjson\npath: data/s.ndjson", table: ws.table("t"), schema: simpleSchema,
+                keys: ["id"], batch: 2, strategy: "inline"))
         try ws.write("syncs.d/data/s.ndjson", ndjson((1...3).map { ["id": $0, "v": "v1 \($0)"] }))
         let first = try ws.run("apply", "--auto-approve")
         #expect(first.status == 0, "\(first)")
@@ -30,7 +33,9 @@ extension EndToEndTests {
         #expect(plan.status == 0, "\(plan)")
 
         // The source changes after the review.
-        try ws.write("syncs.d/data/s.ndjson", ndjson([["id": 1, "v": "v2 1"], ["id": 4, "v": "v2 4"], ["id": 5, "v": "sneaked in"]]))
+        try ws.write(
+            "syncs.d/data/s.ndjson",
+            ndjson([["id": 1, "v": "v2 1"], ["id": 4, "v": "v2 4"], ["id": 5, "v": "sneaked in"]]))
         let stale = try ws.run("--log-level", "debug", "apply", "plan.json")
         #expect(stale.status == 3, "\(stale)")
         #expect(stale.stderr.contains("stale"), "\(stale)")
@@ -64,19 +69,24 @@ extension EndToEndTests {
 
         // Another policy of the directory protects the target (the sync itself uses `default`): bqsync never writes
         // it, whichever policy protects it.
-        try ws.write("policies/guard.yaml", """
-        version: 1
-        name: guard
-        protected_tables: ["\(E2E.project).\(ws.dataset).*"]
+        try ws.write(
+            "policies/guard.yaml",
+            """
+            version: 1
+            name: guard
+            protected_tables: ["\(E2E.project).\(ws.dataset).*"]
 
-        """)
-        for arguments in [["plan"], ["apply", "--auto-approve"], ["apply", "--auto-approve", "s"], ["apply", "plan.json"]] {
+            """)
+        for arguments in [
+            ["plan"], ["apply", "--auto-approve"], ["apply", "--auto-approve", "s"], ["apply", "plan.json"],
+        ] {
             let refused = try ws.run(["--log-level", "debug"] + arguments)
             #expect(refused.status == 3, "\(refused)")
             #expect(refused.stderr.contains("protected"), "\(refused)")
             #expect(refused.sentJobs.isEmpty, "refused before any job: \(refused.sentJobs)")
             if arguments != ["apply", "plan.json"] {
-                #expect(refused.requests.isEmpty, "a protected target is refused before any request: \(refused.requests)")
+                #expect(
+                    refused.requests.isEmpty, "a protected target is refused before any request: \(refused.requests)")
             }
         }
         #expect(try ws.rows("t", orderBy: "id") == Self.originalRows)
@@ -86,12 +96,14 @@ extension EndToEndTests {
         try FileManager.default.removeItem(atPath: ws.path("policies/guard.yaml"))
         let definition = try ws.read("syncs.d/s.yaml")
         try ws.write("syncs.d/s.yaml", definition.replacingOccurrences(of: "policy: default", with: "policy: guard"))
-        try ws.write("policies/guard.yaml", """
-        version: 1
-        name: guard
-        protected_tables: ["\(E2E.project).\(ws.dataset).t"]
+        try ws.write(
+            "policies/guard.yaml",
+            """
+            version: 1
+            name: guard
+            protected_tables: ["\(E2E.project).\(ws.dataset).t"]
 
-        """)
+            """)
         let own = try ws.run("--log-level", "debug", "apply", "--auto-approve")
         #expect([1, 3].contains(own.status), "\(own)")
         #expect(own.stderr.contains("protected by policy 'guard'"), "\(own)")
@@ -103,16 +115,20 @@ extension EndToEndTests {
 
     @Test func aPolicyTooSmallForThePlanIsRefusedWithNothingWritten() throws {
         let ws = try Self.appliedWorkspace("e2e_budget")
-        try ws.write("policies/tiny.yaml", """
-        version: 1
-        name: tiny
-        session:
-          max_queries: 1
+        try ws.write(
+            "policies/tiny.yaml",
+            """
+            version: 1
+            name: tiny
+            session:
+              max_queries: 1
 
-        """)
+            """)
         let definition = try ws.read("syncs.d/s.yaml")
         try ws.write("syncs.d/s.yaml", definition.replacingOccurrences(of: "policy: default", with: "policy: tiny"))
-        try ws.write("syncs.d/data/s.ndjson", ndjson([["id": 1, "v": "v2 1"], ["id": 2, "v": "v2 2"], ["id": 7, "v": "v2 7"]]))
+        try ws.write(
+            "syncs.d/data/s.ndjson",
+            ndjson([["id": 1, "v": "v2 1"], ["id": 2, "v": "v2 2"], ["id": 7, "v": "v2 7"]]))
 
         let plan = try ws.run("--log-level", "debug", "plan", "--out", "plan.json")
         #expect(plan.status == 3, "\(plan)")
@@ -138,15 +154,20 @@ extension EndToEndTests {
 
     @Test func aBadValueIsAnErrorWithItsFileLineAndColumn() throws {
         let ws = try Workspace("e2e_badvalue")
-        try ws.write("syncs.d/j.yaml", Self.sync("j", source: "type: ndjson\npath: j.ndjson", table: ws.table("j"),
-                                                 schema: ["{name: id, type: INT64, mode: REQUIRED}", "{name: n, type: INT64}"], keys: ["id"]))
-        try ws.write("syncs.d/j.ndjson", """
-        {"id": 1, "n": 5}
+        try ws.write(
+            "syncs.d/j.yaml",
+            Self.sync(
+                "j", source: "type: ndjson\npath: j.ndjson", table: ws.table("j"),
+                schema: ["{name: id, type: INT64, mode: REQUIRED}", "{name: n, type: INT64}"], keys: ["id"]))
+        try ws.write(
+            "syncs.d/j.ndjson",
+            """
+            {"id": 1, "n": 5}
 
-        {"id": 3, "n": "abc"}
-        {"id": 4, "n": 6}
+            {"id": 3, "n": "abc"}
+            {"id": 4, "n": 6}
 
-        """)
+            """)
         for arguments in [["plan"], ["apply", "--auto-approve"]] {
             let failed = try ws.run(arguments)
             #expect(failed.status == 1, "\(failed)")
@@ -157,9 +178,14 @@ extension EndToEndTests {
 
         // CSV: a record spanning lines; the bad value is on its second line.
         try FileManager.default.removeItem(atPath: ws.path("syncs.d/j.yaml"))
-        try ws.write("syncs.d/c.yaml", Self.sync("c", source: "type: csv\npath: c.csv", table: ws.table("c"),
-                                                 schema: ["{name: id, type: INT64, mode: REQUIRED}", "{name: s, type: STRING}",
-                                                          "{name: d, type: DATE}"], keys: ["id"]))
+        try ws.write(
+            "syncs.d/c.yaml",
+            Self.sync(
+                "c", source: "type: csv\npath: c.csv", table: ws.table("c"),
+                schema: [
+                    "{name: id, type: INT64, mode: REQUIRED}", "{name: s, type: STRING}",
+                    "{name: d, type: DATE}",
+                ], keys: ["id"]))
         try ws.write("syncs.d/c.csv", "id,s,d\n1,\"a\nb\",2025-01-01\n2,\"c\nd\",2025-02-30\n")
         let csv = try ws.run("apply", "--auto-approve")
         #expect(csv.status == 1, "\(csv)")
@@ -177,11 +203,17 @@ extension EndToEndTests {
 
     @Test func anApplyKilledMidwayThenRerunEndsExactlyRight() throws {
         let ws = try Workspace("e2e_killed")
-        try ws.write("syncs.d/k.yaml", Self.sync("k", source: "type: ndjson\npath: data/k.ndjson", table: ws.table("k"),
-                                                 schema: ["{name: id, type: INT64, mode: REQUIRED}", "{name: v, type: STRING}",
-                                                          "{name: rev, type: INT64}", "{name: del, type: BOOL}"],
-                                                 keys: ["id"], orderBy: "rev", deleteWhen: "del", batch: 2, strategy: "inline"))
-        try ws.write("syncs.d/data/k.ndjson", ndjson((0..<10).map { ["id": $0, "v": "old \($0)", "rev": 1, "del": false] }))
+        try ws.write(
+            "syncs.d/k.yaml",
+            Self.sync(
+                "k", source: "type: ndjson\npath: data/k.ndjson", table: ws.table("k"),
+                schema: [
+                    "{name: id, type: INT64, mode: REQUIRED}", "{name: v, type: STRING}",
+                    "{name: rev, type: INT64}", "{name: del, type: BOOL}",
+                ],
+                keys: ["id"], orderBy: "rev", deleteWhen: "del", batch: 2, strategy: "inline"))
+        try ws.write(
+            "syncs.d/data/k.ndjson", ndjson((0..<10).map { ["id": $0, "v": "old \($0)", "rev": 1, "del": false] }))
         let first = try ws.run("apply", "--auto-approve")
         #expect(first.status == 0, "\(first)")
 
@@ -209,7 +241,8 @@ extension EndToEndTests {
         #expect(try ws.rows("k", orderBy: "id") == expected)
 
         let status = try ws.run("status", "k", "--format", "json")
-        let runs = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [[String: Any]], "\(status)")
+        let runs = try #require(
+            try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [[String: Any]], "\(status)")
         let mine = runs.filter { $0["target"] as? String == ws.table("k") }
         #expect(mine.filter { $0["status"] as? String == "succeeded" }.count == 2, "\(status)")
     }

@@ -8,7 +8,9 @@ import Testing
 
 /// One HTTP exchange by the curl command line (no part of the product's HTTP stack).
 enum Curl {
-    static func call(_ method: String, _ url: String, json: Data? = nil, headers: [String] = [], maxTime: Double = 120) throws -> (status: Int, body: Data) {
+    static func call(_ method: String, _ url: String, json: Data? = nil, headers: [String] = [], maxTime: Double = 120)
+        throws -> (status: Int, body: Data)
+    {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         let marker = "\n__HTTP_STATUS__:"
@@ -16,7 +18,8 @@ enum Curl {
         if json != nil { arguments += ["-H", "content-type: application/json", "--data-binary", "@-"] }
         for header in headers { arguments += ["-H", header] }
         process.arguments = arguments + [url]
-        let stdin = Pipe(), stdout = Pipe()
+        let stdin = Pipe()
+        let stdout = Pipe()
         process.standardInput = json == nil ? FileHandle.nullDevice : stdin
         process.standardOutput = stdout
         try process.run()
@@ -27,8 +30,11 @@ enum Curl {
         let output = stdout.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0, let range = output.range(of: Data(marker.utf8), options: .backwards),
-              let status = Int(String(decoding: output[range.upperBound...], as: UTF8.self)) else {
-            throw HarnessError("curl \(method) \(url) failed (\(process.terminationStatus)): \(String(decoding: output, as: UTF8.self))")
+            let status = Int(String(decoding: output[range.upperBound...], as: UTF8.self))
+        else {
+            throw HarnessError(
+                "curl \(method) \(url) failed (\(process.terminationStatus)): \(String(decoding: output, as: UTF8.self))"
+            )
         }
         return (status, Data(output[..<range.lowerBound]))
     }
@@ -36,7 +42,9 @@ enum Curl {
     static func object(_ method: String, _ url: String, _ body: [String: Any]? = nil) throws -> [String: Any] {
         let data = try body.map { try JSONSerialization.data(withJSONObject: $0) }
         let (status, answer) = try call(method, url, json: data)
-        guard (200..<300).contains(status), let object = try JSONSerialization.jsonObject(with: answer) as? [String: Any] else {
+        guard (200..<300).contains(status),
+            let object = try JSONSerialization.jsonObject(with: answer) as? [String: Any]
+        else {
             throw HarnessError("\(method) \(url) answered \(status): \(String(decoding: answer, as: UTF8.self))")
         }
         return object
@@ -47,8 +55,10 @@ enum Curl {
 /// injecting seeded faults, holding requests on demand and counting job executions.
 final class FaultProxy: @unchecked Sendable {
     /// Every fault kind the proxy knows (see the script's header).
-    static let allKinds = ["429", "500", "503", "403", "reset", "timeout", "jobfail", "slow",
-                           "500-after", "503-after", "reset-after", "timeout-after", "late"]
+    static let allKinds = [
+        "429", "500", "503", "403", "reset", "timeout", "jobfail", "slow",
+        "500-after", "503-after", "reset-after", "timeout-after", "late",
+    ]
     /// bqsync's per-request timeout under the proxy (`BQSYNC_HTTP_TIMEOUT`); timeout faults hold longer.
     static let clientTimeout = 2.0
 
@@ -57,12 +67,17 @@ final class FaultProxy: @unchecked Sendable {
     let stderrPath: String
 
     /// With `latency`, every request is held a time drawn from that range (seconds) before it is forwarded.
-    init(upstream: String, seed: UInt64 = 0, rate: Double = 0, kinds: [String] = FaultProxy.allKinds,
-         hold: Double = FaultProxy.clientTimeout + 1, latency: ClosedRange<Double>? = nil) throws {
+    init(
+        upstream: String, seed: UInt64 = 0, rate: Double = 0, kinds: [String] = FaultProxy.allKinds,
+        hold: Double = FaultProxy.clientTimeout + 1, latency: ClosedRange<Double>? = nil
+    ) throws {
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", E2E.repoRoot + "/scripts/fault-proxy.py", "--upstream", upstream, "--seed", String(seed),
-                             "--rate", String(rate), "--kinds", kinds.joined(separator: ","), "--hold", String(hold)]
+        process.arguments =
+            [
+                "python3", E2E.repoRoot + "/scripts/fault-proxy.py", "--upstream", upstream, "--seed", String(seed),
+                "--rate", String(rate), "--kinds", kinds.joined(separator: ","), "--hold", String(hold),
+            ]
             + (latency.map { ["--latency", String($0.lowerBound), "--latency-max", String($0.upperBound)] } ?? [])
         let stdout = Pipe()
         process.standardOutput = stdout
@@ -77,8 +92,10 @@ final class FaultProxy: @unchecked Sendable {
             if chunk.isEmpty { break }
             line += chunk
         }
-        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw HarnessError("the fault proxy did not start: \((try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "")")
+        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
+            throw HarnessError(
+                "the fault proxy did not start: \((try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "")")
         }
         url = "http://127.0.0.1:\(port)"
     }
@@ -192,7 +209,9 @@ struct ProxyStats: Decodable {
 
     enum CodingKeys: String, CodingKey {
         case requests, executions, conflicts, billed, failed, faults, log, expired
-        case preconditionsFailed = "preconditions_failed", dmlConflicts = "dml_conflicts", locationErrors = "location_errors"
+        case preconditionsFailed = "preconditions_failed"
+        case dmlConflicts = "dml_conflicts"
+        case locationErrors = "location_errors"
         case partitionFilterRefusals = "partition_filter_refusals"
     }
 
@@ -236,7 +255,9 @@ struct JobLogLine {
 
     /// The plan's step jobs that ran or were adopted in one run.
     static func steps(_ stderr: String, planId: String) -> [JobLogLine] {
-        parse(stderr).filter { $0.jobId.hasPrefix("bqsync_\(planId)_") && ($0.outcome == "done" || $0.outcome == "adopted") }
+        parse(stderr).filter {
+            $0.jobId.hasPrefix("bqsync_\(planId)_") && ($0.outcome == "done" || $0.outcome == "adopted")
+        }
     }
 }
 
@@ -267,8 +288,10 @@ struct MergeScenario {
     var initial: [Record]
     var source: [Record]
 
-    static let schema = ["{name: id, type: INT64, mode: REQUIRED}", "{name: v, type: STRING}", "{name: rev, type: INT64}",
-                         "{name: del, type: BOOL}"]
+    static let schema = [
+        "{name: id, type: INT64, mode: REQUIRED}", "{name: v, type: STRING}", "{name: rev, type: INT64}",
+        "{name: del, type: BOOL}",
+    ]
 
     init(seed: UInt64, existing: Int = 24, inserted: ClosedRange<Int> = 10...20) {
         var random = SeededGenerator(seed: seed)
@@ -283,14 +306,21 @@ struct MergeScenario {
             case ..<72: source.append(Record(id: id, v: "stale delete \(id)", rev: 0, del: true))
             case ..<80:
                 // The same key twice: the greater rev wins, in either order.
-                let pair = [Record(id: id, v: "dup loser \(id)", rev: 2, del: false), Record(id: id, v: "dup winner \(id)", rev: 3, del: false)]
+                let pair = [
+                    Record(id: id, v: "dup loser \(id)", rev: 2, del: false),
+                    Record(id: id, v: "dup winner \(id)", rev: 3, del: false),
+                ]
                 source += Bool.random(using: &random) ? pair : pair.reversed()
             default: break
             }
         }
         let inserts = Int.random(in: inserted, using: &random)
-        for id in existing..<(existing + inserts) { source.append(Record(id: id, v: "inserted \(id)", rev: 2, del: false)) }
-        for id in (existing + inserts)..<(existing + inserts + 2) { source.append(Record(id: id, v: "never existed \(id)", rev: 2, del: true)) }
+        for id in existing..<(existing + inserts) {
+            source.append(Record(id: id, v: "inserted \(id)", rev: 2, del: false))
+        }
+        for id in (existing + inserts)..<(existing + inserts + 2) {
+            source.append(Record(id: id, v: "never existed \(id)", rev: 2, del: true))
+        }
         source.shuffle(using: &random)
         self.source = source
     }
@@ -337,34 +367,44 @@ enum Reliability {
     /// A policy with short backoffs (a trial takes seconds, not minutes), a breaker that tolerates a burst of
     /// injected faults, and room in the budget for the proxy's billed bytes (10-59 MiB a job).
     static let policy = """
-    version: 1
-    name: default
-    session:
-      max_bytes_billed: 50 GB
-      max_queries: 500
-      max_cost_usd: 1
-    query:
-      max_bytes_billed: 1 GB
-    cache: true
-    retry: {max_attempts: 6, initial_backoff: 50ms, max_backoff: 400ms, deadline: 60s}
-    circuit_breaker: {failure_threshold: 10, reset_after: 1s}
+        version: 1
+        name: default
+        session:
+          max_bytes_billed: 50 GB
+          max_queries: 500
+          max_cost_usd: 1
+        query:
+          max_bytes_billed: 1 GB
+        cache: true
+        retry: {max_attempts: 6, initial_backoff: 50ms, max_backoff: 400ms, deadline: 60s}
+        circuit_breaker: {failure_threshold: 10, reset_after: 1s}
 
-    """
+        """
 
     /// Creates `table` in the workspace's dataset with the scenario's schema and rows (REST, not bqsync).
     static func createTarget(_ ws: Workspace, _ table: String, rows: [MergeScenario.Record]) throws {
         let base = ws.host + "/bigquery/v2/projects/\(E2E.project)"
-        let (status, body) = try Curl.call("POST", base + "/datasets", json: try JSONSerialization.data(withJSONObject: [
-            "datasetReference": ["projectId": E2E.project, "datasetId": ws.dataset],
-        ]))
-        guard status == 200 || status == 409 else { throw HarnessError("dataset: \(status) \(String(decoding: body, as: UTF8.self))") }
-        _ = try Curl.object("POST", base + "/datasets/\(ws.dataset)/tables", [
-            "tableReference": ["projectId": E2E.project, "datasetId": ws.dataset, "tableId": table],
-            "schema": ["fields": [
-                ["name": "id", "type": "INT64", "mode": "REQUIRED"], ["name": "v", "type": "STRING", "mode": "NULLABLE"],
-                ["name": "rev", "type": "INT64", "mode": "NULLABLE"], ["name": "del", "type": "BOOL", "mode": "NULLABLE"],
-            ]],
-        ])
+        let (status, body) = try Curl.call(
+            "POST", base + "/datasets",
+            json: try JSONSerialization.data(withJSONObject: [
+                "datasetReference": ["projectId": E2E.project, "datasetId": ws.dataset]
+            ]))
+        guard status == 200 || status == 409 else {
+            throw HarnessError("dataset: \(status) \(String(decoding: body, as: UTF8.self))")
+        }
+        _ = try Curl.object(
+            "POST", base + "/datasets/\(ws.dataset)/tables",
+            [
+                "tableReference": ["projectId": E2E.project, "datasetId": ws.dataset, "tableId": table],
+                "schema": [
+                    "fields": [
+                        ["name": "id", "type": "INT64", "mode": "REQUIRED"],
+                        ["name": "v", "type": "STRING", "mode": "NULLABLE"],
+                        ["name": "rev", "type": "INT64", "mode": "NULLABLE"],
+                        ["name": "del", "type": "BOOL", "mode": "NULLABLE"],
+                    ]
+                ],
+            ])
         guard !rows.isEmpty else { return }
         let values = rows.map { "(\($0.id), '\($0.v)', \($0.rev), \($0.del))" }.joined(separator: ", ")
         _ = try ws.query("INSERT INTO `\(ws.table(table))` (id, v, rev, del) VALUES \(values)")
@@ -373,19 +413,28 @@ enum Reliability {
     /// Creates the state dataset unless it exists, so the trials see the request pattern of a project that has
     /// applied before (the first apply anywhere also creates it).
     static func ensureStateDataset(_ ws: Workspace) throws {
-        let (status, body) = try Curl.call("POST", ws.host + "/bigquery/v2/projects/\(E2E.project)/datasets", json: try JSONSerialization.data(
-            withJSONObject: ["datasetReference": ["projectId": E2E.project, "datasetId": "bqsync"]]))
-        guard status == 200 || status == 409 else { throw HarnessError("state dataset: \(status) \(String(decoding: body, as: UTF8.self))") }
+        let (status, body) = try Curl.call(
+            "POST", ws.host + "/bigquery/v2/projects/\(E2E.project)/datasets",
+            json: try JSONSerialization.data(
+                withJSONObject: ["datasetReference": ["projectId": E2E.project, "datasetId": "bqsync"]]))
+        guard status == 200 || status == 409 else {
+            throw HarnessError("state dataset: \(status) \(String(decoding: body, as: UTF8.self))")
+        }
     }
 
     /// A workspace with sync `s` from `data/s.ndjson` into table `t`, the table holding the scenario's initial rows.
-    static func workspace(_ prefix: String, scenario: MergeScenario, strategy: String, batch: Int, createTarget: Bool = true) throws -> Workspace {
+    static func workspace(
+        _ prefix: String, scenario: MergeScenario, strategy: String, batch: Int, createTarget: Bool = true
+    ) throws -> Workspace {
         let ws = try Workspace(prefix, policy: policy)
         try ensureStateDataset(ws)
         if createTarget { try Reliability.createTarget(ws, "t", rows: scenario.initial) }
-        try ws.write("syncs.d/s.yaml", EndToEndTests.sync("s", source: "type: ndjson\npath: data/s.ndjson", table: ws.table("t"),
-                                                         schema: MergeScenario.schema, keys: ["id"], orderBy: "rev", deleteWhen: "del",
-                                                         batch: batch, strategy: strategy))
+        try ws.write(
+            "syncs.d/s.yaml",
+            EndToEndTests.sync(
+                "s", source: "type: ndjson\npath: data/s.ndjson", table: ws.table("t"),
+                schema: MergeScenario.schema, keys: ["id"], orderBy: "rev", deleteWhen: "del",
+                batch: batch, strategy: strategy))
         try ws.write("syncs.d/data/s.ndjson", try scenario.sourceFile)
         return ws
     }
@@ -397,18 +446,26 @@ enum Reliability {
         let plan = try EndToEndTests.planJSON(ws)
         let sync = try EndToEndTests.syncPlan(plan, "s")
         let steps = sync["steps"] as? [[String: Any]] ?? []
-        return PlannedSync(planId: plan["plan_id"] as? String ?? "", strategy: sync["strategy"] as? String ?? "",
-                           merges: steps.filter { $0["kind"] as? String == "merge" }.compactMap { $0["job_id"] as? String },
-                           loads: steps.filter { $0["kind"] as? String == "load" }.compactMap { $0["job_id"] as? String })
+        return PlannedSync(
+            planId: plan["plan_id"] as? String ?? "", strategy: sync["strategy"] as? String ?? "",
+            merges: steps.filter { $0["kind"] as? String == "merge" }.compactMap { $0["job_id"] as? String },
+            loads: steps.filter { $0["kind"] as? String == "load" }.compactMap { $0["job_id"] as? String })
     }
 
     /// The run records of a plan: (status, bytes billed, jobs, run id).
-    static func runs(_ ws: Workspace, planId: String) throws -> [(status: String, bytesBilled: Int64, jobs: Int, runId: String)] {
-        guard try EmulatorSQL(host: ws.host).status("GET", "/bigquery/v2/projects/\(E2E.project)/datasets/bqsync/tables/run_records") == 200 else {
+    static func runs(_ ws: Workspace, planId: String) throws -> [(
+        status: String, bytesBilled: Int64, jobs: Int, runId: String
+    )] {
+        guard
+            try EmulatorSQL(host: ws.host).status(
+                "GET", "/bigquery/v2/projects/\(E2E.project)/datasets/bqsync/tables/run_records") == 200
+        else {
             return []
         }
-        return try ws.query("SELECT status, bytes_billed, jobs, run_id FROM `\(E2E.project).bqsync.run_records` WHERE plan_id = '\(planId)' ORDER BY finished_at")
-            .map { ($0[0] ?? "", Int64($0[1] ?? "") ?? -1, Int($0[2] ?? "") ?? -1, $0[3] ?? "") }
+        return try ws.query(
+            "SELECT status, bytes_billed, jobs, run_id FROM `\(E2E.project).bqsync.run_records` WHERE plan_id = '\(planId)' ORDER BY finished_at"
+        )
+        .map { ($0[0] ?? "", Int64($0[1] ?? "") ?? -1, Int($0[2] ?? "") ?? -1, $0[3] ?? "") }
     }
 
     /// The leases on a target as its lease table describes them (found by listing the state dataset, not by
@@ -417,8 +474,11 @@ enum Reliability {
         let base = ws.host + "/bigquery/v2/projects/\(E2E.project)/datasets/bqsync/tables"
         let (status, body) = try Curl.call("GET", base + "?maxResults=10000")
         guard status == 200 else { return [] }
-        let listed = (try JSONSerialization.jsonObject(with: body) as? [String: Any])?["tables"] as? [[String: Any]] ?? []
-        let ids = listed.compactMap { ($0["tableReference"] as? [String: Any])?["tableId"] as? String }.filter { $0.hasPrefix("lease_") }
+        let listed =
+            (try JSONSerialization.jsonObject(with: body) as? [String: Any])?["tables"] as? [[String: Any]] ?? []
+        let ids = listed.compactMap { ($0["tableReference"] as? [String: Any])?["tableId"] as? String }.filter {
+            $0.hasPrefix("lease_")
+        }
         return try ids.compactMap { id in
             // A lease of another test's target may be recovered (deleted, then created) between the list and this read.
             let (status, body) = try Curl.call("GET", base + "/" + id)
@@ -429,15 +489,18 @@ enum Reliability {
             // Other tests share the state dataset, and one puts a foreign table (a description that is not JSON)
             // where a lease goes: that is nobody's lease record.
             guard let text = resource["description"] as? String,
-                  let record = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
-                  record["target"] as? String == ws.table(table) else { return nil }
+                let record = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
+                record["target"] as? String == ws.table(table)
+            else { return nil }
             return record
         }
     }
 
     /// The holders of a target's lease while it is held (empty once released).
     static func leases(_ ws: Workspace, table: String) throws -> [String] {
-        try leaseRecords(ws, table: table).filter { $0["state"] as? String == "held" }.compactMap { $0["holder"] as? String }
+        try leaseRecords(ws, table: table).filter { $0["state"] as? String == "held" }.compactMap {
+            $0["holder"] as? String
+        }
     }
 
     /// The summaries an `apply --format json` printed.
@@ -448,7 +511,8 @@ enum Reliability {
 
     /// The last `error:` line of a run, for reports.
     static func errorLine(_ run: RunResult) -> String {
-        run.stderr.split(separator: "\n").last { $0.hasPrefix("error:") || $0.hasPrefix("refused") }.map(String.init) ?? "exit \(run.status)"
+        run.stderr.split(separator: "\n").last { $0.hasPrefix("error:") || $0.hasPrefix("refused") }.map(String.init)
+            ?? "exit \(run.status)"
     }
 }
 
@@ -464,7 +528,8 @@ struct PlannedSync {
 /// Appends one JSON line to the file named by `BQSYNC_SOAK_REPORT`, if set (scripts/soak-* summarise it).
 func reportTrial(_ fields: [String: Any]) {
     guard let path = ProcessInfo.processInfo.environment["BQSYNC_SOAK_REPORT"], !path.isEmpty,
-          let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else { return }
+        let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+    else { return }
     let line = data + Data("\n".utf8)
     let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
     guard fd >= 0 else { return }

@@ -24,7 +24,9 @@ import Testing
             process.standardOutput = pipe
             try process.run()
             var line = Data()
-            while let byte = try pipe.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) { line.append(byte) }
+            while let byte = try pipe.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) {
+                line.append(byte)
+            }
             base = "http://127.0.0.1:\(String(decoding: line, as: UTF8.self))"
         }
 
@@ -56,7 +58,10 @@ import Testing
         return String(decoding: data, as: UTF8.self)
     }
 
-    enum Kind: String, CaseIterable, Sendable { case serviceAccount = "service_account", authorizedUser = "authorized_user" }
+    enum Kind: String, CaseIterable, Sendable {
+        case serviceAccount = "service_account"
+        case authorizedUser = "authorized_user"
+    }
 
     @Test("no secret in any output, file or record", arguments: Kind.allCases)
     func noSecretAnywhere(kind: Kind) throws {
@@ -64,33 +69,52 @@ import Testing
         let ws = try Workspace("e2e_secrets")
         let pem = try Self.privateKey()
         let keyBody = pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
-        let credentials: [String: Any] = switch kind {
-        case .serviceAccount:
-            ["type": "service_account", "project_id": E2E.project, "private_key_id": "canary-kid", "private_key": pem,
-             "client_email": "bqsync@\(E2E.project).iam.gserviceaccount.com", "client_id": "1", "token_uri": server.tokenURI]
-        case .authorizedUser:
-            ["type": "authorized_user", "client_id": "canary-client.apps.googleusercontent.com", "client_secret": Self.clientSecret,
-             "refresh_token": Self.refreshToken, "token_uri": server.tokenURI]
-        }
+        let credentials: [String: Any] =
+            switch kind {
+            case .serviceAccount:
+                [
+                    "type": "service_account", "project_id": E2E.project, "private_key_id": "canary-kid",
+                    "private_key": pem,
+                    "client_email": "bqsync@\(E2E.project).iam.gserviceaccount.com", "client_id": "1",
+                    "token_uri": server.tokenURI,
+                ]
+            case .authorizedUser:
+                [
+                    "type": "authorized_user", "client_id": "canary-client.apps.googleusercontent.com",
+                    "client_secret": Self.clientSecret,
+                    "refresh_token": Self.refreshToken, "token_uri": server.tokenURI,
+                ]
+            }
         let keyFile = NSTemporaryDirectory() + "bqsync-canary-\(UUID().uuidString).json"
         try JSONSerialization.data(withJSONObject: credentials).write(to: URL(fileURLWithPath: keyFile))
         chmod(keyFile, 0o600)
         defer { unlink(keyFile) }
-        let canaries = [Self.accessToken, Self.refreshToken, Self.clientSecret, String(keyBody.prefix(48)), String(keyBody.suffix(48)),
-                        String(keyBody.dropFirst(600).prefix(48))]
+        let canaries = [
+            Self.accessToken, Self.refreshToken, Self.clientSecret, String(keyBody.prefix(48)),
+            String(keyBody.suffix(48)),
+            String(keyBody.dropFirst(600).prefix(48)),
+        ]
 
-        try ws.write("syncs.d/people.yaml", EndToEndTests.sync("people", source: "type: ndjson\npath: data/people.ndjson",
-                                                               table: ws.table("people"), schema: EndToEndTests.contactSchema,
-                                                               keys: ["id"], orderBy: "updated_at", deleteWhen: "is_deleted",
-                                                               batch: 2, strategy: "inline"))
-        try ws.write("syncs.d/data/people.ndjson", """
-        {"id": 1, "name": "alice", "amount": 10, "is_deleted": false, "updated_at": "2025-01-01T00:00:00Z"}
-        {"id": 2, "name": "bob", "amount": 20, "is_deleted": false, "updated_at": "2025-01-01T00:00:00Z"}
-        {"id": 3, "name": "carol", "amount": 30, "is_deleted": false, "updated_at": "2025-01-01T00:00:00Z"}
+        try ws.write(
+            "syncs.d/people.yaml",
+            EndToEndTests.sync(
+                "people", source: "type: ndjson\npath: data/people.ndjson",
+                table: ws.table("people"), schema: EndToEndTests.contactSchema,
+                keys: ["id"], orderBy: "updated_at", deleteWhen: "is_deleted",
+                batch: 2, strategy: "inline"))
+        try ws.write(
+            "syncs.d/data/people.ndjson",
+            """
+            {"id": 1, "name": "alice", "amount": 10, "is_deleted": false, "updated_at": "2025-01-01T00:00:00Z"}
+            {"id": 2, "name": "bob", "amount": 20, "is_deleted": false, "updated_at": "2025-01-01T00:00:00Z"}
+            {"id": 3, "name": "carol", "amount": 30, "is_deleted": false, "updated_at": "2025-01-01T00:00:00Z"}
 
-        """)
-        let environment = ["GOOGLE_APPLICATION_CREDENTIALS": keyFile, "BIGQUERY_EMULATOR_HOST": "", "GOOGLE_CLOUD_PROJECT": E2E.project,
-                           "NO_GCE_CHECK": "true"]
+            """)
+        let environment = [
+            "GOOGLE_APPLICATION_CREDENTIALS": keyFile, "BIGQUERY_EMULATOR_HOST": "",
+            "GOOGLE_CLOUD_PROJECT": E2E.project,
+            "NO_GCE_CHECK": "true",
+        ]
         let endpoint = ["--endpoint", ws.host]
         var printed: [RunResult] = []
         func run(_ arguments: [String]) throws -> RunResult {
@@ -122,18 +146,25 @@ import Testing
         // The token was really fetched and used: otherwise the scan proves nothing.
         #expect(try server.tokenRequests >= 1)
         #expect(try ws.rows("people", orderBy: "id", columns: "id").count == 3)
-        #expect(printed.contains { !$0.requests.isEmpty }, "at debug level every request is logged, so the scan covers them")
+        #expect(
+            printed.contains { !$0.requests.isEmpty }, "at debug level every request is logged, so the scan covers them"
+        )
 
         var haystack = printed.map { $0.stdout + "\n" + $0.stderr }
         let files = FileManager.default.enumerator(atPath: ws.root)?.compactMap { $0 as? String } ?? []
         for file in files where !file.hasPrefix("syncs.d/") && !file.hasPrefix("policies/") {
-            if let data = FileManager.default.contents(atPath: ws.path(file)) { haystack.append(String(decoding: data, as: UTF8.self)) }
+            if let data = FileManager.default.contents(atPath: ws.path(file)) {
+                haystack.append(String(decoding: data, as: UTF8.self))
+            }
         }
         #expect(files.contains { $0.hasPrefix("plan-trace") }, "the plan files were written")
         let plan = try EndToEndTests.planJSON(ws, "plan-trace-text.json")
         let stateDataset = try #require(plan["state_dataset"] as? String)
-        haystack += try ws.query("SELECT TO_JSON_STRING(r) FROM `\(E2E.project).\(stateDataset).run_records` AS r").map { $0.compactMap { $0 }.joined() }
-        haystack += try Reliability.leaseRecords(ws, table: "people").map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
+        haystack += try ws.query("SELECT TO_JSON_STRING(r) FROM `\(E2E.project).\(stateDataset).run_records` AS r").map
+        { $0.compactMap { $0 }.joined() }
+        haystack += try Reliability.leaseRecords(ws, table: "people").map {
+            String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self)
+        }
         for canary in canaries {
             for (index, text) in haystack.enumerated() {
                 #expect(!text.contains(canary), "\(kind): a secret (\(canary.prefix(12))…) leaked into output \(index)")

@@ -43,8 +43,9 @@ public actor Authenticator {
         case .authorizedUser(let key): return key.quotaProjectId
         case .metadata(let host):
             if let metadataProject { return metadataProject }
-            let request = HTTPRequest(method: "GET", url: "http://\(host)/computeMetadata/v1/project/project-id",
-                                      headers: [("Metadata-Flavor", "Google")], timeout: 3)
+            let request = HTTPRequest(
+                method: "GET", url: "http://\(host)/computeMetadata/v1/project/project-id",
+                headers: [("Metadata-Flavor", "Google")], timeout: 3)
             guard let response = try? await transport.send(request), response.isSuccess else { return nil }
             metadataProject = String(decoding: response.body, as: UTF8.self)
             return metadataProject
@@ -100,29 +101,37 @@ public actor Authenticator {
     }
 
     /// Asks the token endpoint for a new token.
-    private static func fetch(source: CredentialSource, transport: any HTTPTransport, clock: any WallClock) async throws -> AccessToken {
+    private static func fetch(source: CredentialSource, transport: any HTTPTransport, clock: any WallClock) async throws
+        -> AccessToken
+    {
         let now = clock.unixTime()
         let request: HTTPRequest
         switch source {
         case .serviceAccount(let key):
             let assertion = try ServiceAccountJWT(key: key).assertion(issuedAt: Int64(now))
-            request = formPost(key.tokenURI, [
-                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", assertion),
-            ])
+            request = formPost(
+                key.tokenURI,
+                [
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", assertion),
+                ])
         case .authorizedUser(let key):
-            request = formPost(key.tokenURI, [
-                ("grant_type", "refresh_token"), ("client_id", key.clientId),
-                ("client_secret", key.clientSecret.value), ("refresh_token", key.refreshToken.value),
-            ])
+            request = formPost(
+                key.tokenURI,
+                [
+                    ("grant_type", "refresh_token"), ("client_id", key.clientId),
+                    ("client_secret", key.clientSecret.value), ("refresh_token", key.refreshToken.value),
+                ])
         case .metadata(let host):
-            request = HTTPRequest(method: "GET", url: "http://\(host)/computeMetadata/v1/instance/service-accounts/default/token",
-                                  headers: [("Metadata-Flavor", "Google")], timeout: 5)
+            request = HTTPRequest(
+                method: "GET", url: "http://\(host)/computeMetadata/v1/instance/service-accounts/default/token",
+                headers: [("Metadata-Flavor", "Google")], timeout: 5)
         case .none, .token:
             throw BigQueryError.auth("these credentials cannot be refreshed")
         }
         // A key file's token_uri receives the refresh token and client secret (or a signed assertion): never in
         // clear text. The metadata server is plain http by design and is sent no secret.
-        if case .metadata = source {} else if let problem = Endpoint.cleartextProblem(request.url) {
+        if case .metadata = source {
+        } else if let problem = Endpoint.cleartextProblem(request.url) {
             throw BigQueryError.auth("refusing to send credentials to token_uri: \(problem)")
         }
         let response: HTTPResponse
@@ -130,19 +139,26 @@ public actor Authenticator {
             response = try await transport.send(request)
         } catch {
             if case .metadata = source {
-                throw BigQueryError.auth("no credentials found (the metadata server did not answer: \(error.message)); set GOOGLE_APPLICATION_CREDENTIALS, run `gcloud auth application-default login`, or set NO_GCE_CHECK=true to skip the metadata server")
+                throw BigQueryError.auth(
+                    "no credentials found (the metadata server did not answer: \(error.message)); set GOOGLE_APPLICATION_CREDENTIALS, run `gcloud auth application-default login`, or set NO_GCE_CHECK=true to skip the metadata server"
+                )
             }
             throw BigQueryError.auth("token request to \(hostOf(request.url)) failed: \(error.message)")
         }
         guard response.isSuccess else {
             // OAuth error bodies carry an error code and description, never the credentials sent.
-            let detail = (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]).flatMap { body in
-                [body["error"] as? String, body["error_description"] as? String].compactMap { $0 }.joined(separator: ": ")
-            } ?? ""
-            throw BigQueryError.auth("token request to \(hostOf(request.url)) answered \(response.status)\(detail.isEmpty ? "" : ": \(detail)")")
+            let detail =
+                (try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]).flatMap { body in
+                    [body["error"] as? String, body["error_description"] as? String].compactMap { $0 }.joined(
+                        separator: ": ")
+                } ?? ""
+            throw BigQueryError.auth(
+                "token request to \(hostOf(request.url)) answered \(response.status)\(detail.isEmpty ? "" : ": \(detail)")"
+            )
         }
         guard let body = try? JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any],
-              let value = body["access_token"] as? String, !value.isEmpty else {
+            let value = body["access_token"] as? String, !value.isEmpty
+        else {
             throw BigQueryError.auth("token response from \(hostOf(request.url)) holds no access_token")
         }
         let lifetime = (body["expires_in"] as? NSNumber)?.doubleValue ?? 3600
@@ -151,8 +167,9 @@ public actor Authenticator {
 
     private static func formPost(_ url: String, _ fields: [(String, String)]) -> HTTPRequest {
         let body = fields.map { "\(formEncode($0.0))=\(formEncode($0.1))" }.joined(separator: "&")
-        return HTTPRequest(method: "POST", url: url, headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                           body: .bytes(Array(body.utf8)), timeout: 30)
+        return HTTPRequest(
+            method: "POST", url: url, headers: [("Content-Type", "application/x-www-form-urlencoded")],
+            body: .bytes(Array(body.utf8)), timeout: 30)
     }
 
     static func formEncode(_ text: String) -> String {

@@ -61,8 +61,10 @@ public struct ServiceAccountKey: Sendable {
     public var quotaProjectId: String?
 
     /// Creates a key.
-    public init(path: String, clientEmail: String, privateKey: Secret, privateKeyId: String?, tokenURI: String,
-                projectId: String?, quotaProjectId: String?) {
+    public init(
+        path: String, clientEmail: String, privateKey: Secret, privateKeyId: String?, tokenURI: String,
+        projectId: String?, quotaProjectId: String?
+    ) {
         self.path = path
         self.clientEmail = clientEmail
         self.privateKey = privateKey
@@ -89,7 +91,10 @@ public struct AuthorizedUserKey: Sendable {
     public var quotaProjectId: String?
 
     /// Creates a key.
-    public init(path: String, clientId: String, clientSecret: Secret, refreshToken: Secret, tokenURI: String, quotaProjectId: String?) {
+    public init(
+        path: String, clientId: String, clientSecret: Secret, refreshToken: Secret, tokenURI: String,
+        quotaProjectId: String?
+    ) {
         self.path = path
         self.clientId = clientId
         self.clientSecret = clientSecret
@@ -131,7 +136,9 @@ public struct CredentialDiscovery: Sendable {
             let host = environment["GCE_METADATA_HOST"].flatMap { $0.isEmpty ? nil : $0 } ?? "metadata.google.internal"
             return (.metadata(host: host), [])
         }
-        throw .auth("no credentials found: set GOOGLE_APPLICATION_CREDENTIALS to a key file, run `gcloud auth application-default login`, or set BIGQUERY_EMULATOR_HOST for the emulator")
+        throw .auth(
+            "no credentials found: set GOOGLE_APPLICATION_CREDENTIALS to a key file, run `gcloud auth application-default login`, or set BIGQUERY_EMULATOR_HOST for the emulator"
+        )
     }
 
     /// Reads a credentials file.
@@ -142,10 +149,13 @@ public struct CredentialDiscovery: Sendable {
             throw .auth("cannot read \(path) (from \(origin)): \(String(cString: strerror(errno)).lowercased())")
         }
         if info.st_mode & 0o077 != 0 {
-            warnings.append("credentials file \(path) is readable by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); restrict it with chmod 600")
+            warnings.append(
+                "credentials file \(path) is readable by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); restrict it with chmod 600"
+            )
         }
         guard let data = FileManager.default.contents(atPath: path), data.count < 1 << 20,
-              let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        else {
             throw .auth("\(path) is not a JSON credentials file")
         }
         let type = object["type"] as? String ?? ""
@@ -171,7 +181,9 @@ public struct CredentialDiscovery: Sendable {
             )
             return (.authorizedUser(key), warnings)
         case "external_account", "impersonated_service_account", "external_account_authorized_user":
-            throw .auth("\(path): credentials of type '\(type)' are not supported yet; use a service-account key or user credentials")
+            throw .auth(
+                "\(path): credentials of type '\(type)' are not supported yet; use a service-account key or user credentials"
+            )
         default:
             throw .auth("\(path): unknown credentials type '\(type)'")
         }

@@ -36,7 +36,8 @@ public struct ServiceAccountJWT: Sendable {
         let signingInput = Base64URL.encode(header.bytes) + "." + Base64URL.encode(claims.bytes)
         do {
             let privateKey = try _RSA.Signing.PrivateKey(pemRepresentation: key.privateKey.value)
-            let signature = try privateKey.signature(for: SHA256.hash(data: Array(signingInput.utf8)), padding: .insecurePKCS1v1_5)
+            let signature = try privateKey.signature(
+                for: SHA256.hash(data: Array(signingInput.utf8)), padding: .insecurePKCS1v1_5)
             return signingInput + "." + Base64URL.encode(Array(signature.rawRepresentation))
         } catch {
             // The library's error could describe the key; say only that it failed.

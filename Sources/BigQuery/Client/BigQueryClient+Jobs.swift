@@ -12,13 +12,18 @@ extension BigQueryClient {
     /// actual bytes, and the rows of a SELECT.
     public func query(_ job: QueryJob) async throws(BigQueryError) -> QueryResult {
         let budget = try self.budget(job.budget)
-        let project = try await billingProject(fallback: job.writes?.projectId ?? job.reads.first?.projectId, explicit: job.project)
+        let project = try await billingProject(
+            fallback: job.writes?.projectId ?? job.reads.first?.projectId, explicit: job.project)
         try checkWritable(job.writes, jobId: job.jobId ?? "query", kind: "query")
-        let cacheKey = job.writes == nil && job.cacheable && budget.cache
+        let cacheKey =
+            job.writes == nil && job.cacheable && budget.cache
             ? QueryCache.key(project: project, location: job.location, sql: job.sql, parameters: job.parameters) : nil
         if let cacheKey, var cached = await cache.lookup(cacheKey) {
-            record(JobRecord(kind: "query", jobId: cached.outcome.jobId, statementType: cached.outcome.statementType, bytesProcessed: 0,
-                             bytesBilled: 0, costUSD: 0, durationSeconds: 0, attempt: 0, outcome: "cached", reason: nil))
+            record(
+                JobRecord(
+                    kind: "query", jobId: cached.outcome.jobId, statementType: cached.outcome.statementType,
+                    bytesProcessed: 0,
+                    bytesBilled: 0, costUSD: 0, durationSeconds: 0, attempt: 0, outcome: "cached", reason: nil))
             cached.fromSessionCache = true
             return cached
         }
@@ -26,12 +31,17 @@ extension BigQueryClient {
         let started = time.now()
         let run: JobRun
         do {
-            run = try await runJob(project: project, idBase: job.jobId, location: job.location, retry: budget.retry, kind: "query",
-                                   resuming: job.resuming) { object in
+            run = try await runJob(
+                project: project, idBase: job.jobId, location: job.location, retry: budget.retry, kind: "query",
+                resuming: job.resuming
+            ) { object in
                 object.field("query") { json in
-                    self.writeQueryConfiguration(job, cache: budget.cache, maximumBytesBilled: admission.maximumBytesBilled, into: &json)
+                    self.writeQueryConfiguration(
+                        job, cache: budget.cache, maximumBytesBilled: admission.maximumBytesBilled, into: &json)
                 }
-                object.field("labels") { json in json.object { labels in for (k, v) in self.labels(job.labels) { labels.field(k, string: v) } } }
+                object.field("labels") { json in
+                    json.object { labels in for (k, v) in self.labels(job.labels) { labels.field(k, string: v) } }
+                }
             }
         } catch {
             await guardian.settle(admission, billedBytes: 0, processedBytes: 0)
@@ -41,7 +51,8 @@ extension BigQueryClient {
         var schema: [FieldSchema] = []
         var rows: [[Cell]] = []
         if job.writes == nil {
-            (schema, rows) = try await results(project: project, jobId: outcome.jobId, location: outcome.location, retry: budget.retry)
+            (schema, rows) = try await results(
+                project: project, jobId: outcome.jobId, location: outcome.location, retry: budget.retry)
         }
         let result = QueryResult(outcome: outcome, schema: schema, rows: rows, fromSessionCache: false)
         if let cacheKey { await cache.store(cacheKey, result) }
@@ -60,8 +71,11 @@ extension BigQueryClient {
             dry = try await dryRun(job)
         }
         if job.writes == nil, let statement = dry.statementType, !Self.readOnlyStatements.contains(statement) {
-            record(JobRecord(kind: "query", jobId: displayId, statementType: statement, bytesProcessed: 0, bytesBilled: 0, costUSD: 0,
-                             durationSeconds: 0, attempt: 0, outcome: "refused", reason: "undeclaredWrite"))
+            record(
+                JobRecord(
+                    kind: "query", jobId: displayId, statementType: statement, bytesProcessed: 0, bytesBilled: 0,
+                    costUSD: 0,
+                    durationSeconds: 0, attempt: 0, outcome: "refused", reason: "undeclaredWrite"))
             throw .refused(.undeclaredWrite(statement: statement))
         }
         guard let guardian = guards[job.budget] else { throw .invalidName("no budget named '\(job.budget)'") }
@@ -70,15 +84,20 @@ extension BigQueryClient {
             warn(await guardian.drainWarnings(), budget: job.budget)
             return (dry, admission, guardian)
         } catch {
-            record(JobRecord(kind: "query", jobId: displayId, statementType: dry.statementType, bytesProcessed: 0, bytesBilled: 0,
-                             costUSD: 0, durationSeconds: 0, attempt: 0, outcome: "refused", reason: "budget"))
+            record(
+                JobRecord(
+                    kind: "query", jobId: displayId, statementType: dry.statementType, bytesProcessed: 0,
+                    bytesBilled: 0,
+                    costUSD: 0, durationSeconds: 0, attempt: 0, outcome: "refused", reason: "budget"))
             throw error
         }
     }
 
     /// Settles a finished job with its budget (its actual bytes billed replace the reservation) and logs it.
-    func settle(_ run: JobRun, of job: QueryJob, dry: DryRunResult, admission: CostGuard.Admission, guardian: CostGuard,
-                started: Double) async -> JobOutcome {
+    func settle(
+        _ run: JobRun, of job: QueryJob, dry: DryRunResult, admission: CostGuard.Admission, guardian: CostGuard,
+        started: Double
+    ) async -> JobOutcome {
         let stats = run.resource.statistics?.query
         let processed = Int64(stats?.totalBytesProcessed ?? run.resource.statistics?.totalBytesProcessed ?? "") ?? 0
         let cacheHit = stats?.cacheHit ?? false
@@ -86,7 +105,8 @@ extension BigQueryClient {
         await guardian.settle(admission, billedBytes: billed, processedBytes: processed)
         warn(await guardian.drainWarnings(), budget: job.budget)
         var outcome = JobOutcome(
-            jobId: run.resource.jobReference?.jobId ?? run.jobId, location: run.resource.jobReference?.location ?? job.location,
+            jobId: run.resource.jobReference?.jobId ?? run.jobId,
+            location: run.resource.jobReference?.location ?? job.location,
             statementType: stats?.statementType ?? dry.statementType, bytesProcessed: processed, bytesBilled: billed,
             costUSD: Billing.cost(billedBytes: billed, usdPerTiB: guardian.limits.usdPerTiB), cacheHit: cacheHit,
             affectedRows: stats?.numDmlAffectedRows.flatMap { Int64($0) },
@@ -98,15 +118,19 @@ extension BigQueryClient {
         if job.writes != nil, outcome.affectedRows == nil, let inserted = outcome.insertedRows {
             outcome.affectedRows = inserted + (outcome.updatedRows ?? 0) + (outcome.deletedRows ?? 0)
         }
-        record(JobRecord(kind: "query", jobId: outcome.jobId, statementType: outcome.statementType, bytesProcessed: processed,
-                         bytesBilled: billed, costUSD: outcome.costUSD, durationSeconds: outcome.durationSeconds,
-                         attempt: run.attempt, outcome: run.adopted ? "adopted" : "done", reason: nil))
+        record(
+            JobRecord(
+                kind: "query", jobId: outcome.jobId, statementType: outcome.statementType, bytesProcessed: processed,
+                bytesBilled: billed, costUSD: outcome.costUSD, durationSeconds: outcome.durationSeconds,
+                attempt: run.attempt, outcome: run.adopted ? "adopted" : "done", reason: nil))
         return outcome
     }
 
     /// `configuration.query` of a job or dry run, written in one place: the statement, GoogleSQL, the cache
     /// setting, the cap BigQuery enforces (not for a dry run) and the named parameters.
-    nonisolated func writeQueryConfiguration(_ job: QueryJob, cache: Bool, maximumBytesBilled: Int64?, into json: inout JSONWriter) {
+    nonisolated func writeQueryConfiguration(
+        _ job: QueryJob, cache: Bool, maximumBytesBilled: Int64?, into json: inout JSONWriter
+    ) {
         json.object { query in
             query.field("query", string: job.sql)
             query.field("useLegacySql") { $0.bool(false) }
@@ -128,7 +152,8 @@ extension BigQueryClient {
     /// A dry run that also returns the result schema BigQuery reports (for a SELECT).
     public func dryRunWithSchema(_ job: QueryJob) async throws(BigQueryError) -> (DryRunResult, [FieldSchema]) {
         let budget = try self.budget(job.budget)
-        let project = try await billingProject(fallback: job.writes?.projectId ?? job.reads.first?.projectId, explicit: job.project)
+        let project = try await billingProject(
+            fallback: job.writes?.projectId ?? job.reads.first?.projectId, explicit: job.project)
         let started = time.now()
         var body = JSONWriter()
         body.object { object in
@@ -142,11 +167,14 @@ extension BigQueryClient {
             object.field("configuration") { json in
                 json.object { config in
                     config.field("dryRun") { $0.bool(true) }
-                    config.field("query") { json in self.writeQueryConfiguration(job, cache: budget.cache, maximumBytesBilled: nil, into: &json) }
+                    config.field("query") { json in
+                        self.writeQueryConfiguration(job, cache: budget.cache, maximumBytesBilled: nil, into: &json)
+                    }
                 }
             }
         }
-        let response = try await perform("POST", "\(projectURL(project))/jobs", body: .bytes(body.bytes), retry: budget.retry)
+        let response = try await perform(
+            "POST", "\(projectURL(project))/jobs", body: .bytes(body.bytes), retry: budget.retry)
         let resource = try decode(JobResource.self, response, what: "dry run")
         if let error = resource.status?.errorResult {
             throw .jobFailed(jobId: "dry run", reason: error.reason, message: error.message ?? "dry run failed")
@@ -154,7 +182,9 @@ extension BigQueryClient {
         let stats = resource.statistics?.query
         let processed = Int64(stats?.totalBytesProcessed ?? resource.statistics?.totalBytesProcessed ?? "") ?? 0
         let accuracy = stats?.totalBytesProcessedAccuracy ?? "UNKNOWN"
-        let referenced = (stats?.referencedTables ?? []).compactMap { try? TableReference(projectId: $0.projectId, datasetId: $0.datasetId, tableId: $0.tableId) }
+        let referenced = (stats?.referencedTables ?? []).compactMap {
+            try? TableReference(projectId: $0.projectId, datasetId: $0.datasetId, tableId: $0.tableId)
+        }
         var result = DryRunResult(
             bytesProcessed: processed, accuracy: accuracy, statementType: stats?.statementType,
             estimatedBilledBytes: Billing.billed(processed: processed, tablesReferenced: max(1, referenced.count)),
@@ -167,12 +197,15 @@ extension BigQueryClient {
             if fallback > result.estimatedBilledBytes || accuracy != "LOWER_BOUND" {
                 result.estimatedBilledBytes = max(fallback, result.estimatedBilledBytes)
                 result.conservative = true
-                result.note = "dry run reported \(Format.bytes(processed)) (\(accuracy) accuracy); estimated from table metadata of \(tables) table\(tables == 1 ? "" : "s") and the 10 MB minimums"
+                result.note =
+                    "dry run reported \(Format.bytes(processed)) (\(accuracy) accuracy); estimated from table metadata of \(tables) table\(tables == 1 ? "" : "s") and the 10 MB minimums"
             }
         }
-        record(JobRecord(kind: "dry-run", jobId: resource.jobReference?.jobId ?? "dry run", statementType: result.statementType,
-                         bytesProcessed: processed, bytesBilled: 0, costUSD: 0, durationSeconds: time.now() - started,
-                         attempt: 1, outcome: "dry-run", reason: result.note == nil ? nil : "conservativeEstimate"))
+        record(
+            JobRecord(
+                kind: "dry-run", jobId: resource.jobReference?.jobId ?? "dry run", statementType: result.statementType,
+                bytesProcessed: processed, bytesBilled: 0, costUSD: 0, durationSeconds: time.now() - started,
+                attempt: 1, outcome: "dry-run", reason: result.note == nil ? nil : "conservativeEstimate"))
         return (result, stats?.schema?.fields ?? [])
     }
 
@@ -220,14 +253,19 @@ extension BigQueryClient {
     // MARK: - results
 
     /// Every row of a finished query, page by page.
-    func results(project: String, jobId: String, location: String?, retry: RetryPolicy) async throws(BigQueryError) -> ([FieldSchema], [[Cell]]) {
+    func results(project: String, jobId: String, location: String?, retry: RetryPolicy) async throws(BigQueryError) -> (
+        [FieldSchema], [[Cell]]
+    ) {
         var rows: [[Cell]] = []
         var schema: [FieldSchema] = []
         var pageToken: String?
         while true {
-            let url = "\(projectURL(project))/queries/\(Self.segment(jobId))" + Self.query([
-                ("location", location), ("pageToken", pageToken), ("maxResults", String(configuration.pageSize)), ("timeoutMs", "10000"),
-            ])
+            let url =
+                "\(projectURL(project))/queries/\(Self.segment(jobId))"
+                + Self.query([
+                    ("location", location), ("pageToken", pageToken), ("maxResults", String(configuration.pageSize)),
+                    ("timeoutMs", "10000"),
+                ])
             let response = try await perform("GET", url, retry: retry)
             let page = try decode(QueryResultsPage.self, response, what: "query results")
             if let error = page.errors?.first {
@@ -258,21 +296,27 @@ extension BigQueryClient {
     /// have sent it) looks each attempt up before inserting it instead, for servers that do not answer 409 (the
     /// emulator re-runs a duplicate id). A job that fails for a passing cause (a backend error, a concurrent
     /// update of the table) is retried under the next id, with backoff, within the retry policy's deadline.
-    func runJob(project: String, idBase: String?, location: String?, retry: RetryPolicy, kind: String, resuming: Bool = false,
-                upload: (@Sendable (String, [UInt8]) async throws(BigQueryError) -> JobResource)? = nil,
-                adoptable: (JobResource) -> Bool = { _ in true },
-                configuration write: (inout JSONWriter.ObjectWriter) -> Void) async throws(BigQueryError) -> JobRun {
+    func runJob(
+        project: String, idBase: String?, location: String?, retry: RetryPolicy, kind: String, resuming: Bool = false,
+        upload: (@Sendable (String, [UInt8]) async throws(BigQueryError) -> JobResource)? = nil,
+        adoptable: (JobResource) -> Bool = { _ in true },
+        configuration write: (inout JSONWriter.ObjectWriter) -> Void
+    ) async throws(BigQueryError) -> JobRun {
         let start = time.now()
         var lastFailure: BigQueryError?
         for attempt in 1...max(1, retry.maxAttempts) {
             let jobId = idBase.map { "\($0)_\(attempt)" } ?? randomJobId(kind)
             let outcome: AttemptOutcome
-            if idBase != nil, resuming, let existing = try await getJob(project: project, jobId: jobId, location: location, retry: retry) {
-                outcome = try await settleExisting(existing, project: project, jobId: jobId, attempt: attempt, location: location, retry: retry,
-                                                   adoptable: adoptable)
+            if idBase != nil, resuming,
+                let existing = try await getJob(project: project, jobId: jobId, location: location, retry: retry)
+            {
+                outcome = try await settleExisting(
+                    existing, project: project, jobId: jobId, attempt: attempt, location: location, retry: retry,
+                    adoptable: adoptable)
             } else {
-                outcome = try await insertAttempt(project: project, jobId: jobId, attempt: attempt, location: location, retry: retry,
-                                                  upload: upload, adoptable: adoptable, configuration: write)
+                outcome = try await insertAttempt(
+                    project: project, jobId: jobId, attempt: attempt, location: location, retry: retry,
+                    upload: upload, adoptable: adoptable, configuration: write)
             }
             switch outcome {
             case .succeeded(let run):
@@ -281,18 +325,28 @@ extension BigQueryClient {
                 lastFailure = failure
             case .failed(let failure, let resource):
                 let error = resource.status?.errorResult
-                record(JobRecord(kind: kind, jobId: resource.jobReference?.jobId ?? jobId, statementType: resource.statistics?.query?.statementType,
-                                 bytesProcessed: 0, bytesBilled: 0, costUSD: 0, durationSeconds: 0, attempt: attempt, outcome: "failed",
-                                 reason: error?.reason))
-                guard Retry.isRetryableJob(reason: error?.reason, message: error?.message), attempt < retry.maxAttempts else { throw failure }
+                record(
+                    JobRecord(
+                        kind: kind, jobId: resource.jobReference?.jobId ?? jobId,
+                        statementType: resource.statistics?.query?.statementType,
+                        bytesProcessed: 0, bytesBilled: 0, costUSD: 0, durationSeconds: 0, attempt: attempt,
+                        outcome: "failed",
+                        reason: error?.reason))
+                guard Retry.isRetryableJob(reason: error?.reason, message: error?.message), attempt < retry.maxAttempts
+                else { throw failure }
                 let wait = time.jitter(upTo: retry.ceiling(beforeRetry: attempt).seconds)
                 guard time.now() - start + wait <= retry.deadline.seconds else {
-                    throw .retriesExhausted(attempts: attempt, last: "\(failure.description) (retry deadline of \(Int(retry.deadline.seconds))s reached)")
+                    throw .retriesExhausted(
+                        attempts: attempt,
+                        last: "\(failure.description) (retry deadline of \(Int(retry.deadline.seconds))s reached)")
                 }
                 lastFailure = failure
-                logger.notice("job failed; retrying under a new id", metadata: [
-                    "job_id": "\(jobId)", "reason": "\(error?.reason ?? "-")", "message": "\(error?.message ?? "-")",
-                ])
+                logger.notice(
+                    "job failed; retrying under a new id",
+                    metadata: [
+                        "job_id": "\(jobId)", "reason": "\(error?.reason ?? "-")",
+                        "message": "\(error?.message ?? "-")",
+                    ])
                 do { try await time.sleep(seconds: wait) } catch { throw .cancelled }
             }
         }
@@ -311,10 +365,12 @@ extension BigQueryClient {
 
     /// Inserts one attempt and waits for it. A 409 means the id exists from an earlier run (a retry of this very
     /// request that BigQuery had already accepted is caught by `perform`'s probe, and counts as this run's).
-    func insertAttempt(project: String, jobId: String, attempt: Int, location: String?, retry: RetryPolicy,
-                       upload: (@Sendable (String, [UInt8]) async throws(BigQueryError) -> JobResource)?,
-                       adoptable: (JobResource) -> Bool,
-                       configuration write: (inout JSONWriter.ObjectWriter) -> Void) async throws(BigQueryError) -> AttemptOutcome {
+    func insertAttempt(
+        project: String, jobId: String, attempt: Int, location: String?, retry: RetryPolicy,
+        upload: (@Sendable (String, [UInt8]) async throws(BigQueryError) -> JobResource)?,
+        adoptable: (JobResource) -> Bool,
+        configuration write: (inout JSONWriter.ObjectWriter) -> Void
+    ) async throws(BigQueryError) -> AttemptOutcome {
         var body = JSONWriter()
         body.object { object in
             object.field("jobReference") { json in
@@ -340,46 +396,61 @@ extension BigQueryClient {
                 resource = try decode(JobResource.self, response, what: "job")
             }
         } catch .api(409, _, _) {
-            guard let existing = try await getJob(project: project, jobId: jobId, location: location, retry: retry) else {
+            guard let existing = try await getJob(project: project, jobId: jobId, location: location, retry: retry)
+            else {
                 throw BigQueryError.invalidResponse("job \(jobId) already exists but cannot be read")
             }
-            return try await settleExisting(existing, project: project, jobId: jobId, attempt: attempt, location: location, retry: retry,
-                                            adoptable: adoptable)
+            return try await settleExisting(
+                existing, project: project, jobId: jobId, attempt: attempt, location: location, retry: retry,
+                adoptable: adoptable)
         }
         let actualId = resource.jobReference?.jobId ?? jobId
         if resource.status?.state != "DONE" {
-            resource = try await waitForJob(project: project, jobId: actualId, location: resource.jobReference?.location ?? location, retry: retry)
+            resource = try await waitForJob(
+                project: project, jobId: actualId, location: resource.jobReference?.location ?? location, retry: retry)
         }
         if let error = resource.status?.errorResult {
-            return .failed(.jobFailed(jobId: actualId, reason: error.reason, message: error.message ?? "failed"), resource)
+            return .failed(
+                .jobFailed(jobId: actualId, reason: error.reason, message: error.message ?? "failed"), resource)
         }
         return .succeeded(JobRun(resource: resource, jobId: actualId, attempt: attempt, adopted: false))
     }
 
     /// An attempt an earlier run created: adopted once done if it succeeded into the current table, else passed over.
-    func settleExisting(_ existing: JobResource, project: String, jobId: String, attempt: Int, location: String?, retry: RetryPolicy,
-                        adoptable: (JobResource) -> Bool) async throws(BigQueryError) -> AttemptOutcome {
+    func settleExisting(
+        _ existing: JobResource, project: String, jobId: String, attempt: Int, location: String?, retry: RetryPolicy,
+        adoptable: (JobResource) -> Bool
+    ) async throws(BigQueryError) -> AttemptOutcome {
         var existing = existing
         if existing.status?.state != "DONE" {
-            existing = try await waitForJob(project: project, jobId: jobId, location: existing.jobReference?.location ?? location, retry: retry)
+            existing = try await waitForJob(
+                project: project, jobId: jobId, location: existing.jobReference?.location ?? location, retry: retry)
         }
         if let error = existing.status?.errorResult {
             return .passedOver(.jobFailed(jobId: jobId, reason: error.reason, message: error.message ?? "failed"))
         }
         guard adoptable(existing) else {
-            logger.notice("an earlier attempt is not adoptable; running the job again under the next id", metadata: ["job_id": "\(jobId)"])
-            return .passedOver(.jobFailed(jobId: jobId, reason: nil, message: "an earlier attempt wrote to a table since replaced"))
+            logger.notice(
+                "an earlier attempt is not adoptable; running the job again under the next id",
+                metadata: ["job_id": "\(jobId)"])
+            return .passedOver(
+                .jobFailed(jobId: jobId, reason: nil, message: "an earlier attempt wrote to a table since replaced"))
         }
         return .succeeded(JobRun(resource: existing, jobId: jobId, attempt: attempt, adopted: true))
     }
 
     /// The job, or nil when it does not exist.
-    func getJob(project: String, jobId: String, location: String?, retry: RetryPolicy) async throws(BigQueryError) -> JobResource? {
-        guard let response = try await getJobResponse(project: project, jobId: jobId, location: location, retry: retry) else { return nil }
+    func getJob(project: String, jobId: String, location: String?, retry: RetryPolicy) async throws(BigQueryError)
+        -> JobResource?
+    {
+        guard let response = try await getJobResponse(project: project, jobId: jobId, location: location, retry: retry)
+        else { return nil }
         return try decode(JobResource.self, response, what: "job")
     }
 
-    func getJobResponse(project: String, jobId: String, location: String?, retry: RetryPolicy) async throws(BigQueryError) -> HTTPResponse? {
+    func getJobResponse(project: String, jobId: String, location: String?, retry: RetryPolicy)
+        async throws(BigQueryError) -> HTTPResponse?
+    {
         let url = "\(projectURL(project))/jobs/\(Self.segment(jobId))" + Self.query([("location", location)])
         do {
             return try await perform("GET", url, retry: retry)
@@ -389,7 +460,9 @@ extension BigQueryClient {
     }
 
     /// Polls a job until it is DONE, waiting longer each time.
-    func waitForJob(project: String, jobId: String, location: String?, retry: RetryPolicy) async throws(BigQueryError) -> JobResource {
+    func waitForJob(project: String, jobId: String, location: String?, retry: RetryPolicy) async throws(BigQueryError)
+        -> JobResource
+    {
         var interval = configuration.pollInterval
         while true {
             guard let job = try await getJob(project: project, jobId: jobId, location: location, retry: retry) else {
@@ -403,11 +476,15 @@ extension BigQueryClient {
 
     /// The attempt of a deterministic job that succeeded, if any: attempts `<idBase>_1`, `_2`, … are read in order
     /// until one is missing; a failed attempt is passed over, a running one awaited. For resuming a step.
-    public func succeededAttempt(idBase: String, project: String, location: String?, budget: String) async throws(BigQueryError) -> JobResource? {
+    public func succeededAttempt(idBase: String, project: String, location: String?, budget: String)
+        async throws(BigQueryError) -> JobResource?
+    {
         let retry = try self.budget(budget).retry
         for attempt in 1...max(1, retry.maxAttempts) {
             let jobId = "\(idBase)_\(attempt)"
-            guard var job = try await getJob(project: project, jobId: jobId, location: location, retry: retry) else { return nil }
+            guard var job = try await getJob(project: project, jobId: jobId, location: location, retry: retry) else {
+                return nil
+            }
             if job.status?.state != "DONE" {
                 job = try await waitForJob(project: project, jobId: jobId, location: location, retry: retry)
             }
@@ -428,8 +505,12 @@ extension BigQueryClient {
     }
 
     /// Lists recent jobs of a project (one page).
-    public func listJobs(project: String, stateFilter: String? = nil, maxResults: Int = 100) async throws(BigQueryError) -> [JobList.Entry] {
-        let url = "\(projectURL(project))/jobs" + Self.query([("allUsers", "false"), ("stateFilter", stateFilter), ("maxResults", String(maxResults))])
+    public func listJobs(project: String, stateFilter: String? = nil, maxResults: Int = 100) async throws(BigQueryError)
+        -> [JobList.Entry]
+    {
+        let url =
+            "\(projectURL(project))/jobs"
+            + Self.query([("allUsers", "false"), ("stateFilter", stateFilter), ("maxResults", String(maxResults))])
         let response = try await perform("GET", url, retry: defaultRetry)
         return try decode(JobList.self, response, what: "job list").jobs ?? []
     }

@@ -43,16 +43,22 @@ extension BigQueryClient {
                 }
             }
         }
-        let response = try await perform("POST", tableURL(table) + "/insertAll", body: .bytes(body.bytes), retry: defaultRetry)
+        let response = try await perform(
+            "POST", tableURL(table) + "/insertAll", body: .bytes(body.bytes), retry: defaultRetry)
         let answer = try decode(InsertAllResponse.self, response, what: "insertAll into \(table)")
         if let failed = answer.insertErrors?.first, let error = failed.errors?.first {
-            throw .invalidResponse("insertAll into \(table) refused row \(failed.index ?? 0): \(error.reason ?? "error"): \(error.message ?? "")")
+            throw .invalidResponse(
+                "insertAll into \(table) refused row \(failed.index ?? 0): \(error.reason ?? "error"): \(error.message ?? "")"
+            )
         }
     }
 
     /// One page of a table's rows with `tabledata.list` (free: no job, nothing billed).
-    public func listRows(_ table: TableReference, pageToken: String?, maxResults: Int = 10_000) async throws(BigQueryError) -> TableDataPage {
-        let url = tableURL(table) + "/data" + Self.query([("maxResults", String(maxResults)), ("pageToken", pageToken)])
+    public func listRows(_ table: TableReference, pageToken: String?, maxResults: Int = 10_000)
+        async throws(BigQueryError) -> TableDataPage
+    {
+        let url =
+            tableURL(table) + "/data" + Self.query([("maxResults", String(maxResults)), ("pageToken", pageToken)])
         let response = try await perform("GET", url, retry: defaultRetry)
         let page = try decode(TableDataList.self, response, what: "rows of \(table)")
         let next = page.pageToken.flatMap { $0.isEmpty || $0 == pageToken ? nil : $0 }
@@ -60,7 +66,8 @@ extension BigQueryClient {
     }
 
     /// Every row of a table, page by page; nil when the table does not exist.
-    public func allRows(_ table: TableReference) async throws(BigQueryError) -> (schema: [FieldSchema], rows: [[Cell]])? {
+    public func allRows(_ table: TableReference) async throws(BigQueryError) -> (schema: [FieldSchema], rows: [[Cell]])?
+    {
         guard let resource = try await getTable(table) else { return nil }
         var rows: [[Cell]] = []
         var token: String?

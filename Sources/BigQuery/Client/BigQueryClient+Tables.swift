@@ -16,9 +16,12 @@ extension BigQueryClient {
     }
 
     /// Creates a table (refused for a protected one); an existing table is returned with `created: false`.
-    public func createTable(_ resource: TableResource) async throws(BigQueryError) -> (table: TableResource, created: Bool) {
-        let reference = try TableReference(projectId: resource.tableReference.projectId, datasetId: resource.tableReference.datasetId,
-                                           tableId: resource.tableReference.tableId)
+    public func createTable(_ resource: TableResource) async throws(BigQueryError) -> (
+        table: TableResource, created: Bool
+    ) {
+        let reference = try TableReference(
+            projectId: resource.tableReference.projectId, datasetId: resource.tableReference.datasetId,
+            tableId: resource.tableReference.tableId)
         try checkWritable(reference, jobId: "tables.insert", kind: "ddl")
         let body: Data
         do {
@@ -45,13 +48,19 @@ extension BigQueryClient {
     /// Changes a table's description, labels or expiration with `tables.patch`. With `ifMatch`, BigQuery applies
     /// the change only if the table's etag is still that one, and answers 412 otherwise (a compare-and-swap on
     /// the table's metadata); that 412 is thrown as `.api(412, …)`, never retried. Refused for a protected table.
-    public func patchTable(_ table: TableReference, _ patch: TablePatch, ifMatch etag: String?) async throws(BigQueryError) -> TableResource {
+    public func patchTable(_ table: TableReference, _ patch: TablePatch, ifMatch etag: String?)
+        async throws(BigQueryError) -> TableResource
+    {
         try checkWritable(table, jobId: "tables.patch", kind: "ddl")
         var body = JSONWriter()
         body.object { object in
             if let description = patch.description { object.field("description", string: description) }
             if let labels = patch.labels {
-                object.field("labels") { json in json.object { for (key, value) in labels.sorted(by: { $0.key < $1.key }) { $0.field(key, string: value) } } }
+                object.field("labels") { json in
+                    json.object {
+                        for (key, value) in labels.sorted(by: { $0.key < $1.key }) { $0.field(key, string: value) }
+                    }
+                }
             }
             if let expiration = patch.expirationTime {
                 object.field("expirationTime") { json in
@@ -60,7 +69,8 @@ extension BigQueryClient {
             }
         }
         let headers = etag.map { [(name: "If-Match", value: $0)] } ?? []
-        let response = try await perform("PATCH", tableURL(table), body: .bytes(body.bytes), headers: headers, retry: defaultRetry)
+        let response = try await perform(
+            "PATCH", tableURL(table), body: .bytes(body.bytes), headers: headers, retry: defaultRetry)
         let resource = try decode(TableResource.self, response, what: "patched table \(table)")
         tableMetadata[table] = resource
         return resource
@@ -89,7 +99,9 @@ extension BigQueryClient {
     private struct Created: Decodable { var creationTime: String? }
 
     func noteCreation(of table: TableReference, _ response: HTTPResponse) {
-        let created = (try? JSONDecoder().decode(Created.self, from: Data(response.body)))?.creationTime.flatMap { Int64($0) }
+        let created = (try? JSONDecoder().decode(Created.self, from: Data(response.body)))?.creationTime.flatMap {
+            Int64($0)
+        }
         tableCreated[table] = created
     }
 
@@ -105,7 +117,9 @@ extension BigQueryClient {
     }
 
     /// Creates a dataset; an existing one is returned with `created: false`.
-    public func createDataset(_ resource: DatasetResource) async throws(BigQueryError) -> (dataset: DatasetResource, created: Bool) {
+    public func createDataset(_ resource: DatasetResource) async throws(BigQueryError) -> (
+        dataset: DatasetResource, created: Bool
+    ) {
         let project = resource.datasetReference.projectId
         let body: Data
         do {
@@ -114,12 +128,15 @@ extension BigQueryClient {
             throw .invalidResponse("cannot encode dataset")
         }
         do {
-            let response = try await perform("POST", "\(projectURL(project))/datasets", body: .bytes(Array(body)), retry: defaultRetry)
+            let response = try await perform(
+                "POST", "\(projectURL(project))/datasets", body: .bytes(Array(body)), retry: defaultRetry)
             logger.info("dataset created", metadata: ["dataset": "\(project).\(resource.datasetReference.datasetId)"])
             return (try decode(DatasetResource.self, response, what: "created dataset"), true)
         } catch .api(409, _, _) {
-            guard let existing = try await getDataset(project: project, dataset: resource.datasetReference.datasetId) else {
-                throw .invalidResponse("dataset \(project).\(resource.datasetReference.datasetId) exists but cannot be read")
+            guard let existing = try await getDataset(project: project, dataset: resource.datasetReference.datasetId)
+            else {
+                throw .invalidResponse(
+                    "dataset \(project).\(resource.datasetReference.datasetId) exists but cannot be read")
             }
             return (existing, false)
         }
@@ -142,20 +159,24 @@ extension BigQueryClient {
             let retry = budget.retry
             upload = { [self] (jobId: String, body: [UInt8]) async throws(BigQueryError) -> JobResource in
                 if size <= self.configuration.multipartLimit {
-                    return try await self.uploadMultipart(project: project, path: path, jobJSON: body, jobId: jobId, location: job.location, retry: retry)
+                    return try await self.uploadMultipart(
+                        project: project, path: path, jobJSON: body, jobId: jobId, location: job.location, retry: retry)
                 }
-                return try await self.uploadResumable(project: project, path: path, size: size, jobJSON: body, retry: retry)
+                return try await self.uploadResumable(
+                    project: project, path: path, size: size, jobJSON: body, retry: retry)
             }
         }
         let adoptableFrom = job.adoptableFrom
-        let run = try await runJob(project: project, idBase: job.jobId, location: job.location, retry: budget.retry, kind: "load",
-                                   resuming: job.resuming, upload: upload,
-                                   adoptable: { existing in
-            // An attempt created before the destination's current incarnation loaded into a table since replaced.
-            guard let adoptableFrom else { return true }
-            guard let created = existing.statistics?.creationTime.flatMap({ Int64($0) }) else { return false }
-            return created >= adoptableFrom
-        }) { object in
+        let run = try await runJob(
+            project: project, idBase: job.jobId, location: job.location, retry: budget.retry, kind: "load",
+            resuming: job.resuming, upload: upload,
+            adoptable: { existing in
+                // An attempt created before the destination's current incarnation loaded into a table since replaced.
+                guard let adoptableFrom else { return true }
+                guard let created = existing.statistics?.creationTime.flatMap({ Int64($0) }) else { return false }
+                return created >= adoptableFrom
+            }
+        ) { object in
             object.field("load") { json in
                 json.object { load in
                     load.field("destinationTable") { json in
@@ -192,24 +213,34 @@ extension BigQueryClient {
                     }
                 }
             }
-            object.field("labels") { json in json.object { labels in for (k, v) in self.labels(job.labels) { labels.field(k, string: v) } } }
+            object.field("labels") { json in
+                json.object { labels in for (k, v) in self.labels(job.labels) { labels.field(k, string: v) } }
+            }
         }
         let outcome = JobOutcome(
-            jobId: run.resource.jobReference?.jobId ?? run.jobId, location: run.resource.jobReference?.location ?? job.location,
+            jobId: run.resource.jobReference?.jobId ?? run.jobId,
+            location: run.resource.jobReference?.location ?? job.location,
             statementType: "LOAD", bytesProcessed: 0, bytesBilled: 0, costUSD: 0, cacheHit: false, affectedRows: nil,
             insertedRows: nil, updatedRows: nil, deletedRows: nil,
             loadedRows: run.resource.statistics?.load?.outputRows.flatMap { Int64($0) },
             attempt: run.attempt, adopted: run.adopted, durationSeconds: time.now() - started
         )
-        record(JobRecord(kind: "load", jobId: outcome.jobId, statementType: "LOAD", bytesProcessed: 0, bytesBilled: 0, costUSD: 0,
-                         durationSeconds: outcome.durationSeconds, attempt: run.attempt, outcome: run.adopted ? "adopted" : "done", reason: nil))
+        record(
+            JobRecord(
+                kind: "load", jobId: outcome.jobId, statementType: "LOAD", bytesProcessed: 0, bytesBilled: 0,
+                costUSD: 0,
+                durationSeconds: outcome.durationSeconds, attempt: run.attempt,
+                outcome: run.adopted ? "adopted" : "done", reason: nil))
         return outcome
     }
 
     /// One multipart request: the job's JSON, then the file streamed from disk.
-    func uploadMultipart(project: String, path: String, jobJSON: [UInt8], jobId: String, location: String?, retry: RetryPolicy) async throws(BigQueryError) -> JobResource {
+    func uploadMultipart(
+        project: String, path: String, jobJSON: [UInt8], jobId: String, location: String?, retry: RetryPolicy
+    ) async throws(BigQueryError) -> JobResource {
         let boundary = "bqsync_boundary_\(UInt64.random(in: 0...UInt64.max))_\(UInt64.random(in: 0...UInt64.max))"
-        let prefix = Array("--\(boundary)\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".utf8) + jobJSON
+        let prefix =
+            Array("--\(boundary)\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".utf8) + jobJSON
             + Array("\r\n--\(boundary)\r\nContent-Type: application/octet-stream\r\n\r\n".utf8)
         let suffix = Array("\r\n--\(boundary)--\r\n".utf8)
         let url = "\(configuration.uploadRoot)/projects/\(Self.segment(project))/jobs?uploadType=multipart"
@@ -224,11 +255,15 @@ extension BigQueryClient {
     }
 
     /// A resumable upload: start a session, then send the file in chunks (multiples of 256 KiB).
-    func uploadResumable(project: String, path: String, size: Int, jobJSON: [UInt8], retry: RetryPolicy) async throws(BigQueryError) -> JobResource {
+    func uploadResumable(project: String, path: String, size: Int, jobJSON: [UInt8], retry: RetryPolicy)
+        async throws(BigQueryError) -> JobResource
+    {
         let url = "\(configuration.uploadRoot)/projects/\(Self.segment(project))/jobs?uploadType=resumable"
-        let start = try await perform("POST", url, body: .bytes(jobJSON), headers: [
-            ("X-Upload-Content-Type", "application/octet-stream"), ("X-Upload-Content-Length", String(size)),
-        ], retry: retry)
+        let start = try await perform(
+            "POST", url, body: .bytes(jobJSON),
+            headers: [
+                ("X-Upload-Content-Type", "application/octet-stream"), ("X-Upload-Content-Length", String(size)),
+            ], retry: retry)
         guard let session = start.header("location") else {
             throw .invalidResponse("resumable upload started without a session location")
         }
@@ -236,13 +271,16 @@ extension BigQueryClient {
         while true {
             let length = min(configuration.uploadChunk, size - offset)
             let range = length > 0 ? "bytes \(offset)-\(offset + length - 1)/\(size)" : "bytes */\(size)"
-            let response = try await perform("PUT", session, body: .fileRange(path: path, offset: offset, length: length),
-                                             contentType: "application/octet-stream", headers: [("Content-Range", range)],
-                                             retry: retry, accepting: [308])
+            let response = try await perform(
+                "PUT", session, body: .fileRange(path: path, offset: offset, length: length),
+                contentType: "application/octet-stream", headers: [("Content-Range", range)],
+                retry: retry, accepting: [308])
             if response.status != 308 {
                 return try decode(JobResource.self, response, what: "load job")
             }
-            if let received = response.header("range"), let last = received.split(separator: "-").last.flatMap({ Int($0) }) {
+            if let received = response.header("range"),
+                let last = received.split(separator: "-").last.flatMap({ Int($0) })
+            {
                 offset = last + 1
             } else {
                 offset += length

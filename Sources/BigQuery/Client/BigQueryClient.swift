@@ -27,9 +27,11 @@ public actor BigQueryClient {
     private let sessionTag: String
 
     /// Creates a client. Each budget gets its own cost guard; the protected tables of every policy apply.
-    public init(configuration: ClientConfiguration, transport: any HTTPTransport, authenticator: Authenticator,
-                budgets: [Budget], protectedTables: [TablePattern], breaker: CircuitBreakerSettings,
-                time: any TimeSource = SystemTime(), logger: Logger = Logger(label: "bqsync.bigquery")) {
+    public init(
+        configuration: ClientConfiguration, transport: any HTTPTransport, authenticator: Authenticator,
+        budgets: [Budget], protectedTables: [TablePattern], breaker: CircuitBreakerSettings,
+        time: any TimeSource = SystemTime(), logger: Logger = Logger(label: "bqsync.bigquery")
+    ) {
         self.configuration = configuration
         self.transport = transport
         self.authenticator = authenticator
@@ -37,7 +39,8 @@ public actor BigQueryClient {
         self.breaker = CircuitBreaker(settings: breaker, time: time)
         self.protectedTables = protectedTables
         self.budgets = Dictionary(budgets.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        self.guards = Dictionary(budgets.map { ($0.name, CostGuard(limits: $0.limits)) }, uniquingKeysWith: { first, _ in first })
+        self.guards = Dictionary(
+            budgets.map { ($0.name, CostGuard(limits: $0.limits)) }, uniquingKeysWith: { first, _ in first })
         self.logger = logger
         self.sessionTag = String(UInt32.random(in: 0...UInt32.max), radix: 16)
     }
@@ -68,8 +71,10 @@ public actor BigQueryClient {
     func checkWritable(_ table: TableReference?, jobId: String, kind: String) throws(BigQueryError) {
         guard let table, let pattern = protectedTables.first(where: { $0.matches(table) }) else { return }
         let refusal = BigQueryError.refused(.protectedTable(table: table.description, pattern: pattern.text))
-        record(JobRecord(kind: kind, jobId: jobId, statementType: nil, bytesProcessed: 0, bytesBilled: 0, costUSD: 0,
-                         durationSeconds: 0, attempt: 0, outcome: "refused", reason: "protectedTable"))
+        record(
+            JobRecord(
+                kind: kind, jobId: jobId, statementType: nil, bytesProcessed: 0, bytesBilled: 0, costUSD: 0,
+                durationSeconds: 0, attempt: 0, outcome: "refused", reason: "protectedTable"))
         throw refusal
     }
 
@@ -77,10 +82,12 @@ public actor BigQueryClient {
 
     /// Sends one API call with the budget's retry policy. `probe`, when given, runs before each retry and may
     /// return a response to adopt instead (a job an earlier attempt created).
-    func perform(_ method: String, _ url: String, body: HTTPRequest.Body = .none, contentType: String? = "application/json",
-                 headers extra: [(name: String, value: String)] = [], retry: RetryPolicy, timeout: Double? = nil,
-                 accepting: Set<Int> = [],
-                 probe: (@Sendable () async throws(BigQueryError) -> HTTPResponse?)? = nil) async throws(BigQueryError) -> HTTPResponse {
+    func perform(
+        _ method: String, _ url: String, body: HTTPRequest.Body = .none, contentType: String? = "application/json",
+        headers extra: [(name: String, value: String)] = [], retry: RetryPolicy, timeout: Double? = nil,
+        accepting: Set<Int> = [],
+        probe: (@Sendable () async throws(BigQueryError) -> HTTPResponse?)? = nil
+    ) async throws(BigQueryError) -> HTTPResponse {
         let start = time.now()
         var attempt = 0
         var forceRefresh = false
@@ -90,7 +97,9 @@ public actor BigQueryClient {
             if attempt > 1, let probe, let adopted = try await probe() { return adopted }
             var headers = try await authenticator.headers(forceRefresh: forceRefresh)
             forceRefresh = false
-            if let contentType, body.inMemoryCount != 0 || method != "GET" { headers.append(("Content-Type", contentType)) }
+            if let contentType, body.inMemoryCount != 0 || method != "GET" {
+                headers.append(("Content-Type", contentType))
+            }
             headers += extra
             try await breaker.acquire()
             let request = HTTPRequest(method: method, url: url, headers: headers, body: body, timeout: timeout)
@@ -98,10 +107,12 @@ public actor BigQueryClient {
             let failure: BigQueryError
             do {
                 let response = try await transport.send(request)
-                logger.debug("http", metadata: [
-                    "method": "\(method)", "url": "\(Self.redactedURL(url))", "status": "\(response.status)",
-                    "ms": "\(Int((time.now() - sent) * 1000))", "attempt": "\(attempt)",
-                ])
+                logger.debug(
+                    "http",
+                    metadata: [
+                        "method": "\(method)", "url": "\(Self.redactedURL(url))", "status": "\(response.status)",
+                        "ms": "\(Int((time.now() - sent) * 1000))", "attempt": "\(attempt)",
+                    ])
                 if response.isSuccess || accepting.contains(response.status) {
                     await breaker.recordSuccess()
                     return response
@@ -110,7 +121,8 @@ public actor BigQueryClient {
                 if response.status == 401 {
                     await breaker.recordSuccess()
                     guard authenticator.canRefresh, !refreshed else {
-                        throw BigQueryError.auth("BigQuery rejected the credentials (\(authenticator.source)): \(message)")
+                        throw BigQueryError.auth(
+                            "BigQuery rejected the credentials (\(authenticator.source)): \(message)")
                     }
                     refreshed = true
                     forceRefresh = true
@@ -127,7 +139,12 @@ public actor BigQueryClient {
             } catch let error as HTTPError {
                 if error.kind == .cancelled || Task.isCancelled { throw .cancelled }
                 await breaker.recordFailure()
-                logger.debug("http", metadata: ["method": "\(method)", "url": "\(Self.redactedURL(url))", "error": "\(error.kind.rawValue)", "attempt": "\(attempt)"])
+                logger.debug(
+                    "http",
+                    metadata: [
+                        "method": "\(method)", "url": "\(Self.redactedURL(url))", "error": "\(error.kind.rawValue)",
+                        "attempt": "\(attempt)",
+                    ])
                 guard error.isRetryable else { throw .transport(error.message) }
                 failure = .transport(error.message)
             } catch let error as BigQueryError {
@@ -141,12 +158,16 @@ public actor BigQueryClient {
             let wait = time.jitter(upTo: retry.ceiling(beforeRetry: attempt).seconds)
             let elapsed = time.now() - start
             guard elapsed + wait <= retry.deadline.seconds else {
-                throw .retriesExhausted(attempts: attempt, last: "\(failure.description) (retry deadline of \(Int(retry.deadline.seconds))s reached)")
+                throw .retriesExhausted(
+                    attempts: attempt,
+                    last: "\(failure.description) (retry deadline of \(Int(retry.deadline.seconds))s reached)")
             }
-            logger.notice("retrying", metadata: [
-                "method": "\(method)", "url": "\(Self.redactedURL(url))", "attempt": "\(attempt)",
-                "wait_s": "\(Format.fixed(wait, digits: 2))", "error": "\(failure.description)",
-            ])
+            logger.notice(
+                "retrying",
+                metadata: [
+                    "method": "\(method)", "url": "\(Self.redactedURL(url))", "attempt": "\(attempt)",
+                    "wait_s": "\(Format.fixed(wait, digits: 2))", "error": "\(failure.description)",
+                ])
             do {
                 try await time.sleep(seconds: wait)
             } catch {
@@ -157,7 +178,9 @@ public actor BigQueryClient {
 
     /// The reason and message of an error answer.
     static func errorInfo(_ response: HTTPResponse) -> (String?, String) {
-        if let decoded = try? JSONDecoder().decode(ErrorResponse.self, from: Data(response.body)), let body = decoded.error {
+        if let decoded = try? JSONDecoder().decode(ErrorResponse.self, from: Data(response.body)),
+            let body = decoded.error
+        {
             let first = body.errors?.first
             return (first?.reason ?? body.status, body.message ?? first?.message ?? "HTTP \(response.status)")
         }
@@ -204,7 +227,9 @@ public actor BigQueryClient {
     public static func labelValue(_ text: String) -> String { labelText(text) }
 
     static func labelText(_ text: String) -> String {
-        String(text.lowercased().map { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" || $0 == "-" ? $0 : "_" }.prefix(63))
+        String(
+            text.lowercased().map { ($0.isASCII && ($0.isLetter || $0.isNumber)) || $0 == "_" || $0 == "-" ? $0 : "_" }
+                .prefix(63))
     }
 
     /// Percent-encodes one path segment.
@@ -232,15 +257,20 @@ public actor BigQueryClient {
 
     func record(_ entry: JobRecord) {
         records.append(entry)
-        logger.info("job", metadata: [
-            "kind": "\(entry.kind)", "job_id": "\(entry.jobId)", "statement": "\(entry.statementType ?? "-")",
-            "bytes_processed": "\(entry.bytesProcessed)", "bytes_billed": "\(entry.bytesBilled)",
-            "cost_usd": "\(Format.fixed(entry.costUSD, digits: 8))", "duration_s": "\(Format.fixed(entry.durationSeconds, digits: 3))",
-            "attempt": "\(entry.attempt)", "outcome": "\(entry.outcome)", "reason": "\(entry.reason ?? "-")",
-        ])
+        logger.info(
+            "job",
+            metadata: [
+                "kind": "\(entry.kind)", "job_id": "\(entry.jobId)", "statement": "\(entry.statementType ?? "-")",
+                "bytes_processed": "\(entry.bytesProcessed)", "bytes_billed": "\(entry.bytesBilled)",
+                "cost_usd": "\(Format.fixed(entry.costUSD, digits: 8))",
+                "duration_s": "\(Format.fixed(entry.durationSeconds, digits: 3))",
+                "attempt": "\(entry.attempt)", "outcome": "\(entry.outcome)", "reason": "\(entry.reason ?? "-")",
+            ])
     }
 
     func warn(_ messages: [String], budget: String) {
-        for message in messages { logger.warning("budget", metadata: ["policy": "\(budget)", "warning": "\(message)"]) }
+        for message in messages {
+            logger.warning("budget", metadata: ["policy": "\(budget)", "warning": "\(message)"])
+        }
     }
 }

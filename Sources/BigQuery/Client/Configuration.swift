@@ -37,7 +37,9 @@ public struct ClientConfiguration: Sendable {
 
     /// Resolves the endpoint: `--endpoint` / `BQSYNC_ENDPOINT` (auth kept), else `BIGQUERY_EMULATOR_HOST`
     /// (no auth; accepted with or without a scheme), else Google.
-    public static func resolve(endpoint: String?, project: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws(BigQueryError) -> ClientConfiguration {
+    public static func resolve(
+        endpoint: String?, project: String?, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(BigQueryError) -> ClientConfiguration {
         let explicit = endpoint ?? environment["BQSYNC_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 }
         let project = project ?? environment["GOOGLE_CLOUD_PROJECT"].flatMap { $0.isEmpty ? nil : $0 }
         if let explicit {
@@ -61,8 +63,10 @@ public struct ClientConfiguration: Sendable {
     static func roots(for url: String) throws(BigQueryError) -> (String, String) {
         var base = url
         while base.hasSuffix("/") { base.removeLast() }
-        guard let parsed = URL(string: base), let scheme = parsed.scheme?.lowercased(), scheme == "http" || scheme == "https",
-              parsed.host != nil else {
+        guard let parsed = URL(string: base), let scheme = parsed.scheme?.lowercased(),
+            scheme == "http" || scheme == "https",
+            parsed.host != nil
+        else {
             throw .invalidName("endpoint '\(url)' is not an http(s) URL")
         }
         if parsed.user != nil || parsed.password != nil || parsed.query != nil {

@@ -30,9 +30,12 @@ public struct QueryJob: Sendable {
     public var resuming = false
 
     /// Creates a job.
-    public init(sql: String, parameters: [QueryParameter] = [], jobId: String? = nil, project: String? = nil, location: String? = nil,
-                labels: [String: String] = [:], reads: [TableReference] = [], writes: TableReference? = nil,
-                onlyInserts: Bool = false, budget: String = "default", cacheable: Bool = true) {
+    public init(
+        sql: String, parameters: [QueryParameter] = [], jobId: String? = nil, project: String? = nil,
+        location: String? = nil,
+        labels: [String: String] = [:], reads: [TableReference] = [], writes: TableReference? = nil,
+        onlyInserts: Bool = false, budget: String = "default", cacheable: Bool = true
+    ) {
         self.sql = sql
         self.parameters = parameters
         self.jobId = jobId
@@ -94,11 +97,13 @@ public struct LoadJob: Sendable {
     public var resuming = false
 
     /// Creates a load job.
-    public init(destination: TableReference, source: Source, format: String, schema: [FieldSchema]? = nil,
-                writeDisposition: String = "WRITE_APPEND", createDisposition: String = "CREATE_NEVER",
-                fieldDelimiter: String? = nil, skipLeadingRows: Int? = nil, ignoreUnknownValues: Bool = false,
-                jobId: String? = nil, project: String? = nil, location: String? = nil, labels: [String: String] = [:],
-                budget: String = "default") {
+    public init(
+        destination: TableReference, source: Source, format: String, schema: [FieldSchema]? = nil,
+        writeDisposition: String = "WRITE_APPEND", createDisposition: String = "CREATE_NEVER",
+        fieldDelimiter: String? = nil, skipLeadingRows: Int? = nil, ignoreUnknownValues: Bool = false,
+        jobId: String? = nil, project: String? = nil, location: String? = nil, labels: [String: String] = [:],
+        budget: String = "default"
+    ) {
         self.destination = destination
         self.source = source
         self.format = format
@@ -132,8 +137,11 @@ public struct DryRunResult: Sendable, Hashable, Codable {
     public var note: String?
 
     /// Creates a result.
-    public init(bytesProcessed: Int64, accuracy: String, statementType: String?, estimatedBilledBytes: Int64, conservative: Bool,
-                note: String?) {
+    public init(
+        bytesProcessed: Int64, accuracy: String, statementType: String?, estimatedBilledBytes: Int64,
+        conservative: Bool,
+        note: String?
+    ) {
         self.bytesProcessed = bytesProcessed
         self.accuracy = accuracy
         self.statementType = statementType

@@ -27,7 +27,8 @@ public enum Billing {
 
     /// What a statement modifying a table processes: `q` (bytes of the referenced columns of the tables it
     /// scans) plus, unless it only inserts, `t` (every column of the modified table).
-    public static func dmlProcessed(scannedColumnBytes q: Int64, targetTableBytes t: Int64, onlyInserts: Bool) -> Int64 {
+    public static func dmlProcessed(scannedColumnBytes q: Int64, targetTableBytes t: Int64, onlyInserts: Bool) -> Int64
+    {
         onlyInserts ? q : q + t
     }
 

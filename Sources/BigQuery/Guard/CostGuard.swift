@@ -56,15 +56,18 @@ public actor CostGuard {
     /// Admits a billable job estimated at `estimatedBytes` billed, or refuses it.
     public func admit(estimatedBytes: Int64) throws(BigQueryError) -> Admission {
         if estimatedBytes > limits.queryBytes {
-            throw .refused(.budget(limit: .queryBytes, allowed: Format.bytes(limits.queryBytes),
-                                   wouldBe: Format.bytes(estimatedBytes), left: Format.bytes(limits.queryBytes)))
+            throw .refused(
+                .budget(
+                    limit: .queryBytes, allowed: Format.bytes(limits.queryBytes),
+                    wouldBe: Format.bytes(estimatedBytes), left: Format.bytes(limits.queryBytes)))
         }
         try checkQueries(adding: 1)
         try checkSessionBytes(adding: estimatedBytes)
         let committed = usage.bytesBilled + reservedBytes
         let bytesLeft = limits.sessionBytes - committed
         let dollarsLeft = max(0, limits.sessionCostUSD - limits.cost(ofBytes: committed))
-        let bytesForDollars = Int64(min(Double(Int64.max / 2), (dollarsLeft / limits.usdPerTiB * 1_099_511_627_776).rounded(.down)))
+        let bytesForDollars = Int64(
+            min(Double(Int64.max / 2), (dollarsLeft / limits.usdPerTiB * 1_099_511_627_776).rounded(.down)))
         let maximum = max(estimatedBytes, min(limits.queryBytes, bytesLeft, bytesForDollars))
         nextId += 1
         reservations[nextId] = estimatedBytes
@@ -95,28 +98,37 @@ public actor CostGuard {
         return [
             .sessionBytes: Double(bytes) / Double(max(1, limits.sessionBytes)),
             .sessionQueries: Double(usage.queries) / Double(max(1, limits.sessionQueries)),
-            .sessionCost: limits.sessionCostUSD > 0 ? limits.cost(ofBytes: bytes) / limits.sessionCostUSD : (bytes > 0 ? 1 : 0),
+            .sessionCost: limits.sessionCostUSD > 0
+                ? limits.cost(ofBytes: bytes) / limits.sessionCostUSD : (bytes > 0 ? 1 : 0),
         ]
     }
 
     private func checkQueries(adding count: Int) throws(BigQueryError) {
         if usage.queries + count > limits.sessionQueries {
-            throw .refused(.budget(limit: .sessionQueries, allowed: String(limits.sessionQueries),
-                                   wouldBe: String(usage.queries + count), left: String(max(0, limits.sessionQueries - usage.queries))))
+            throw .refused(
+                .budget(
+                    limit: .sessionQueries, allowed: String(limits.sessionQueries),
+                    wouldBe: String(usage.queries + count), left: String(max(0, limits.sessionQueries - usage.queries)))
+            )
         }
     }
 
     private func checkSessionBytes(adding bytes: Int64) throws(BigQueryError) {
         let committed = usage.bytesBilled + reservedBytes
         if committed + bytes > limits.sessionBytes {
-            throw .refused(.budget(limit: .sessionBytes, allowed: Format.bytes(limits.sessionBytes),
-                                   wouldBe: Format.bytes(committed + bytes), left: Format.bytes(max(0, limits.sessionBytes - committed))))
+            throw .refused(
+                .budget(
+                    limit: .sessionBytes, allowed: Format.bytes(limits.sessionBytes),
+                    wouldBe: Format.bytes(committed + bytes),
+                    left: Format.bytes(max(0, limits.sessionBytes - committed))))
         }
         let cost = limits.cost(ofBytes: committed + bytes)
         if cost > limits.sessionCostUSD {
-            throw .refused(.budget(limit: .sessionCost, allowed: Format.dollars(limits.sessionCostUSD),
-                                   wouldBe: Format.dollars(cost),
-                                   left: Format.dollars(max(0, limits.sessionCostUSD - limits.cost(ofBytes: committed)))))
+            throw .refused(
+                .budget(
+                    limit: .sessionCost, allowed: Format.dollars(limits.sessionCostUSD),
+                    wouldBe: Format.dollars(cost),
+                    left: Format.dollars(max(0, limits.sessionCostUSD - limits.cost(ofBytes: committed)))))
         }
     }
 
@@ -131,9 +143,12 @@ public actor CostGuard {
             let percent = Int((share * 100).rounded(.down))
             let figure: String
             switch limit {
-            case .sessionBytes: figure = "\(Format.bytes(usage.bytesBilled + reservedBytes)) of \(Format.bytes(limits.sessionBytes))"
+            case .sessionBytes:
+                figure = "\(Format.bytes(usage.bytesBilled + reservedBytes)) of \(Format.bytes(limits.sessionBytes))"
             case .sessionQueries: figure = "\(usage.queries) of \(limits.sessionQueries) queries"
-            default: figure = "\(Format.dollars(limits.cost(ofBytes: usage.bytesBilled + reservedBytes))) of \(Format.dollars(limits.sessionCostUSD))"
+            default:
+                figure =
+                    "\(Format.dollars(limits.cost(ofBytes: usage.bytesBilled + reservedBytes))) of \(Format.dollars(limits.sessionCostUSD))"
             }
             fresh.append("\(limit.rawValue) at \(percent)% of its limit (\(figure))")
         }

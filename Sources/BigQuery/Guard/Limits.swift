@@ -20,7 +20,10 @@ public struct CostLimits: Sendable, Hashable, Codable {
     )
 
     /// Creates limits.
-    public init(sessionBytes: Int64, sessionQueries: Int, sessionCostUSD: Double, queryBytes: Int64, warnAt: Double, usdPerTiB: Double) {
+    public init(
+        sessionBytes: Int64, sessionQueries: Int, sessionCostUSD: Double, queryBytes: Int64, warnAt: Double,
+        usdPerTiB: Double
+    ) {
         self.sessionBytes = sessionBytes
         self.sessionQueries = sessionQueries
         self.sessionCostUSD = sessionCostUSD
@@ -49,10 +52,13 @@ public struct RetryPolicy: Sendable, Hashable, Codable {
     public var multiplier: Double
 
     /// 6 attempts, 1 s doubling to 32 s, 600 s deadline.
-    public static let defaults = RetryPolicy(maxAttempts: 6, initialBackoff: .seconds(1), maxBackoff: .seconds(32), deadline: .seconds(600))
+    public static let defaults = RetryPolicy(
+        maxAttempts: 6, initialBackoff: .seconds(1), maxBackoff: .seconds(32), deadline: .seconds(600))
 
     /// Creates a policy.
-    public init(maxAttempts: Int, initialBackoff: Duration, maxBackoff: Duration, deadline: Duration, multiplier: Double = 2) {
+    public init(
+        maxAttempts: Int, initialBackoff: Duration, maxBackoff: Duration, deadline: Duration, multiplier: Double = 2
+    ) {
         self.maxAttempts = maxAttempts
         self.initialBackoff = initialBackoff
         self.maxBackoff = maxBackoff

@@ -2,9 +2,13 @@
 /// there is one (a 403 can be `rateLimitExceeded`), by the HTTP status only when there is none.
 public enum Retry {
     /// Reasons that mean "try again" for API calls.
-    public static let retryableReasons: Set<String> = ["rateLimitExceeded", "backendError", "internalError", "badGateway"]
+    public static let retryableReasons: Set<String> = [
+        "rateLimitExceeded", "backendError", "internalError", "badGateway",
+    ]
     /// Reasons that mean a job failed for a passing cause and may succeed under a new attempt id.
-    public static let retryableJobReasons: Set<String> = retryableReasons.union(["jobBackendError", "jobInternalError", "jobRateLimitExceeded"])
+    public static let retryableJobReasons: Set<String> = retryableReasons.union([
+        "jobBackendError", "jobInternalError", "jobRateLimitExceeded",
+    ])
     /// Statuses retried when the answer carries no reason.
     public static let retryableStatuses: Set<Int> = [408, 429, 500, 502, 503, 504]
 
@@ -19,7 +23,9 @@ public enum Retry {
     /// lost a conflict with a concurrent one fails with reason `invalidQuery` and "Could not serialize access to
     /// table … due to concurrent update"; one past the per-table queue of 20 fails with "Too many DML statements
     /// outstanding against table …". Every other `invalidQuery` is the statement's own fault and stays fatal.
-    public static let retryableJobMessages = ["Could not serialize access to table", "Too many DML statements outstanding against table"]
+    public static let retryableJobMessages = [
+        "Could not serialize access to table", "Too many DML statements outstanding against table",
+    ]
 
     /// Whether a failed job should be retried under its next attempt id.
     public static func isRetryableJob(reason: String?, message: String? = nil) -> Bool {

@@ -27,7 +27,8 @@ public struct TablePattern: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether the table matches.
     public func matches(_ table: TableReference) -> Bool {
-        Self.glob(parts[0], table.projectId) && Self.glob(parts[1], table.datasetId) && Self.glob(parts[2], table.tableId)
+        Self.glob(parts[0], table.projectId) && Self.glob(parts[1], table.datasetId)
+            && Self.glob(parts[2], table.tableId)
     }
 
     /// Whether the table could match in some project (used when the project is not known yet): the
@@ -41,14 +42,22 @@ public struct TablePattern: Sendable, Hashable, CustomStringConvertible {
     static func glob(_ pattern: String, _ text: String) -> Bool {
         let p = Array(pattern.unicodeScalars)
         let t = Array(text.unicodeScalars)
-        var pi = 0, ti = 0, starP = -1, starT = 0
+        var pi = 0
+        var ti = 0
+        var starP = -1
+        var starT = 0
         while ti < t.count {
             if pi < p.count, p[pi] == "?" || p[pi] == t[ti] {
-                pi += 1; ti += 1
+                pi += 1
+                ti += 1
             } else if pi < p.count, p[pi] == "*" {
-                starP = pi; starT = ti; pi += 1
+                starP = pi
+                starT = ti
+                pi += 1
             } else if starP >= 0 {
-                pi = starP + 1; starT += 1; ti = starT
+                pi = starP + 1
+                starT += 1
+                ti = starT
             } else {
                 return false
             }

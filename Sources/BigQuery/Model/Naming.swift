@@ -8,7 +8,9 @@ public enum Naming {
     public static func projectProblem(_ name: String) -> String? {
         if let problem = unsafeCharacterProblem(name) { return problem }
         guard (6...30).contains(name.count) else { return "a project id has 6 to 30 characters (got \(name.count))" }
-        guard let first = name.unicodeScalars.first, isLower(first) else { return "a project id starts with a lowercase letter" }
+        guard let first = name.unicodeScalars.first, isLower(first) else {
+            return "a project id starts with a lowercase letter"
+        }
         guard name.unicodeScalars.allSatisfy({ isLower($0) || isDigit($0) || $0 == "-" }) else {
             return "a project id holds only lowercase letters, digits and hyphens"
         }
@@ -72,7 +74,8 @@ public enum Naming {
             default:
                 if scalar.value < 0x20 || scalar.value == 0x7F { return "control characters are not allowed in a name" }
                 if !scalar.isASCII {
-                    return "non-ASCII character U+\(String(scalar.value, radix: 16, uppercase: true)) is not allowed in a name (look-alike characters could name a different object)"
+                    return
+                        "non-ASCII character U+\(String(scalar.value, radix: 16, uppercase: true)) is not allowed in a name (look-alike characters could name a different object)"
                 }
             }
         }

@@ -83,7 +83,8 @@ public indirect enum ParameterValue: Sendable, Hashable {
     }
 
     public static func == (lhs: ParameterValue, rhs: ParameterValue) -> Bool {
-        var a = JSONWriter(), b = JSONWriter()
+        var a = JSONWriter()
+        var b = JSONWriter()
         lhs.write(to: &a)
         rhs.write(to: &b)
         return a.bytes == b.bytes

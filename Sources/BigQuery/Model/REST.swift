@@ -111,7 +111,9 @@ public struct FieldSchema: Codable, Sendable, Hashable {
     public var description: String?
 
     /// Creates a field.
-    public init(name: String, type: String, mode: String? = nil, fields: [FieldSchema]? = nil, description: String? = nil) {
+    public init(
+        name: String, type: String, mode: String? = nil, fields: [FieldSchema]? = nil, description: String? = nil
+    ) {
         self.name = name
         self.type = type
         self.mode = mode
@@ -178,8 +180,10 @@ public struct TableResource: Codable, Sendable, Hashable {
     public var requirePartitionFilter: Bool?
 
     /// A new table to create.
-    public init(reference: TableReference, schema: [FieldSchema], description: String? = nil, labels: [String: String]? = nil,
-                expirationTime: Int64? = nil, timePartitioning: TimePartitioning? = nil, clustering: Clustering? = nil) {
+    public init(
+        reference: TableReference, schema: [FieldSchema], description: String? = nil, labels: [String: String]? = nil,
+        expirationTime: Int64? = nil, timePartitioning: TimePartitioning? = nil, clustering: Clustering? = nil
+    ) {
         tableReference = TableReferenceJSON(reference)
         self.schema = TableSchemaJSON(fields: schema)
         self.description = description
@@ -210,7 +214,10 @@ public struct DatasetResource: Codable, Sendable, Hashable {
     public var defaultTableExpirationMs: String?
 
     /// A new dataset to create.
-    public init(projectId: String, datasetId: String, location: String?, description: String? = nil, labels: [String: String]? = nil) {
+    public init(
+        projectId: String, datasetId: String, location: String?, description: String? = nil,
+        labels: [String: String]? = nil
+    ) {
         datasetReference = Reference(projectId: projectId, datasetId: datasetId)
         self.location = location
         self.description = description
@@ -227,12 +234,30 @@ public indirect enum Cell: Codable, Sendable, Hashable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null; return }
-        if let text = try? container.decode(String.self) { self = .string(text); return }
-        if let items = try? container.decode([Wrapped].self) { self = .array(items.map(\.v)); return }
-        if let row = try? container.decode(Row.self) { self = .record(row.f); return }
-        if let number = try? container.decode(Double.self) { self = .string(String(number)); return }
-        if let flag = try? container.decode(Bool.self) { self = .string(flag ? "true" : "false"); return }
+        if container.decodeNil() {
+            self = .null
+            return
+        }
+        if let text = try? container.decode(String.self) {
+            self = .string(text)
+            return
+        }
+        if let items = try? container.decode([Wrapped].self) {
+            self = .array(items.map(\.v))
+            return
+        }
+        if let row = try? container.decode(Row.self) {
+            self = .record(row.f)
+            return
+        }
+        if let number = try? container.decode(Double.self) {
+            self = .string(String(number))
+            return
+        }
+        if let flag = try? container.decode(Bool.self) {
+            self = .string(flag ? "true" : "false")
+            return
+        }
         throw DecodingError.dataCorruptedError(in: container, debugDescription: "unexpected cell")
     }
 

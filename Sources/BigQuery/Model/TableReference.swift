@@ -70,7 +70,9 @@ public struct TableName: Sendable, Hashable, CustomStringConvertible {
     /// The full reference, with `defaultProject` standing in for an omitted project.
     public func resolved(defaultProject: String?) throws(BigQueryError) -> TableReference {
         guard let project = projectId ?? defaultProject else {
-            throw .invalidName("table '\(description)' names no project and no default project is set (--project or GOOGLE_CLOUD_PROJECT)")
+            throw .invalidName(
+                "table '\(description)' names no project and no default project is set (--project or GOOGLE_CLOUD_PROJECT)"
+            )
         }
         return try TableReference(projectId: project, datasetId: datasetId, tableId: tableId)
     }

@@ -58,7 +58,8 @@ public struct ConfigLoader: Sendable {
             if FileIO.isDirectory(syncsDir) {
                 for file in yamlFiles(in: syncsDir, diagnostics: &diagnostics) { add(file, asPolicy: false) }
             } else {
-                diagnostics.append(Diagnostic(.error, "no syncs.d/ directory in \(quote(directory)) (use -C DIR to point at one)"))
+                diagnostics.append(
+                    Diagnostic(.error, "no syncs.d/ directory in \(quote(directory)) (use -C DIR to point at one)"))
             }
         } else {
             for path in paths {
@@ -96,11 +97,14 @@ public struct ConfigLoader: Sendable {
 
     /// Whether a directory is named `policies` (as written, or once links are resolved).
     static func isPoliciesDirectory(_ path: String) -> Bool {
-        FileIO.lastComponent(FileIO.standardized(path)) == "policies" || FileIO.lastComponent(FileIO.canonical(path)) == "policies"
+        FileIO.lastComponent(FileIO.standardized(path)) == "policies"
+            || FileIO.lastComponent(FileIO.canonical(path)) == "policies"
     }
 
     /// Checks definitions and policies given as bytes: everything `load` does after reading the files.
-    func check(syncs syncFiles: [Input], policies policyFiles: [Input], diagnostics initial: [Diagnostic] = []) -> Configuration {
+    func check(syncs syncFiles: [Input], policies policyFiles: [Input], diagnostics initial: [Diagnostic] = [])
+        -> Configuration
+    {
         var diagnostics = initial
         var policies: [String: Policy] = [:]
         var policyMarks: [String: SourceLocation] = [:]
@@ -118,10 +122,15 @@ public struct ConfigLoader: Sendable {
                 brokenPolicies.insert(decoded.name)
                 continue
             }
-            let location = reader.marks["name"].map { reader.file.location($0) } ?? SourceLocation(file: input.path, line: 1, column: 1)
+            let location =
+                reader.marks["name"].map { reader.file.location($0) }
+                ?? SourceLocation(file: input.path, line: 1, column: 1)
             if let first = policyMarks[policy.name] {
-                diagnostics.append(reader.file.error("two policies are named \(quote(policy.name))", at: Mark(line: location.line, column: location.column),
-                                                     notes: ["first defined at \(first)"]))
+                diagnostics.append(
+                    reader.file.error(
+                        "two policies are named \(quote(policy.name))",
+                        at: Mark(line: location.line, column: location.column),
+                        notes: ["first defined at \(first)"]))
                 continue
             }
             policyMarks[policy.name] = location
@@ -133,15 +142,20 @@ public struct ConfigLoader: Sendable {
         var syncNames: [String: SourceLocation] = [:]
         for input in syncFiles {
             guard let (reader, root) = parse(input, kind: .sync, diagnostics: &diagnostics) else { continue }
-            let decoder = SyncDecoder(reader: reader, stem: FileIO.stem(input.path), baseDirectory: FileIO.directory(of: input.path),
-                                      policies: policies, brokenPolicies: brokenPolicies, defaultProject: defaultProject)
+            let decoder = SyncDecoder(
+                reader: reader, stem: FileIO.stem(input.path), baseDirectory: FileIO.directory(of: input.path),
+                policies: policies, brokenPolicies: brokenPolicies, defaultProject: defaultProject)
             let decoded = decoder.decode(root)
             diagnostics += reader.diagnostics
             guard let name = decoded.name else { continue }
-            let location = reader.marks["name"].map { reader.file.location($0) } ?? SourceLocation(file: input.path, line: 1, column: 1)
+            let location =
+                reader.marks["name"].map { reader.file.location($0) }
+                ?? SourceLocation(file: input.path, line: 1, column: 1)
             if let first = syncNames[name] {
-                diagnostics.append(reader.file.error("two syncs are named \(quote(name))", at: Mark(line: location.line, column: location.column),
-                                                     notes: ["first defined at \(first)"]))
+                diagnostics.append(
+                    reader.file.error(
+                        "two syncs are named \(quote(name))", at: Mark(line: location.line, column: location.column),
+                        notes: ["first defined at \(first)"]))
                 continue
             }
             syncNames[name] = location
@@ -150,9 +164,12 @@ public struct ConfigLoader: Sendable {
         // Stable: diagnostics at one place keep the order they were found in.
         diagnostics = diagnostics.enumerated().sorted { a, b in
             let (x, y) = (a.element.location, b.element.location)
-            return (x?.file ?? "", x?.line ?? 0, x?.column ?? 0, a.offset) < (y?.file ?? "", y?.line ?? 0, y?.column ?? 0, b.offset)
+            return (x?.file ?? "", x?.line ?? 0, x?.column ?? 0, a.offset) < (
+                y?.file ?? "", y?.line ?? 0, y?.column ?? 0, b.offset
+            )
         }.map(\.element)
-        return Configuration(syncs: syncs, policies: policies, diagnostics: diagnostics, fileCount: syncFiles.count + policyFiles.count)
+        return Configuration(
+            syncs: syncs, policies: policies, diagnostics: diagnostics, fileCount: syncFiles.count + policyFiles.count)
     }
 
     private func yamlFiles(in directory: String, diagnostics: inout [Diagnostic]) -> [String] {
@@ -184,7 +201,9 @@ public struct ConfigLoader: Sendable {
             // The location already names the file; an I/O error's own text would name it again.
             let message: String
             if case .io(_, let text) = error { message = text } else { message = error.description }
-            diagnostics.append(Diagnostic(.error, SourceText.singleLine(message), at: SourceLocation(file: input.path, line: 1, column: 1)))
+            diagnostics.append(
+                Diagnostic(
+                    .error, SourceText.singleLine(message), at: SourceLocation(file: input.path, line: 1, column: 1)))
             return nil
         }
         let digest = SHA256.hash(data: bytes).map { byte in
@@ -195,8 +214,10 @@ public struct ConfigLoader: Sendable {
         do {
             let root = try parser.parse(bytes)
             guard let root, !Self.isEmptyDocument(root) else {
-                diagnostics.append(file.error("the file is empty: \(kind.description) is a mapping with at least \(kind.requiredKeys)",
-                                              at: root?.mark ?? Mark(line: 1, column: 1)))
+                diagnostics.append(
+                    file.error(
+                        "the file is empty: \(kind.description) is a mapping with at least \(kind.requiredKeys)",
+                        at: root?.mark ?? Mark(line: 1, column: 1)))
                 return nil
             }
             return (NodeReader(file: file, documentKind: kind.description), root)

@@ -54,7 +54,10 @@ public struct Diagnostic: Sendable, Hashable, Codable, CustomStringConvertible {
     public var isRefusal = false
 
     /// Creates a diagnostic.
-    public init(_ severity: Severity, _ message: String, at location: SourceLocation? = nil, sourceLine: String? = nil, notes: [String] = []) {
+    public init(
+        _ severity: Severity, _ message: String, at location: SourceLocation? = nil, sourceLine: String? = nil,
+        notes: [String] = []
+    ) {
         self.severity = severity
         self.message = message
         self.location = location

@@ -42,10 +42,14 @@ final class NodeReader {
 
     /// The keys of a mapping, checked: it is a mapping, every key is known (else a did-you-mean), and the
     /// required ones are there. `elsewhere` maps keys that belong to another variant to a hint.
-    func mapping(_ node: YAMLNode, path: String, allowed: [String], required: [String] = [],
-                 elsewhere: [String: String] = [:]) -> [String: YAMLNode]? {
+    func mapping(
+        _ node: YAMLNode, path: String, allowed: [String], required: [String] = [],
+        elsewhere: [String: String] = [:]
+    ) -> [String: YAMLNode]? {
         guard let pairs = node.mapping else {
-            error("\(label(path)) must be a mapping\(path.isEmpty ? " of keys" : ""), not \(node.kindDescription)", at: node)
+            error(
+                "\(label(path)) must be a mapping\(path.isEmpty ? " of keys" : ""), not \(node.kindDescription)",
+                at: node)
             return nil
         }
         var fields: [String: YAMLNode] = [:]
@@ -100,7 +104,9 @@ final class NodeReader {
             return nil
         }
         guard range.contains(value) else {
-            error("\(label(path)) must be between \(formatInt(range.lowerBound)) and \(formatInt(range.upperBound)) (got \(formatInt(value)))", at: node)
+            error(
+                "\(label(path)) must be between \(formatInt(range.lowerBound)) and \(formatInt(range.upperBound)) (got \(formatInt(value)))",
+                at: node)
             return nil
         }
         return value
@@ -163,20 +169,29 @@ final class NodeReader {
         var result: [(String, Mark)] = []
         var ok = true
         for (index, item) in items.enumerated() {
-            if let text = string(item, path: "\(path)[\(index)]") { result.append((text, item.mark)) } else { ok = false }
+            if let text = string(item, path: "\(path)[\(index)]") {
+                result.append((text, item.mark))
+            } else {
+                ok = false
+            }
         }
         return ok ? result : nil
     }
 
     /// One of a fixed set of words, with a did-you-mean.
-    func choice<T: RawRepresentable & CaseIterable>(_ node: YAMLNode, path: String, as: T.Type, caseInsensitive: Bool = false) -> T? where T.RawValue == String {
+    func choice<T: RawRepresentable & CaseIterable>(
+        _ node: YAMLNode, path: String, as: T.Type, caseInsensitive: Bool = false
+    ) -> T? where T.RawValue == String {
         guard let text = string(node, path: path) else { return nil }
         let options = T.allCases.map(\.rawValue)
         let wanted = caseInsensitive ? text.uppercased() : text
-        if let value = T.allCases.first(where: { (caseInsensitive ? $0.rawValue.uppercased() : $0.rawValue) == wanted }) {
+        if let value = T.allCases.first(where: { (caseInsensitive ? $0.rawValue.uppercased() : $0.rawValue) == wanted })
+        {
             return value
         }
-        error("\(label(path)) must be one of \(options.joined(separator: ", ")) (got \(quote(text)))\(Suggest.hint(for: text, in: options))", at: node)
+        error(
+            "\(label(path)) must be one of \(options.joined(separator: ", ")) (got \(quote(text)))\(Suggest.hint(for: text, in: options))",
+            at: node)
         return nil
     }
 

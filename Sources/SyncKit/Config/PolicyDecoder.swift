@@ -3,7 +3,10 @@ import YAML
 
 /// Turns a parsed `policies/NAME.yaml` into a `Policy`, reporting every problem with its place.
 struct PolicyDecoder {
-    static let topKeys = ["version", "name", "pricing", "session", "query", "warn_at", "protected_tables", "cache", "retry", "circuit_breaker"]
+    static let topKeys = [
+        "version", "name", "pricing", "session", "query", "warn_at", "protected_tables", "cache", "retry",
+        "circuit_breaker",
+    ]
 
     let reader: NodeReader
     let stem: String
@@ -30,25 +33,37 @@ struct PolicyDecoder {
             if let problem = SyncDecoder.nameProblem(name) { reader.error("'name': \(problem)", at: node) }
             policy.name = name
         } else if top["name"] == nil, let problem = SyncDecoder.nameProblem(stem) {
-            reader.error("the policy is named after its file, \(quote(stem)), which is not a valid name (\(problem)); set 'name:'", at: Mark(line: 1, column: 1))
+            reader.error(
+                "the policy is named after its file, \(quote(stem)), which is not a valid name (\(problem)); set 'name:'",
+                at: Mark(line: 1, column: 1))
         }
         if let node = top["pricing"], let keys = reader.mapping(node, path: "pricing", allowed: ["usd_per_tib"]) {
-            if let node = keys["usd_per_tib"], let price = reader.unit(node, path: "pricing.usd_per_tib", Units.dollars) {
+            if let node = keys["usd_per_tib"], let price = reader.unit(node, path: "pricing.usd_per_tib", Units.dollars)
+            {
                 if price <= 0 { reader.error("'pricing.usd_per_tib' must be more than 0", at: node) }
                 policy.limits.usdPerTiB = price
             }
         }
-        if let node = top["session"], let keys = reader.mapping(node, path: "session", allowed: ["max_bytes_billed", "max_queries", "max_cost_usd"]) {
+        if let node = top["session"],
+            let keys = reader.mapping(
+                node, path: "session", allowed: ["max_bytes_billed", "max_queries", "max_cost_usd"])
+        {
             if let node = keys["max_bytes_billed"], let bytes = positiveBytes(node, path: "session.max_bytes_billed") {
                 policy.limits.sessionBytes = bytes
             }
-            if let node = keys["max_queries"], let count = reader.int(node, path: "session.max_queries", range: 1...1_000_000) {
+            if let node = keys["max_queries"],
+                let count = reader.int(node, path: "session.max_queries", range: 1...1_000_000)
+            {
                 policy.limits.sessionQueries = count
             }
-            if let node = keys["max_cost_usd"], let dollars = reader.unit(node, path: "session.max_cost_usd", Units.dollars) {
+            if let node = keys["max_cost_usd"],
+                let dollars = reader.unit(node, path: "session.max_cost_usd", Units.dollars)
+            {
                 if dollars == 0 {
                     // BigQuery bills every query at least 10 MB, so a zero budget would refuse every query.
-                    reader.error("'session.max_cost_usd' must be more than 0: every query costs something (BigQuery bills at least 10 MB)", at: node)
+                    reader.error(
+                        "'session.max_cost_usd' must be more than 0: every query costs something (BigQuery bills at least 10 MB)",
+                        at: node)
                 }
                 policy.limits.sessionCostUSD = dollars
             }
@@ -57,7 +72,9 @@ struct PolicyDecoder {
             if let node = keys["max_bytes_billed"], let bytes = positiveBytes(node, path: "query.max_bytes_billed") {
                 // BigQuery bills every query at least 10 MB: a lower ceiling would refuse every job.
                 if bytes < 10_000_000 {
-                    reader.error("'query.max_bytes_billed' must be at least 10 MB: BigQuery bills every query at least 10 MB", at: node)
+                    reader.error(
+                        "'query.max_bytes_billed' must be at least 10 MB: BigQuery bills every query at least 10 MB",
+                        at: node)
                 }
                 policy.limits.queryBytes = bytes
             }
@@ -65,7 +82,9 @@ struct PolicyDecoder {
         if let node = top["warn_at"], let share = reader.unit(node, path: "warn_at", Units.fraction) {
             policy.limits.warnAt = share
         }
-        if let node = top["protected_tables"], let patterns = reader.stringList(node, path: "protected_tables", allowEmpty: true) {
+        if let node = top["protected_tables"],
+            let patterns = reader.stringList(node, path: "protected_tables", allowEmpty: true)
+        {
             policy.protectedTables = patterns.compactMap { text, mark in
                 if let problem = Self.patternProblem(text) {
                     reader.error(problem, at: mark)
@@ -81,11 +100,17 @@ struct PolicyDecoder {
         }
         if let node = top["cache"], let cache = reader.bool(node, path: "cache") { policy.cache = cache }
         if let node = top["retry"] { decodeRetry(node, into: &policy.retry) }
-        if let node = top["circuit_breaker"], let keys = reader.mapping(node, path: "circuit_breaker", allowed: ["failure_threshold", "reset_after"]) {
-            if let node = keys["failure_threshold"], let count = reader.int(node, path: "circuit_breaker.failure_threshold", range: 1...1000) {
+        if let node = top["circuit_breaker"],
+            let keys = reader.mapping(node, path: "circuit_breaker", allowed: ["failure_threshold", "reset_after"])
+        {
+            if let node = keys["failure_threshold"],
+                let count = reader.int(node, path: "circuit_breaker.failure_threshold", range: 1...1000)
+            {
                 policy.circuitBreaker.failureThreshold = count
             }
-            if let node = keys["reset_after"], let duration = positiveDuration(node, path: "circuit_breaker.reset_after") {
+            if let node = keys["reset_after"],
+                let duration = positiveDuration(node, path: "circuit_breaker.reset_after")
+            {
                 policy.circuitBreaker.resetAfter = duration
             }
         }
@@ -93,11 +118,15 @@ struct PolicyDecoder {
     }
 
     private func decodeRetry(_ node: YAMLNode, into retry: inout RetryPolicy) {
-        guard let keys = reader.mapping(node, path: "retry", allowed: ["max_attempts", "initial_backoff", "max_backoff", "deadline"]) else { return }
+        guard
+            let keys = reader.mapping(
+                node, path: "retry", allowed: ["max_attempts", "initial_backoff", "max_backoff", "deadline"])
+        else { return }
         if let node = keys["max_attempts"], let count = reader.int(node, path: "retry.max_attempts", range: 1...100) {
             retry.maxAttempts = count
         }
-        let initialNode = keys["initial_backoff"], maximumNode = keys["max_backoff"]
+        let initialNode = keys["initial_backoff"]
+        let maximumNode = keys["max_backoff"]
         let initial = initialNode.flatMap { positiveDuration($0, path: "retry.initial_backoff") }
         let maximum = maximumNode.flatMap { positiveDuration($0, path: "retry.max_backoff") }
         if let initial { retry.initialBackoff = initial }
@@ -107,11 +136,17 @@ struct PolicyDecoder {
         if retry.maxBackoff < retry.initialBackoff {
             let (low, high) = (Units.formatDuration(retry.maxBackoff), Units.formatDuration(retry.initialBackoff))
             if let maximumNode, maximum != nil, initial != nil {
-                reader.error("'retry.max_backoff' (\(low)) must not be shorter than 'retry.initial_backoff' (\(high))", at: maximumNode)
+                reader.error(
+                    "'retry.max_backoff' (\(low)) must not be shorter than 'retry.initial_backoff' (\(high))",
+                    at: maximumNode)
             } else if let maximumNode, maximum != nil, initialNode == nil {
-                reader.error("'retry.max_backoff' (\(low)) is shorter than the default 'retry.initial_backoff' (\(high)); raise it or set 'retry.initial_backoff'", at: maximumNode)
+                reader.error(
+                    "'retry.max_backoff' (\(low)) is shorter than the default 'retry.initial_backoff' (\(high)); raise it or set 'retry.initial_backoff'",
+                    at: maximumNode)
             } else if let initialNode, initial != nil, maximumNode == nil {
-                reader.error("'retry.initial_backoff' (\(high)) is longer than the default 'retry.max_backoff' (\(low)); lower it or set 'retry.max_backoff'", at: initialNode)
+                reader.error(
+                    "'retry.initial_backoff' (\(high)) is longer than the default 'retry.max_backoff' (\(low)); lower it or set 'retry.max_backoff'",
+                    at: initialNode)
             }
         }
         if let node = keys["deadline"], let duration = positiveDuration(node, path: "retry.deadline") {
@@ -128,7 +163,9 @@ struct PolicyDecoder {
         for part in parts {
             guard !part.isEmpty else { return "protected-table pattern \(quote(text)) has an empty part" }
             let unwild = String(part.map { $0 == "*" || $0 == "?" ? "a" : $0 })
-            if let problem = Naming.unsafeCharacterProblem(unwild) { return "protected-table pattern \(quote(text)): \(problem)" }
+            if let problem = Naming.unsafeCharacterProblem(unwild) {
+                return "protected-table pattern \(quote(text)): \(problem)"
+            }
         }
         return nil
     }

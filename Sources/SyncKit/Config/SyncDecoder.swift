@@ -10,7 +10,9 @@ struct SyncDecoder {
         .query: ["query"],
         .gcs: ["uris", "format", "delimiter", "skip_leading_rows", "ignore_unknown_fields"],
     ]
-    static let requiredSourceKeys: [SourceSpec.Kind: [String]] = [.ndjson: ["path"], .csv: ["path"], .query: ["query"], .gcs: ["uris"]]
+    static let requiredSourceKeys: [SourceSpec.Kind: [String]] = [
+        .ndjson: ["path"], .csv: ["path"], .query: ["query"], .gcs: ["uris"],
+    ]
 
     let reader: NodeReader
     /// The file's name without extension: the sync's default name.
@@ -35,7 +37,10 @@ struct SyncDecoder {
     }
 
     private func decodeDefinition(_ root: YAMLNode) -> (name: String?, definition: SyncDefinition?) {
-        guard let top = reader.mapping(root, path: "", allowed: Self.topKeys, required: ["version", "source", "target", "merge"]) else {
+        guard
+            let top = reader.mapping(
+                root, path: "", allowed: Self.topKeys, required: ["version", "source", "target", "merge"])
+        else {
             return (nil, nil)
         }
         if let version = top["version"] { checkVersion(version, reader: reader) }
@@ -54,7 +59,9 @@ struct SyncDecoder {
             }
         }
         checkPolicy(policyName, node: top["policy"], table: target?.table)
-        guard let name, let source, let target, let merge, let batch, !reader.diagnostics.hasErrors else { return (name, nil) }
+        guard let name, let source, let target, let merge, let batch, !reader.diagnostics.hasErrors else {
+            return (name, nil)
+        }
         let definition = SyncDefinition(
             name: name, description: description, source: source, target: target, merge: merge, batch: batch,
             policyName: policyName, file: reader.file, marks: reader.marks
@@ -67,13 +74,17 @@ struct SyncDecoder {
         guard let policy = policies[name] else {
             if brokenPolicies.contains(name) { return }
             if let node {
-                reader.error("policy \(quote(name)) is not defined in policies/\(Suggest.hint(for: name, in: policies.keys.sorted()))", at: node)
+                reader.error(
+                    "policy \(quote(name)) is not defined in policies/\(Suggest.hint(for: name, in: policies.keys.sorted()))",
+                    at: node)
             }
             return
         }
         guard let table, let tableMark = reader.marks["target.table"] else { return }
         let project = table.projectId ?? defaultProject
-        let reference = project.flatMap { try? TableReference(projectId: $0, datasetId: table.datasetId, tableId: table.tableId) }
+        let reference = project.flatMap {
+            try? TableReference(projectId: $0, datasetId: table.datasetId, tableId: table.tableId)
+        }
         // With no project known, a pattern naming a project could still match: treat it as protecting.
         let pattern = policy.protectedTables.first { pattern in
             if let reference { return pattern.matches(reference) }
@@ -81,9 +92,13 @@ struct SyncDecoder {
         }
         guard let pattern else { return }
         if reference == nil {
-            reader.refusal("target \(quote(table.description)) names no project and could be protected by policy \(quote(policy.name)) (pattern \(quote(pattern.text))); write the project in 'target.table'", at: tableMark)
+            reader.refusal(
+                "target \(quote(table.description)) names no project and could be protected by policy \(quote(policy.name)) (pattern \(quote(pattern.text))); write the project in 'target.table'",
+                at: tableMark)
         } else {
-            reader.refusal("target \(quote(table.description)) is protected by policy \(quote(policy.name)) (pattern \(quote(pattern.text))); bqsync never writes to it", at: tableMark)
+            reader.refusal(
+                "target \(quote(table.description)) is protected by policy \(quote(policy.name)) (pattern \(quote(pattern.text))); bqsync never writes to it",
+                at: tableMark)
         }
     }
 
@@ -94,7 +109,11 @@ struct SyncDecoder {
         guard let first = name.unicodeScalars.first, first.properties.isAlphabetic || ("0"..."9").contains(first) else {
             return "a name starts with a letter or a digit"
         }
-        guard name.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" }) else {
+        guard
+            name.unicodeScalars.allSatisfy({
+                $0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_" || $0 == "-"
+            })
+        else {
             return "a name holds only letters, digits, '_' and '-'"
         }
         return nil
@@ -103,7 +122,9 @@ struct SyncDecoder {
     private func decodeName(_ node: YAMLNode?) -> String? {
         guard let node else {
             if let problem = Self.nameProblem(stem) {
-                reader.error("the sync is named after its file, \(quote(stem)), which is not a valid name (\(problem)); set 'name:'", at: Mark(line: 1, column: 1))
+                reader.error(
+                    "the sync is named after its file, \(quote(stem)), which is not a valid name (\(problem)); set 'name:'",
+                    at: Mark(line: 1, column: 1))
                 return nil
             }
             return stem
@@ -124,7 +145,9 @@ struct SyncDecoder {
             return nil
         }
         guard let typeNode = node["type"] else {
-            reader.error("missing required key 'type' in 'source' (one of \(SourceSpec.Kind.allCases.map(\.rawValue).joined(separator: ", ")))", at: node)
+            reader.error(
+                "missing required key 'type' in 'source' (one of \(SourceSpec.Kind.allCases.map(\.rawValue).joined(separator: ", ")))",
+                at: node)
             return nil
         }
         guard let kind = reader.choice(typeNode, path: "source.type", as: SourceSpec.Kind.self) else { return nil }
@@ -133,12 +156,16 @@ struct SyncDecoder {
         for (other, keys) in Self.sourceKeys where other != kind {
             for key in keys where !own.contains(key) {
                 let owners = Self.sourceKeys.filter { $0.value.contains(key) }.map(\.key.rawValue).sorted()
-                elsewhere[key] = "it is for source type \(owners.joined(separator: " or ")), and this source is type '\(kind.rawValue)'"
+                elsewhere[key] =
+                    "it is for source type \(owners.joined(separator: " or ")), and this source is type '\(kind.rawValue)'"
             }
         }
         let allKeys = Self.sourceKeys.values.flatMap { $0 } + ["type"]
-        guard let fields = reader.mapping(node, path: "source", allowed: own + ["type"], required: Self.requiredSourceKeys[kind] ?? [],
-                                          elsewhere: elsewhere.filter { allKeys.contains($0.key) }) else { return nil }
+        guard
+            let fields = reader.mapping(
+                node, path: "source", allowed: own + ["type"], required: Self.requiredSourceKeys[kind] ?? [],
+                elsewhere: elsewhere.filter { allKeys.contains($0.key) })
+        else { return nil }
         var spec = SourceSpec(kind: kind, baseDirectory: baseDirectory)
         if let node = fields["path"], let path = reader.string(node, path: "source.path") {
             if path.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
@@ -157,7 +184,10 @@ struct SyncDecoder {
             spec.uris = uris.map(\.0)
         }
         if kind == .gcs {
-            spec.format = fields["format"].map { reader.choice($0, path: "source.format", as: SourceSpec.Format.self, caseInsensitive: true) } ?? .ndjson
+            spec.format =
+                fields["format"].map {
+                    reader.choice($0, path: "source.format", as: SourceSpec.Format.self, caseInsensitive: true)
+                } ?? .ndjson
         }
         if let node = fields["delimiter"], let text = reader.string(node, path: "source.delimiter") {
             if let problem = Self.delimiterProblem(text, forLoadJob: kind == .gcs) {
@@ -169,14 +199,20 @@ struct SyncDecoder {
                 reader.error("'source.delimiter' applies only to format CSV", at: node)
             }
         }
-        if let node = fields["skip_leading_rows"], let rows = reader.int(node, path: "source.skip_leading_rows", range: 0...1_000_000) {
+        if let node = fields["skip_leading_rows"],
+            let rows = reader.int(node, path: "source.skip_leading_rows", range: 0...1_000_000)
+        {
             if spec.format != .csv { reader.error("'source.skip_leading_rows' applies only to format CSV", at: node) }
             spec.skipLeadingRows = rows
         }
-        if let node = fields["null_marker"], let marker = reader.string(node, path: "source.null_marker", allowEmpty: true) {
+        if let node = fields["null_marker"],
+            let marker = reader.string(node, path: "source.null_marker", allowEmpty: true)
+        {
             spec.nullMarker = marker
         }
-        if let node = fields["ignore_unknown_fields"], let flag = reader.bool(node, path: "source.ignore_unknown_fields") {
+        if let node = fields["ignore_unknown_fields"],
+            let flag = reader.bool(node, path: "source.ignore_unknown_fields")
+        {
             spec.ignoreUnknownFields = flag
         }
         return spec
@@ -194,7 +230,9 @@ struct SyncDecoder {
         default: break
         }
         if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) { return "cannot be a control character" }
-        if forLoadJob && scalar.value > 0xFF { return "must be a single-byte (ISO-8859-1) character for a BigQuery load job" }
+        if forLoadJob && scalar.value > 0xFF {
+            return "must be a single-byte (ISO-8859-1) character for a BigQuery load job"
+        }
         return nil
     }
 
@@ -207,7 +245,9 @@ struct SyncDecoder {
         var firstWord: String?
         var sawOpenParen = false
         var statementEnded = false
-        func isWordChar(_ c: Unicode.Scalar) -> Bool { c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "_" }
+        func isWordChar(_ c: Unicode.Scalar) -> Bool {
+            c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "_"
+        }
         while index < chars.count {
             let c = chars[index]
             let next: Unicode.Scalar? = index + 1 < chars.count ? chars[index + 1] : nil
@@ -244,7 +284,8 @@ struct SyncDecoder {
                         continue
                     }
                     if !triple, chars[end] == "\n" || chars[end] == "\r" { break }
-                    if chars[end] == c, !triple || (end + 2 < chars.count && chars[end + 1] == c && chars[end + 2] == c) {
+                    if chars[end] == c, !triple || (end + 2 < chars.count && chars[end + 1] == c && chars[end + 2] == c)
+                    {
                         end += quote
                         closed = true
                         break
@@ -252,7 +293,9 @@ struct SyncDecoder {
                     end += 1
                 }
                 guard closed else { return c == "`" ? "an unterminated `quoted identifier`" : "an unterminated string" }
-                if firstWord == nil { firstWord = String(String.UnicodeScalarView(chars[index..<min(end, index + 20)])) }
+                if firstWord == nil {
+                    firstWord = String(String.UnicodeScalarView(chars[index..<min(end, index + 20)]))
+                }
                 index = end
                 continue
             }
@@ -287,12 +330,19 @@ struct SyncDecoder {
         let bucket = rest[..<slash]
         let object = rest[rest.index(after: slash)...]
         guard (3...222).contains(bucket.count),
-              bucket.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0) }) else {
+            bucket.unicodeScalars.allSatisfy({
+                ("a"..."z").contains($0) || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)
+            })
+        else {
             return "\(quote(String(bucket))) is not a valid bucket name"
         }
         guard !object.isEmpty else { return "\(quote(uri)) names no object" }
-        guard object.filter({ $0 == "*" }).count <= 1 else { return "\(quote(uri)) has more than one '*' (BigQuery allows one)" }
-        if object.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) { return "\(quote(uri)) holds control characters" }
+        guard object.filter({ $0 == "*" }).count <= 1 else {
+            return "\(quote(uri)) has more than one '*' (BigQuery allows one)"
+        }
+        if object.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            return "\(quote(uri)) holds control characters"
+        }
         return nil
     }
 
@@ -304,7 +354,9 @@ struct SyncDecoder {
             if let problem = Naming.unsafeCharacterProblem(text) { return "\(quote(text)): \(problem)" }
             return "\(quote(text)) is not a table name of the form [project.]dataset.table"
         }
-        if parts.count == 3, let problem = Naming.projectProblem(parts[0]) { return "project \(quote(parts[0])): \(problem)" }
+        if parts.count == 3, let problem = Naming.projectProblem(parts[0]) {
+            return "project \(quote(parts[0])): \(problem)"
+        }
         let (dataset, table) = (parts[parts.count - 2], parts[parts.count - 1])
         if let problem = Naming.datasetProblem(dataset) { return "dataset \(quote(dataset)): \(problem)" }
         if let problem = Naming.tableProblem(table) { return "table \(quote(table)): \(problem)" }
@@ -314,8 +366,12 @@ struct SyncDecoder {
     // MARK: target
 
     private func decodeTarget(_ node: YAMLNode) -> TargetSpec? {
-        guard let fields = reader.mapping(node, path: "target", allowed: ["table", "create_if_missing", "location", "schema", "partitioning", "clustering"],
-                                          required: ["table"]) else {
+        guard
+            let fields = reader.mapping(
+                node, path: "target",
+                allowed: ["table", "create_if_missing", "location", "schema", "partitioning", "clustering"],
+                required: ["table"])
+        else {
             return nil
         }
         var table: TableName?
@@ -341,11 +397,15 @@ struct SyncDecoder {
         }
         var clustering: [String] = []
         if let node = fields["clustering"], let columns = reader.stringList(node, path: "target.clustering") {
-            if columns.count > 4 { reader.error("'target.clustering' has at most 4 columns (got \(columns.count))", at: node) }
+            if columns.count > 4 {
+                reader.error("'target.clustering' has at most 4 columns (got \(columns.count))", at: node)
+            }
             var seen = Set<String>()
             for (column, mark) in columns {
                 checkColumn(column, at: mark, path: "target.clustering", schema: schema)
-                if !seen.insert(column.lowercased()).inserted { reader.error("clustering column \(quote(column)) is listed twice", at: mark) }
+                if !seen.insert(column.lowercased()).inserted {
+                    reader.error("clustering column \(quote(column)) is listed twice", at: mark)
+                }
             }
             clustering = columns.map(\.0)
         }
@@ -354,14 +414,22 @@ struct SyncDecoder {
             if let canonical = Self.canonicalLocation(text) {
                 location = canonical
             } else {
-                reader.error("'target.location': \(quote(text)) is not a BigQuery location (US, EU, or a region such as europe-west1)", at: node)
+                reader.error(
+                    "'target.location': \(quote(text)) is not a BigQuery location (US, EU, or a region such as europe-west1)",
+                    at: node)
             }
         }
         for (key, node) in [("partitioning", fields["partitioning"]), ("clustering", fields["clustering"])] {
-            if let node, !create { reader.warning("'target.\(key)' is used only when bqsync creates the table (create_if_missing: true)", at: node.mark) }
+            if let node, !create {
+                reader.warning(
+                    "'target.\(key)' is used only when bqsync creates the table (create_if_missing: true)",
+                    at: node.mark)
+            }
         }
         guard let table else { return nil }
-        return TargetSpec(table: table, createIfMissing: create, location: location, schema: schema, partitioning: partitioning, clustering: clustering)
+        return TargetSpec(
+            table: table, createIfMissing: create, location: location, schema: schema, partitioning: partitioning,
+            clustering: clustering)
     }
 
     /// A BigQuery location as BigQuery names it: the multi-regions `US` and `EU` in capitals, a region
@@ -371,8 +439,10 @@ struct SyncDecoder {
         if ["US", "EU"].contains(trimmed.uppercased()) { return trimmed.uppercased() }
         let region = trimmed.lowercased()
         let parts = region.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count >= 2, parts.count <= 3, parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) } }),
-              parts[0].allSatisfy(\.isLetter), let last = parts.last, last.last?.isNumber == true else { return nil }
+        guard parts.count >= 2, parts.count <= 3,
+            parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) } }),
+            parts[0].allSatisfy(\.isLetter), let last = parts.last, last.last?.isNumber == true
+        else { return nil }
         return region
     }
 
@@ -382,13 +452,18 @@ struct SyncDecoder {
         var seen: [String: Mark] = [:]
         for (index, item) in items.enumerated() {
             let path = "target.schema[\(index)]"
-            guard let keys = reader.mapping(item, path: path, allowed: ["name", "type", "mode", "description"], required: ["name", "type"]) else { continue }
+            guard
+                let keys = reader.mapping(
+                    item, path: path, allowed: ["name", "type", "mode", "description"], required: ["name", "type"])
+            else { continue }
             var name: String?
             if let node = keys["name"], let text = reader.string(node, path: "\(path).name") {
                 if let problem = Naming.columnProblem(text) {
                     reader.error("column \(quote(text)): \(problem)", at: node)
                 } else if let first = seen[text.lowercased()] {
-                    reader.error("column \(quote(text)) is declared twice (column names are case-insensitive)", at: node, notes: ["first declared at \(reader.file.location(first))"])
+                    reader.error(
+                        "column \(quote(text)) is declared twice (column names are case-insensitive)", at: node,
+                        notes: ["first declared at \(reader.file.location(first))"])
                 } else {
                     seen[text.lowercased()] = node.mark
                     name = text
@@ -402,7 +477,9 @@ struct SyncDecoder {
                     if unsupported.contains(text.uppercased()) {
                         reader.error("column type \(text.uppercased()) is not supported by bqsync", at: node)
                     } else {
-                        reader.error("unknown column type \(quote(text))\(Suggest.hint(for: text.uppercased(), in: FieldType.allCases.map(\.rawValue)))", at: node)
+                        reader.error(
+                            "unknown column type \(quote(text))\(Suggest.hint(for: text.uppercased(), in: FieldType.allCases.map(\.rawValue)))",
+                            at: node)
                     }
                 }
             }
@@ -415,7 +492,9 @@ struct SyncDecoder {
                 default: reader.error("'\(path).mode' must be NULLABLE or REQUIRED (got \(quote(text)))", at: node)
                 }
             }
-            let description = keys["description"].flatMap { reader.string($0, path: "\(path).description", allowEmpty: true) }
+            let description = keys["description"].flatMap {
+                reader.string($0, path: "\(path).description", allowEmpty: true)
+            }
             if let name, let type {
                 reader.remember(DefinitionKey.column(name).path, item.mark)
                 fields.append(FieldSpec(name: name, type: type, mode: mode, description: description))
@@ -425,9 +504,18 @@ struct SyncDecoder {
     }
 
     private func decodePartitioning(_ node: YAMLNode, schema: [FieldSpec]?) -> PartitioningSpec? {
-        guard let keys = reader.mapping(node, path: "target.partitioning", allowed: ["field", "type"], required: ["field"]) else { return nil }
-        let granularity = keys["type"].map { reader.choice($0, path: "target.partitioning.type", as: PartitioningSpec.Granularity.self, caseInsensitive: true) } ?? .day
-        guard let fieldNode = keys["field"], let field = reader.string(fieldNode, path: "target.partitioning.field"), let granularity else { return nil }
+        guard
+            let keys = reader.mapping(
+                node, path: "target.partitioning", allowed: ["field", "type"], required: ["field"])
+        else { return nil }
+        let granularity =
+            keys["type"].map {
+                reader.choice(
+                    $0, path: "target.partitioning.type", as: PartitioningSpec.Granularity.self, caseInsensitive: true)
+            } ?? .day
+        guard let fieldNode = keys["field"], let field = reader.string(fieldNode, path: "target.partitioning.field"),
+            let granularity
+        else { return nil }
         checkColumn(field, at: fieldNode.mark, path: "target.partitioning.field", schema: schema)
         if let column = schema?.first(where: { $0.name.lowercased() == field.lowercased() }) {
             switch column.type {
@@ -435,7 +523,9 @@ struct SyncDecoder {
                 reader.error("a DATE column cannot be partitioned by HOUR", at: fieldNode)
             case .date, .datetime, .timestamp: break
             default:
-                reader.error("partitioning column \(quote(field)) must be DATE, DATETIME or TIMESTAMP (it is \(column.type.rawValue))", at: fieldNode)
+                reader.error(
+                    "partitioning column \(quote(field)) must be DATE, DATETIME or TIMESTAMP (it is \(column.type.rawValue))",
+                    at: fieldNode)
             }
         }
         return PartitioningSpec(field: field, type: granularity)
@@ -444,7 +534,10 @@ struct SyncDecoder {
     // MARK: merge
 
     private func decodeMerge(_ node: YAMLNode, schema: [FieldSpec]?) -> MergeSpec? {
-        guard let fields = reader.mapping(node, path: "merge", allowed: ["keys", "order_by", "update", "delete_when"], required: ["keys"]) else {
+        guard
+            let fields = reader.mapping(
+                node, path: "merge", allowed: ["keys", "order_by", "update", "delete_when"], required: ["keys"])
+        else {
             return nil
         }
         var keys: [String] = []
@@ -453,11 +546,15 @@ struct SyncDecoder {
             for (key, mark) in items {
                 guard checkColumn(key, at: mark, path: "merge.keys", schema: schema) else { continue }
                 if let first = seen[key.lowercased()] {
-                    reader.error("merge key \(quote(key)) is listed twice", at: mark, notes: ["first listed at \(reader.file.location(first))"])
+                    reader.error(
+                        "merge key \(quote(key)) is listed twice", at: mark,
+                        notes: ["first listed at \(reader.file.location(first))"])
                     continue
                 }
                 seen[key.lowercased()] = mark
-                if let type = schema?.first(where: { $0.name.lowercased() == key.lowercased() })?.type, !type.isComparable {
+                if let type = schema?.first(where: { $0.name.lowercased() == key.lowercased() })?.type,
+                    !type.isComparable
+                {
                     reader.error("merge key \(quote(key)) is \(type.rawValue), which BigQuery cannot compare", at: mark)
                 }
                 keys.append(key)
@@ -467,9 +564,17 @@ struct SyncDecoder {
         var orderBy: String?
         if let node = fields["order_by"], let column = reader.string(node, path: "merge.order_by") {
             if checkColumn(column, at: node.mark, path: "merge.order_by", schema: schema) {
-                if isKey(column) { reader.error("'merge.order_by' cannot be a merge key: rows with the same key have the same \(quote(column))", at: node) }
-                if let type = schema?.first(where: { $0.name.lowercased() == column.lowercased() })?.type, !type.isOrderable {
-                    reader.error("'merge.order_by' column \(quote(column)) is \(type.rawValue), which cannot be ordered", at: node)
+                if isKey(column) {
+                    reader.error(
+                        "'merge.order_by' cannot be a merge key: rows with the same key have the same \(quote(column))",
+                        at: node)
+                }
+                if let type = schema?.first(where: { $0.name.lowercased() == column.lowercased() })?.type,
+                    !type.isOrderable
+                {
+                    reader.error(
+                        "'merge.order_by' column \(quote(column)) is \(type.rawValue), which cannot be ordered",
+                        at: node)
                 }
                 orderBy = column
             }
@@ -482,9 +587,14 @@ struct SyncDecoder {
                 }
             } else if let columns = reader.stringList(node, path: "merge.update") {
                 var seen = Set<String>()
-                for (column, mark) in columns where checkColumn(column, at: mark, path: "merge.update", schema: schema) {
-                    if isKey(column) { reader.error("\(quote(column)) is a merge key; keys are never updated", at: mark) }
-                    if !seen.insert(column.lowercased()).inserted { reader.error("column \(quote(column)) is listed twice in 'merge.update'", at: mark) }
+                for (column, mark) in columns where checkColumn(column, at: mark, path: "merge.update", schema: schema)
+                {
+                    if isKey(column) {
+                        reader.error("\(quote(column)) is a merge key; keys are never updated", at: mark)
+                    }
+                    if !seen.insert(column.lowercased()).inserted {
+                        reader.error("column \(quote(column)) is listed twice in 'merge.update'", at: mark)
+                    }
                 }
                 update = .columns(columns.map(\.0))
             }
@@ -493,8 +603,10 @@ struct SyncDecoder {
         if let node = fields["delete_when"], let column = reader.string(node, path: "merge.delete_when") {
             if checkColumn(column, at: node.mark, path: "merge.delete_when", schema: schema) {
                 if isKey(column) { reader.error("'merge.delete_when' cannot be a merge key", at: node) }
-                if let type = schema?.first(where: { $0.name.lowercased() == column.lowercased() })?.type, type != .bool {
-                    reader.error("'merge.delete_when' column \(quote(column)) must be BOOL (it is \(type.rawValue))", at: node)
+                if let type = schema?.first(where: { $0.name.lowercased() == column.lowercased() })?.type, type != .bool
+                {
+                    reader.error(
+                        "'merge.delete_when' column \(quote(column)) must be BOOL (it is \(type.rawValue))", at: node)
                 }
                 deleteWhen = column
             }
@@ -512,7 +624,9 @@ struct SyncDecoder {
         }
         if let schema, !schema.contains(where: { $0.name.lowercased() == column.lowercased() }) {
             let names = schema.map(\.name)
-            reader.error("'\(path)': column \(quote(column)) is not in 'target.schema'\(Suggest.hint(for: column, in: names))", at: mark)
+            reader.error(
+                "'\(path)': column \(quote(column)) is not in 'target.schema'\(Suggest.hint(for: column, in: names))",
+                at: mark)
             return false
         }
         return true
@@ -522,8 +636,11 @@ struct SyncDecoder {
 
     private func decodeBatch(_ node: YAMLNode) -> BatchSpec? {
         guard let fields = reader.mapping(node, path: "batch", allowed: ["size", "strategy"]) else { return nil }
-        let size = fields["size"].map { reader.int($0, path: "batch.size", range: 1...50_000) } ?? BatchSpec.defaults.size
-        let strategy = fields["strategy"].map { reader.choice($0, path: "batch.strategy", as: BatchSpec.Strategy.self) } ?? BatchSpec.defaults.strategy
+        let size =
+            fields["size"].map { reader.int($0, path: "batch.size", range: 1...50_000) } ?? BatchSpec.defaults.size
+        let strategy =
+            fields["strategy"].map { reader.choice($0, path: "batch.strategy", as: BatchSpec.Strategy.self) }
+            ?? BatchSpec.defaults.strategy
         guard let size, let strategy else { return nil }
         return BatchSpec(size: size, strategy: strategy)
     }

@@ -59,7 +59,9 @@ public struct DefinitionKey: Sendable, Hashable {
     public static let policy = DefinitionKey(path: "policy")
 
     /// The `target.schema` item that declares a column (names compare case-insensitively).
-    public static func column(_ name: String) -> DefinitionKey { DefinitionKey(path: "target.schema.\(name.lowercased())") }
+    public static func column(_ name: String) -> DefinitionKey {
+        DefinitionKey(path: "target.schema.\(name.lowercased())")
+    }
 }
 
 /// A configuration file: its displayed path, its bytes' SHA-256, and its lines for carets.
@@ -97,11 +99,14 @@ public struct ConfigFile: Sendable, Hashable {
         diagnostic(.warning, message, at: mark, notes: notes)
     }
 
-    private func diagnostic(_ severity: Diagnostic.Severity, _ message: String, at mark: Mark, notes: [String]) -> Diagnostic {
+    private func diagnostic(_ severity: Diagnostic.Severity, _ message: String, at mark: Mark, notes: [String])
+        -> Diagnostic
+    {
         let place = self.location(mark)
         // Messages quote user text already; this keeps anything that slipped through on one line.
-        return Diagnostic(severity, SourceText.singleLine(message), at: place, sourceLine: line(place.line),
-                          notes: notes.map { SourceText.singleLine($0) })
+        return Diagnostic(
+            severity, SourceText.singleLine(message), at: place, sourceLine: line(place.line),
+            notes: notes.map { SourceText.singleLine($0) })
     }
 }
 
@@ -149,9 +154,11 @@ public struct SourceSpec: Sendable, Hashable {
     public var baseDirectory: String
 
     /// Creates a source spec with defaults for what a kind does not use.
-    public init(kind: Kind, path: String? = nil, query: String? = nil, uris: [String] = [], format: Format? = nil,
-                delimiter: Character = ",", nullMarker: String = "", skipLeadingRows: Int = 0,
-                ignoreUnknownFields: Bool = false, baseDirectory: String = ".") {
+    public init(
+        kind: Kind, path: String? = nil, query: String? = nil, uris: [String] = [], format: Format? = nil,
+        delimiter: Character = ",", nullMarker: String = "", skipLeadingRows: Int = 0,
+        ignoreUnknownFields: Bool = false, baseDirectory: String = "."
+    ) {
         self.kind = kind
         self.path = path
         self.query = query
@@ -189,7 +196,10 @@ public struct FieldSpec: Sendable, Hashable, Codable {
 public struct PartitioningSpec: Sendable, Hashable, Codable {
     /// DAY, HOUR, MONTH or YEAR.
     public enum Granularity: String, Sendable, Hashable, Codable, CaseIterable {
-        case hour = "HOUR", day = "DAY", month = "MONTH", year = "YEAR"
+        case hour = "HOUR"
+        case day = "DAY"
+        case month = "MONTH"
+        case year = "YEAR"
     }
     /// The DATE, DATETIME or TIMESTAMP column.
     public var field: String

@@ -29,7 +29,8 @@ public enum Units {
         switch decimal(number, scale: multiplier) {
         case .value(let value): return value
         case .overflow:
-            throw Problem("\(quote(text)) is too large (a size is at most \(formatInt(Int(Int64.max))) bytes, about 9.2 EB)")
+            throw Problem(
+                "\(quote(text)) is too large (a size is at most \(formatInt(Int(Int64.max))) bytes, about 9.2 EB)")
         case .invalid:
             throw Problem("\(quote(text)) is not a whole number of bytes")
         }
@@ -75,8 +76,12 @@ public enum Units {
             }
             value = percent / 100
         } else {
-            guard let fraction = Double(trimmed), fraction.isFinite else { throw Problem("\(quote(text)) is not a percentage (write e.g. 80%)") }
-            guard fraction <= 1 else { throw Problem("\(quote(text)) is more than 1; write a percentage as \(trimmed)%") }
+            guard let fraction = Double(trimmed), fraction.isFinite else {
+                throw Problem("\(quote(text)) is not a percentage (write e.g. 80%)")
+            }
+            guard fraction <= 1 else {
+                throw Problem("\(quote(text)) is more than 1; write a percentage as \(trimmed)%")
+            }
             value = fraction
         }
         guard value > 0, value <= 1 else { throw Problem("\(quote(text)) must be more than 0% and at most 100%") }
@@ -111,7 +116,9 @@ public enum Units {
     /// Exact decimal × scale as an integer; `invalid` if it has a fraction of a byte left or is not a number.
     private static func decimal(_ text: String, scale: Int64) -> Decimal {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count <= 2, parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } }) else { return .invalid }
+        guard parts.count <= 2, parts.allSatisfy({ $0.allSatisfy { $0.isASCII && $0.isNumber } }) else {
+            return .invalid
+        }
         var wholeDigits = parts[0].drop { $0 == "0" }
         if wholeDigits.isEmpty { wholeDigits = "0" }
         // More digits than Int64 has can only be an overflow (the characters are all digits).
@@ -145,8 +152,14 @@ public enum Units {
         if totalMilliseconds % 1000 != 0 { return "\(totalMilliseconds)ms" }
         var rest = totalMilliseconds / 1000
         var out = ""
-        if rest >= 3600 { out += "\(rest / 3600)h"; rest %= 3600 }
-        if rest >= 60 { out += "\(rest / 60)m"; rest %= 60 }
+        if rest >= 3600 {
+            out += "\(rest / 3600)h"
+            rest %= 3600
+        }
+        if rest >= 60 {
+            out += "\(rest / 60)m"
+            rest %= 60
+        }
         if rest > 0 || out.isEmpty { out += "\(rest)s" }
         return out
     }
@@ -156,7 +169,8 @@ extension StringProtocol {
     /// The text without leading and trailing spaces and tabs.
     var trimmingSpaces: String {
         let chars = Array(self)
-        var start = 0, end = chars.count
+        var start = 0
+        var end = chars.count
         while start < end, chars[start] == " " || chars[start] == "\t" { start += 1 }
         while end > start, chars[end - 1] == " " || chars[end - 1] == "\t" { end -= 1 }
         return String(chars[start..<end])

@@ -20,7 +20,10 @@ public struct Plan: Codable, Sendable, Hashable {
     public var budgets: [BudgetPlan]
 
     enum CodingKeys: String, CodingKey {
-        case formatVersion = "format_version", planId = "plan_id", stateDataset = "state_dataset", syncs, budgets
+        case formatVersion = "format_version"
+        case planId = "plan_id"
+        case stateDataset = "state_dataset"
+        case syncs, budgets
     }
 
     /// Whether any step changes a table.
@@ -51,7 +54,9 @@ public struct Plan: Codable, Sendable, Hashable {
             throw SyncError.invalidPlan("\(path) is not a bqsync plan file (not a JSON object)")
         }
         guard version.formatVersion == currentFormatVersion else {
-            throw SyncError.invalidPlan("\(path) has format_version \(version.formatVersion.map(String.init) ?? "(missing)"); this bqsync reads \(currentFormatVersion)")
+            throw SyncError.invalidPlan(
+                "\(path) has format_version \(version.formatVersion.map(String.init) ?? "(missing)"); this bqsync reads \(currentFormatVersion)"
+            )
         }
         do {
             return try JSONDecoder().decode(Plan.self, from: data)
@@ -66,7 +71,8 @@ public struct Plan: Codable, Sendable, Hashable {
             context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
         }
         switch error {
-        case .keyNotFound(let key, let context): return "missing '\(key.stringValue)' at \(path(context).isEmpty ? "top level" : path(context))"
+        case .keyNotFound(let key, let context):
+            return "missing '\(key.stringValue)' at \(path(context).isEmpty ? "top level" : path(context))"
         case .typeMismatch(_, let context), .valueNotFound(_, let context): return "wrong type at \(path(context))"
         case .dataCorrupted(let context): return "corrupt value at \(path(context))"
         @unknown default: return "unreadable"
@@ -108,8 +114,15 @@ public struct SyncPlan: Codable, Sendable, Hashable {
     public var steps: [Step]
 
     enum CodingKeys: String, CodingKey {
-        case name, definition, policy, target, strategy, strategyReason = "strategy_reason", source, targetState = "target_state"
-        case columns, rowsRead = "rows_read", rows, batches, pruning, dedupPartitions = "dedup_partitions", steps
+        case name, definition, policy, target, strategy
+        case strategyReason = "strategy_reason"
+        case source
+        case targetState = "target_state"
+        case columns
+        case rowsRead = "rows_read"
+        case rows, batches, pruning
+        case dedupPartitions = "dedup_partitions"
+        case steps
     }
 
     /// Bytes billed by the steps, as estimated.
@@ -150,7 +163,11 @@ public struct TargetState: Codable, Sendable, Hashable {
     public var bytes: Int64?
     public var rows: Int64?
 
-    enum CodingKeys: String, CodingKey { case exists, schemaSHA256 = "schema_sha256", bytes, rows }
+    enum CodingKeys: String, CodingKey {
+        case exists
+        case schemaSHA256 = "schema_sha256"
+        case bytes, rows
+    }
 }
 
 /// One column of a sync's rows.
@@ -163,7 +180,11 @@ public struct ColumnPlan: Codable, Sendable, Hashable {
     /// Whether the source carries it.
     public var carried: Bool
 
-    enum CodingKeys: String, CodingKey { case name, type, required, inTarget = "in_target", carried }
+    enum CodingKeys: String, CodingKey {
+        case name, type, required
+        case inTarget = "in_target"
+        case carried
+    }
 }
 
 /// One step of a sync.
@@ -202,7 +223,12 @@ public struct Step: Codable, Sendable, Hashable {
     public var estimate: Estimate?
 
     enum CodingKeys: String, CodingKey {
-        case index, kind, jobId = "job_id", table, sql, payloadDigest = "payload_digest", payloadBytes = "payload_bytes", rows, estimate
+        case index, kind
+        case jobId = "job_id"
+        case table, sql
+        case payloadDigest = "payload_digest"
+        case payloadBytes = "payload_bytes"
+        case rows, estimate
     }
 }
 
@@ -220,7 +246,11 @@ public struct Estimate: Codable, Sendable, Hashable {
     public var note: String?
 
     enum CodingKeys: String, CodingKey {
-        case bytesProcessed = "bytes_processed", accuracy, billedBytes = "billed_bytes", costUSD = "cost_usd", note
+        case bytesProcessed = "bytes_processed"
+        case accuracy
+        case billedBytes = "billed_bytes"
+        case costUSD = "cost_usd"
+        case note
     }
 
     /// BigQuery's `totalBytesProcessedAccuracy` of a dry run, or `MODELED` when bqsync computed the figure
@@ -260,8 +290,15 @@ public struct BudgetPlan: Codable, Sendable, Hashable {
     public var violations: [String]
 
     enum CodingKeys: String, CodingKey {
-        case policy, file, maxBytesBilled = "max_bytes_billed", maxQueries = "max_queries", maxCostUSD = "max_cost_usd"
-        case maxBytesPerQuery = "max_bytes_per_query", plannedBytesBilled = "planned_bytes_billed", plannedQueries = "planned_queries"
-        case plannedCostUSD = "planned_cost_usd", largestQueryBytes = "largest_query_bytes", violations
+        case policy, file
+        case maxBytesBilled = "max_bytes_billed"
+        case maxQueries = "max_queries"
+        case maxCostUSD = "max_cost_usd"
+        case maxBytesPerQuery = "max_bytes_per_query"
+        case plannedBytesBilled = "planned_bytes_billed"
+        case plannedQueries = "planned_queries"
+        case plannedCostUSD = "planned_cost_usd"
+        case largestQueryBytes = "largest_query_bytes"
+        case violations
     }
 }

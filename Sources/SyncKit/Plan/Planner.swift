@@ -27,8 +27,10 @@ public struct Planner: Sendable {
 
     /// Creates a planner over loaded configuration. Every sync is planned at once; `requests` bounds the
     /// requests in flight and `pipelines` the local sources being read.
-    public init(client: BigQueryClient, configuration: Configuration, defaultProject: String?, stateDataset: String = "bqsync",
-                requests: Int = Planner.defaultRequests, pipelines: Int = Planner.defaultPipelines) {
+    public init(
+        client: BigQueryClient, configuration: Configuration, defaultProject: String?, stateDataset: String = "bqsync",
+        requests: Int = Planner.defaultRequests, pipelines: Int = Planner.defaultPipelines
+    ) {
         self.client = client
         self.configuration = configuration
         self.defaultProject = defaultProject
@@ -38,14 +40,17 @@ public struct Planner: Sendable {
     }
 
     /// The syncs a command names (all when none), or an error naming the unknown ones.
-    public static func select(_ names: [String], from configuration: Configuration) throws(SyncError) -> [SyncDefinition] {
+    public static func select(_ names: [String], from configuration: Configuration) throws(SyncError)
+        -> [SyncDefinition]
+    {
         let all = configuration.syncs.sorted { $0.name < $1.name }
         guard !names.isEmpty else { return all }
         var chosen: [SyncDefinition] = []
         for name in names {
             guard let sync = all.first(where: { $0.name == name }) else {
                 let hint = Suggest.closest(to: name, in: all.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""
-                throw SyncError.failed("no sync named '\(name)'\(hint); known: \(all.map(\.name).joined(separator: ", "))")
+                throw SyncError.failed(
+                    "no sync named '\(name)'\(hint); known: \(all.map(\.name).joined(separator: ", "))")
             }
             if !chosen.contains(where: { $0.name == name }) { chosen.append(sync) }
         }
@@ -53,7 +58,9 @@ public struct Planner: Sendable {
     }
 
     /// Plans the named syncs (all when none).
-    public func plan(_ names: [String], progress: @escaping @Sendable (String) -> Void = { _ in }) async throws(SyncError) -> Plan {
+    public func plan(_ names: [String], progress: @escaping @Sendable (String) -> Void = { _ in })
+        async throws(SyncError) -> Plan
+    {
         let syncs = try Self.select(names, from: configuration)
         guard !syncs.isEmpty else { throw SyncError.failed("there are no syncs to plan (syncs.d/ is empty)") }
         for sync in syncs where configuration.policy(for: sync) == nil {
@@ -62,8 +69,10 @@ public struct Planner: Sendable {
         // Syncs are planned concurrently: their requests overlap, bounded by `network`, and their local sources
         // are read a few at a time (`pipelines`). The plan keeps name order, and the first failure in that order
         // is the one reported.
-        let results = await withTaskGroup(of: (Int, Result<SyncPlan, SyncError>).self,
-                                          returning: [Int: Result<SyncPlan, SyncError>].self) { group in
+        let results = await withTaskGroup(
+            of: (Int, Result<SyncPlan, SyncError>).self,
+            returning: [Int: Result<SyncPlan, SyncError>].self
+        ) { group in
             var collected: [Int: Result<SyncPlan, SyncError>] = [:]
             for (index, sync) in syncs.enumerated() {
                 group.addTask { (index, await self.planOne(sync, index: index, progress: progress)) }
@@ -79,11 +88,13 @@ public struct Planner: Sendable {
             case nil: throw SyncError.failed("sync '\(syncs[index].name)' was not planned")
             }
         }
-        var plan = Plan(formatVersion: Plan.currentFormatVersion, planId: "", stateDataset: stateDataset, syncs: plans,
-                        budgets: budgets(plans))
+        var plan = Plan(
+            formatVersion: Plan.currentFormatVersion, planId: "", stateDataset: stateDataset, syncs: plans,
+            budgets: budgets(plans))
         plan.planId = String(BatchEncoder.digest(try plan.encoded()).prefix(16))
         for s in plan.syncs.indices {
-            for t in plan.syncs[s].steps.indices where plan.syncs[s].steps[t].kind == .merge || plan.syncs[s].steps[t].kind == .load {
+            for t in plan.syncs[s].steps.indices
+            where plan.syncs[s].steps[t].kind == .merge || plan.syncs[s].steps[t].kind == .load {
                 plan.syncs[s].steps[t].jobId = "bqsync_\(plan.planId)_\(s)_\(t)"
             }
         }
@@ -92,13 +103,16 @@ public struct Planner: Sendable {
 
     // MARK: - one sync
 
-    func planOne(_ sync: SyncDefinition, index: Int, progress: @Sendable (String) -> Void) async -> Result<SyncPlan, SyncError> {
+    func planOne(_ sync: SyncDefinition, index: Int, progress: @Sendable (String) -> Void) async -> Result<
+        SyncPlan, SyncError
+    > {
         progress("planning \(sync.name)")
         do throws(SyncError) {
             let policy = configuration.policy(for: sync) ?? .builtInDefault
             let prepared = try await network.withPlace { () async throws(SyncError) in
-                try await PreparedTarget.prepare(sync, policy: policy, client: client, defaultProject: defaultProject,
-                                                 others: Array(configuration.policies.values))
+                try await PreparedTarget.prepare(
+                    sync, policy: policy, client: client, defaultProject: defaultProject,
+                    others: Array(configuration.policies.values))
             }
             return .success(try await planSync(prepared, index: index))
         } catch {
@@ -109,11 +123,13 @@ public struct Planner: Sendable {
     func planSync(_ prepared: PreparedTarget, index: Int) async throws(SyncError) -> SyncPlan {
         let sync = prepared.sync
         var plan = SyncPlan(
-            name: sync.name, definition: FileFingerprint(path: sync.file.path, sha256: sync.file.sha256), policy: prepared.policy.name,
+            name: sync.name, definition: FileFingerprint(path: sync.file.path, sha256: sync.file.sha256),
+            policy: prepared.policy.name,
             target: prepared.target.description, strategy: .inline, strategyReason: "",
             source: SourceSnapshot(kind: sync.source.kind),
-            targetState: TargetState(exists: prepared.table != nil, schemaSHA256: prepared.schemaFingerprint,
-                                     bytes: prepared.table?.bytes, rows: prepared.table?.rows),
+            targetState: TargetState(
+                exists: prepared.table != nil, schemaSHA256: prepared.schemaFingerprint,
+                bytes: prepared.table?.bytes, rows: prepared.table?.rows),
             columns: [], rowsRead: nil, rows: nil, batches: 0, pruning: nil, dedupPartitions: 1, steps: [])
         var steps: [Step] = []
         if prepared.table == nil { steps.append(Step(index: 0, kind: .createTable)) }
@@ -144,22 +160,28 @@ public struct Planner: Sendable {
         case .gcs: reason = "a gcs source's rows are not known before they are loaded"
         case .ndjson, .csv:
             if pruner.column == nil {
-                reason = pruner.explanation.map { $0.replacingOccurrences(of: "none: ", with: "") } ?? "the partition column cannot be pruned"
+                reason =
+                    pruner.explanation.map { $0.replacingOccurrences(of: "none: ", with: "") }
+                    ?? "the partition column cannot be pruned"
             } else {
                 reason = nil
             }
         }
         guard let reason else { return }
-        throw SyncError.failed("\(prepared.sync.location(of: .targetTable)): sync '\(prepared.sync.name)': \(prepared.target) requires a filter on its "
-                               + "partition column '\(field)' (requirePartitionFilter), and BigQuery would refuse this sync's MERGE: \(reason). Use a local "
-                               + "(ndjson or csv) source with '\(field)' among merge.keys and batch.strategy inline or auto; nothing was sent")
+        throw SyncError.failed(
+            "\(prepared.sync.location(of: .targetTable)): sync '\(prepared.sync.name)': \(prepared.target) requires a filter on its "
+                + "partition column '\(field)' (requirePartitionFilter), and BigQuery would refuse this sync's MERGE: \(reason). Use a local "
+                + "(ndjson or csv) source with '\(field)' among merge.keys and batch.strategy inline or auto; nothing was sent"
+        )
     }
 
     func stagingTable(_ prepared: PreparedTarget, content: String) throws(SyncError) -> TableReference {
         do {
             // In the target's own dataset, so in its location (docs/bigquery.md, "Locations"); it expires after a day.
-            return try TableReference(projectId: prepared.target.projectId, datasetId: prepared.target.datasetId,
-                                      tableId: "bqsync_stage_\(prepared.sync.name.replacingOccurrences(of: "-", with: "_"))_\(content.prefix(16))")
+            return try TableReference(
+                projectId: prepared.target.projectId, datasetId: prepared.target.datasetId,
+                tableId:
+                    "bqsync_stage_\(prepared.sync.name.replacingOccurrences(of: "-", with: "_"))_\(content.prefix(16))")
         } catch {
             throw SyncError.bigQuery(error)
         }
@@ -176,7 +198,8 @@ public struct Planner: Sendable {
         plan.source.files = rows.files
         plan.rowsRead = rows.rowsRead
         plan.dedupPartitions = rows.partitions
-        let builder = MergeBuilder(target: prepared.target, layout: prepared.layout, carried: rows.carried, update: prepared.sync.merge.update)
+        let builder = MergeBuilder(
+            target: prepared.target, layout: prepared.layout, carried: rows.carried, update: prepared.sync.merge.update)
         let encoder = BatchEncoder(layout: prepared.layout, carried: rows.carried)
         plan.columns = columnPlans(prepared.layout, carried: rows.carried)
         let pruner = Pruner(prepared: prepared)
@@ -193,42 +216,60 @@ public struct Planner: Sendable {
         let inline: ([PackedRow], [UInt8]) async throws(SyncError) -> Void = { (batch, parameter) throws(SyncError) in
             total += Int64(batch.count)
             let sql = builder.merge(.parameter("rows"), pruning: pruner.predicate(batch))
-            var step = Step(index: 0, kind: .merge, sql: sql, payloadDigest: BatchEncoder.digest(parameter),
-                            payloadBytes: Int64(parameter.count), rows: Int64(batch.count))
+            var step = Step(
+                index: 0, kind: .merge, sql: sql, payloadDigest: BatchEncoder.digest(parameter),
+                payloadBytes: Int64(parameter.count), rows: Int64(batch.count))
             if exists {
                 await network.acquire()
-                dryRuns.append((inlineSteps.count, Task {
-                    defer { network.release() }
-                    do throws(SyncError) {
-                        return .success(try await self.estimate(sql, parameters: [MergeBuilder.rowsParameter(parameter)], prepared: prepared))
-                    } catch {
-                        return .failure(error)
-                    }
-                }))
+                dryRuns.append(
+                    (
+                        inlineSteps.count,
+                        Task {
+                            defer { network.release() }
+                            do throws(SyncError) {
+                                return .success(
+                                    try await self.estimate(
+                                        sql, parameters: [MergeBuilder.rowsParameter(parameter)], prepared: prepared))
+                            } catch {
+                                return .failure(error)
+                            }
+                        }
+                    ))
             } else {
-                step.estimate = self.modeled(Billing.minimum, policy: policy, note: "the target is created by this plan: 10 MB minimum")
+                step.estimate = self.modeled(
+                    Billing.minimum, policy: policy, note: "the target is created by this plan: 10 MB minimum")
             }
             inlineSteps.append(step)
         }
         let staged: (StagedFile) async throws(SyncError) -> Void = { (file) throws(SyncError) in
             if strategy == .staged { total += Int64(file.rows) }
-            stagedLoads.append(Step(index: 0, kind: .load, payloadDigest: file.digest, payloadBytes: Int64(file.bytes), rows: Int64(file.rows)))
+            stagedLoads.append(
+                Step(
+                    index: 0, kind: .load, payloadDigest: file.digest, payloadBytes: Int64(file.bytes),
+                    rows: Int64(file.rows)))
         }
         // A row too large for any inline batch: an error under `strategy: inline`; under `auto`, staged it is.
         var tooLargeForInline: String?
         let tooLarge: (PackedRow, Int) throws(SyncError) -> Void = { (row, bytes) throws(SyncError) in
-            let key = prepared.layout.keys.map { "\(prepared.layout.columns[$0].name) = \(row.value($0).map { ValueConversion.quoted($0) } ?? "NULL")" }
-            let what = "the row with \(key.joined(separator: ", ")) is \(Format.bytes(Int64(bytes))) as an inline parameter, more than the "
+            let key = prepared.layout.keys.map {
+                "\(prepared.layout.columns[$0].name) = \(row.value($0).map { ValueConversion.quoted($0) } ?? "NULL")"
+            }
+            let what =
+                "the row with \(key.joined(separator: ", ")) is \(Format.bytes(Int64(bytes))) as an inline parameter, more than the "
                 + "\(Format.bytes(Int64(Self.maxInlineBytes))) an inline batch may carry (BigQuery refuses a request over 10 MB)"
             guard strategy == .auto else {
-                throw SyncError.failed("\(prepared.sync.location(of: .batchStrategy)): sync '\(prepared.sync.name)': \(what); use strategy: staged or auto")
+                throw SyncError.failed(
+                    "\(prepared.sync.location(of: .batchStrategy)): sync '\(prepared.sync.name)': \(what); use strategy: staged or auto"
+                )
             }
             tooLargeForInline = what
         }
         do {
-            try await rows.batches(size: prepared.sync.batch.size, maxBytes: Self.maxInlineBytes, fileBytes: Self.stagedFileBytes, keepFiles: false,
-                                   encoder: encoder, inline: strategy == .staged ? nil : inline, tooLarge: tooLarge,
-                                   staged: strategy == .inline ? nil : staged, each: { row in pruner.extend(&stagedRange, with: row) })
+            try await rows.batches(
+                size: prepared.sync.batch.size, maxBytes: Self.maxInlineBytes, fileBytes: Self.stagedFileBytes,
+                keepFiles: false,
+                encoder: encoder, inline: strategy == .staged ? nil : inline, tooLarge: tooLarge,
+                staged: strategy == .inline ? nil : staged, each: { row in pruner.extend(&stagedRange, with: row) })
         } catch {
             for dryRun in dryRuns { dryRun.task.cancel() }
             for dryRun in dryRuns { _ = await dryRun.task.value }
@@ -249,32 +290,39 @@ public struct Planner: Sendable {
         // The staged MERGE reads the whole staging table once and scans the target once.
         var stagedSteps: [Step] = []
         if strategy != .inline {
-            let content = BatchEncoder.digest(Array((stagedLoads.compactMap(\.payloadDigest).joined() + prepared.target.description).utf8))
+            let content = BatchEncoder.digest(
+                Array((stagedLoads.compactMap(\.payloadDigest).joined() + prepared.target.description).utf8))
             let staging = try stagingTable(prepared, content: content)
             // Limited to the partitions of all the rows, as each inline batch is to its own (Pruner).
             let pruning = pruner.predicate(stagedRange)
             let sql = builder.merge(.stagedText(staging), pruning: pruning)
             let stagedBytes = stagedLoads.reduce(Int64(0)) { $0 + ($1.payloadBytes ?? 0) }
-            var merge = Step(index: 0, kind: .merge, sql: sql, rows: stagedLoads.reduce(Int64(0)) { $0 + ($1.rows ?? 0) })
+            var merge = Step(
+                index: 0, kind: .merge, sql: sql, rows: stagedLoads.reduce(Int64(0)) { $0 + ($1.rows ?? 0) })
             if exists {
                 let probe = builder.merge(.parameter("rows"), pruning: pruning)
-                var estimate = try await dryRun(probe, parameters: [MergeBuilder.emptyRowsParameter], prepared: prepared)
+                var estimate = try await dryRun(
+                    probe, parameters: [MergeBuilder.emptyRowsParameter], prepared: prepared)
                 estimate.bytesProcessed += stagedBytes
                 estimate.billedBytes = Billing.billed(perTable: [estimate.billedBytes, stagedBytes])
                 estimate.costUSD = Billing.cost(billedBytes: estimate.billedBytes, usdPerTiB: policy.limits.usdPerTiB)
                 estimate.accuracy = .modeled
-                estimate.note = "dry run of the target scan plus the staged rows (\(Format.bytes(stagedBytes)), read once)"
+                estimate.note =
+                    "dry run of the target scan plus the staged rows (\(Format.bytes(stagedBytes)), read once)"
                 merge.estimate = estimate
             } else {
-                merge.estimate = modeled(Billing.billed(perTable: [0, stagedBytes]), policy: policy,
-                                         note: "the target is created by this plan: the staged rows, 10 MB minimum per table referenced")
+                merge.estimate = modeled(
+                    Billing.billed(perTable: [0, stagedBytes]), policy: policy,
+                    note: "the target is created by this plan: the staged rows, 10 MB minimum per table referenced")
             }
             merge.table = staging.description
-            stagedSteps = [Step(index: 0, kind: .createStaging, table: staging.description)] + stagedLoads.map { load in
-                var load = load
-                load.table = staging.description
-                return load
-            } + [merge, Step(index: 0, kind: .dropStaging, table: staging.description)]
+            stagedSteps =
+                [Step(index: 0, kind: .createStaging, table: staging.description)]
+                + stagedLoads.map { load in
+                    var load = load
+                    load.table = staging.description
+                    return load
+                } + [merge, Step(index: 0, kind: .dropStaging, table: staging.description)]
             if total == 0 { stagedSteps = [] }
         }
         let inlineCost = inlineSteps.reduce(Int64(0)) { $0 + ($1.estimate?.billedBytes ?? 0) }
@@ -287,16 +335,22 @@ public struct Planner: Sendable {
             plan.strategy = .staged
             plan.strategyReason = "batch.strategy: staged"
         case .auto:
-            let inlineJobs = inlineSteps.count, stagedJobs = stagedSteps.filter { $0.kind == .merge || $0.kind == .load }.count
-            let pickInline = tooLargeForInline == nil && (inlineCost < stagedCost || (inlineCost == stagedCost && inlineJobs <= stagedJobs))
+            let inlineJobs = inlineSteps.count
+            let stagedJobs = stagedSteps.filter { $0.kind == .merge || $0.kind == .load }.count
+            let pickInline =
+                tooLargeForInline == nil
+                && (inlineCost < stagedCost || (inlineCost == stagedCost && inlineJobs <= stagedJobs))
             plan.strategy = pickInline ? .inline : .staged
             if let tooLargeForInline {
                 plan.strategyReason = "auto: staged, because \(tooLargeForInline)"
             } else {
-                plan.strategyReason = "auto: inline \(inlineSteps.count) MERGE\(inlineSteps.count == 1 ? "" : "s") ≈ \(Format.bytes(inlineCost)) billed; "
+                plan.strategyReason =
+                    "auto: inline \(inlineSteps.count) MERGE\(inlineSteps.count == 1 ? "" : "s") ≈ \(Format.bytes(inlineCost)) billed; "
                     + "staged \(stagedLoads.count) free load\(stagedLoads.count == 1 ? "" : "s") + 1 MERGE ≈ \(Format.bytes(stagedCost)) billed"
             }
-            plan.rows = Int64(pickInline ? inlineSteps.reduce(0) { $0 + ($1.rows ?? 0) } : stagedLoads.reduce(0) { $0 + ($1.rows ?? 0) })
+            plan.rows = Int64(
+                pickInline
+                    ? inlineSteps.reduce(0) { $0 + ($1.rows ?? 0) } : stagedLoads.reduce(0) { $0 + ($1.rows ?? 0) })
         }
         let chosen = plan.strategy == .inline ? inlineSteps : stagedSteps
         plan.batches = plan.strategy == .inline ? inlineSteps.count : stagedLoads.count
@@ -304,16 +358,22 @@ public struct Planner: Sendable {
     }
 
     func planQuery(_ prepared: PreparedTarget, into plan: inout SyncPlan, steps: inout [Step]) async throws(SyncError) {
-        guard let query = prepared.sync.source.query else { throw SyncError.failed("sync '\(prepared.sync.name)' has no source.query") }
+        guard let query = prepared.sync.source.query else {
+            throw SyncError.failed("sync '\(prepared.sync.name)' has no source.query")
+        }
         plan.source.query = query
         let carried = try await queryColumns(query, prepared: prepared)
         plan.columns = columnPlans(prepared.layout, carried: carried)
-        let builder = MergeBuilder(target: prepared.target, layout: prepared.layout, carried: carried, update: prepared.sync.merge.update)
+        let builder = MergeBuilder(
+            target: prepared.target, layout: prepared.layout, carried: carried, update: prepared.sync.merge.update)
         let sql = builder.merge(.query(query))
         var step = Step(index: 0, kind: .merge, sql: sql)
-        step.estimate = prepared.table != nil
+        step.estimate =
+            prepared.table != nil
             ? try await dryRun(sql, parameters: [], prepared: prepared)
-            : modeled(Billing.minimum, policy: prepared.policy, note: "the target is created by this plan: the query's bytes are not known until then")
+            : modeled(
+                Billing.minimum, policy: prepared.policy,
+                note: "the target is created by this plan: the query's bytes are not known until then")
         plan.strategy = .inline
         plan.strategyReason = "source.type: query runs inside BigQuery; one MERGE reads it directly"
         plan.pruning = "none: the query's rows are not known before it runs"
@@ -326,19 +386,25 @@ public struct Planner: Sendable {
         plan.source.uris = sync.source.uris
         let carried = prepared.layout.columns.indices.filter { prepared.layout.columns[$0].inTarget }
         plan.columns = columnPlans(prepared.layout, carried: carried)
-        let content = BatchEncoder.digest(Array((sync.source.uris.joined(separator: "\n") + prepared.target.description).utf8))
+        let content = BatchEncoder.digest(
+            Array((sync.source.uris.joined(separator: "\n") + prepared.target.description).utf8))
         let staging = try stagingTable(prepared, content: content)
-        let builder = MergeBuilder(target: prepared.target, layout: prepared.layout, carried: carried, update: sync.merge.update)
+        let builder = MergeBuilder(
+            target: prepared.target, layout: prepared.layout, carried: carried, update: sync.merge.update)
         let sql = builder.merge(.stagedTyped(staging))
         var merge = Step(index: 0, kind: .merge, table: staging.description, sql: sql)
         if prepared.table != nil {
-            var estimate = try await dryRun(builder.merge(.parameter("rows")),
-                                            parameters: [MergeBuilder.emptyRowsParameter], prepared: prepared)
+            var estimate = try await dryRun(
+                builder.merge(.parameter("rows")),
+                parameters: [MergeBuilder.emptyRowsParameter], prepared: prepared)
             estimate.accuracy = .lowerBound
-            estimate.note = "the target scan; the loaded files' size is not known before the load (maximumBytesBilled still caps the job)"
+            estimate.note =
+                "the target scan; the loaded files' size is not known before the load (maximumBytesBilled still caps the job)"
             merge.estimate = estimate
         } else {
-            merge.estimate = modeled(Billing.minimum, policy: prepared.policy, note: "the target is created by this plan; the loaded files' size is not known before the load")
+            merge.estimate = modeled(
+                Billing.minimum, policy: prepared.policy,
+                note: "the target is created by this plan; the loaded files' size is not known before the load")
         }
         plan.strategy = .staged
         plan.strategyReason = "source.type: gcs is loaded by a BigQuery load job, then merged once"
@@ -359,74 +425,104 @@ public struct Planner: Sendable {
             // reads: the target, so the job runs in its project when no other is configured (docs/bigquery.md, "Calls bqsync makes").
             // In the target's location: the MERGE will run there, and BigQuery cannot read another location's tables.
             (dry, schema) = try await network.withPlace { () async throws(BigQueryError) in
-                try await client.dryRunWithSchema(QueryJob(sql: query, location: prepared.location, reads: [prepared.target], budget: prepared.policy.name))
+                try await client.dryRunWithSchema(
+                    QueryJob(
+                        sql: query, location: prepared.location, reads: [prepared.target], budget: prepared.policy.name)
+                )
             }
         } catch {
             if let elsewhere = await datasetElsewhere(error, prepared: prepared) {
-                throw SyncError.failed("\(prepared.sync.location(of: .sourceQuery)): sync '\(prepared.sync.name)': the query reads \(elsewhere.dataset), which is in "
-                                       + "\(elsewhere.location), but the target \(prepared.target) is in \(prepared.location); BigQuery runs a query in one "
-                                       + "location, so the MERGE would fail. Copy the data to \(prepared.location) or sync into a dataset in \(elsewhere.location)")
+                throw SyncError.failed(
+                    "\(prepared.sync.location(of: .sourceQuery)): sync '\(prepared.sync.name)': the query reads \(elsewhere.dataset), which is in "
+                        + "\(elsewhere.location), but the target \(prepared.target) is in \(prepared.location); BigQuery runs a query in one "
+                        + "location, so the MERGE would fail. Copy the data to \(prepared.location) or sync into a dataset in \(elsewhere.location)"
+                )
             }
             throw SyncError.failed("\(prepared.sync.location(of: .sourceQuery)): \(error.description)")
         }
         _ = dry
         var carried: [Int] = []
         for field in schema {
-            guard let index = prepared.layout.index[field.name.lowercased()], prepared.layout.columns[index].inTarget || index == prepared.layout.deleteWhen else {
+            guard let index = prepared.layout.index[field.name.lowercased()],
+                prepared.layout.columns[index].inTarget || index == prepared.layout.deleteWhen
+            else {
                 if prepared.sync.source.ignoreUnknownFields { continue }
-                throw SyncError.failed("\(prepared.sync.location(of: .sourceQuery)): the query returns '\(field.name)', which is not a column of \(prepared.target) (set source.ignore_unknown_fields: true to skip it)")
+                throw SyncError.failed(
+                    "\(prepared.sync.location(of: .sourceQuery)): the query returns '\(field.name)', which is not a column of \(prepared.target) (set source.ignore_unknown_fields: true to skip it)"
+                )
             }
             carried.append(index)
         }
         for key in prepared.layout.keys where !carried.contains(key) {
-            throw SyncError.failed("\(prepared.sync.location(of: .sourceQuery)): the query does not return merge key '\(prepared.layout.columns[key].name)'")
+            throw SyncError.failed(
+                "\(prepared.sync.location(of: .sourceQuery)): the query does not return merge key '\(prepared.layout.columns[key].name)'"
+            )
         }
         return carried.sorted()
     }
 
     func columnPlans(_ layout: RowLayout, carried: [Int]) -> [ColumnPlan] {
         layout.columns.enumerated().map { index, column in
-            ColumnPlan(name: column.name, type: column.type.rawValue, required: column.required, inTarget: column.inTarget,
-                       carried: carried.contains(index))
+            ColumnPlan(
+                name: column.name, type: column.type.rawValue, required: column.required, inTarget: column.inTarget,
+                carried: carried.contains(index))
         }
     }
 
     /// A dry run's estimate, holding a request place.
     /// The dataset and its location, when BigQuery refused a statement for reading a dataset outside the job's
     /// location ("Not found: Dataset P:D was not found in location L"; docs/bigquery.md, "Locations").
-    func datasetElsewhere(_ error: BigQueryError, prepared: PreparedTarget) async -> (dataset: String, location: String)? {
+    func datasetElsewhere(_ error: BigQueryError, prepared: PreparedTarget) async -> (
+        dataset: String, location: String
+    )? {
         let text = error.description
-        guard let start = text.range(of: "Dataset "), let end = text.range(of: " was not found in location", range: start.upperBound..<text.endIndex) else {
+        guard let start = text.range(of: "Dataset "),
+            let end = text.range(of: " was not found in location", range: start.upperBound..<text.endIndex)
+        else {
             return nil
         }
         let name = text[start.upperBound..<end.lowerBound].replacingOccurrences(of: ":", with: ".")
         let parts = name.split(separator: ".").map(String.init)
-        guard parts.count == 2, let dataset = try? await client.getDataset(project: parts[0], dataset: parts[1]), let location = dataset.location,
-              location.lowercased() != prepared.location.lowercased() else { return nil }
+        guard parts.count == 2, let dataset = try? await client.getDataset(project: parts[0], dataset: parts[1]),
+            let location = dataset.location,
+            location.lowercased() != prepared.location.lowercased()
+        else { return nil }
         return (name, location)
     }
 
-    func dryRun(_ sql: String, parameters: [QueryParameter], prepared: PreparedTarget) async throws(SyncError) -> Estimate {
-        try await network.withPlace { () async throws(SyncError) in try await estimate(sql, parameters: parameters, prepared: prepared) }
+    func dryRun(_ sql: String, parameters: [QueryParameter], prepared: PreparedTarget) async throws(SyncError)
+        -> Estimate
+    {
+        try await network.withPlace { () async throws(SyncError) in
+            try await estimate(sql, parameters: parameters, prepared: prepared)
+        }
     }
 
     /// A dry run's estimate; the caller holds a request place.
-    func estimate(_ sql: String, parameters: [QueryParameter], prepared: PreparedTarget) async throws(SyncError) -> Estimate {
-        let job = QueryJob(sql: sql, parameters: parameters, location: prepared.location, reads: [prepared.target], writes: prepared.target,
-                           budget: prepared.policy.name)
+    func estimate(_ sql: String, parameters: [QueryParameter], prepared: PreparedTarget) async throws(SyncError)
+        -> Estimate
+    {
+        let job = QueryJob(
+            sql: sql, parameters: parameters, location: prepared.location, reads: [prepared.target],
+            writes: prepared.target,
+            budget: prepared.policy.name)
         do {
             let result = try await client.dryRun(job)
-            return Estimate(bytesProcessed: result.bytesProcessed, accuracy: Estimate.Accuracy(bigQuery: result.accuracy), billedBytes: result.estimatedBilledBytes,
-                            costUSD: Billing.cost(billedBytes: result.estimatedBilledBytes, usdPerTiB: prepared.policy.limits.usdPerTiB),
-                            note: result.note)
+            return Estimate(
+                bytesProcessed: result.bytesProcessed, accuracy: Estimate.Accuracy(bigQuery: result.accuracy),
+                billedBytes: result.estimatedBilledBytes,
+                costUSD: Billing.cost(
+                    billedBytes: result.estimatedBilledBytes, usdPerTiB: prepared.policy.limits.usdPerTiB),
+                note: result.note)
         } catch {
             throw SyncError.bigQuery(error)
         }
     }
 
     func modeled(_ bytes: Int64, policy: Policy, note: String) -> Estimate {
-        Estimate(bytesProcessed: 0, accuracy: .modeled, billedBytes: bytes,
-                 costUSD: Billing.cost(billedBytes: bytes, usdPerTiB: policy.limits.usdPerTiB), note: note)
+        Estimate(
+            bytesProcessed: 0, accuracy: .modeled, billedBytes: bytes,
+            costUSD: Billing.cost(billedBytes: bytes, usdPerTiB: policy.limits.usdPerTiB), note: note)
     }
 
     // MARK: - budgets
@@ -443,23 +539,33 @@ public struct Planner: Sendable {
             let limits = policy.limits
             var violations: [String] = []
             if queries > limits.sessionQueries {
-                violations.append("session query limit: \(queries) queries planned, policy '\(name)' allows \(limits.sessionQueries)")
+                violations.append(
+                    "session query limit: \(queries) queries planned, policy '\(name)' allows \(limits.sessionQueries)")
             }
             if bytes > limits.sessionBytes {
-                violations.append("session bytes limit: \(Format.bytes(bytes)) billed planned, policy '\(name)' allows \(Format.bytes(limits.sessionBytes))")
+                violations.append(
+                    "session bytes limit: \(Format.bytes(bytes)) billed planned, policy '\(name)' allows \(Format.bytes(limits.sessionBytes))"
+                )
             }
             if cost > limits.sessionCostUSD + 1e-12 {
-                violations.append("session dollar limit: \(Format.dollars(cost)) planned, policy '\(name)' allows \(Format.dollars(limits.sessionCostUSD))")
+                violations.append(
+                    "session dollar limit: \(Format.dollars(cost)) planned, policy '\(name)' allows \(Format.dollars(limits.sessionCostUSD))"
+                )
             }
             for plan in mine {
                 for step in plan.steps where (step.estimate?.billedBytes ?? 0) > limits.queryBytes {
-                    violations.append("per-query bytes limit: \(plan.name) step \(step.index) would bill \(Format.bytes(step.estimate?.billedBytes ?? 0)), policy '\(name)' allows \(Format.bytes(limits.queryBytes))")
+                    violations.append(
+                        "per-query bytes limit: \(plan.name) step \(step.index) would bill \(Format.bytes(step.estimate?.billedBytes ?? 0)), policy '\(name)' allows \(Format.bytes(limits.queryBytes))"
+                    )
                 }
             }
-            return BudgetPlan(policy: name, file: policy.file.map { FileFingerprint(path: $0.path, sha256: $0.sha256) },
-                              maxBytesBilled: limits.sessionBytes, maxQueries: limits.sessionQueries, maxCostUSD: limits.sessionCostUSD,
-                              maxBytesPerQuery: limits.queryBytes, plannedBytesBilled: bytes, plannedQueries: queries, plannedCostUSD: cost,
-                              largestQueryBytes: largest, violations: violations)
+            return BudgetPlan(
+                policy: name, file: policy.file.map { FileFingerprint(path: $0.path, sha256: $0.sha256) },
+                maxBytesBilled: limits.sessionBytes, maxQueries: limits.sessionQueries,
+                maxCostUSD: limits.sessionCostUSD,
+                maxBytesPerQuery: limits.queryBytes, plannedBytesBilled: bytes, plannedQueries: queries,
+                plannedCostUSD: cost,
+                largestQueryBytes: largest, violations: violations)
         }
     }
 }
@@ -475,17 +581,24 @@ struct Pruner {
 
     init(prepared: PreparedTarget) {
         guard let field = prepared.partitionField else {
-            column = nil; type = nil; name = nil; explanation = nil
+            column = nil
+            type = nil
+            name = nil
+            explanation = nil
             return
         }
         guard let index = prepared.layout.index[field.lowercased()], prepared.layout.keys.contains(index) else {
-            column = nil; type = nil; name = nil
+            column = nil
+            type = nil
+            name = nil
             explanation = "none: partition column '\(field)' is not a merge key, so a row could match in any partition"
             return
         }
         let type = prepared.layout.columns[index].type
         guard [.date, .datetime, .timestamp].contains(type) else {
-            column = nil; self.type = nil; name = nil
+            column = nil
+            self.type = nil
+            name = nil
             explanation = "none: partition column '\(field)' is \(type.rawValue)"
             return
         }
@@ -511,7 +624,8 @@ struct Pruner {
     /// `_bqsync_target.col BETWEEN DATE '…' AND DATE '…'` over the range (MergeBuilder.targetAlias).
     func predicate(_ range: Range) -> String? {
         guard let type, let name, let low = range.low, let high = range.high else { return nil }
-        return "\(MergeBuilder.targetAlias).\(MergeBuilder.quote(name)) BETWEEN \(type.rawValue) '\(low)' AND \(type.rawValue) '\(high)'"
+        return
+            "\(MergeBuilder.targetAlias).\(MergeBuilder.quote(name)) BETWEEN \(type.rawValue) '\(low)' AND \(type.rawValue) '\(high)'"
     }
 
     /// The predicate over a batch's values.

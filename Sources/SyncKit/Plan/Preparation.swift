@@ -24,14 +24,18 @@ struct PreparedTarget: Sendable {
     /// The SHA-256 of the table's schema (names, types, modes), or nil when it does not exist.
     var schemaFingerprint: String? {
         guard let table else { return nil }
-        let text = table.fields.map { "\($0.name.lowercased()):\($0.type.uppercased()):\(($0.mode ?? "NULLABLE").uppercased())" }.joined(separator: "\n")
+        let text = table.fields.map {
+            "\($0.name.lowercased()):\($0.type.uppercased()):\(($0.mode ?? "NULLABLE").uppercased())"
+        }.joined(separator: "\n")
         return BatchEncoder.digest(Array(text.utf8))
     }
 
     /// `others`: every other policy of the configuration; a table any policy protects is never written (the
     /// client refuses it too, but only at the first write, after the lease and state jobs have run).
-    static func prepare(_ sync: SyncDefinition, policy: Policy, client: BigQueryClient, defaultProject: String?,
-                        others: [Policy] = []) async throws(SyncError) -> PreparedTarget {
+    static func prepare(
+        _ sync: SyncDefinition, policy: Policy, client: BigQueryClient, defaultProject: String?,
+        others: [Policy] = []
+    ) async throws(SyncError) -> PreparedTarget {
         let target: TableReference
         do {
             target = try sync.target.table.resolved(defaultProject: defaultProject)
@@ -40,7 +44,9 @@ struct PreparedTarget: Sendable {
         }
         for guarding in [policy] + others.filter({ $0.name != policy.name }).sorted(by: { $0.name < $1.name }) {
             if let pattern = guarding.protectingPattern(for: target) {
-                throw SyncError.refused("sync '\(sync.name)': target \(target) is protected by policy '\(guarding.name)' (pattern '\(pattern)'); nothing was sent")
+                throw SyncError.refused(
+                    "sync '\(sync.name)': target \(target) is protected by policy '\(guarding.name)' (pattern '\(pattern)'); nothing was sent"
+                )
             }
         }
         let table: TableResource?
@@ -48,39 +54,56 @@ struct PreparedTarget: Sendable {
         do {
             table = try await client.getTable(target)
             // BigQuery answers a table's location with it; a server that does not (the emulator) is asked for the dataset's.
-            datasetLocation = table?.location == nil ? try await client.getDataset(project: target.projectId, dataset: target.datasetId)?.location : nil
+            datasetLocation =
+                table?.location == nil
+                ? try await client.getDataset(project: target.projectId, dataset: target.datasetId)?.location : nil
         } catch {
             throw SyncError.bigQuery(error)
         }
         let location = table?.location ?? datasetLocation ?? sync.target.location ?? "US"
         if let wanted = sync.target.location, wanted.lowercased() != location.lowercased() {
-            throw SyncError.failed("\(sync.location(of: .targetLocation)): target.location is \(wanted), but dataset \(target.projectId).\(target.datasetId) "
-                                   + "is in \(location); a dataset's location cannot change (remove target.location, or name a dataset in \(wanted))")
+            throw SyncError.failed(
+                "\(sync.location(of: .targetLocation)): target.location is \(wanted), but dataset \(target.projectId).\(target.datasetId) "
+                    + "is in \(location); a dataset's location cannot change (remove target.location, or name a dataset in \(wanted))"
+            )
         }
         var columns: [RowLayout.Column] = []
         var partitionField: String?
         if let table {
             for field in table.fields {
-                guard (field.mode ?? "NULLABLE").uppercased() != "REPEATED", let type = FieldType(bigQueryName: field.type) else { continue }
-                columns.append(RowLayout.Column(name: field.name, type: type, required: (field.mode ?? "").uppercased() == "REQUIRED", inTarget: true))
+                guard (field.mode ?? "NULLABLE").uppercased() != "REPEATED",
+                    let type = FieldType(bigQueryName: field.type)
+                else { continue }
+                columns.append(
+                    RowLayout.Column(
+                        name: field.name, type: type, required: (field.mode ?? "").uppercased() == "REQUIRED",
+                        inTarget: true))
             }
             partitionField = table.timePartitioning?.field
             if let declared = sync.target.schema {
                 for spec in declared {
                     let location = sync.location(of: .column(spec.name))
                     guard let actual = columns.first(where: { $0.name.lowercased() == spec.name.lowercased() }) else {
-                        throw SyncError.failed("\(location): column '\(spec.name)' is declared in schema: but \(target) has no such column (or bqsync cannot write its type)")
+                        throw SyncError.failed(
+                            "\(location): column '\(spec.name)' is declared in schema: but \(target) has no such column (or bqsync cannot write its type)"
+                        )
                     }
                     if actual.type != spec.type {
-                        throw SyncError.failed("\(location): column '\(spec.name)' is \(spec.type.rawValue) in schema: but \(actual.type.rawValue) in \(target)")
+                        throw SyncError.failed(
+                            "\(location): column '\(spec.name)' is \(spec.type.rawValue) in schema: but \(actual.type.rawValue) in \(target)"
+                        )
                     }
                 }
             }
         } else {
             guard sync.target.createIfMissing, let schema = sync.target.schema else {
-                throw SyncError.failed("\(sync.location(of: .targetTable)): table \(target) does not exist (set target.create_if_missing: true with a schema: to create it)")
+                throw SyncError.failed(
+                    "\(sync.location(of: .targetTable)): table \(target) does not exist (set target.create_if_missing: true with a schema: to create it)"
+                )
             }
-            columns = schema.map { RowLayout.Column(name: $0.name, type: $0.type, required: $0.mode == .required, inTarget: true) }
+            columns = schema.map {
+                RowLayout.Column(name: $0.name, type: $0.type, required: $0.mode == .required, inTarget: true)
+            }
             partitionField = sync.target.partitioning?.field
         }
         let layout: RowLayout
@@ -89,8 +112,9 @@ struct PreparedTarget: Sendable {
         } catch {
             throw SyncError.failed("\(sync.location(of: .merge)): sync '\(sync.name)': \(error.description)")
         }
-        return PreparedTarget(sync: sync, policy: policy, target: target, table: table, layout: layout, partitionField: partitionField,
-                              location: location)
+        return PreparedTarget(
+            sync: sync, policy: policy, target: target, table: table, layout: layout, partitionField: partitionField,
+            location: location)
     }
 
     /// The table to create from the definition.
@@ -100,8 +124,9 @@ struct PreparedTarget: Sendable {
         }
         let partitioning = sync.target.partitioning.map { TimePartitioning(type: $0.type.rawValue, field: $0.field) }
         let clustering = sync.target.clustering.isEmpty ? nil : Clustering(fields: sync.target.clustering)
-        return TableResource(reference: target, schema: schema, description: sync.description, labels: ["managed-by": "bqsync"],
-                             timePartitioning: partitioning, clustering: clustering)
+        return TableResource(
+            reference: target, schema: schema, description: sync.description, labels: ["managed-by": "bqsync"],
+            timePartitioning: partitioning, clustering: clustering)
     }
 }
 
@@ -134,13 +159,17 @@ final class LocalRows {
     /// A row whose parameter alone is over `maxBytes` cannot go inline (BigQuery refuses a request over 10 MB):
     /// `tooLarge` is called with it and its size instead, and either throws, or returns to end the inline
     /// batches there while the staging files go on.
-    func batches(size: Int, maxBytes: Int, fileBytes: Int, keepFiles: Bool = true, encoder: BatchEncoder,
-                 inline: (([PackedRow], [UInt8]) async throws(SyncError) -> Void)?,
-                 tooLarge: (PackedRow, Int) throws(SyncError) -> Void = { _, bytes throws(SyncError) in
-                     throw SyncError.failed("a row is \(Format.bytes(Int64(bytes))) as an inline parameter, over the \(Format.bytes(Int64(Planner.maxInlineBytes))) an inline batch may carry")
-                 },
-                 staged: ((StagedFile) async throws(SyncError) -> Void)?,
-                 each: (PackedRow) -> Void = { _ in }) async throws(SyncError) {
+    func batches(
+        size: Int, maxBytes: Int, fileBytes: Int, keepFiles: Bool = true, encoder: BatchEncoder,
+        inline: (([PackedRow], [UInt8]) async throws(SyncError) -> Void)?,
+        tooLarge: (PackedRow, Int) throws(SyncError) -> Void = { _, bytes throws(SyncError) in
+            throw SyncError.failed(
+                "a row is \(Format.bytes(Int64(bytes))) as an inline parameter, over the \(Format.bytes(Int64(Planner.maxInlineBytes))) an inline batch may carry"
+            )
+        },
+        staged: ((StagedFile) async throws(SyncError) -> Void)?,
+        each: (PackedRow) -> Void = { _ in }
+    ) async throws(SyncError) {
         var pending: [PackedRow] = []
         var file = StagingWriter(limit: fileBytes, keep: keepFiles)
         var inline = inline
@@ -223,7 +252,8 @@ struct StagingWriter {
     mutating func finish() -> StagedFile {
         let file: StagedFile
         if keep {
-            file = StagedFile(digest: BatchEncoder.digest(json.bytes), bytes: json.bytes.count, rows: rows, contents: json.bytes)
+            file = StagedFile(
+                digest: BatchEncoder.digest(json.bytes), bytes: json.bytes.count, rows: rows, contents: json.bytes)
         } else {
             drain()
             file = StagedFile(digest: hasher.hex(), bytes: hashed, rows: rows, contents: nil)

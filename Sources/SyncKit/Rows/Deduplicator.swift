@@ -29,15 +29,18 @@ final class Deduplicator {
         if self.partitions > 1 {
             let directory = NSTemporaryDirectory() + "bqsync-dedup-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             do {
-                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                        attributes: [.posixPermissions: 0o700])
+                try FileManager.default.createDirectory(
+                    atPath: directory, withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: 0o700])
             } catch {
                 throw SyncError.io(path: directory, message: "cannot create a temporary directory")
             }
             for index in 0..<self.partitions {
                 let path = directory + "/part-\(index)"
-                guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
-                      let handle = FileHandle(forUpdatingAtPath: path) else {
+                guard
+                    FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]),
+                    let handle = FileHandle(forUpdatingAtPath: path)
+                else {
                     throw SyncError.io(path: path, message: "cannot create a temporary file")
                 }
                 spills.append(handle)

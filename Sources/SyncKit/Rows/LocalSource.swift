@@ -57,14 +57,18 @@ struct LocalSource {
         var total: Int64 = 0
         for file in files {
             var info = stat()
-            guard stat(file.absolute, &info) == 0 else { throw SyncError.io(path: file.display, message: FileIO.systemError()) }
+            guard stat(file.absolute, &info) == 0 else {
+                throw SyncError.io(path: file.display, message: FileIO.systemError())
+            }
             total += Int64(info.st_size)
         }
         return total
     }
 
     /// Reads every record, decoding each into a packed row; returns the files with their hashes.
-    func read(into decoder: inout RowDecoder, _ row: (PackedRow) throws(SyncError) -> Void) throws(SyncError) -> [SourceFile] {
+    func read(into decoder: inout RowDecoder, _ row: (PackedRow) throws(SyncError) -> Void) throws(SyncError)
+        -> [SourceFile]
+    {
         var described: [SourceFile] = []
         var sequence: Int64 = 0
         decoder.delimiter = Array(String(delimiter).utf8)
@@ -85,14 +89,16 @@ struct LocalSource {
                     sawHeader = true
                     return
                 }
-                let packed = kind == .csv
+                let packed =
+                    kind == .csv
                     ? try decoder.csv(record, line: line, sequence: sequence)
                     : try decoder.ndjson(record, line: line, sequence: sequence)
                 sequence += 1
                 try row(packed)
             }
             if kind == .csv && !sawHeader {
-                throw SyncError.row(SourceLocation(file: file.display, line: 1, column: 1), "the CSV file has no header row")
+                throw SyncError.row(
+                    SourceLocation(file: file.display, line: 1, column: 1), "the CSV file has no header row")
             }
             described.append(SourceFile(path: file.display, bytes: size, sha256: hasher.hex()))
         }

@@ -44,7 +44,9 @@ struct JSONLineParser {
     /// Calls `member` with each key, its value, and the offsets of the key and the value.
     mutating func members(_ member: (String, RawValue, Int, Int) throws(RecordProblem) -> Void) throws(RecordProblem) {
         skipSpace()
-        guard peek == UInt8(ascii: "{") else { throw problem(index < bytes.count ? "expected a JSON object" : "empty line") }
+        guard peek == UInt8(ascii: "{") else {
+            throw problem(index < bytes.count ? "expected a JSON object" : "empty line")
+        }
         index += 1
         skipSpace()
         if peek == UInt8(ascii: "}") {
@@ -63,8 +65,14 @@ struct JSONLineParser {
                 let value = try self.value()
                 try member(key, value, keyOffset, valueOffset)
                 skipSpace()
-                if peek == UInt8(ascii: ",") { index += 1; continue }
-                if peek == UInt8(ascii: "}") { index += 1; break }
+                if peek == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
+                if peek == UInt8(ascii: "}") {
+                    index += 1
+                    break
+                }
                 throw problem("expected ',' or '}'")
             }
         }
@@ -101,9 +109,15 @@ struct JSONLineParser {
             let start = index
             try skipValue(depth: 0)
             return .composite(try text(start, index))
-        case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-        case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-        case UInt8(ascii: "n"): try literal("null"); return .null
+        case UInt8(ascii: "t"):
+            try literal("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try literal("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try literal("null")
+            return .null
         default:
             let start = index
             try number()
@@ -120,7 +134,10 @@ struct JSONLineParser {
             let close = byte == UInt8(ascii: "{") ? UInt8(ascii: "}") : UInt8(ascii: "]")
             index += 1
             skipSpace()
-            if peek == close { index += 1; return }
+            if peek == close {
+                index += 1
+                return
+            }
             while true {
                 skipSpace()
                 if close == UInt8(ascii: "}") {
@@ -133,8 +150,14 @@ struct JSONLineParser {
                 }
                 try skipValue(depth: depth + 1)
                 skipSpace()
-                if peek == UInt8(ascii: ",") { index += 1; continue }
-                if peek == close { index += 1; return }
+                if peek == UInt8(ascii: ",") {
+                    index += 1
+                    continue
+                }
+                if peek == close {
+                    index += 1
+                    return
+                }
                 throw problem("expected ',' or '\(Character(UnicodeScalar(close)))'")
             }
         case UInt8(ascii: "t"): try literal("true")
@@ -146,7 +169,8 @@ struct JSONLineParser {
 
     private mutating func literal(_ word: StaticString) throws(RecordProblem) {
         let matches = word.withUTF8Buffer { expected in
-            index + expected.count <= bytes.count && (0..<expected.count).allSatisfy { bytes[index + $0] == expected[$0] }
+            index + expected.count <= bytes.count
+                && (0..<expected.count).allSatisfy { bytes[index + $0] == expected[$0] }
         }
         guard matches else { throw problem("invalid literal") }
         index += word.utf8CodeUnitCount
@@ -200,11 +224,17 @@ struct JSONLineParser {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 index += 1
-                guard let result = String(validating: scalars, as: UTF8.self) else { throw RecordProblem(offset: open, message: "invalid UTF-8") }
+                guard let result = String(validating: scalars, as: UTF8.self) else {
+                    throw RecordProblem(offset: open, message: "invalid UTF-8")
+                }
                 return result
             }
             if byte < 0x20 { throw problem("control character in a string (escape it)") }
-            if byte != UInt8(ascii: "\\") { scalars.append(byte); index += 1; continue }
+            if byte != UInt8(ascii: "\\") {
+                scalars.append(byte)
+                index += 1
+                continue
+            }
             index += 1
             guard let escape = peek else { break }
             index += 1
@@ -220,7 +250,9 @@ struct JSONLineParser {
             case UInt8(ascii: "u"):
                 var code = try hex4()
                 if (0xD800..<0xDC00).contains(code) {
-                    guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") else {
+                    guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
+                        bytes[index + 1] == UInt8(ascii: "u")
+                    else {
                         throw problem("unpaired surrogate in \\u escape")
                     }
                     index += 2
@@ -235,9 +267,13 @@ struct JSONLineParser {
             default:
                 // A byte that is not printable ASCII is named by its value: messages stay on one printable line.
                 guard (0x21...0x7E).contains(escape) else {
-                    throw RecordProblem(offset: index - 2, message: "invalid escape: '\\' followed by byte 0x\(String(escape, radix: 16, uppercase: true))")
+                    throw RecordProblem(
+                        offset: index - 2,
+                        message: "invalid escape: '\\' followed by byte 0x\(String(escape, radix: 16, uppercase: true))"
+                    )
                 }
-                throw RecordProblem(offset: index - 2, message: "invalid escape '\\\(Character(UnicodeScalar(escape)))'")
+                throw RecordProblem(
+                    offset: index - 2, message: "invalid escape '\\\(Character(UnicodeScalar(escape)))'")
             }
         }
         throw RecordProblem(offset: open, message: "string is not closed")
@@ -266,15 +302,18 @@ struct JSONLineParser {
 struct CSVRecordParser {
     /// Calls `field` with each field's text, whether it was quoted, and its offset in the record. The delimiter
     /// is one character's UTF-8 bytes (more than one byte for a non-ASCII one, such as `¦`).
-    static func fields(_ bytes: UnsafeBufferPointer<UInt8>, delimiter: [UInt8],
-                       _ field: (String, Bool, Int) throws(RecordProblem) -> Void) throws(RecordProblem) {
+    static func fields(
+        _ bytes: UnsafeBufferPointer<UInt8>, delimiter: [UInt8],
+        _ field: (String, Bool, Int) throws(RecordProblem) -> Void
+    ) throws(RecordProblem) {
         var index = 0
         let quote = UInt8(ascii: "\"")
         let first = delimiter.first ?? UInt8(ascii: ",")
         func isDelimiter(_ at: Int) -> Bool {
             guard bytes[at] == first else { return false }
             guard delimiter.count > 1 else { return true }
-            return at + delimiter.count <= bytes.count && (1..<delimiter.count).allSatisfy { bytes[at + $0] == delimiter[$0] }
+            return at + delimiter.count <= bytes.count
+                && (1..<delimiter.count).allSatisfy { bytes[at + $0] == delimiter[$0] }
         }
         while true {
             let start = index
@@ -285,7 +324,11 @@ struct CSVRecordParser {
                 while index < bytes.count {
                     let byte = bytes[index]
                     if byte == quote {
-                        if index + 1 < bytes.count, bytes[index + 1] == quote { value.append(quote); index += 2; continue }
+                        if index + 1 < bytes.count, bytes[index + 1] == quote {
+                            value.append(quote)
+                            index += 2
+                            continue
+                        }
                         index += 1
                         closed = true
                         break
@@ -295,22 +338,31 @@ struct CSVRecordParser {
                 }
                 guard closed else { throw RecordProblem(offset: start, message: "quoted field is not closed") }
                 if index < bytes.count, !isDelimiter(index) {
-                    throw RecordProblem(offset: index, message: "unexpected text after a closing quote (a quote inside a quoted field is written \"\")")
+                    throw RecordProblem(
+                        offset: index,
+                        message: "unexpected text after a closing quote (a quote inside a quoted field is written \"\")"
+                    )
                 }
-                guard let text = String(validating: value, as: UTF8.self) else { throw RecordProblem(offset: start, message: "invalid UTF-8") }
+                guard let text = String(validating: value, as: UTF8.self) else {
+                    throw RecordProblem(offset: start, message: "invalid UTF-8")
+                }
                 try field(text, true, start)
             } else {
                 while index < bytes.count, !isDelimiter(index) {
-                    if bytes[index] == quote { throw RecordProblem(offset: index, message: "quote inside an unquoted field (quote the whole field)") }
+                    if bytes[index] == quote {
+                        throw RecordProblem(
+                            offset: index, message: "quote inside an unquoted field (quote the whole field)")
+                    }
                     index += 1
                 }
-                guard let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self) else {
+                guard let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                else {
                     throw RecordProblem(offset: start, message: "invalid UTF-8")
                 }
                 try field(text, false, start)
             }
             if index >= bytes.count { return }
-            index += max(1, delimiter.count) // the delimiter
+            index += max(1, delimiter.count)  // the delimiter
         }
     }
 }

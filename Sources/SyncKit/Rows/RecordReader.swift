@@ -26,43 +26,49 @@ struct RecordReader {
     var chunkBytes = 1 << 20
 
     /// Calls `body` with each non-blank record (without its line break) and the 1-based line it starts on.
-    func forEach(chunk chunkObserver: (UnsafeBufferPointer<UInt8>) -> Void = { _ in },
-                 _ body: (UnsafeBufferPointer<UInt8>, Int) throws(SyncError) -> Void) throws(SyncError) {
+    func forEach(
+        chunk chunkObserver: (UnsafeBufferPointer<UInt8>) -> Void = { _ in },
+        _ body: (UnsafeBufferPointer<UInt8>, Int) throws(SyncError) -> Void
+    ) throws(SyncError) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SyncError.io(path: displayPath, message: FileIO.systemError()) }
         defer { close(fd) }
         // A small file gets a buffer its size, not a whole chunk (most sources in tests and fuzzing are small).
         var info = stat()
         let size = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG ? Int(info.st_size) : Int.max
-        try forEach(sizeHint: size, reading: { buffer in
-            while true {
-                let count = read(fd, buffer.baseAddress, buffer.count)
-                if count < 0 && errno == EINTR { continue }
-                return count
-            }
-        }, chunk: chunkObserver, body)
+        try forEach(
+            sizeHint: size,
+            reading: { buffer in
+                while true {
+                    let count = read(fd, buffer.baseAddress, buffer.count)
+                    if count < 0 && errno == EINTR { continue }
+                    return count
+                }
+            }, chunk: chunkObserver, body)
     }
 
     /// `forEach` over bytes that `read` supplies: it fills the buffer it is given (up to its size) and returns
     /// how many bytes it put there, 0 at the end, or -1 with `errno` set. Any split of the input into reads gives
     /// the same records, lines and errors.
     /// `sizeHint`, the expected size, only sizes the buffers.
-    func forEach(sizeHint: Int = .max, reading read: (UnsafeMutableRawBufferPointer) -> Int,
-                 chunk chunkObserver: (UnsafeBufferPointer<UInt8>) -> Void = { _ in },
-                 _ body: (UnsafeBufferPointer<UInt8>, Int) throws(SyncError) -> Void) throws(SyncError) {
+    func forEach(
+        sizeHint: Int = .max, reading read: (UnsafeMutableRawBufferPointer) -> Int,
+        chunk chunkObserver: (UnsafeBufferPointer<UInt8>) -> Void = { _ in },
+        _ body: (UnsafeBufferPointer<UInt8>, Int) throws(SyncError) -> Void
+    ) throws(SyncError) {
         let chunkBytes = max(1, min(self.chunkBytes, sizeHint == .max ? .max : sizeHint + 1))
         var pending: [UInt8] = []
         pending.reserveCapacity(min(chunkBytes * 2, maxRecordBytes + chunkBytes))
-        var dropped: Int64 = 0     // bytes of the file before `pending[0]`
-        var start = 0              // first byte of the current record in `pending`
-        var scan = 0               // next byte to look at
+        var dropped: Int64 = 0  // bytes of the file before `pending[0]`
+        var start = 0  // first byte of the current record in `pending`
+        var scan = 0  // next byte to look at
         var inQuotes = false
-        var fieldStart = true      // the next byte starts a field
-        var justClosed = false     // the previous byte closed a quoted field (`""` re-opens: an escaped quote)
-        var quoteAt = 0            // where the open quoted field began
-        var line = 1               // line the current record starts on
-        var newlinesInside = 0     // line breaks inside quotes in the current record
-        var first = true           // the byte-order mark is not decided yet
+        var fieldStart = true  // the next byte starts a field
+        var justClosed = false  // the previous byte closed a quoted field (`""` re-opens: an escaped quote)
+        var quoteAt = 0  // where the open quoted field began
+        var line = 1  // line the current record starts on
+        var newlinesInside = 0  // line breaks inside quotes in the current record
+        var first = true  // the byte-order mark is not decided yet
         var chunk = [UInt8](repeating: 0, count: chunkBytes)
         let last = delimiter.last ?? UInt8(ascii: ",")
         var atEOF = false
@@ -72,10 +78,12 @@ struct RecordReader {
             var message = "record is longer than \(Self.describe(maxRecordBytes)) (it starts at byte \(offset))"
             if inQuotes {
                 let location = pending.withUnsafeBufferPointer {
-                    recordLocation(UnsafeBufferPointer(rebasing: $0[start..<min(pending.count, scan)]), offset: quoteAt - start,
-                                   firstLine: line, file: displayPath)
+                    recordLocation(
+                        UnsafeBufferPointer(rebasing: $0[start..<min(pending.count, scan)]), offset: quoteAt - start,
+                        firstLine: line, file: displayPath)
                 }
-                message += "; the quoted field opened at \(location.line):\(location.column) is still open"
+                message +=
+                    "; the quoted field opened at \(location.line):\(location.column) is still open"
                     + " (a quote inside a quoted field is written \"\")"
             } else {
                 message += "; split the record or shorten the line"
@@ -110,17 +118,22 @@ struct RecordReader {
                 // a byte-order mark is skipped however the reads split it.
                 guard pending.count >= 3 || atEOF else { continue }
                 first = false
-                if pending.starts(with: [0xEF, 0xBB, 0xBF]) { start = 3; scan = 3 }
+                if pending.starts(with: [0xEF, 0xBB, 0xBF]) {
+                    start = 3
+                    scan = 3
+                }
             }
             // The scan jumps from one byte that matters to the next with memchr: a line break, and in CSV a
             // quote. Between them only the last byte counts (whether it ends a delimiter, so a quote after it
             // opens a field), and inside quotes only the line breaks are counted.
             let count = pending.count
             try pending.withUnsafeBufferPointer { (bytes: UnsafeBufferPointer<UInt8>) throws(SyncError) in
-                var nextBreak = -1, nextQuote = -1   // the next line break and quote at or after `scan` (count: none)
+                var nextBreak = -1
+                var nextQuote = -1  // the next line break and quote at or after `scan` (count: none)
                 func find(_ byte: UInt8, from: Int) -> Int {
                     guard from < count, let base = bytes.baseAddress,
-                          let found = memchr(base + from, Int32(byte), count - from) else { return count }
+                        let found = memchr(base + from, Int32(byte), count - from)
+                    else { return count }
                     return UnsafeRawPointer(base).distance(to: UnsafeRawPointer(found))
                 }
                 while scan < count {
@@ -150,8 +163,11 @@ struct RecordReader {
                     let next = min(nextBreak, nextQuote)
                     if next > scan {
                         let end = next - 1
-                        fieldStart = bytes[end] == last && (delimiter.count == 1
-                            || (end + 1 >= start + delimiter.count && bytes[(end + 1 - delimiter.count)...end].elementsEqual(delimiter)))
+                        fieldStart =
+                            bytes[end] == last
+                            && (delimiter.count == 1
+                                || (end + 1 >= start + delimiter.count
+                                    && bytes[(end + 1 - delimiter.count)...end].elementsEqual(delimiter)))
                         justClosed = false
                         scan = next
                         guard scan < count else { break }
@@ -174,11 +190,15 @@ struct RecordReader {
             }
             // The record still open is checked too, so a line that never ends cannot grow `pending` without bound.
             // (A last `\r` may be the start of the line break, which is not counted.)
-            if scan - start - (scan > start && pending[scan - 1] == UInt8(ascii: "\r") ? 1 : 0) > maxRecordBytes { throw tooLong() }
+            if scan - start - (scan > start && pending[scan - 1] == UInt8(ascii: "\r") ? 1 : 0) > maxRecordBytes {
+                throw tooLong()
+            }
             if atEOF {
                 if inQuotes {
                     let location = pending.withUnsafeBufferPointer {
-                        recordLocation(UnsafeBufferPointer(rebasing: $0[start..<pending.count]), offset: quoteAt - start, firstLine: line, file: displayPath)
+                        recordLocation(
+                            UnsafeBufferPointer(rebasing: $0[start..<pending.count]), offset: quoteAt - start,
+                            firstLine: line, file: displayPath)
                     }
                     throw SyncError.row(location, "quoted field is not closed before the end of the file")
                 }
@@ -201,7 +221,9 @@ struct RecordReader {
     }
 
     private func isBlank(_ bytes: [UInt8], _ from: Int, _ to: Int) -> Bool {
-        for index in from..<to where bytes[index] != 0x20 && bytes[index] != 0x09 && bytes[index] != 0x0D { return false }
+        for index in from..<to where bytes[index] != 0x20 && bytes[index] != 0x09 && bytes[index] != 0x0D {
+            return false
+        }
         return true
     }
 }

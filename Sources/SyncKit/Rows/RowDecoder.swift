@@ -35,7 +35,8 @@ struct RowDecoder {
         return String(decoding: text.utf8.map { (0x41...0x5A).contains($0) ? $0 + 0x20 : $0 }, as: UTF8.self)
     }
 
-    private func error(_ record: UnsafeBufferPointer<UInt8>, _ offset: Int, _ line: Int, _ message: String) -> SyncError {
+    private func error(_ record: UnsafeBufferPointer<UInt8>, _ offset: Int, _ line: Int, _ message: String) -> SyncError
+    {
         .row(recordLocation(record, offset: offset, firstLine: line, file: file), message)
     }
 
@@ -48,8 +49,13 @@ struct RowDecoder {
     }
 
     /// Decodes one NDJSON line.
-    mutating func ndjson(_ record: UnsafeBufferPointer<UInt8>, line: Int, sequence: Int64) throws(SyncError) -> PackedRow {
-        for index in values.indices { values[index] = nil; seen[index] = false }
+    mutating func ndjson(_ record: UnsafeBufferPointer<UInt8>, line: Int, sequence: Int64) throws(SyncError)
+        -> PackedRow
+    {
+        for index in values.indices {
+            values[index] = nil
+            seen[index] = false
+        }
         var parser = JSONLineParser(record)
         var failure: SyncError?
         do throws(RecordProblem) {
@@ -58,16 +64,21 @@ struct RowDecoder {
                     if ignoreUnknown { return }
                     throw RecordProblem(offset: keyOffset, message: unknownField(name), syntax: false)
                 }
-                if seen[column] { throw RecordProblem(offset: keyOffset, message: "field '\(name)' appears twice", syntax: false) }
+                if seen[column] {
+                    throw RecordProblem(offset: keyOffset, message: "field '\(name)' appears twice", syntax: false)
+                }
                 seen[column] = true
                 do throws(ConversionProblem) {
                     values[column] = try ValueConversion.canonical(raw, as: layout.columns[column].type)
                 } catch {
-                    throw RecordProblem(offset: valueOffset, message: "column '\(layout.columns[column].name)': \(error.message)", syntax: false)
+                    throw RecordProblem(
+                        offset: valueOffset, message: "column '\(layout.columns[column].name)': \(error.message)",
+                        syntax: false)
                 }
             }
         } catch {
-            failure = self.error(record, error.offset, line, error.syntax ? "invalid JSON: \(error.message)" : error.message)
+            failure = self.error(
+                record, error.offset, line, error.syntax ? "invalid JSON: \(error.message)" : error.message)
         }
         if let failure { throw failure }
         for index in seen.indices where seen[index] { carried.insert(index) }
@@ -79,15 +90,21 @@ struct RowDecoder {
     mutating func csvHeader(_ record: UnsafeBufferPointer<UInt8>, line: Int) throws(SyncError) {
         var header: [Int?] = []
         var used: Set<Int> = []
-        let layout = self.layout, ignoreUnknown = self.ignoreUnknown
+        let layout = self.layout
+        let ignoreUnknown = self.ignoreUnknown
         do throws(RecordProblem) {
             try CSVRecordParser.fields(record, delimiter: delimiter) { (name, _, offset) throws(RecordProblem) in
                 let trimmed = name.trimmingCharacters(in: .whitespaces)
                 guard let column = layout.index[Self.asciiLowercased(trimmed)] else {
-                    if ignoreUnknown { header.append(nil); return }
+                    if ignoreUnknown {
+                        header.append(nil)
+                        return
+                    }
                     throw RecordProblem(offset: offset, message: unknownField(trimmed))
                 }
-                guard used.insert(column).inserted else { throw RecordProblem(offset: offset, message: "column '\(trimmed)' appears twice in the header") }
+                guard used.insert(column).inserted else {
+                    throw RecordProblem(offset: offset, message: "column '\(trimmed)' appears twice in the header")
+                }
                 header.append(column)
             }
         } catch {
@@ -102,13 +119,16 @@ struct RowDecoder {
         for index in values.indices { values[index] = nil }
         var position = 0
         var failure: RecordProblem?
-        let header = self.header, layout = self.layout, nullMarker = self.nullMarker
+        let header = self.header
+        let layout = self.layout
+        let nullMarker = self.nullMarker
         var values = self.values
         do throws(RecordProblem) {
             try CSVRecordParser.fields(record, delimiter: delimiter) { (text, quoted, offset) throws(RecordProblem) in
                 defer { position += 1 }
                 guard position < header.count else {
-                    throw RecordProblem(offset: offset, message: "this row has more fields than the header (\(header.count))")
+                    throw RecordProblem(
+                        offset: offset, message: "this row has more fields than the header (\(header.count))")
                 }
                 guard let column = header[position] else { return }
                 let type = layout.columns[column].type
@@ -117,7 +137,8 @@ struct RowDecoder {
                 do throws(ConversionProblem) {
                     values[column] = try ValueConversion.canonical(.string(text), as: type)
                 } catch {
-                    throw RecordProblem(offset: offset, message: "column '\(layout.columns[column].name)': \(error.message)")
+                    throw RecordProblem(
+                        offset: offset, message: "column '\(layout.columns[column].name)': \(error.message)")
                 }
             }
         } catch {
@@ -126,7 +147,9 @@ struct RowDecoder {
         self.values = values
         if let failure { throw self.error(record, failure.offset, line, failure.message) }
         if position < header.count {
-            throw self.error(record, record.count, line, "this row has \(position) field\(position == 1 ? "" : "s"), the header has \(header.count)")
+            throw self.error(
+                record, record.count, line,
+                "this row has \(position) field\(position == 1 ? "" : "s"), the header has \(header.count)")
         }
         try check(record, line: line)
         return PackedRow(sequence: sequence, values: values)

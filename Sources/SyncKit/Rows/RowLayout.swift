@@ -36,20 +36,33 @@ struct RowLayout: Sendable, Hashable {
         }
         var keys: [Int] = []
         for key in merge.keys {
-            guard let position = index[key.lowercased()] else { throw SyncError.failed("merge key '\(key)' is not a column of the target") }
-            guard columns[position].type.isComparable else { throw SyncError.failed("merge key '\(key)' is \(columns[position].type.rawValue), which cannot be compared") }
+            guard let position = index[key.lowercased()] else {
+                throw SyncError.failed("merge key '\(key)' is not a column of the target")
+            }
+            guard columns[position].type.isComparable else {
+                throw SyncError.failed(
+                    "merge key '\(key)' is \(columns[position].type.rawValue), which cannot be compared")
+            }
             keys.append(position)
         }
         var orderBy: Int?
         if let name = merge.orderBy {
-            guard let position = index[name.lowercased()] else { throw SyncError.failed("order_by column '\(name)' is not a column of the target") }
-            guard columns[position].type.isOrderable else { throw SyncError.failed("order_by column '\(name)' is \(columns[position].type.rawValue), which cannot be ordered") }
+            guard let position = index[name.lowercased()] else {
+                throw SyncError.failed("order_by column '\(name)' is not a column of the target")
+            }
+            guard columns[position].type.isOrderable else {
+                throw SyncError.failed(
+                    "order_by column '\(name)' is \(columns[position].type.rawValue), which cannot be ordered")
+            }
             orderBy = position
         }
         var deleteWhen: Int?
         if let name = merge.deleteWhen {
             let position = index[name.lowercased()] ?? 0
-            guard columns[position].type == .bool else { throw SyncError.failed("delete_when column '\(name)' must be BOOL, not \(columns[position].type.rawValue)") }
+            guard columns[position].type == .bool else {
+                throw SyncError.failed(
+                    "delete_when column '\(name)' must be BOOL, not \(columns[position].type.rawValue)")
+            }
             deleteWhen = position
         }
         self.columns = columns
@@ -74,7 +87,10 @@ struct PackedRow: Sendable {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(values.count * 12)
         for value in values {
-            guard let value else { bytes.append(0); continue }
+            guard let value else {
+                bytes.append(0)
+                continue
+            }
             bytes.append(1)
             let count = UInt32(value.utf8.count)
             withUnsafeBytes(of: count.littleEndian) { bytes.append(contentsOf: $0) }
@@ -98,7 +114,9 @@ struct PackedRow: Sendable {
                     body(column, nil)
                     offset += 1
                 } else {
-                    let count = Int(UInt32(buffer[offset + 1]) | UInt32(buffer[offset + 2]) << 8 | UInt32(buffer[offset + 3]) << 16 | UInt32(buffer[offset + 4]) << 24)
+                    let count = Int(
+                        UInt32(buffer[offset + 1]) | UInt32(buffer[offset + 2]) << 8 | UInt32(buffer[offset + 3]) << 16
+                            | UInt32(buffer[offset + 4]) << 24)
                     body(column, UnsafeBufferPointer(rebasing: buffer[(offset + 5)..<(offset + 5 + count)]))
                     offset += 5 + count
                 }
@@ -121,7 +139,10 @@ struct PackedRow: Sendable {
         var key: [UInt8] = []
         forEachField { column, bytes in
             guard indexes.contains(column) else { return }
-            guard let bytes else { key.append(0); return }
+            guard let bytes else {
+                key.append(0)
+                return
+            }
             key.append(1)
             let count = UInt32(bytes.count)
             withUnsafeBytes(of: count.littleEndian) { key.append(contentsOf: $0) }
@@ -141,7 +162,8 @@ enum OrderComparison {
         case .int64:
             return (Int64(a) ?? 0) < (Int64(b) ?? 0)
         case .float64:
-            let x = Double(a) ?? .nan, y = Double(b) ?? .nan
+            let x = Double(a) ?? .nan
+            let y = Double(b) ?? .nan
             if x.isNaN { return !y.isNaN }
             if y.isNaN { return false }
             return x < y
@@ -154,7 +176,8 @@ enum OrderComparison {
     }
 
     private static func decimalLess(_ a: String, _ b: String) -> Bool {
-        let negativeA = a.hasPrefix("-"), negativeB = b.hasPrefix("-")
+        let negativeA = a.hasPrefix("-")
+        let negativeB = b.hasPrefix("-")
         if negativeA != negativeB { return negativeA }
         let ordering = magnitudeOrder(negativeA ? String(a.dropFirst()) : a, negativeB ? String(b.dropFirst()) : b)
         return negativeA ? ordering > 0 : ordering < 0
@@ -162,9 +185,12 @@ enum OrderComparison {
 
     /// -1, 0 or 1 as |a| is less than, equal to or greater than |b|.
     private static func magnitudeOrder(_ a: String, _ b: String) -> Int {
-        let partsA = a.split(separator: ".", omittingEmptySubsequences: false), partsB = b.split(separator: ".", omittingEmptySubsequences: false)
-        let wholeA = partsA[0], wholeB = partsB[0]
-        let fractionA = partsA.count > 1 ? partsA[1] : "", fractionB = partsB.count > 1 ? partsB[1] : ""
+        let partsA = a.split(separator: ".", omittingEmptySubsequences: false)
+        let partsB = b.split(separator: ".", omittingEmptySubsequences: false)
+        let wholeA = partsA[0]
+        let wholeB = partsB[0]
+        let fractionA = partsA.count > 1 ? partsA[1] : ""
+        let fractionB = partsB.count > 1 ? partsB[1] : ""
         let ordering: Int
         if wholeA.count != wholeB.count {
             ordering = wholeA.count < wholeB.count ? -1 : 1

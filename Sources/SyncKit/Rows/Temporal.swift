@@ -20,7 +20,11 @@ enum Temporal {
             let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
             return era * 146_097 + doe - 719_468
         }
-        init(year: Int, month: Int, day: Int) { self.year = year; self.month = month; self.day = day }
+        init(year: Int, month: Int, day: Int) {
+            self.year = year
+            self.month = month
+            self.day = day
+        }
         init(ordinal: Int64) {
             let z = ordinal + 719_468
             let era = (z >= 0 ? z : z - 146_096) / 146_097
@@ -59,8 +63,12 @@ enum Temporal {
 
     /// Appends a non-negative number in decimal, zero-padded to `width` digits.
     static func appendDigits(_ value: Int, _ width: Int, to out: inout [UInt8]) {
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8,
+                UInt8, UInt8, UInt8, UInt8
+            ) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         var count = 0
         var rest = value.magnitude
         withUnsafeMutableBytes(of: &digits) { buffer in
@@ -115,9 +123,11 @@ enum Temporal {
     private static func date(_ bytes: Bytes, _ range: Range<Int>) -> Day? {
         let dashes = positions(of: UInt8(ascii: "-"), in: bytes, range, limit: 2)
         guard dashes.count == 2, dashes[0] - range.lowerBound == 4, (1...2).contains(dashes[1] - dashes[0] - 1),
-              (1...2).contains(range.upperBound - dashes[1] - 1),
-              let year = number(bytes, range.lowerBound..<dashes[0]), let month = number(bytes, dashes[0] + 1..<dashes[1]),
-              let day = number(bytes, dashes[1] + 1..<range.upperBound), year >= 1, (1...12).contains(month) else { return nil }
+            (1...2).contains(range.upperBound - dashes[1] - 1),
+            let year = number(bytes, range.lowerBound..<dashes[0]),
+            let month = number(bytes, dashes[0] + 1..<dashes[1]),
+            let day = number(bytes, dashes[1] + 1..<range.upperBound), year >= 1, (1...12).contains(month)
+        else { return nil }
         let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
         let days = month == 2 ? (leap ? 29 : 28) : (month == 4 || month == 6 || month == 9 || month == 11 ? 30 : 31)
         guard (1...days).contains(day) else { return nil }
@@ -132,16 +142,21 @@ enum Temporal {
     private static func time(_ bytes: Bytes, _ range: Range<Int>) -> Clock? {
         let colons = positions(of: UInt8(ascii: ":"), in: bytes, range, limit: 2)
         guard (1...2).contains(colons.count), colons[0] - range.lowerBound == 2,
-              let hour = number(bytes, range.lowerBound..<colons[0]), hour < 24 else { return nil }
+            let hour = number(bytes, range.lowerBound..<colons[0]), hour < 24
+        else { return nil }
         let minuteEnd = colons.count == 2 ? colons[1] : range.upperBound
-        guard minuteEnd - colons[0] - 1 == 2, let minute = number(bytes, colons[0] + 1..<minuteEnd), minute < 60 else { return nil }
-        var second = 0, micros = 0
+        guard minuteEnd - colons[0] - 1 == 2, let minute = number(bytes, colons[0] + 1..<minuteEnd), minute < 60 else {
+            return nil
+        }
+        var second = 0
+        var micros = 0
         if colons.count == 2 {
             let seconds = colons[1] + 1..<range.upperBound
             let dots = positions(of: UInt8(ascii: "."), in: bytes, seconds, limit: 1)
             guard dots.count <= 1 else { return nil }
             let secondEnd = dots.first ?? seconds.upperBound
-            guard secondEnd - seconds.lowerBound == 2, let s = number(bytes, seconds.lowerBound..<secondEnd), s < 60 else { return nil }
+            guard secondEnd - seconds.lowerBound == 2, let s = number(bytes, seconds.lowerBound..<secondEnd), s < 60
+            else { return nil }
             second = s
             if let dot = dots.first {
                 let fraction = dot + 1..<seconds.upperBound
@@ -183,16 +198,24 @@ enum Temporal {
     /// A zone's offset east of UTC in seconds: empty, `Z`, `z`, `UTC`, `+00`, or `[UTC]±H[H][[:]MM]` up to ±14 hours.
     private static func offset(_ bytes: Bytes, _ zone: Range<Int>) -> Int? {
         func equals(_ range: Range<Int>, _ literal: StaticString) -> Bool {
-            range.count == literal.utf8CodeUnitCount && range.enumerated().allSatisfy { bytes[$0.element] == literal.utf8Start[$0.offset] }
+            range.count == literal.utf8CodeUnitCount
+                && range.enumerated().allSatisfy { bytes[$0.element] == literal.utf8Start[$0.offset] }
         }
-        if zone.isEmpty || equals(zone, "Z") || equals(zone, "z") || equals(zone, "UTC") || equals(zone, "+00") { return 0 }
+        if zone.isEmpty || equals(zone, "Z") || equals(zone, "z") || equals(zone, "UTC") || equals(zone, "+00") {
+            return 0
+        }
         var rest = zone
-        if rest.count >= 3, equals(rest.lowerBound..<rest.lowerBound + 3, "UTC") { rest = rest.lowerBound + 3..<rest.upperBound }
-        guard let first = rest.first, bytes[first] == UInt8(ascii: "+") || bytes[first] == UInt8(ascii: "-") else { return nil }
+        if rest.count >= 3, equals(rest.lowerBound..<rest.lowerBound + 3, "UTC") {
+            rest = rest.lowerBound + 3..<rest.upperBound
+        }
+        guard let first = rest.first, bytes[first] == UInt8(ascii: "+") || bytes[first] == UInt8(ascii: "-") else {
+            return nil
+        }
         let sign = bytes[first] == UInt8(ascii: "-") ? -1 : 1
         let body = first + 1..<rest.upperBound
         let colons = positions(of: UInt8(ascii: ":"), in: bytes, body, limit: 1)
-        let hours: Range<Int>, minutes: Range<Int>?
+        let hours: Range<Int>
+        let minutes: Range<Int>?
         if let colon = colons.first {
             guard colons.count == 1 else { return nil }
             hours = body.lowerBound..<colon
@@ -217,10 +240,14 @@ enum Temporal {
     static func timestampText(micros: Int64) -> String {
         var days = micros / 86_400_000_000
         var rest = micros % 86_400_000_000
-        if rest < 0 { rest += 86_400_000_000; days -= 1 }
+        if rest < 0 {
+            rest += 86_400_000_000
+            days -= 1
+        }
         let day = Day(ordinal: days)
         let seconds = Int(rest / 1_000_000)
-        let clock = Clock(hour: seconds / 3600, minute: seconds / 60 % 60, second: seconds % 60, micros: Int(rest % 1_000_000))
+        let clock = Clock(
+            hour: seconds / 3600, minute: seconds / 60 % 60, second: seconds % 60, micros: Int(rest % 1_000_000))
         var out: [UInt8] = []
         out.reserveCapacity(32)
         day.write(to: &out)
@@ -236,9 +263,12 @@ enum Temporal {
         let dateEnd = range.lowerBound + 10
         let separator = bytes[dateEnd]
         guard separator == UInt8(ascii: " ") || separator == UInt8(ascii: "T") || separator == UInt8(ascii: "t"),
-              let day = date(bytes, range.lowerBound..<dateEnd) else { return nil }
+            let day = date(bytes, range.lowerBound..<dateEnd)
+        else { return nil }
         var timeEnd = dateEnd + 1
-        while timeEnd < range.upperBound, isDigit(bytes[timeEnd]) || bytes[timeEnd] == UInt8(ascii: ":") || bytes[timeEnd] == UInt8(ascii: ".") {
+        while timeEnd < range.upperBound,
+            isDigit(bytes[timeEnd]) || bytes[timeEnd] == UInt8(ascii: ":") || bytes[timeEnd] == UInt8(ascii: ".")
+        {
             timeEnd += 1
         }
         guard let clock = time(bytes, dateEnd + 1..<timeEnd) else { return nil }

@@ -27,7 +27,9 @@ enum ValueConversion {
                 return text
             case .int64, .float64, .numeric, .bignumeric: return try scalar(text, as: type)
             case .timestamp:
-                guard let seconds = Double(text), seconds.isFinite else { throw ConversionProblem("invalid TIMESTAMP \(quoted(text))") }
+                guard let seconds = Double(text), seconds.isFinite else {
+                    throw ConversionProblem("invalid TIMESTAMP \(quoted(text))")
+                }
                 let micros = (seconds * 1_000_000).rounded()
                 // 0001-01-01 00:00:00 up to (not including) 10000-01-01, compared as doubles that are exact.
                 guard micros >= -62_135_596_800_000_000, micros < 253_402_300_800_000_000 else {
@@ -57,7 +59,9 @@ enum ValueConversion {
                 if let double = Double(trimmed), double.rounded() == double, abs(double) < 9.2e18 {
                     return String(Int64(double))
                 }
-                throw ConversionProblem("invalid INT64 \(quoted(text))" + (Double(trimmed) != nil ? " (out of range or not a whole number)" : ""))
+                throw ConversionProblem(
+                    "invalid INT64 \(quoted(text))"
+                        + (Double(trimmed) != nil ? " (out of range or not a whole number)" : ""))
             }
             return String(value)
         case .float64:
@@ -68,8 +72,12 @@ enum ValueConversion {
             case "-inf", "-infinity": return "-inf"
             default: break
             }
-            guard trimmed.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2B || $0 == 0x2D || $0 == 0x65 || $0 == 0x45 }),
-                  let value = Double(trimmed), value.isFinite else {
+            guard
+                trimmed.utf8.allSatisfy({
+                    ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2B || $0 == 0x2D || $0 == 0x65 || $0 == 0x45
+                }),
+                let value = Double(trimmed), value.isFinite
+            else {
                 throw ConversionProblem("invalid FLOAT64 \(quoted(text))")
             }
             return value == 0 ? "0" : String(value)
@@ -100,16 +108,23 @@ enum ValueConversion {
             return time.text
         case .timestamp:
             guard let micros = Temporal.timestampMicros(trim(text)) else {
-                throw ConversionProblem("invalid TIMESTAMP \(quoted(text)) (expected YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM|Z])")
+                throw ConversionProblem(
+                    "invalid TIMESTAMP \(quoted(text)) (expected YYYY-MM-DD HH:MM:SS[.ffffff][+HH:MM|Z])")
             }
             return Temporal.timestampText(micros: micros)
         case .bytes:
-            guard Data(base64Encoded: text) != nil else { throw ConversionProblem("invalid BYTES \(quoted(text)) (expected base64)") }
+            guard Data(base64Encoded: text) != nil else {
+                throw ConversionProblem("invalid BYTES \(quoted(text)) (expected base64)")
+            }
             return text
         case .json:
-            let valid: Bool = text.utf8.withContiguousStorageIfAvailable { buffer in
-                (try? JSONLineParser.validate(buffer)) != nil
-            } ?? ((try? Array(text.utf8).withUnsafeBufferPointer { buffer throws(RecordProblem) in try JSONLineParser.validate(buffer) }) != nil)
+            let valid: Bool =
+                text.utf8.withContiguousStorageIfAvailable { buffer in
+                    (try? JSONLineParser.validate(buffer)) != nil
+                }
+                ?? ((try? Array(text.utf8).withUnsafeBufferPointer { buffer throws(RecordProblem) in
+                    try JSONLineParser.validate(buffer)
+                }) != nil)
             guard valid else { throw ConversionProblem("invalid JSON \(quoted(text))") }
             try checkJSONNumbers(text)
             return text
@@ -120,21 +135,35 @@ enum ValueConversion {
     /// `wide_number_mode => 'round'` (which the MERGE uses, so that 12345678901234567890123 is stored rounded to
     /// the nearest FLOAT64), fails on it at apply; here it fails the plan, naming the value.
     static func checkJSONNumbers(_ text: String) throws(ConversionProblem) {
-        var inString = false, escaped = false
+        var inString = false
+        var escaped = false
         var number: [UInt8] = []
         func check() throws(ConversionProblem) {
             defer { number.removeAll(keepingCapacity: true) }
-            guard !number.isEmpty, let value = Double(String(decoding: number, as: UTF8.self)), !value.isFinite else { return }
-            throw ConversionProblem("JSON number \(quoted(String(decoding: number, as: UTF8.self))) is out of FLOAT64's range; BigQuery cannot store it")
+            guard !number.isEmpty, let value = Double(String(decoding: number, as: UTF8.self)), !value.isFinite else {
+                return
+            }
+            throw ConversionProblem(
+                "JSON number \(quoted(String(decoding: number, as: UTF8.self))) is out of FLOAT64's range; BigQuery cannot store it"
+            )
         }
         for byte in text.utf8 {
             if inString {
-                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                if escaped {
+                    escaped = false
+                } else if byte == UInt8(ascii: "\\") {
+                    escaped = true
+                } else if byte == UInt8(ascii: "\"") {
+                    inString = false
+                }
                 continue
             }
             switch byte {
-            case UInt8(ascii: "\""): try check(); inString = true
-            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."), UInt8(ascii: "e"), UInt8(ascii: "E"):
+            case UInt8(ascii: "\""):
+                try check()
+                inString = true
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."),
+                UInt8(ascii: "e"), UInt8(ascii: "E"):
                 number.append(byte)
             default: try check()
             }
@@ -180,11 +209,18 @@ struct ConversionProblem: Error {
 
 /// NUMERIC and BIGNUMERIC text: checked against precision and scale, written without exponent or `+`.
 enum Decimals {
-    static func canonical(_ text: String, integerDigits: Int, scale: Int, typeName: String) throws(ConversionProblem) -> String {
+    static func canonical(_ text: String, integerDigits: Int, scale: Int, typeName: String) throws(ConversionProblem)
+        -> String
+    {
         let bad = ConversionProblem("invalid \(typeName) \(ValueConversion.quoted(text))")
         var chars = Substring(ValueConversion.trim(text))
         var negative = false
-        if chars.first == "-" { negative = true; chars = chars.dropFirst() } else if chars.first == "+" { chars = chars.dropFirst() }
+        if chars.first == "-" {
+            negative = true
+            chars = chars.dropFirst()
+        } else if chars.first == "+" {
+            chars = chars.dropFirst()
+        }
         var exponent = 0
         if let e = chars.firstIndex(where: { $0 == "e" || $0 == "E" }) {
             guard let value = Int(chars[chars.index(after: e)...]), abs(value) < 1000 else { throw bad }
@@ -193,17 +229,28 @@ enum Decimals {
         }
         let parts = chars.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count <= 2, !chars.isEmpty, chars != "." else { throw bad }
-        let whole = parts[0], fraction = parts.count == 2 ? parts[1] : ""
-        guard whole.allSatisfy(\.isASCIIDigit), fraction.allSatisfy(\.isASCIIDigit), !(whole.isEmpty && fraction.isEmpty) else { throw bad }
+        let whole = parts[0]
+        let fraction = parts.count == 2 ? parts[1] : ""
+        guard whole.allSatisfy(\.isASCIIDigit), fraction.allSatisfy(\.isASCIIDigit),
+            !(whole.isEmpty && fraction.isEmpty)
+        else { throw bad }
         var digits = Array(whole + fraction)
         var point = whole.count + exponent
-        if point < 0 { digits.insert(contentsOf: Array(repeating: "0", count: -point), at: 0); point = 0 }
+        if point < 0 {
+            digits.insert(contentsOf: Array(repeating: "0", count: -point), at: 0)
+            point = 0
+        }
         if point > digits.count { digits.append(contentsOf: Array(repeating: "0", count: point - digits.count)) }
         var integer = String(digits[..<point]).drop { $0 == "0" }
         var decimals = String(digits[point...])
         while decimals.last == "0" { decimals.removeLast() }
-        guard integer.count <= integerDigits else { throw ConversionProblem("\(typeName) \(ValueConversion.quoted(text)) has more than \(integerDigits) integer digits") }
-        guard decimals.count <= scale else { throw ConversionProblem("\(typeName) \(ValueConversion.quoted(text)) has more than \(scale) decimal places") }
+        guard integer.count <= integerDigits else {
+            throw ConversionProblem(
+                "\(typeName) \(ValueConversion.quoted(text)) has more than \(integerDigits) integer digits")
+        }
+        guard decimals.count <= scale else {
+            throw ConversionProblem("\(typeName) \(ValueConversion.quoted(text)) has more than \(scale) decimal places")
+        }
         if integer.isEmpty { integer = "0" }
         let body = decimals.isEmpty ? String(integer) : "\(integer).\(decimals)"
         return negative && body != "0" ? "-" + body : body

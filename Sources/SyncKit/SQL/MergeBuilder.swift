@@ -81,10 +81,15 @@ struct MergeBuilder: Sendable {
         let r = Self.rowAlias
         switch relation {
         case .parameter(let name):
-            let list = columns.enumerated().map { Self.cast("JSON_VALUE(\(r), '$[\($0.offset)]')", to: $0.element.type) + " AS " + Self.quote($0.element.name) }
+            let list = columns.enumerated().map {
+                Self.cast("JSON_VALUE(\(r), '$[\($0.offset)]')", to: $0.element.type) + " AS "
+                    + Self.quote($0.element.name)
+            }
             return "SELECT " + list.joined(separator: ", ") + " FROM UNNEST(JSON_QUERY_ARRAY(@\(name))) AS \(r)"
         case .stagedText(let table):
-            let list = columns.map { Self.cast("\(r).\(Self.quote($0.name))", to: $0.type) + " AS " + Self.quote($0.name) }
+            let list = columns.map {
+                Self.cast("\(r).\(Self.quote($0.name))", to: $0.type) + " AS " + Self.quote($0.name)
+            }
             return "SELECT " + list.joined(separator: ", ") + " FROM \(table.sql) AS \(r)"
         case .stagedTyped(let table):
             return deduplicated(columns: columns, from: "\(table.sql) AS \(r)")
@@ -104,8 +109,12 @@ struct MergeBuilder: Sendable {
         let r = Self.rowAlias
         let list = columns.map { "\(r).\(Self.quote($0.name)) AS \(Self.quote($0.name))" }
         let keyNames = layout.keys.map { "\(r)." + Self.quote(layout.columns[$0].name) }
-        let tiebreak = carried.filter { !layout.keys.contains($0) && $0 != layout.orderBy && layout.columns[$0].type != .json }
-        let order = ((layout.orderBy.map { [$0] } ?? []) + tiebreak).map { "\(r).\(Self.quote(layout.columns[$0].name)) DESC" }
+        let tiebreak = carried.filter {
+            !layout.keys.contains($0) && $0 != layout.orderBy && layout.columns[$0].type != .json
+        }
+        let order = ((layout.orderBy.map { [$0] } ?? []) + tiebreak).map {
+            "\(r).\(Self.quote(layout.columns[$0].name)) DESC"
+        }
         return "SELECT " + list.joined(separator: ", ") + " FROM " + from
             + "\nWHERE " + keyNames.map { "\($0) IS NOT NULL" }.joined(separator: " AND ")
             + "\nQUALIFY ROW_NUMBER() OVER (PARTITION BY \(keyNames.joined(separator: ", ")) ORDER BY \((order.isEmpty ? keyNames : order).joined(separator: ", "))) = 1"
@@ -124,7 +133,8 @@ struct MergeBuilder: Sendable {
 
     /// The MERGE statement. `pruning` is an extra constant predicate on the target (partition pruning).
     func merge(_ relation: Relation, pruning: String? = nil) -> String {
-        let q = Self.quote, t = Self.targetAlias
+        let q = Self.quote
+        let t = Self.targetAlias
         var on = layout.keys.map { "\(t).\(q(layout.columns[$0].name)) = S.\(q(layout.columns[$0].name))" }
         if let pruning { on.append(pruning) }
         // A newer target row is never overwritten by an older source row.
@@ -135,23 +145,27 @@ struct MergeBuilder: Sendable {
             guard carried.contains(order) else { return "\(t).\(q(column.name)) IS NULL" }
             return "(\(t).\(q(column.name)) IS NULL OR S.\(q(column.name)) >= \(t).\(q(column.name)))"
         }
-        var sql = "MERGE \(target.sql) AS \(t)\nUSING (\n" + using(relation) + "\n) AS S\nON " + on.joined(separator: " AND ")
+        var sql =
+            "MERGE \(target.sql) AS \(t)\nUSING (\n" + using(relation) + "\n) AS S\nON " + on.joined(separator: " AND ")
         // A `delete_when` column the source does not carry is never true (and S has no such column).
         let deleteFlag = layout.deleteWhen.flatMap { carried.contains($0) ? $0 : nil }
         if let flag = deleteFlag {
-            let condition = ["COALESCE(S.\(q(layout.columns[flag].name)), FALSE)", newer].compactMap { $0 }.joined(separator: " AND ")
+            let condition = ["COALESCE(S.\(q(layout.columns[flag].name)), FALSE)", newer].compactMap { $0 }.joined(
+                separator: " AND ")
             sql += "\nWHEN MATCHED AND \(condition) THEN DELETE"
         }
         let updates = updatedColumns
         if !updates.isEmpty {
-            let set = updates.map { "\(q(layout.columns[$0].name)) = S.\(q(layout.columns[$0].name))" }.joined(separator: ", ")
+            let set = updates.map { "\(q(layout.columns[$0].name)) = S.\(q(layout.columns[$0].name))" }.joined(
+                separator: ", ")
             sql += "\nWHEN MATCHED" + (newer.map { " AND \($0)" } ?? "") + " THEN UPDATE SET " + set
         }
         let inserted = carried.filter { layout.columns[$0].inTarget }
         let names = inserted.map { q(layout.columns[$0].name) }
         let values = inserted.map { "S." + q(layout.columns[$0].name) }
         let skipDeleted = deleteFlag.map { " AND NOT COALESCE(S.\(q(layout.columns[$0].name)), FALSE)" } ?? ""
-        sql += "\nWHEN NOT MATCHED" + (skipDeleted.isEmpty ? "" : " AND" + skipDeleted.dropFirst(4)) + " THEN INSERT ("
+        sql +=
+            "\nWHEN NOT MATCHED" + (skipDeleted.isEmpty ? "" : " AND" + skipDeleted.dropFirst(4)) + " THEN INSERT ("
             + names.joined(separator: ", ") + ") VALUES (" + values.joined(separator: ", ") + ")"
         return sql
     }

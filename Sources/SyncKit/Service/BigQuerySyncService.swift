@@ -43,8 +43,10 @@ public struct SyncSummary: Sendable, Hashable, Codable {
 
     /// A sync that was applied already: nothing ran.
     static func alreadyApplied(_ plan: SyncPlan) -> SyncSummary {
-        SyncSummary(sync: plan.name, target: plan.target, status: .alreadyApplied, inserted: nil, updated: nil, deleted: nil, affected: 0,
-                    bytesProcessed: 0, bytesBilled: 0, costUSD: 0, jobs: 0, adopted: 0, seconds: 0)
+        SyncSummary(
+            sync: plan.name, target: plan.target, status: .alreadyApplied, inserted: nil, updated: nil, deleted: nil,
+            affected: 0,
+            bytesProcessed: 0, bytesBilled: 0, costUSD: 0, jobs: 0, adopted: 0, seconds: 0)
     }
 }
 
@@ -64,9 +66,11 @@ public struct BigQuerySyncService: Sendable {
     let clock: any WallClock
 
     /// Creates a service over one client (the only way to BigQuery) and loaded configuration.
-    public init(client: BigQueryClient, configuration: Configuration, defaultProject: String?,
-                leaseSeconds: Int64 = LeaseSettings.defaultSeconds, time: any TimeSource = SystemTime(),
-                clock: any WallClock = SystemWallClock()) {
+    public init(
+        client: BigQueryClient, configuration: Configuration, defaultProject: String?,
+        leaseSeconds: Int64 = LeaseSettings.defaultSeconds, time: any TimeSource = SystemTime(),
+        clock: any WallClock = SystemWallClock()
+    ) {
         self.client = client
         self.configuration = configuration
         self.defaultProject = defaultProject
@@ -76,7 +80,9 @@ public struct BigQuerySyncService: Sendable {
     }
 
     /// Applies a plan. Refuses a stale one (nothing sent); otherwise runs each sync's steps.
-    public func apply(_ plan: Plan, observe: @escaping @Sendable (ApplyEvent) -> Void = { _ in }) async throws(SyncError) -> [SyncSummary] {
+    public func apply(_ plan: Plan, observe: @escaping @Sendable (ApplyEvent) -> Void = { _ in })
+        async throws(SyncError) -> [SyncSummary]
+    {
         let prepared = try await checkFresh(plan)
         var summaries: [SyncSummary] = []
         for (syncPlan, target) in zip(plan.syncs, prepared) {
@@ -86,24 +92,34 @@ public struct BigQuerySyncService: Sendable {
     }
 
     /// One sync: take the lease (or find the plan applied already), run the steps, record the run, release.
-    func applySync(_ syncPlan: SyncPlan, target: PreparedTarget, plan: Plan,
-                   observe: @escaping @Sendable (ApplyEvent) -> Void) async throws(SyncError) -> SyncSummary {
+    func applySync(
+        _ syncPlan: SyncPlan, target: PreparedTarget, plan: Plan,
+        observe: @escaping @Sendable (ApplyEvent) -> Void
+    ) async throws(SyncError) -> SyncSummary {
         let started = clock.unixTime()
-        let lease = try TargetLease(client: client, target: target.target, stateDataset: plan.stateDataset, location: target.location,
-                                    seconds: leaseSeconds, clock: clock)
+        let lease = try TargetLease(
+            client: client, target: target.target, stateDataset: plan.stateDataset, location: target.location,
+            seconds: leaseSeconds, clock: clock)
         let holder = "\(plan.planId)-\(lease.host)-\(lease.pid)-\(UInt32.random(in: 0...UInt32.max))"
         guard case .held(let held) = try await lease.acquire(holder, planId: plan.planId, sync: syncPlan.name) else {
             observe(.note("\(syncPlan.name): plan \(plan.planId) was already applied; nothing to do"))
             return .alreadyApplied(syncPlan)
         }
         if let previous = held.previous, previous.state == .held {
-            observe(.note("\(syncPlan.name): recovered the lease on \(target.target) left by an apply that is gone "
-                          + "(plan \(previous.planId), host \(previous.host), pid \(previous.pid))"))
+            observe(
+                .note(
+                    "\(syncPlan.name): recovered the lease on \(target.target) left by an apply that is gone "
+                        + "(plan \(previous.planId), host \(previous.host), pid \(previous.pid))"))
         }
         let keeper = LeaseKeeper(lease: lease, held: held, time: time)
-        let log = try RunLog(client: client, project: target.target.projectId, stateDataset: plan.stateDataset, time: time)
+        let log = try RunLog(
+            client: client, project: target.target.projectId, stateDataset: plan.stateDataset, time: time)
         let resuming = Self.resumes(plan.planId, after: held.previous)
-        if resuming, try await log.runs().contains(where: { $0.planId == plan.planId && $0.sync == syncPlan.name && $0.status == .succeeded }) {
+        if resuming,
+            try await log.runs().contains(where: {
+                $0.planId == plan.planId && $0.sync == syncPlan.name && $0.status == .succeeded
+            })
+        {
             // The dead apply recorded its run and died releasing the lease.
             try await keeper.release(.succeeded)
             observe(.note("\(syncPlan.name): plan \(plan.planId) was already applied; nothing to do"))
@@ -117,7 +133,9 @@ public struct BigQuerySyncService: Sendable {
             let interrupted: Bool
             if case .bigQuery(.cancelled) = error { interrupted = true } else { interrupted = Task.isCancelled }
             let failed = run.tally.summary(of: syncPlan, status: .failed, seconds: clock.unixTime() - started)
-            let record = runRecord(holder, syncPlan, plan, failed, started: started, message: interrupted ? "interrupted" : error.description)
+            let record = runRecord(
+                holder, syncPlan, plan, failed, started: started,
+                message: interrupted ? "interrupted" : error.description)
             // The run is recorded and the lease released even when the apply was interrupted: an unstructured task
             // does not inherit the cancellation, so its requests are sent and answered.
             await Task { [log, keeper, location = target.location] in
@@ -125,26 +143,32 @@ public struct BigQuerySyncService: Sendable {
                 try? await keeper.release(.failed)
             }.value
             if interrupted {
-                throw SyncError.failed("\(syncPlan.name): interrupted after \(failed.jobs) job\(failed.jobs == 1 ? "" : "s"); the run was recorded as failed "
-                                       + "and the lease on \(target.target) released. Apply the same plan again to resume: finished steps are adopted, "
-                                       + "not run again")
+                throw SyncError.failed(
+                    "\(syncPlan.name): interrupted after \(failed.jobs) job\(failed.jobs == 1 ? "" : "s"); the run was recorded as failed "
+                        + "and the lease on \(target.target) released. Apply the same plan again to resume: finished steps are adopted, "
+                        + "not run again")
             }
             throw error
         }
         let summary = run.tally.summary(of: syncPlan, status: .applied, seconds: clock.unixTime() - started)
         do {
-            try await log.append(runRecord(holder, syncPlan, plan, summary, started: started, message: nil), location: target.location)
+            try await log.append(
+                runRecord(holder, syncPlan, plan, summary, started: started, message: nil), location: target.location)
         } catch {
             try? await keeper.release(.succeeded)
-            throw SyncError.failed("\(syncPlan.name): applied, but its run could not be recorded in \(log.table): \(error.description)")
+            throw SyncError.failed(
+                "\(syncPlan.name): applied, but its run could not be recorded in \(log.table): \(error.description)")
         }
         // The rows are in and the run is recorded: a lease that cannot be released now is not a failed apply. It
         // lapses, and the next apply on this host takes it over at once (its holder has exited).
         do {
             try await keeper.release(.succeeded)
         } catch {
-            observe(.note("warning: \(syncPlan.name): applied and recorded, but the lease on \(target.target) was not released "
-                          + "(\(error.description)); the next apply on this host takes it over, elsewhere it lapses within \(leaseSeconds) s"))
+            observe(
+                .note(
+                    "warning: \(syncPlan.name): applied and recorded, but the lease on \(target.target) was not released "
+                        + "(\(error.description)); the next apply on this host takes it over, elsewhere it lapses within \(leaseSeconds) s"
+                ))
         }
         return summary
     }
@@ -158,14 +182,19 @@ public struct BigQuerySyncService: Sendable {
     }
 
     /// The run record of a finished (message nil) or failed apply of one sync.
-    func runRecord(_ runId: String, _ syncPlan: SyncPlan, _ plan: Plan, _ summary: SyncSummary, started: Double, message: String?) -> RunRecord {
-        RunRecord(runId: runId, sync: syncPlan.name, planId: plan.planId, target: syncPlan.target, status: message == nil ? .succeeded : .failed,
-                  startedAt: Temporal.timestampText(micros: Int64(started * 1_000_000)),
-                  finishedAt: Temporal.timestampText(micros: Int64(clock.unixTime() * 1_000_000)),
-                  inserted: summary.inserted, updated: summary.updated, deleted: summary.deleted, affected: summary.affected,
-                  bytesEstimated: syncPlan.estimatedBilledBytes, costEstimatedUSD: syncPlan.estimatedCostUSD,
-                  bytesProcessed: summary.bytesProcessed, bytesBilled: summary.bytesBilled, costUSD: summary.costUSD, jobs: summary.jobs,
-                  message: message)
+    func runRecord(
+        _ runId: String, _ syncPlan: SyncPlan, _ plan: Plan, _ summary: SyncSummary, started: Double, message: String?
+    ) -> RunRecord {
+        RunRecord(
+            runId: runId, sync: syncPlan.name, planId: plan.planId, target: syncPlan.target,
+            status: message == nil ? .succeeded : .failed,
+            startedAt: Temporal.timestampText(micros: Int64(started * 1_000_000)),
+            finishedAt: Temporal.timestampText(micros: Int64(clock.unixTime() * 1_000_000)),
+            inserted: summary.inserted, updated: summary.updated, deleted: summary.deleted, affected: summary.affected,
+            bytesEstimated: syncPlan.estimatedBilledBytes, costEstimatedUSD: syncPlan.estimatedCostUSD,
+            bytesProcessed: summary.bytesProcessed, bytesBilled: summary.bytesBilled, costUSD: summary.costUSD,
+            jobs: summary.jobs,
+            message: message)
     }
 }
 
@@ -178,7 +207,8 @@ public enum LeaseSettings {
     public static func seconds(environment: [String: String]) throws(SyncError) -> Int64 {
         guard let text = environment["BQSYNC_LEASE_SECONDS"], !text.isEmpty else { return defaultSeconds }
         guard let seconds = Int64(text), (10...86_400).contains(seconds) else {
-            throw SyncError.failed("BQSYNC_LEASE_SECONDS must be a whole number of seconds from 10 to 86400, not '\(text)'")
+            throw SyncError.failed(
+                "BQSYNC_LEASE_SECONDS must be a whole number of seconds from 10 to 86400, not '\(text)'")
         }
         return seconds
     }

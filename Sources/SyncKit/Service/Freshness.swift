@@ -14,20 +14,26 @@ extension BigQuerySyncService {
                 stale.append("sync '\(syncPlan.name)' no longer exists")
                 continue
             }
-            if sync.file.sha256 != syncPlan.definition.sha256 { stale.append("\(sync.file.path) changed since the plan") }
+            if sync.file.sha256 != syncPlan.definition.sha256 {
+                stale.append("\(sync.file.path) changed since the plan")
+            }
             guard let policy = configuration.policy(for: sync) else { continue }
-            let target = try await PreparedTarget.prepare(sync, policy: policy, client: client, defaultProject: defaultProject,
-                                                          others: Array(configuration.policies.values))
+            let target = try await PreparedTarget.prepare(
+                sync, policy: policy, client: client, defaultProject: defaultProject,
+                others: Array(configuration.policies.values))
             stale += staleTarget(target, planned: syncPlan.targetState)
             stale += try staleSource(sync.source, planned: syncPlan.source)
             prepared.append(target)
         }
         guard stale.isEmpty else {
-            throw SyncError.refused("refused: the plan \(plan.planId) is stale; nothing was sent\n  - " + stale.joined(separator: "\n  - ")
-                                    + "\nrun `bqsync plan` again and review the new plan")
+            throw SyncError.refused(
+                "refused: the plan \(plan.planId) is stale; nothing was sent\n  - " + stale.joined(separator: "\n  - ")
+                    + "\nrun `bqsync plan` again and review the new plan")
         }
         for budget in plan.budgets where !budget.violations.isEmpty {
-            throw SyncError.refused("refused by policy '\(budget.policy)'; nothing was sent\n  - " + budget.violations.joined(separator: "\n  - "))
+            throw SyncError.refused(
+                "refused by policy '\(budget.policy)'; nothing was sent\n  - "
+                    + budget.violations.joined(separator: "\n  - "))
         }
         return prepared
     }
@@ -35,7 +41,9 @@ extension BigQuerySyncService {
     /// Policies that are gone or changed since the plan.
     func stalePolicies(_ plan: Plan) -> [String] {
         plan.budgets.compactMap { budget in
-            guard let policy = configuration.policy(named: budget.policy) else { return "policy '\(budget.policy)' no longer exists" }
+            guard let policy = configuration.policy(named: budget.policy) else {
+                return "policy '\(budget.policy)' no longer exists"
+            }
             guard policy.file?.sha256 != budget.file?.sha256 else { return nil }
             return "policy '\(budget.policy)' (\(policy.file?.path ?? "built-in")) changed since the plan"
         }
@@ -44,7 +52,9 @@ extension BigQuerySyncService {
     /// How the target differs from the plan's view of it.
     func staleTarget(_ target: PreparedTarget, planned: TargetState) -> [String] {
         if let fingerprint = target.schemaFingerprint {
-            if planned.exists, fingerprint != planned.schemaSHA256 { return ["the schema of \(target.target) changed since the plan"] }
+            if planned.exists, fingerprint != planned.schemaSHA256 {
+                return ["the schema of \(target.target) changed since the plan"]
+            }
             if !planned.exists, !matchesDeclaredSchema(target) {
                 return ["\(target.target) was created by someone else since the plan, with another schema"]
             }
@@ -57,8 +67,12 @@ extension BigQuerySyncService {
     func staleSource(_ source: SourceSpec, planned: SourceSnapshot) throws(SyncError) -> [String] {
         guard let files = planned.files else { return [] }
         let local = try LocalSource(spec: source)
-        let now = try local.files.map { (file) throws(SyncError) -> SourceFile in try Self.fingerprint(file.absolute, display: file.display) }
-        guard now.map(\.path) == files.map(\.path) else { return ["the files of source '\(source.path ?? "")' changed since the plan"] }
+        let now = try local.files.map { (file) throws(SyncError) -> SourceFile in
+            try Self.fingerprint(file.absolute, display: file.display)
+        }
+        guard now.map(\.path) == files.map(\.path) else {
+            return ["the files of source '\(source.path ?? "")' changed since the plan"]
+        }
         return zip(files, now).compactMap { then, current in
             then.sha256 == current.sha256 ? nil : "source file \(current.path) changed since the plan"
         }
@@ -66,7 +80,8 @@ extension BigQuerySyncService {
 
     func matchesDeclaredSchema(_ target: PreparedTarget) -> Bool {
         guard let declared = target.sync.target.schema, let table = target.table else { return false }
-        return SchemaSignature(table.fields) == SchemaSignature(declared.map { FieldSchema(name: $0.name, type: $0.type.rawValue) })
+        return SchemaSignature(table.fields)
+            == SchemaSignature(declared.map { FieldSchema(name: $0.name, type: $0.type.rawValue) })
     }
 
     /// A local file's size and SHA-256, read in chunks.
@@ -74,7 +89,10 @@ extension BigQuerySyncService {
         let reader = RecordReader(path: path, displayPath: display, quoted: false)
         var hasher = SHA256Stream()
         var size: Int64 = 0
-        try reader.forEach(chunk: { hasher.update($0); size += Int64($0.count) }) { (_, _) throws(SyncError) in }
+        try reader.forEach(chunk: {
+            hasher.update($0)
+            size += Int64($0.count)
+        }) { (_, _) throws(SyncError) in }
         return SourceFile(path: display, bytes: size, sha256: hasher.hex())
     }
 }
@@ -85,6 +103,8 @@ struct SchemaSignature: Hashable {
     let columns: [String]
 
     init(_ fields: [FieldSchema]) {
-        columns = fields.map { "\($0.name.lowercased()):\(FieldType(bigQueryName: $0.type)?.rawValue ?? $0.type.uppercased())" }
+        columns = fields.map {
+            "\($0.name.lowercased()):\(FieldType(bigQueryName: $0.type)?.rawValue ?? $0.type.uppercased())"
+        }
     }
 }

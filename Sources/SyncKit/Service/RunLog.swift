@@ -51,23 +51,28 @@ struct RunLog: Sendable {
     /// The table's name in the state dataset.
     static let tableName = "run_records"
 
-    init(client: BigQueryClient, project: String, stateDataset: String, time: any TimeSource = SystemTime()) throws(SyncError) {
+    init(client: BigQueryClient, project: String, stateDataset: String, time: any TimeSource = SystemTime())
+        throws(SyncError)
+    {
         self.client = client
-        table = try SyncError.lifting { () throws(BigQueryError) in
+        table = try SyncError.liftingSync { () throws(BigQueryError) in
             try TableReference(projectId: project, datasetId: stateDataset, tableId: Self.tableName)
         }
         self.time = time
     }
 
     static let schema = [
-        FieldSchema(name: "run_id", type: "STRING", mode: "REQUIRED"), FieldSchema(name: "sync", type: "STRING", mode: "REQUIRED"),
-        FieldSchema(name: "plan_id", type: "STRING"), FieldSchema(name: "target", type: "STRING"), FieldSchema(name: "status", type: "STRING"),
+        FieldSchema(name: "run_id", type: "STRING", mode: "REQUIRED"),
+        FieldSchema(name: "sync", type: "STRING", mode: "REQUIRED"),
+        FieldSchema(name: "plan_id", type: "STRING"), FieldSchema(name: "target", type: "STRING"),
+        FieldSchema(name: "status", type: "STRING"),
         FieldSchema(name: "started_at", type: "TIMESTAMP"), FieldSchema(name: "finished_at", type: "TIMESTAMP"),
         FieldSchema(name: "rows_inserted", type: "INT64"), FieldSchema(name: "rows_updated", type: "INT64"),
         FieldSchema(name: "rows_deleted", type: "INT64"), FieldSchema(name: "rows_affected", type: "INT64"),
         FieldSchema(name: "bytes_estimated", type: "INT64"), FieldSchema(name: "cost_estimated_usd", type: "FLOAT64"),
         FieldSchema(name: "bytes_processed", type: "INT64"), FieldSchema(name: "bytes_billed", type: "INT64"),
-        FieldSchema(name: "cost_usd", type: "FLOAT64"), FieldSchema(name: "jobs", type: "INT64"), FieldSchema(name: "message", type: "STRING"),
+        FieldSchema(name: "cost_usd", type: "FLOAT64"), FieldSchema(name: "jobs", type: "INT64"),
+        FieldSchema(name: "message", type: "STRING"),
     ]
 
     // MARK: - writing
@@ -100,11 +105,14 @@ struct RunLog: Sendable {
     }
 
     func create(location: String?) async throws(SyncError) {
-        try await StateDataset(client: client, project: table.projectId, name: table.datasetId).ensure(location: location)
+        try await StateDataset(client: client, project: table.projectId, name: table.datasetId).ensure(
+            location: location)
         _ = try await SyncError.lifting { () async throws(BigQueryError) in
-            try await client.createTable(TableResource(reference: table, schema: Self.schema,
-                                                       description: "bqsync run records: one row per apply of a sync",
-                                                       labels: ["managed-by": "bqsync"]))
+            try await client.createTable(
+                TableResource(
+                    reference: table, schema: Self.schema,
+                    description: "bqsync run records: one row per apply of a sync",
+                    labels: ["managed-by": "bqsync"]))
         }
     }
 
@@ -119,9 +127,11 @@ struct RunLog: Sendable {
             row.field("status", string: run.status.rawValue)
             row.field("started_at", string: run.startedAt)
             if let finished = run.finishedAt { row.field("finished_at", string: finished) }
-            for (name, value) in [("rows_inserted", run.inserted), ("rows_updated", run.updated), ("rows_deleted", run.deleted),
-                                  ("rows_affected", run.affected), ("bytes_estimated", run.bytesEstimated),
-                                  ("bytes_processed", run.bytesProcessed), ("bytes_billed", run.bytesBilled), ("jobs", Int64(run.jobs))] {
+            for (name, value) in [
+                ("rows_inserted", run.inserted), ("rows_updated", run.updated), ("rows_deleted", run.deleted),
+                ("rows_affected", run.affected), ("bytes_estimated", run.bytesEstimated),
+                ("bytes_processed", run.bytesProcessed), ("bytes_billed", run.bytesBilled), ("jobs", Int64(run.jobs)),
+            ] {
                 if let value { row.field(name, string: String(value)) }
             }
             if let cost = run.costEstimatedUSD { row.field("cost_estimated_usd") { $0.raw(Self.number(cost)) } }
@@ -138,7 +148,11 @@ struct RunLog: Sendable {
 
     /// Every run recorded in this project, in no particular order; empty when nothing was recorded yet.
     func runs() async throws(SyncError) -> [RunRecord] {
-        guard let (schema, rows) = try await SyncError.lifting({ () async throws(BigQueryError) in try await client.allRows(table) }) else {
+        guard
+            let (schema, rows) = try await SyncError.lifting({ () async throws(BigQueryError) in
+                try await client.allRows(table)
+            })
+        else {
             return []
         }
         let index = Dictionary(schema.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -148,13 +162,15 @@ struct RunLog: Sendable {
             func double(_ name: String) -> Double? { text(name).flatMap { Double($0) } }
             func timestamp(_ name: String) -> String? { text(name).flatMap(Self.timestampText) }
             guard let runId = text("run_id"), let sync = text("sync") else { return nil }
-            return RunRecord(runId: runId, sync: sync, planId: text("plan_id") ?? "", target: text("target") ?? "",
-                             status: RunStatus(rawValue: text("status") ?? "") ?? .failed, startedAt: timestamp("started_at") ?? "",
-                             finishedAt: timestamp("finished_at"), inserted: int("rows_inserted"), updated: int("rows_updated"),
-                             deleted: int("rows_deleted"), affected: int("rows_affected") ?? 0, bytesEstimated: int("bytes_estimated"),
-                             costEstimatedUSD: double("cost_estimated_usd"), bytesProcessed: int("bytes_processed") ?? 0,
-                             bytesBilled: int("bytes_billed") ?? 0, costUSD: double("cost_usd") ?? 0, jobs: Int(int("jobs") ?? 0),
-                             message: text("message"))
+            return RunRecord(
+                runId: runId, sync: sync, planId: text("plan_id") ?? "", target: text("target") ?? "",
+                status: RunStatus(rawValue: text("status") ?? "") ?? .failed, startedAt: timestamp("started_at") ?? "",
+                finishedAt: timestamp("finished_at"), inserted: int("rows_inserted"), updated: int("rows_updated"),
+                deleted: int("rows_deleted"), affected: int("rows_affected") ?? 0,
+                bytesEstimated: int("bytes_estimated"),
+                costEstimatedUSD: double("cost_estimated_usd"), bytesProcessed: int("bytes_processed") ?? 0,
+                bytesBilled: int("bytes_billed") ?? 0, costUSD: double("cost_usd") ?? 0, jobs: Int(int("jobs") ?? 0),
+                message: text("message"))
         }
     }
 

@@ -9,7 +9,9 @@ public struct StatusReader: Sendable {
     let stateDataset: String
 
     /// Creates a reader.
-    public init(client: BigQueryClient, configuration: Configuration, defaultProject: String?, stateDataset: String = "bqsync") {
+    public init(
+        client: BigQueryClient, configuration: Configuration, defaultProject: String?, stateDataset: String = "bqsync"
+    ) {
         self.client = client
         self.configuration = configuration
         self.defaultProject = defaultProject
@@ -22,12 +24,16 @@ public struct StatusReader: Sendable {
         let wanted = Set(syncs.map(\.name))
         let projects = Set(syncs.compactMap { try? $0.target.table.resolved(defaultProject: defaultProject).projectId })
         guard !projects.isEmpty || syncs.isEmpty else {
-            throw SyncError.failed("no project to read run records from: the targets name none; pass --project or set GOOGLE_CLOUD_PROJECT")
+            throw SyncError.failed(
+                "no project to read run records from: the targets name none; pass --project or set GOOGLE_CLOUD_PROJECT"
+            )
         }
         var runs: [RunRecord] = []
         for project in projects.sorted() {
             let recorded = try await RunLog(client: client, project: project, stateDataset: stateDataset).runs()
-            runs += recorded.filter { wanted.contains($0.sync) }.sorted { ($0.finishedAt ?? "") > ($1.finishedAt ?? "") }.prefix(limit)
+            runs += recorded.filter { wanted.contains($0.sync) }.sorted {
+                ($0.finishedAt ?? "") > ($1.finishedAt ?? "")
+            }.prefix(limit)
         }
         return runs.sorted { ($0.finishedAt ?? "") > ($1.finishedAt ?? "") }
     }

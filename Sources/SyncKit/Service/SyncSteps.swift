@@ -18,14 +18,17 @@ struct SyncRun {
     /// The lease is still this apply's, renewed when due: checked before each step.
     func keepLease() async throws(SyncError) {
         if let held = try await lease.keep() {
-            observe(.note("\(plan.name): renewed the lease on \(target.target) (\(held) s since it was taken or renewed)"))
+            observe(
+                .note("\(plan.name): renewed the lease on \(target.target) (\(held) s since it was taken or renewed)"))
         }
     }
 
     /// A job finished: counted, and shown.
     func finished(_ outcome: JobOutcome, kind: Step.Kind, rows: Int64) {
         tally.add(outcome)
-        observe(.stepFinished(sync: plan.name, kind: kind, rows: rows, bytesBilled: outcome.bytesBilled, adopted: outcome.adopted))
+        observe(
+            .stepFinished(
+                sync: plan.name, kind: kind, rows: rows, bytesBilled: outcome.bytesBilled, adopted: outcome.adopted))
     }
 }
 
@@ -41,10 +44,12 @@ final class JobTally {
             let known = outcomes.compactMap(value)
             return known.isEmpty ? nil : known.reduce(0, +)
         }
-        return SyncSummary(sync: plan.name, target: plan.target, status: status, inserted: sum(\.insertedRows), updated: sum(\.updatedRows),
-                           deleted: sum(\.deletedRows), affected: sum(\.affectedRows) ?? 0, bytesProcessed: sum(\.bytesProcessed) ?? 0,
-                           bytesBilled: sum(\.bytesBilled) ?? 0, costUSD: outcomes.reduce(0) { $0 + $1.costUSD }, jobs: outcomes.count,
-                           adopted: outcomes.filter(\.adopted).count, seconds: seconds)
+        return SyncSummary(
+            sync: plan.name, target: plan.target, status: status, inserted: sum(\.insertedRows),
+            updated: sum(\.updatedRows),
+            deleted: sum(\.deletedRows), affected: sum(\.affectedRows) ?? 0, bytesProcessed: sum(\.bytesProcessed) ?? 0,
+            bytesBilled: sum(\.bytesBilled) ?? 0, costUSD: outcomes.reduce(0) { $0 + $1.costUSD }, jobs: outcomes.count,
+            adopted: outcomes.filter(\.adopted).count, seconds: seconds)
     }
 }
 
@@ -58,8 +63,9 @@ extension BigQuerySyncService {
         case (.gcs, .staged): try await applyCloudStorageLoad(run)
         case (.query, .inline): try await applyQuery(run)
         case (.gcs, .inline), (.query, .staged), (_, .auto):
-            throw SyncError.invalidPlan("sync '\(run.plan.name)': the planner never writes a \(run.plan.source.kind.rawValue) source "
-                                        + "with strategy \(run.plan.strategy.rawValue)")
+            throw SyncError.invalidPlan(
+                "sync '\(run.plan.name)': the planner never writes a \(run.plan.source.kind.rawValue) source "
+                    + "with strategy \(run.plan.strategy.rawValue)")
         }
     }
 
@@ -69,18 +75,25 @@ extension BigQuerySyncService {
         let (rows, encoder) = try localRows(run)
         let merges = run.merges
         var next = 0
-        try await rows.batches(size: run.target.sync.batch.size, maxBytes: Planner.maxInlineBytes, fileBytes: Planner.stagedFileBytes,
-                               encoder: encoder, inline: { (batch, parameter) throws(SyncError) in
-            guard next < merges.count, merges[next].payloadDigest == BatchEncoder.digest(parameter), let sql = merges[next].sql else {
-                throw Self.staleDuringApply("batch \(next + 1) differs from the plan")
-            }
-            try await run.keepLease()
-            let reviewed = Self.reviewedEstimate(merges[next], planned: run.plan.targetState, now: run.target.table)
-            let outcome = try await runQuery(sql, [MergeBuilder.rowsParameter(parameter)], step: merges[next], run: run, reviewed: reviewed)
-            run.finished(outcome, kind: .merge, rows: Int64(batch.count))
-            next += 1
-        }, staged: nil)
-        guard next == merges.count else { throw Self.staleDuringApply("the source yields \(next) batches, the plan has \(merges.count)") }
+        try await rows.batches(
+            size: run.target.sync.batch.size, maxBytes: Planner.maxInlineBytes, fileBytes: Planner.stagedFileBytes,
+            encoder: encoder,
+            inline: { (batch, parameter) throws(SyncError) in
+                guard next < merges.count, merges[next].payloadDigest == BatchEncoder.digest(parameter),
+                    let sql = merges[next].sql
+                else {
+                    throw Self.staleDuringApply("batch \(next + 1) differs from the plan")
+                }
+                try await run.keepLease()
+                let reviewed = Self.reviewedEstimate(merges[next], planned: run.plan.targetState, now: run.target.table)
+                let outcome = try await runQuery(
+                    sql, [MergeBuilder.rowsParameter(parameter)], step: merges[next], run: run, reviewed: reviewed)
+                run.finished(outcome, kind: .merge, rows: Int64(batch.count))
+                next += 1
+            }, staged: nil)
+        guard next == merges.count else {
+            throw Self.staleDuringApply("the source yields \(next) batches, the plan has \(merges.count)")
+        }
     }
 
     /// Local rows, staged: the staging files re-derived and checked against the plan's digests, loaded (free),
@@ -91,23 +104,31 @@ extension BigQuerySyncService {
         let finished = try await mergeFinished(merge, run: run)
         if !finished {
             let (rows, encoder) = try localRows(run)
-            let schema = MergeBuilder(target: run.target.target, layout: run.target.layout, carried: encoder.carried,
-                                      update: run.target.sync.merge.update).stagingSchema
+            let schema = MergeBuilder(
+                target: run.target.target, layout: run.target.layout, carried: encoder.carried,
+                update: run.target.sync.merge.update
+            ).stagingSchema
             let since = try await prepareStaging(staging, schema: schema, target: run.target)
             let loads = run.loads
             var next = 0
-            try await rows.batches(size: run.target.sync.batch.size, maxBytes: Planner.maxInlineBytes, fileBytes: Planner.stagedFileBytes,
-                                   encoder: encoder, inline: nil, staged: { (file) throws(SyncError) in
-                guard next < loads.count, loads[next].payloadDigest == file.digest, let contents = file.contents else {
-                    throw Self.staleDuringApply("staging file \(next + 1) differs from the plan")
-                }
-                try await run.keepLease()
-                let outcome = try await upload(contents, into: staging, schema: schema, truncate: next == 0, step: loads[next],
-                                               adoptableFrom: since, run: run)
-                run.finished(outcome, kind: .load, rows: Int64(file.rows))
-                next += 1
-            })
-            guard next == loads.count else { throw Self.staleDuringApply("the source yields \(next) staging files, the plan has \(loads.count)") }
+            try await rows.batches(
+                size: run.target.sync.batch.size, maxBytes: Planner.maxInlineBytes, fileBytes: Planner.stagedFileBytes,
+                encoder: encoder, inline: nil,
+                staged: { (file) throws(SyncError) in
+                    guard next < loads.count, loads[next].payloadDigest == file.digest, let contents = file.contents
+                    else {
+                        throw Self.staleDuringApply("staging file \(next + 1) differs from the plan")
+                    }
+                    try await run.keepLease()
+                    let outcome = try await upload(
+                        contents, into: staging, schema: schema, truncate: next == 0, step: loads[next],
+                        adoptableFrom: since, run: run)
+                    run.finished(outcome, kind: .load, rows: Int64(file.rows))
+                    next += 1
+                })
+            guard next == loads.count else {
+                throw Self.staleDuringApply("the source yields \(next) staging files, the plan has \(loads.count)")
+            }
         }
         try await mergeStaged(sql, merge: merge, staging: staging, run: run, rows: merge.rows, finished: finished)
     }
@@ -117,13 +138,19 @@ extension BigQuerySyncService {
         let (merge, sql, staging) = try stagedMerge(run)
         let finished = try await mergeFinished(merge, run: run)
         if !finished {
-            let schema = run.target.layout.columns.filter(\.inTarget).map { FieldSchema(name: $0.name, type: $0.type.rawValue, mode: "NULLABLE") }
+            let schema = run.target.layout.columns.filter(\.inTarget).map {
+                FieldSchema(name: $0.name, type: $0.type.rawValue, mode: "NULLABLE")
+            }
             let since = try await prepareStaging(staging, schema: schema, target: run.target)
             let source = run.target.sync.source
-            var job = LoadJob(destination: staging, source: .gcs(source.uris), format: (source.format ?? .ndjson).rawValue, schema: schema,
-                              writeDisposition: "WRITE_TRUNCATE", createDisposition: "CREATE_NEVER",
-                              ignoreUnknownValues: source.ignoreUnknownFields, jobId: run.loads.first?.jobId, location: run.target.location,
-                              labels: ["bqsync-sync": BigQueryClient.labelValue(run.target.sync.name)], budget: run.target.policy.name)
+            var job = LoadJob(
+                destination: staging, source: .gcs(source.uris), format: (source.format ?? .ndjson).rawValue,
+                schema: schema,
+                writeDisposition: "WRITE_TRUNCATE", createDisposition: "CREATE_NEVER",
+                ignoreUnknownValues: source.ignoreUnknownFields, jobId: run.loads.first?.jobId,
+                location: run.target.location,
+                labels: ["bqsync-sync": BigQueryClient.labelValue(run.target.sync.name)], budget: run.target.policy.name
+            )
             if source.format == .csv {
                 job.fieldDelimiter = String(source.delimiter)
                 job.skipLeadingRows = source.skipLeadingRows
@@ -139,7 +166,9 @@ extension BigQuerySyncService {
 
     /// A query source: one MERGE that reads the query inside BigQuery.
     func applyQuery(_ run: SyncRun) async throws(SyncError) {
-        guard let merge = run.merges.first, let sql = merge.sql else { throw SyncError.invalidPlan("query sync '\(run.plan.name)' has no MERGE") }
+        guard let merge = run.merges.first, let sql = merge.sql else {
+            throw SyncError.invalidPlan("query sync '\(run.plan.name)' has no MERGE")
+        }
         try await run.keepLease()
         let outcome = try await runQuery(sql, [], step: merge, run: run)
         run.finished(outcome, kind: .merge, rows: outcome.affectedRows ?? 0)
@@ -150,7 +179,8 @@ extension BigQuerySyncService {
     /// The source read again, its carried columns checked against the plan's.
     func localRows(_ run: SyncRun) throws(SyncError) -> (LocalRows, BatchEncoder) {
         let rows = try LocalRows(run.target)
-        let carried = run.plan.columns.filter(\.carried).compactMap { run.target.layout.index[$0.name.lowercased()] }.sorted()
+        let carried = run.plan.columns.filter(\.carried).compactMap { run.target.layout.index[$0.name.lowercased()] }
+            .sorted()
         guard rows.carried == carried else { throw Self.staleDuringApply("the columns the source carries changed") }
         return (rows, BatchEncoder(layout: run.target.layout, carried: carried))
     }
@@ -172,21 +202,27 @@ extension BigQuerySyncService {
         guard run.resuming, let id = merge.jobId else { return false }
         return try await SyncError.lifting { () async throws(BigQueryError) in
             let project = try await client.billingProject(fallback: run.target.target.projectId)
-            return try await client.succeededAttempt(idBase: id, project: project, location: run.target.location,
-                                                     budget: run.target.policy.name) != nil
+            return try await client.succeededAttempt(
+                idBase: id, project: project, location: run.target.location,
+                budget: run.target.policy.name) != nil
         }
     }
 
     /// The staged MERGE, then the staging table dropped. A MERGE an earlier run `finished` is adopted on the plan's
     /// estimate, not dry-run again: its staging table may be gone, and BigQuery refuses a dry run that reads a
     /// missing table.
-    func mergeStaged(_ sql: String, merge: Step, staging: TableReference, run: SyncRun, rows: Int64?, finished: Bool) async throws(SyncError) {
+    func mergeStaged(_ sql: String, merge: Step, staging: TableReference, run: SyncRun, rows: Int64?, finished: Bool)
+        async throws(SyncError)
+    {
         try await run.keepLease()
         let planned = merge.estimate.map {
-            DryRunResult(bytesProcessed: $0.bytesProcessed, accuracy: $0.accuracy.rawValue, statementType: "MERGE", estimatedBilledBytes: $0.billedBytes,
-                         conservative: false, note: "the plan's estimate of a MERGE an earlier run finished")
+            DryRunResult(
+                bytesProcessed: $0.bytesProcessed, accuracy: $0.accuracy.rawValue, statementType: "MERGE",
+                estimatedBilledBytes: $0.billedBytes,
+                conservative: false, note: "the plan's estimate of a MERGE an earlier run finished")
         }
-        let outcome = try await runQuery(sql, [], step: merge, run: run, reads: [staging], reviewed: finished ? planned : nil)
+        let outcome = try await runQuery(
+            sql, [], step: merge, run: run, reads: [staging], reviewed: finished ? planned : nil)
         run.finished(outcome, kind: .merge, rows: rows ?? outcome.affectedRows ?? 0)
         try await SyncError.lifting { () async throws(BigQueryError) in try await client.deleteTable(staging) }
     }
@@ -195,12 +231,15 @@ extension BigQuerySyncService {
         .refused("refused: \(what) since the plan was made; stopped before sending it")
     }
 
-    func runQuery(_ sql: String, _ parameters: [QueryParameter], step: Step, run: SyncRun, reads: [TableReference] = [],
-                  reviewed: DryRunResult? = nil) async throws(SyncError) -> JobOutcome {
+    func runQuery(
+        _ sql: String, _ parameters: [QueryParameter], step: Step, run: SyncRun, reads: [TableReference] = [],
+        reviewed: DryRunResult? = nil
+    ) async throws(SyncError) -> JobOutcome {
         let target = run.target
-        var job = QueryJob(sql: sql, parameters: parameters, jobId: step.jobId, location: target.location,
-                           labels: ["bqsync-sync": BigQueryClient.labelValue(target.sync.name)], reads: [target.target] + reads,
-                           writes: target.target, budget: target.policy.name, cacheable: false)
+        var job = QueryJob(
+            sql: sql, parameters: parameters, jobId: step.jobId, location: target.location,
+            labels: ["bqsync-sync": BigQueryClient.labelValue(target.sync.name)], reads: [target.target] + reads,
+            writes: target.target, budget: target.policy.name, cacheable: false)
         job.reviewed = reviewed
         job.resuming = run.resuming
         return try await SyncError.lifting { () async throws(BigQueryError) in try await client.query(job).outcome }
@@ -213,17 +252,21 @@ extension BigQuerySyncService {
     /// BigQuery may bill.
     static func reviewedEstimate(_ step: Step, planned: TargetState, now table: TableResource?) -> DryRunResult? {
         guard let estimate = step.estimate, estimate.accuracy != .modeled, planned.exists, let table,
-              table.rows == planned.rows, table.bytes == planned.bytes else { return nil }
-        return DryRunResult(bytesProcessed: estimate.bytesProcessed, accuracy: estimate.accuracy.rawValue, statementType: "MERGE",
-                            estimatedBilledBytes: estimate.billedBytes, conservative: false, note: "the plan's dry run")
+            table.rows == planned.rows, table.bytes == planned.bytes
+        else { return nil }
+        return DryRunResult(
+            bytesProcessed: estimate.bytesProcessed, accuracy: estimate.accuracy.rawValue, statementType: "MERGE",
+            estimatedBilledBytes: estimate.billedBytes, conservative: false, note: "the plan's dry run")
     }
 
     /// Creates the target (and its dataset when missing) from the definition.
     func createTarget(_ target: PreparedTarget) async throws(SyncError) {
         try await SyncError.lifting { () async throws(BigQueryError) in
             if try await client.getDataset(project: target.target.projectId, dataset: target.target.datasetId) == nil {
-                _ = try await client.createDataset(DatasetResource(projectId: target.target.projectId, datasetId: target.target.datasetId,
-                                                                   location: target.location, labels: ["managed-by": "bqsync"]))
+                _ = try await client.createDataset(
+                    DatasetResource(
+                        projectId: target.target.projectId, datasetId: target.target.datasetId,
+                        location: target.location, labels: ["managed-by": "bqsync"]))
             }
             _ = try await client.createTable(target.creation)
         }
@@ -234,29 +277,39 @@ extension BigQuerySyncService {
     /// went into it (adopted by their job ids); any other is replaced. A load attempt older than the table went
     /// into an earlier incarnation, so it is run again under its next attempt id, never adopted: adopting it would
     /// MERGE from an empty table. An unknown creation time adopts no load.
-    func prepareStaging(_ staging: TableReference, schema: [FieldSchema], target: PreparedTarget) async throws(SyncError) -> Int64 {
+    func prepareStaging(_ staging: TableReference, schema: [FieldSchema], target: PreparedTarget)
+        async throws(SyncError) -> Int64
+    {
         let expires = Int64((clock.unixTime() + 86_400) * 1000)
         return try await SyncError.lifting { () async throws(BigQueryError) in
             if let existing = try await client.getTable(staging) {
-                if SchemaSignature(existing.fields) == SchemaSignature(schema) { return await client.creationTime(of: staging) ?? .max }
+                if SchemaSignature(existing.fields) == SchemaSignature(schema) {
+                    return await client.creationTime(of: staging) ?? .max
+                }
                 try await client.deleteTable(staging)
             }
-            _ = try await client.createTable(TableResource(reference: staging, schema: schema, description: "bqsync staging for \(target.target)",
-                                                           labels: ["managed-by": "bqsync"], expirationTime: expires))
+            _ = try await client.createTable(
+                TableResource(
+                    reference: staging, schema: schema, description: "bqsync staging for \(target.target)",
+                    labels: ["managed-by": "bqsync"], expirationTime: expires))
             return await client.creationTime(of: staging) ?? .max
         }
     }
 
     /// One staging file written to a temporary file and uploaded by a load job (free).
-    func upload(_ file: [UInt8], into staging: TableReference, schema: [FieldSchema], truncate: Bool, step: Step, adoptableFrom: Int64?,
-                run: SyncRun) async throws(SyncError) -> JobOutcome {
+    func upload(
+        _ file: [UInt8], into staging: TableReference, schema: [FieldSchema], truncate: Bool, step: Step,
+        adoptableFrom: Int64?,
+        run: SyncRun
+    ) async throws(SyncError) -> JobOutcome {
         let path = NSTemporaryDirectory() + "bqsync-stage-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).ndjson"
         try FileIO.writeNew(path, file)
         defer { unlink(path) }
-        var job = LoadJob(destination: staging, source: .upload(path: path), format: "NEWLINE_DELIMITED_JSON", schema: schema,
-                          writeDisposition: truncate ? "WRITE_TRUNCATE" : "WRITE_APPEND", createDisposition: "CREATE_NEVER",
-                          jobId: step.jobId, location: run.target.location,
-                          labels: ["bqsync-sync": BigQueryClient.labelValue(run.target.sync.name)], budget: run.target.policy.name)
+        var job = LoadJob(
+            destination: staging, source: .upload(path: path), format: "NEWLINE_DELIMITED_JSON", schema: schema,
+            writeDisposition: truncate ? "WRITE_TRUNCATE" : "WRITE_APPEND", createDisposition: "CREATE_NEVER",
+            jobId: step.jobId, location: run.target.location,
+            labels: ["bqsync-sync": BigQueryClient.labelValue(run.target.sync.name)], budget: run.target.policy.name)
         job.adoptableFrom = adoptableFrom
         job.resuming = run.resuming
         return try await SyncError.lifting { () async throws(BigQueryError) in try await client.load(job) }

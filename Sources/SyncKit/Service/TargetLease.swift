@@ -37,8 +37,14 @@ struct TargetLease: Sendable {
         var applied: [String] = []
 
         enum CodingKeys: String, CodingKey {
-            case bqsyncLease = "bqsync_lease", target, state, holder, planId = "plan_id", sync, host, pid
-            case acquiredAtMs = "acquired_at_ms", expiresAtMs = "expires_at_ms", lastStatus = "last_status", applied
+            case bqsyncLease = "bqsync_lease"
+            case target, state, holder
+            case planId = "plan_id"
+            case sync, host, pid
+            case acquiredAtMs = "acquired_at_ms"
+            case expiresAtMs = "expires_at_ms"
+            case lastStatus = "last_status"
+            case applied
         }
 
         /// Whether `sync` of `planId` was applied to this target and released since.
@@ -69,8 +75,11 @@ struct TargetLease: Sendable {
     let host: String
     let pid: Int64
 
-    init(client: BigQueryClient, target: TableReference, stateDataset: String, location: String?, seconds: Int64,
-         clock: any WallClock = SystemWallClock(), host: String = ProcessInfo.processInfo.hostName, pid: Int64 = Int64(getpid())) throws(SyncError) {
+    init(
+        client: BigQueryClient, target: TableReference, stateDataset: String, location: String?, seconds: Int64,
+        clock: any WallClock = SystemWallClock(), host: String = ProcessInfo.processInfo.hostName,
+        pid: Int64 = Int64(getpid())
+    ) throws(SyncError) {
         self.client = client
         self.target = target
         table = try Self.table(for: target, stateDataset: stateDataset)
@@ -84,11 +93,16 @@ struct TargetLease: Sendable {
     /// `project.<state>.lease_<dataset>_<table>_<hash>`: readable, and unique per target by the hash of its full
     /// name (the readable part is cut and loses characters a table id cannot hold).
     static func table(for target: TableReference, stateDataset: String) throws(SyncError) -> TableReference {
-        let readable = String("\(target.datasetId)_\(target.tableId)".unicodeScalars.map { scalar -> Character in
-            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)) ? Character(scalar) : "_"
-        }.prefix(96))
+        let readable = String(
+            "\(target.datasetId)_\(target.tableId)".unicodeScalars.map { scalar -> Character in
+                scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar))
+                    ? Character(scalar) : "_"
+            }.prefix(96))
         let hash = BatchEncoder.digest(Array(target.description.utf8)).prefix(16)
-        return try SyncError.lifting { () throws(BigQueryError) in try TableReference(projectId: target.projectId, datasetId: stateDataset, tableId: "lease_\(readable)_\(hash)") }
+        return try SyncError.liftingSync { () throws(BigQueryError) in
+            try TableReference(
+                projectId: target.projectId, datasetId: stateDataset, tableId: "lease_\(readable)_\(hash)")
+        }
     }
 
     var nowMs: Int64 { Int64(clock.unixTime() * 1000) }
@@ -98,12 +112,18 @@ struct TargetLease: Sendable {
     /// The lease table and its record, nil when there is none. A table there that bqsync did not create as a
     /// lease is refused, and nothing is written to it.
     func read() async throws(SyncError) -> (TableResource, Record)? {
-        guard let resource = try await SyncError.lifting({ () async throws(BigQueryError) in try await client.getTable(table) }) else { return nil }
+        guard
+            let resource = try await SyncError.lifting({ () async throws(BigQueryError) in
+                try await client.getTable(table)
+            })
+        else { return nil }
         guard resource.labels?["managed-by"] == "bqsync", resource.labels?["bqsync-kind"] == "lease",
-              let text = resource.description, let record = try? JSONDecoder().decode(Record.self, from: Data(text.utf8)),
-              record.target == target.description else {
-            throw SyncError.refused("refused: \(table) already exists and is not bqsync's lease for \(target) (no bqsync lease labels and "
-                                    + "description); bqsync touched nothing. Remove or rename that table, then apply again")
+            let text = resource.description, let record = try? JSONDecoder().decode(Record.self, from: Data(text.utf8)),
+            record.target == target.description
+        else {
+            throw SyncError.refused(
+                "refused: \(table) already exists and is not bqsync's lease for \(target) (no bqsync lease labels and "
+                    + "description); bqsync touched nothing. Remove or rename that table, then apply again")
         }
         return (resource, record)
     }
@@ -118,8 +138,9 @@ struct TargetLease: Sendable {
     /// The refusal for a lease another live apply holds.
     func heldRefusal(_ record: Record) -> SyncError {
         let until = Temporal.timestampText(micros: record.expiresAtMs * 1000)
-        return .refused("refused: \(target) is being applied by another bqsync (plan \(record.planId), sync \(record.sync), host \(record.host), "
-                        + "pid \(record.pid), lease until \(until)); try again when it finishes")
+        return .refused(
+            "refused: \(target) is being applied by another bqsync (plan \(record.planId), sync \(record.sync), host \(record.host), "
+                + "pid \(record.pid), lease until \(until)); try again when it finishes")
     }
 
     // MARK: - taking, renewing, releasing
@@ -127,8 +148,10 @@ struct TargetLease: Sendable {
     /// A record of this apply holding the lease from now, carrying over what the lease remembers.
     func holding(_ holder: String, planId: String, sync: String, previous: Record?) -> Record {
         let now = nowMs
-        return Record(target: target.description, state: .held, holder: holder, planId: planId, sync: sync, host: host, pid: pid,
-                      acquiredAtMs: now, expiresAtMs: now + seconds * 1000, lastStatus: previous?.lastStatus, applied: previous?.applied ?? [])
+        return Record(
+            target: target.description, state: .held, holder: holder, planId: planId, sync: sync, host: host, pid: pid,
+            acquiredAtMs: now, expiresAtMs: now + seconds * 1000, lastStatus: previous?.lastStatus,
+            applied: previous?.applied ?? [])
     }
 
     /// What taking the lease came to.
@@ -145,7 +168,9 @@ struct TargetLease: Sendable {
         for _ in 0..<4 {
             guard let (resource, record) = try await read() else {
                 let mine = holding(holder, planId: planId, sync: sync, previous: nil)
-                if let created = try await create(mine) { return .held(Held(etag: created.etag, record: mine, previous: nil)) }
+                if let created = try await create(mine) {
+                    return .held(Held(etag: created.etag, record: mine, previous: nil))
+                }
                 continue  // someone created it first (or our own retried insert did): read it
             }
             if record.holder == holder && record.state == .held {
@@ -159,14 +184,17 @@ struct TargetLease: Sendable {
                 return .held(Held(etag: etag, record: mine, previous: record))
             }
         }
-        throw SyncError.failed("could not take the lease on \(target): \(table) kept changing while bqsync tried; apply again")
+        throw SyncError.failed(
+            "could not take the lease on \(target): \(table) kept changing while bqsync tried; apply again")
     }
 
     /// Renews the lease for its whole life from now; throws when another apply took it over meanwhile.
     func renew(_ held: Held) async throws(SyncError) -> Held {
         var renewed = held
         renewed.record.expiresAtMs = nowMs + seconds * 1000
-        if case .written(let etag) = try await write(renewed.record, expiresAtMs: renewed.record.expiresAtMs, ifMatch: held.etag) {
+        if case .written(let etag) = try await write(
+            renewed.record, expiresAtMs: renewed.record.expiresAtMs, ifMatch: held.etag)
+        {
             renewed.etag = etag
             return renewed
         }
@@ -176,8 +204,9 @@ struct TargetLease: Sendable {
             renewed.record = record
             return renewed
         }
-        throw SyncError.failed("stopped: the lease on \(target) lapsed and another apply holds it now; nothing more was sent. "
-                               + "Apply the plan again when that one is done")
+        throw SyncError.failed(
+            "stopped: the lease on \(target) lapsed and another apply holds it now; nothing more was sent. "
+                + "Apply the plan again when that one is done")
     }
 
     /// Releases the lease, remembering how the apply ended. A lease that is gone (lapsed and deleted) or was
@@ -187,14 +216,18 @@ struct TargetLease: Sendable {
         record.state = .released
         record.lastStatus = status
         if status == .succeeded {
-            record.applied = Array((record.applied.filter { $0 != "\(record.planId)/\(record.sync)" } + ["\(record.planId)/\(record.sync)"])
-                .suffix(Self.rememberedApplies))
+            record.applied = Array(
+                (record.applied.filter { $0 != "\(record.planId)/\(record.sync)" } + ["\(record.planId)/\(record.sync)"])
+                    .suffix(Self.rememberedApplies))
         }
-        if case .written = try await write(record, expiresAtMs: nowMs + Self.releasedLife, ifMatch: held.etag) { return }
+        if case .written = try await write(record, expiresAtMs: nowMs + Self.releasedLife, ifMatch: held.etag) {
+            return
+        }
         guard let (_, current) = try await read() else { return }
         if current.holder == held.record.holder { return }  // released already (a retried write)
-        throw SyncError.failed("the lease on \(target) was taken over by another apply (plan \(current.planId), host \(current.host), "
-                               + "pid \(current.pid)) before this one released it")
+        throw SyncError.failed(
+            "the lease on \(target) was taken over by another apply (plan \(current.planId), host \(current.host), "
+                + "pid \(current.pid)) before this one released it")
     }
 
     // MARK: - the two metadata writes
@@ -205,21 +238,25 @@ struct TargetLease: Sendable {
     func description(_ record: Record) throws(SyncError) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(record) else { throw SyncError.failed("cannot encode the lease of \(target)") }
+        guard let data = try? encoder.encode(record) else {
+            throw SyncError.failed("cannot encode the lease of \(target)")
+        }
         return String(decoding: data, as: UTF8.self)
     }
 
     /// `tables.insert` of the lease; nil when it exists already (409). Creates the state dataset when missing.
     func create(_ record: Record) async throws(SyncError) -> TableResource? {
-        var resource = TableResource(reference: table, schema: [], description: try description(record), labels: Self.labels,
-                                     expirationTime: record.expiresAtMs)
+        var resource = TableResource(
+            reference: table, schema: [], description: try description(record), labels: Self.labels,
+            expirationTime: record.expiresAtMs)
         resource.schema = nil
         for attempt in 1...2 {
             do {
                 let (created, isNew) = try await client.createTable(resource)
                 return isNew ? created : nil
             } catch .api(404, _, _) where attempt == 1 {
-                try await StateDataset(client: client, project: table.projectId, name: table.datasetId).ensure(location: location)
+                try await StateDataset(client: client, project: table.projectId, name: table.datasetId).ensure(
+                    location: location)
             } catch {
                 throw SyncError.bigQuery(error)
             }
@@ -237,7 +274,8 @@ struct TargetLease: Sendable {
 
     /// `tables.patch` of the lease guarded by `etag`.
     func write(_ record: Record, expiresAtMs: Int64, ifMatch etag: String?) async throws(SyncError) -> Write {
-        let patch = TablePatch(description: try description(record), labels: Self.labels, expirationTime: .some(expiresAtMs))
+        let patch = TablePatch(
+            description: try description(record), labels: Self.labels, expirationTime: .some(expiresAtMs))
         do {
             return .written(etag: try await client.patchTable(table, patch, ifMatch: etag).etag)
         } catch .api(412, _, _), .api(404, _, _) {
@@ -257,8 +295,10 @@ struct StateDataset: Sendable {
     /// Creates the dataset when it does not exist (a free metadata call).
     func ensure(location: String?) async throws(SyncError) {
         _ = try await SyncError.lifting { () async throws(BigQueryError) in
-            try await client.createDataset(DatasetResource(projectId: project, datasetId: name, location: location,
-                                                           description: "bqsync state: leases and run records", labels: ["managed-by": "bqsync"]))
+            try await client.createDataset(
+                DatasetResource(
+                    projectId: project, datasetId: name, location: location,
+                    description: "bqsync state: leases and run records", labels: ["managed-by": "bqsync"]))
         }
     }
 }

@@ -37,7 +37,9 @@ enum FileIO {
         defer { close(fd) }
         var offset = 0
         while offset < bytes.count {
-            let count = bytes.withUnsafeBytes { buffer in Foundation.write(fd, buffer.baseAddress! + offset, buffer.count - offset) }
+            let count = bytes.withUnsafeBytes { buffer in
+                Foundation.write(fd, buffer.baseAddress! + offset, buffer.count - offset)
+            }
             if count < 0 {
                 if errno == EINTR { continue }
                 let reason = systemError()

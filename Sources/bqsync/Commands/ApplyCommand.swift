@@ -24,13 +24,18 @@ struct ApplyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try CommandContext.make(global)
-        let leaseSeconds = try await context.run { () throws(SyncError) in try LeaseSettings.seconds(environment: ProcessInfo.processInfo.environment) }
+        let leaseSeconds = try await context.run { () throws(SyncError) in
+            try LeaseSettings.seconds(environment: ProcessInfo.processInfo.environment)
+        }
         let plan: Plan
-        if targets.count == 1, FileManager.default.fileExists(atPath: targets[0]), !context.configuration.syncs.contains(where: { $0.name == targets[0] }) {
+        if targets.count == 1, FileManager.default.fileExists(atPath: targets[0]),
+            !context.configuration.syncs.contains(where: { $0.name == targets[0] })
+        {
             // The reviewed plan is the approval: no prompt.
             plan = try await context.run { () async throws(SyncError) in try PlanFile.read(targets[0]) }
         } else {
-            let planner = Planner(client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject)
+            let planner = Planner(
+                client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject)
             plan = try await context.run { () async throws(SyncError) in try await planner.plan(targets) }
             Output.err(PlanRenderer(terminal: Terminal(option: global.color, fileDescriptor: STDERR_FILENO)).text(plan))
             if !plan.fits {
@@ -39,7 +44,9 @@ struct ApplyCommand: AsyncParsableCommand {
             }
             if !autoApprove {
                 guard Terminal.stdinIsTTY else {
-                    Output.err("error: not a terminal, so no one can approve: pass --auto-approve, or apply a reviewed plan file")
+                    Output.err(
+                        "error: not a terminal, so no one can approve: pass --auto-approve, or apply a reviewed plan file"
+                    )
                     throw ExitStatus.usage
                 }
                 FileHandle.standardError.write(Data("Apply this plan? Only 'yes' is accepted: ".utf8))
@@ -49,8 +56,9 @@ struct ApplyCommand: AsyncParsableCommand {
                 }
             }
         }
-        let service = BigQuerySyncService(client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject,
-                                          leaseSeconds: leaseSeconds)
+        let service = BigQuerySyncService(
+            client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject,
+            leaseSeconds: leaseSeconds)
         let progress = Progress(plan: plan, tty: Terminal.stderrIsTTY)
         let (outcome, interrupted) = try await Interruption.run { () async -> Result<[SyncSummary], SyncError> in
             do throws(SyncError) {

@@ -25,9 +25,11 @@ struct CommandContext {
             throw errors.allSatisfy(\.isRefusal) ? ExitStatus.refused : ExitStatus.failure
         }
         do {
-            let client = try Session.client(configuration: configuration, endpoint: global.endpoint, project: global.resolvedProject,
-                                            warn: { Output.err("warning: \($0)") })
-            return CommandContext(global: global, configuration: configuration, client: client, terminal: Terminal(option: global.color))
+            let client = try Session.client(
+                configuration: configuration, endpoint: global.endpoint, project: global.resolvedProject,
+                warn: { Output.err("warning: \($0)") })
+            return CommandContext(
+                global: global, configuration: configuration, client: client, terminal: Terminal(option: global.color))
         } catch {
             throw fail(error)
         }
@@ -51,7 +53,10 @@ struct CommandContext {
     /// Writes a file atomically (temporary file, then rename), so a failure leaves nothing half-written.
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
         let temporary = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data(bytes), attributes: [.posixPermissions: 0o644]) else {
+        guard
+            FileManager.default.createFile(
+                atPath: temporary, contents: Data(bytes), attributes: [.posixPermissions: 0o644])
+        else {
             Output.err("error: cannot write \(path)")
             throw ExitStatus.failure
         }

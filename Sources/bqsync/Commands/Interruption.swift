@@ -10,7 +10,9 @@ enum Interruption {
     static let exitStatus: Int32 = 130
 
     /// Runs `work`, cancelled by the first SIGINT or SIGTERM; returns its result and whether a signal came.
-    static func run<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> (result: T, interrupted: Bool) {
+    static func run<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) async throws -> (
+        result: T, interrupted: Bool
+    ) {
         let task = Task { try await work() }
         let signals = Atomic<Int>(0)
         var sources: [any DispatchSourceSignal] = []
@@ -19,8 +21,10 @@ enum Interruption {
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
                 if signals.add(1, ordering: .relaxed).newValue > 1 { exit(exitStatus) }
-                FileHandle.standardError.write(Data(("interrupted: stopping after the request in flight, then recording the run and releasing the lease "
-                                                      + "(press Ctrl-C again to quit at once)\n").utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        ("interrupted: stopping after the request in flight, then recording the run and releasing the lease "
+                            + "(press Ctrl-C again to quit at once)\n").utf8))
                 task.cancel()
             }
             source.resume()

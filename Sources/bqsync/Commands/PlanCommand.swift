@@ -26,7 +26,8 @@ struct PlanCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try CommandContext.make(global)
-        let planner = Planner(client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject)
+        let planner = Planner(
+            client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject)
         let plan = try await context.run { () async throws(SyncError) in try await planner.plan(syncs) }
         try Self.render(plan, format: format, terminal: context.terminal)
         if let out {

@@ -1,5 +1,5 @@
-import Foundation
 import BigQuery
+import Foundation
 import HTTP
 import Logging
 import SyncKit
@@ -9,9 +9,11 @@ import SyncKit
 enum Session {
     /// Builds the client for loaded configuration: endpoint and project from the options and environment,
     /// credentials by Application Default Credentials (none for the emulator).
-    static func client(configuration: Configuration, endpoint: String?, project: String?,
-                              transport: (any HTTPTransport)? = nil, logger: Logger = Logger(label: "bqsync.bigquery"),
-                              warn: (String) -> Void = { _ in }) throws(SyncError) -> BigQueryClient {
+    static func client(
+        configuration: Configuration, endpoint: String?, project: String?,
+        transport: (any HTTPTransport)? = nil, logger: Logger = Logger(label: "bqsync.bigquery"),
+        warn: (String) -> Void = { _ in }
+    ) throws(SyncError) -> BigQueryClient {
         let clientConfiguration: ClientConfiguration
         let source: CredentialSource
         do {
@@ -34,20 +36,24 @@ enum Session {
         let protected = policies.flatMap(\.protectedTables)
         // One breaker guards the one endpoint: the strictest policy's settings.
         let breaker = policies.map(\.circuitBreaker).min { $0.failureThreshold < $1.failureThreshold } ?? .defaults
-        return BigQueryClient(configuration: clientConfiguration, transport: transport,
-                              authenticator: Authenticator(source: source, transport: transport),
-                              budgets: budgets, protectedTables: protected, breaker: breaker, logger: logger)
+        return BigQueryClient(
+            configuration: clientConfiguration, transport: transport,
+            authenticator: Authenticator(source: source, transport: transport),
+            budgets: budgets, protectedTables: protected, breaker: breaker, logger: logger)
     }
 
     /// The transport's settings: `BQSYNC_HTTP_TIMEOUT` (seconds, e.g. `30` or `2.5`) bounds each HTTP exchange;
     /// without it the transport's default (300 s) applies. A request that times out is retried like any
     /// other transient failure.
-    static func transportConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws(SyncError)
-        -> CurlTransport.Configuration {
+    static func transportConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment)
+        throws(SyncError)
+        -> CurlTransport.Configuration
+    {
         var configuration = CurlTransport.Configuration(environment: environment)
         if let text = environment["BQSYNC_HTTP_TIMEOUT"], !text.isEmpty {
             guard let seconds = Double(text), seconds.isFinite, seconds > 0, seconds <= 86_400 else {
-                throw SyncError.failed("BQSYNC_HTTP_TIMEOUT must be a number of seconds between 0 and 86400, not '\(text)'")
+                throw SyncError.failed(
+                    "BQSYNC_HTTP_TIMEOUT must be a number of seconds between 0 and 86400, not '\(text)'")
             }
             configuration.defaultTimeout = seconds
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import SyncKit
 
 /// `bqsync show PLANFILE`: renders a saved plan.
@@ -27,13 +28,13 @@ struct ShowCommand: AsyncParsableCommand {
 enum PlanFile {
     /// Reads and decodes a plan file (at most 256 MiB).
     static func read(_ path: String) throws(SyncError) -> Plan {
-        guard let handle = FileHandleReader(path: path) else { throw SyncError.io(path: path, message: "cannot read the plan file") }
+        guard let handle = FileHandleReader(path: path) else {
+            throw SyncError.io(path: path, message: "cannot read the plan file")
+        }
         let bytes = try handle.readAll(limit: 256 << 20)
         return try Plan.decode(bytes, path: path)
     }
 }
-
-import Foundation
 
 /// A small whole-file reader with a size limit.
 struct FileHandleReader {
@@ -44,8 +45,12 @@ struct FileHandleReader {
     }
 
     func readAll(limit: Int) throws(SyncError) -> [UInt8] {
-        guard let data = FileManager.default.contents(atPath: path) else { throw SyncError.io(path: path, message: "cannot read") }
-        guard data.count <= limit else { throw SyncError.io(path: path, message: "file is larger than \(limit >> 20) MiB") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SyncError.io(path: path, message: "cannot read")
+        }
+        guard data.count <= limit else {
+            throw SyncError.io(path: path, message: "file is larger than \(limit >> 20) MiB")
+        }
         return Array(data)
     }
 }

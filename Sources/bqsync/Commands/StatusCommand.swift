@@ -4,7 +4,8 @@ import SyncKit
 
 /// `bqsync status [SYNC…]`: the latest runs recorded in the state dataset.
 struct StatusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show the latest recorded runs of syncs.")
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show the latest recorded runs of syncs.")
 
     @OptionGroup var global: GlobalOptions
 
@@ -19,8 +20,11 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try CommandContext.make(global)
-        let reader = StatusReader(client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject)
-        let runs = try await context.run { () async throws(SyncError) in try await reader.latestRuns(syncs, limit: max(1, min(limit, 1000))) }
+        let reader = StatusReader(
+            client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject)
+        let runs = try await context.run { () async throws(SyncError) in
+            try await reader.latestRuns(syncs, limit: max(1, min(limit, 1000)))
+        }
         switch format {
         case .json:
             Output.out(JSONOutput.encode(runs))

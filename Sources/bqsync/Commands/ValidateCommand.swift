@@ -36,9 +36,13 @@ struct ValidateCommand: AsyncParsableCommand {
             for diagnostic in diagnostics { Output.out(renderer.human(diagnostic) + "\n") }
             let files = "\(configuration.fileCount) file\(configuration.fileCount == 1 ? "" : "s")"
             if errors == 0 {
-                Output.out("\(files) valid (\(configuration.syncs.count) sync\(configuration.syncs.count == 1 ? "" : "s"), \(configuration.policies.count) polic\(configuration.policies.count == 1 ? "y" : "ies"))\(warnings > 0 ? ", \(warnings) warning\(warnings == 1 ? "" : "s")" : "")")
+                Output.out(
+                    "\(files) valid (\(configuration.syncs.count) sync\(configuration.syncs.count == 1 ? "" : "s"), \(configuration.policies.count) polic\(configuration.policies.count == 1 ? "y" : "ies"))\(warnings > 0 ? ", \(warnings) warning\(warnings == 1 ? "" : "s")" : "")"
+                )
             } else {
-                Output.out("\(errors) error\(errors == 1 ? "" : "s")\(warnings > 0 ? ", \(warnings) warning\(warnings == 1 ? "" : "s")" : "") in \(files)")
+                Output.out(
+                    "\(errors) error\(errors == 1 ? "" : "s")\(warnings > 0 ? ", \(warnings) warning\(warnings == 1 ? "" : "s")" : "") in \(files)"
+                )
             }
         }
         if errors > 0 { throw ExitStatus.failure }

@@ -29,7 +29,8 @@ struct DiagnosticRenderer {
     static func sourceExcerpt(_ source: String, column: Int, width: Int = 160) -> (text: String, padding: String) {
         var scalars = Array(source.unicodeScalars)
         var caret = max(0, min(column - 1, scalars.count))
-        var prefix = "", suffix = ""
+        var prefix = ""
+        var suffix = ""
         if scalars.count > width {
             let start = max(0, min(caret - width / 2, scalars.count - width))
             let end = min(scalars.count, start + width)
@@ -73,7 +74,8 @@ struct DiagnosticRenderer {
     }
 
     static func escapeData(_ text: String) -> String {
-        text.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "\r", with: "%0D").replacingOccurrences(of: "\n", with: "%0A")
+        text.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "\r", with: "%0D")
+            .replacingOccurrences(of: "\n", with: "%0A")
     }
 
     static func escapeProperty(_ text: String) -> String {
@@ -101,8 +103,9 @@ struct DiagnosticRenderer {
             errors: diagnostics.filter { $0.severity == .error }.count,
             warnings: diagnostics.filter { $0.severity == .warning }.count,
             diagnostics: diagnostics.map {
-                Entry(severity: $0.severity.rawValue, message: $0.message, file: $0.location?.file,
-                      line: $0.location?.line, column: $0.location?.column, notes: $0.notes)
+                Entry(
+                    severity: $0.severity.rawValue, message: $0.message, file: $0.location?.file,
+                    line: $0.location?.line, column: $0.location?.column, notes: $0.notes)
             }
         )
         return JSONOutput.encode(report)

@@ -14,13 +14,17 @@ struct StderrLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        let level = event.level, message = event.message, explicit = event.metadata
+        let level = event.level
+        let message = event.message
+        let explicit = event.metadata
         var merged = metadata
-        explicit?.forEach { merged[$0.key] = $0.value }
+        for (key, value) in explicit ?? [:] { merged[key] = value }
         let line: String
         if json {
-            var object: [String: String] = ["level": level.rawValue, "label": label, "message": message.description,
-                                            "time": ISO8601DateFormatter().string(from: Date())]
+            var object: [String: String] = [
+                "level": level.rawValue, "label": label, "message": message.description,
+                "time": ISO8601DateFormatter().string(from: Date()),
+            ]
             for (key, value) in merged { object[key] = "\(value)" }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

@@ -17,8 +17,11 @@ struct PlanRenderer {
             var facts: [String] = []
             if let read = sync.rowsRead { facts.append("\(read) rows read") }
             if let rows = sync.rows { facts.append("\(rows) after dedup") }
-            facts.append("\(sync.batches) \(sync.strategy == .inline ? "batch" : "load")\(sync.batches == 1 ? "" : (sync.strategy == .inline ? "es" : "s"))")
-            facts.append("≈ \(Format.bytes(sync.estimatedBilledBytes)) billed, \(Format.dollars(sync.estimatedCostUSD))")
+            facts.append(
+                "\(sync.batches) \(sync.strategy == .inline ? "batch" : "load")\(sync.batches == 1 ? "" : (sync.strategy == .inline ? "es" : "s"))"
+            )
+            facts.append(
+                "≈ \(Format.bytes(sync.estimatedBilledBytes)) billed, \(Format.dollars(sync.estimatedCostUSD))")
             out += "  " + facts.joined(separator: ", ") + "\n"
             if !sync.targetState.exists { out += "  " + terminal.yellow("creates \(sync.target)") + "\n" }
             if let pruning = sync.pruning { out += "  pruning: \(pruning)\n" }
@@ -29,7 +32,10 @@ struct PlanRenderer {
             out += "  policy \(budget.policy): " + Self.budgetLine(budget) + "\n"
             for violation in budget.violations { out += "    " + terminal.red("✗ " + violation) + "\n" }
         }
-        out += plan.fits ? terminal.green("\nfits every policy") + "\n" : terminal.red("\nrefused: the plan passes a policy limit") + "\n"
+        out +=
+            plan.fits
+            ? terminal.green("\nfits every policy") + "\n"
+            : terminal.red("\nrefused: the plan passes a policy limit") + "\n"
         return out
     }
 
@@ -68,27 +74,33 @@ struct PlanRenderer {
         out += plan.fits ? "**Fits every policy.**\n\n" : "**Refused: the plan passes a policy limit.**\n\n"
         out += "| sync | target | strategy | rows | batches | billed | cost |\n|---|---|---|---:|---:|---:|---:|\n"
         for sync in plan.syncs {
-            out += "| \(Self.cell(sync.name)) | `\(sync.target)` | \(sync.strategy.rawValue) | \(sync.rows.map(String.init) ?? "in BigQuery") | \(sync.batches) | "
+            out +=
+                "| \(Self.cell(sync.name)) | `\(sync.target)` | \(sync.strategy.rawValue) | \(sync.rows.map(String.init) ?? "in BigQuery") | \(sync.batches) | "
                 + "\(Format.bytes(sync.estimatedBilledBytes)) | \(Format.dollars(sync.estimatedCostUSD)) |\n"
         }
         out += "\n| policy | queries | billed | cost | largest query |\n|---|---:|---:|---:|---:|\n"
         for budget in plan.budgets {
-            out += "| \(Self.cell(budget.policy)) | \(budget.plannedQueries) / \(budget.maxQueries) | \(Format.bytes(budget.plannedBytesBilled)) / "
+            out +=
+                "| \(Self.cell(budget.policy)) | \(budget.plannedQueries) / \(budget.maxQueries) | \(Format.bytes(budget.plannedBytesBilled)) / "
                 + "\(Format.bytes(budget.maxBytesBilled)) | \(Format.dollars(budget.plannedCostUSD)) / \(Format.dollars(budget.maxCostUSD)) | "
                 + "\(Format.bytes(budget.largestQueryBytes)) / \(Format.bytes(budget.maxBytesPerQuery)) |\n"
         }
         let violations = plan.budgets.flatMap(\.violations)
-        if !violations.isEmpty { out += "\n" + violations.map { "- :x: \(Self.cell($0))" }.joined(separator: "\n") + "\n" }
+        if !violations.isEmpty {
+            out += "\n" + violations.map { "- :x: \(Self.cell($0))" }.joined(separator: "\n") + "\n"
+        }
         var details = ""
         for sync in plan.syncs {
-            details += "\n<details><summary><code>\(Self.html(sync.name))</code>: \(sync.steps.count) steps — \(Self.html(sync.strategyReason))</summary>\n\n"
+            details +=
+                "\n<details><summary><code>\(Self.html(sync.name))</code>: \(sync.steps.count) steps — \(Self.html(sync.strategyReason))</summary>\n\n"
             for line in Self.condensed(sync.steps) { details += "- \(Self.cell(line))\n" }
             if let sql = sync.steps.first(where: { $0.kind == .merge })?.sql {
                 details += "\n```sql\n" + sql.replacingOccurrences(of: "```", with: "` ` `") + "\n```\n"
             }
             details += "\n</details>\n"
         }
-        let footer = "\n<sub>Apply exactly this plan with `bqsync apply PLANFILE`; a changed definition, policy, source or target schema is refused.</sub>\n"
+        let footer =
+            "\n<sub>Apply exactly this plan with `bqsync apply PLANFILE`; a changed definition, policy, source or target schema is refused.</sub>\n"
         if out.count + details.count + footer.count > Self.markdownLimit {
             details = "\n_Step details left out to stay under GitHub's comment limit; see `bqsync show PLANFILE`._\n"
         }
@@ -100,7 +112,8 @@ struct PlanRenderer {
     }
 
     static func html(_ text: String) -> String {
-        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;")
     }
 
     func summaries(_ summaries: [SyncSummary]) -> String {
@@ -110,9 +123,12 @@ struct PlanRenderer {
             if let inserted = s.inserted { counts.append("\(inserted) inserted") }
             if let updated = s.updated { counts.append("\(updated) updated") }
             if let deleted = s.deleted { counts.append("\(deleted) deleted") }
-            if counts.isEmpty { counts.append("\(s.affected) rows affected (the server reports no insert/update/delete breakdown)") }
+            if counts.isEmpty {
+                counts.append("\(s.affected) rows affected (the server reports no insert/update/delete breakdown)")
+            }
             let status = s.status == .applied ? terminal.green(s.status.rawValue) : terminal.yellow(s.status.rawValue)
-            out += "\(terminal.bold(s.sync)) → \(s.target): \(status); " + counts.joined(separator: ", ")
+            out +=
+                "\(terminal.bold(s.sync)) → \(s.target): \(status); " + counts.joined(separator: ", ")
                 + "; \(Format.bytes(s.bytesProcessed)) processed, \(Format.bytes(s.bytesBilled)) billed, \(Format.dollars(s.costUSD)); "
                 + "\(s.jobs) job\(s.jobs == 1 ? "" : "s")\(s.adopted > 0 ? " (\(s.adopted) adopted from an earlier run)" : "")"
                 + String(format: " in %.1fs", s.seconds) + "\n"

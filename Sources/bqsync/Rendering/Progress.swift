@@ -1,6 +1,7 @@
+import BigQuery
 import Foundation
-import Synchronization
 import SyncKit
+import Synchronization
 
 /// Shows an apply's progress: on a TTY one line redrawn in place (syncs, batches, rows, bytes, elapsed, ETA);
 /// off one, a plain line per step.
@@ -35,12 +36,16 @@ final class Progress: Sendable {
                 state.syncs += 1
                 state.current = sync
                 state.currentBatches = batches
-                return tty ? nil : "apply \(sync): \(batches) batch\(batches == 1 ? "" : "es")\(rows.map { ", \($0) rows" } ?? "")"
+                return tty
+                    ? nil
+                    : "apply \(sync): \(batches) batch\(batches == 1 ? "" : "es")\(rows.map { ", \($0) rows" } ?? "")"
             case .stepFinished(let sync, let kind, let rows, let billed, let adopted):
                 state.batchesDone += kind == .merge || kind == .load ? 1 : 0
                 state.rowsDone += kind == .load || (kind == .merge && rows > 0) ? rows : 0
                 state.billed += billed
-                return tty ? nil : "apply \(sync): \(kind.rawValue) done, \(rows) rows, \(Format.bytes(billed)) billed\(adopted ? " (adopted from an earlier run)" : "")"
+                return tty
+                    ? nil
+                    : "apply \(sync): \(kind.rawValue) done, \(rows) rows, \(Format.bytes(billed)) billed\(adopted ? " (adopted from an earlier run)" : "")"
             case .note(let text):
                 return text
             }
@@ -57,7 +62,8 @@ final class Progress: Sendable {
         let elapsed = Date().timeIntervalSince(started)
         let fraction = totalBatches > 0 ? Double(snapshot.batchesDone) / Double(totalBatches) : 0
         let eta = fraction > 0.02 ? String(format: "%.0fs", elapsed / fraction - elapsed) : "…"
-        let text = "syncs \(snapshot.syncs)/\(totalSyncs) · batches \(snapshot.batchesDone)/\(totalBatches) · rows \(snapshot.rowsDone)/\(totalRows) · "
+        let text =
+            "syncs \(snapshot.syncs)/\(totalSyncs) · batches \(snapshot.batchesDone)/\(totalBatches) · rows \(snapshot.rowsDone)/\(totalRows) · "
             + "\(Format.bytes(snapshot.billed)) billed · \(String(format: "%.0fs", elapsed)) elapsed · ETA \(eta)"
         FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
     }
@@ -66,5 +72,3 @@ final class Progress: Sendable {
         if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }
 }
-
-import BigQuery

@@ -20,7 +20,8 @@ struct StatusRenderer {
         // The plan's estimate beside the bill, so drift between the two shows here.
         let estimated = run.bytesEstimated.map { " (plan: \(Format.bytes($0)))" } ?? ""
         return "\(run.finishedAt ?? "?")  \(terminal.bold(run.sync)) → \(run.target)  \(status)  plan \(run.planId)  "
-            + counts.joined(separator: ", ") + "  \(Format.bytes(run.bytesBilled)) billed\(estimated)  \(Format.dollars(run.costUSD))  \(run.jobs) jobs"
+            + counts.joined(separator: ", ")
+            + "  \(Format.bytes(run.bytesBilled)) billed\(estimated)  \(Format.dollars(run.costUSD))  \(run.jobs) jobs"
             + (run.message.map { "\n    " + terminal.red($0) } ?? "")
     }
 }
