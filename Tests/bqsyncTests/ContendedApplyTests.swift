@@ -3,7 +3,7 @@ import SyncTestSupport
 import Testing
 
 /// Applies that contend, under BigQuery's semantics rather than the emulator's serial execution: through the fault
-/// proxy, whose contract model (scripts/bqcontract.py) keeps table etags and If-Match (412), expirationTime, and
+/// proxy, whose contract model (Tests/BigQueryModel/bqcontract.py) keeps table etags and If-Match (412), expirationTime, and
 /// fails a mutating DML statement that runs alongside another on its table, and which holds every request for
 /// 200–500 ms, so that applies started together really overlap (docs/bigquery.md, "Concurrent DML" and "Metadata
 /// as a mutex").

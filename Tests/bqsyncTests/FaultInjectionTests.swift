@@ -2,7 +2,7 @@ import Foundation
 import SyncTestSupport
 import Testing
 
-/// Whole `apply` runs of reviewed plans through the fault proxy (scripts/fault-proxy.py): 429, 500, 503 and 403
+/// Whole `apply` runs of reviewed plans through the fault proxy (Tests/BigQueryModel/fault-proxy.py): 429, 500, 503 and 403
 /// rateLimitExceeded answers, resets, timeouts, slow answers and failed jobs, before the emulator sees a request
 /// and after it has served it, at 10-30% of requests. Each trial is seeded (the scenario and the faults), runs on
 /// its own dataset, and checks that the table ends exactly as the merge rules say, that no step ran twice (counted

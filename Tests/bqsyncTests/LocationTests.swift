@@ -2,7 +2,7 @@ import Foundation
 import SyncTestSupport
 import Testing
 
-/// Targets in different locations, through the fault proxy's contract model (scripts/bqcontract.py), which keeps
+/// Targets in different locations, through the fault proxy's contract model (Tests/BigQueryModel/bqcontract.py), which keeps
 /// the rules the emulator does not: a job runs in one location and cannot reference a table in another, and a
 /// job outside the US and EU multi-regions is found only when its location is named (docs/bigquery.md,
 /// "Locations").

@@ -2,7 +2,7 @@ import Foundation
 import SyncTestSupport
 import Testing
 
-// Shared by the fault-injection, crash-and-resume and concurrency tests: the fault proxy (scripts/fault-proxy.py)
+// Shared by the fault-injection, crash-and-resume and concurrency tests: the fault proxy (Tests/BigQueryModel/fault-proxy.py)
 // between the built bqsync and the emulator, a seeded sync scenario with its expected result, and readers of the
 // job log, the run records and the leases.
 
@@ -51,7 +51,7 @@ enum Curl {
     }
 }
 
-/// scripts/fault-proxy.py, started for one test: bqsync talks to it as its emulator, it forwards to the real one,
+/// Tests/BigQueryModel/fault-proxy.py, started for one test: bqsync talks to it as its emulator, it forwards to the real one,
 /// injecting seeded faults, holding requests on demand and counting job executions.
 final class FaultProxy: @unchecked Sendable {
     /// Every fault kind the proxy knows (see the script's header).
@@ -75,7 +75,8 @@ final class FaultProxy: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments =
             [
-                "python3", E2E.repoRoot + "/scripts/fault-proxy.py", "--upstream", upstream, "--seed", String(seed),
+                "python3", E2E.repoRoot + "/Tests/BigQueryModel/fault-proxy.py", "--upstream", upstream, "--seed",
+                String(seed),
                 "--rate", String(rate), "--kinds", kinds.joined(separator: ","), "--hold", String(hold),
             ]
             + (latency.map { ["--latency", String($0.lowerBound), "--latency-max", String($0.upperBound)] } ?? [])
@@ -197,7 +198,7 @@ struct ProxyStats: Decodable {
     var failed: [String]
     var faults: [Fault]
     var log: [Entry]
-    /// The contract model (scripts/bqcontract.py): If-Match preconditions answered 412, tables deleted for their
+    /// The contract model (Tests/BigQueryModel/bqcontract.py): If-Match preconditions answered 412, tables deleted for their
     /// expirationTime, and mutating DML jobs failed for a concurrent update on their table.
     var preconditionsFailed: Int
     var expired: [String]

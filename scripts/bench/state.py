@@ -1,5 +1,5 @@
 """What bookkeeping costs an apply: two bqsync binaries side by side on one emulator, every request counted at
-the fault proxy (scripts/fault-proxy.py). Run by scripts/bench-state, which builds the binaries and starts the
+the fault proxy (Tests/BigQueryModel/fault-proxy.py). Run by scripts/bench-state, which builds the binaries and starts the
 emulator.
 
     state.py --emulator URL --bin LABEL=PATH [--bin LABEL=PATH …] [--syncs 50] [--latency 0.2]
@@ -22,7 +22,7 @@ MIN_BILLED = 10 * MiB
 
 
 def proxy(emulator, latency):
-    process = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "..", "fault-proxy.py"),
+    process = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "BigQueryModel", "fault-proxy.py"),
                                 "--upstream", emulator, "--latency", str(latency)], stdout=subprocess.PIPE, text=True)
     port = int(process.stdout.readline())
     return process, f"http://127.0.0.1:{port}"

@@ -57,7 +57,7 @@ so that what is tested is bqsync's behaviour against BigQuery's contract (docs/b
     ids and rewrites jobs.get and the answers;
   - a finished query job reports bytes billed (the emulator reports 0): a deterministic figure from its job
     id, 10-59 MiB, so the test can check the run summary against the sum over its jobs;
-  - the rules of scripts/bqcontract.py: table etags and If-Match preconditions (412), expirationTime, dataset
+  - the rules of Tests/BigQueryModel/bqcontract.py: table etags and If-Match preconditions (412), expirationTime, dataset
     locations (a job spanning two refused; a regional job looked up without its location not found), and
     concurrent mutating DML on one table failing with "Could not serialize access" (insert-only MERGE never).
 

@@ -1,5 +1,5 @@
 """BigQuery's contract where the emulator (bqemulator) does not keep it: the rules the fault proxy
-(scripts/fault-proxy.py) enforces between bqsync and the emulator, so that what the end-to-end tests check is
+(Tests/BigQueryModel/fault-proxy.py) enforces between bqsync and the emulator, so that what the end-to-end tests check is
 bqsync's behaviour against BigQuery, not against the emulator. Each rule cites BigQuery's documentation, as
 summarised in docs/bigquery.md.
 
