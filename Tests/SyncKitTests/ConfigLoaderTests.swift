@@ -1,5 +1,6 @@
 import BigQuery
 import Foundation
+import SyncTestSupport
 import Testing
 
 @testable import SyncKit
@@ -14,7 +15,7 @@ struct ConfigLoaderTests {
         configuration.diagnostics.filter { $0.severity == .error }.map { diagnostic in
             let location =
                 diagnostic.location.map {
-                    "\($0.file.replacingOccurrences(of: workspace.path + "/", with: "")):\($0.line):\($0.column): "
+                    "\($0.file.replacingOccurrences(of: workspace.root + "/", with: "")):\($0.line):\($0.column): "
                 } ?? ""
             return location + diagnostic.message
         }
@@ -27,7 +28,7 @@ struct ConfigLoaderTests {
         let workspace = try Workspace()
         try workspace.write("policies/tight.yaml", "version: 1\nname: strict\nsession: {max_queries: 0}\n")
         try workspace.write("syncs.d/a.yaml", Self.okSync + "policy: strict\n")
-        let configuration = ConfigLoader(directory: workspace.path).load()
+        let configuration = ConfigLoader(directory: workspace.root).load()
         #expect(
             errors(configuration, relativeTo: workspace) == [
                 "policies/tight.yaml:3:24: 'session.max_queries' must be between 1 and 1,000,000 (got 0)"
@@ -39,7 +40,7 @@ struct ConfigLoaderTests {
         let workspace = try Workspace()
         try workspace.write("policies/strict.yaml", "version: 1\nsession: {max_queries: 5\n")
         try workspace.write("syncs.d/a.yaml", Self.okSync + "policy: strict\n")
-        let configuration = ConfigLoader(directory: workspace.path).load()
+        let configuration = ConfigLoader(directory: workspace.root).load()
         let found = errors(configuration, relativeTo: workspace)
         #expect(found.count == 1)
         #expect(found.first?.hasPrefix("policies/strict.yaml:") == true)
@@ -50,7 +51,7 @@ struct ConfigLoaderTests {
         let workspace = try Workspace()
         try workspace.write("policies/base.yaml", "version: 1\nname: default\nwarn_at: 200%\n")
         try workspace.write("syncs.d/a.yaml", Self.okSync)
-        let configuration = ConfigLoader(directory: workspace.path).load()
+        let configuration = ConfigLoader(directory: workspace.root).load()
         #expect(configuration.policies["default"] == nil)
         #expect(
             errors(configuration, relativeTo: workspace) == [
@@ -64,7 +65,7 @@ struct ConfigLoaderTests {
         try workspace.write("policies/a.yaml", "version: 1\nname: shared\n")
         try workspace.write("policies/b.yaml", "version: 1\nname: shared\n")
         try workspace.write("syncs.d/ok.yaml", Self.okSync)
-        let configuration = ConfigLoader(directory: workspace.path).load()
+        let configuration = ConfigLoader(directory: workspace.root).load()
         #expect(
             errors(configuration, relativeTo: workspace) == ["policies/b.yaml:2:7: two policies are named 'shared'"])
         #expect(configuration.diagnostics.first?.notes.first?.hasSuffix("policies/a.yaml:2:7") == true)
@@ -84,17 +85,17 @@ struct ConfigLoaderTests {
         try workspace.write(
             "syncs.d/a.yaml",
             "version: 1\nsource: {type: ndjson, path: x}\ntarget: {table: secure.accounts}\nmerge: {keys: [id]}\n")
-        let unknown = ConfigLoader(directory: workspace.path).load()
+        let unknown = ConfigLoader(directory: workspace.root).load()
         #expect(
             errors(unknown, relativeTo: workspace) == [
                 "syncs.d/a.yaml:3:17: target 'secure.accounts' names no project and could be protected by policy 'default' (pattern 'bqsync-demo.secure.*'); write the project in 'target.table'"
             ])
-        let sameProject = ConfigLoader(directory: workspace.path, defaultProject: "bqsync-demo").load()
+        let sameProject = ConfigLoader(directory: workspace.root, defaultProject: "bqsync-demo").load()
         #expect(
             errors(sameProject, relativeTo: workspace) == [
                 "syncs.d/a.yaml:3:17: target 'secure.accounts' is protected by policy 'default' (pattern 'bqsync-demo.secure.*'); bqsync never writes to it"
             ])
-        let otherProject = ConfigLoader(directory: workspace.path, defaultProject: "other-project").load()
+        let otherProject = ConfigLoader(directory: workspace.root, defaultProject: "other-project").load()
         #expect(errors(otherProject, relativeTo: workspace) == [])
     }
 
@@ -106,15 +107,15 @@ struct ConfigLoaderTests {
         try workspace.write("syncs.d/a.yaml", Self.okSync)
         try workspace.write("policies/default.yaml", "version: 1\n")
         try FileManager.default.createSymbolicLink(
-            atPath: workspace.path + "/linked.yaml", withDestinationPath: workspace.path + "/syncs.d/a.yaml")
-        let loader = ConfigLoader(directory: workspace.path)
+            atPath: workspace.root + "/linked.yaml", withDestinationPath: workspace.root + "/syncs.d/a.yaml")
+        let loader = ConfigLoader(directory: workspace.root)
         let configuration = loader.load(paths: [
-            workspace.path + "/syncs.d/a.yaml",
-            workspace.path + "/syncs.d/./a.yaml",
-            workspace.path + "/syncs.d/../syncs.d/a.yaml",
-            workspace.path + "/linked.yaml",
-            workspace.path + "/policies/default.yaml",
-            workspace.path + "/policies/../policies/default.yaml",
+            workspace.root + "/syncs.d/a.yaml",
+            workspace.root + "/syncs.d/./a.yaml",
+            workspace.root + "/syncs.d/../syncs.d/a.yaml",
+            workspace.root + "/linked.yaml",
+            workspace.root + "/policies/default.yaml",
+            workspace.root + "/policies/../policies/default.yaml",
         ])
         #expect(configuration.diagnostics.map(\.description) == [])
         #expect(configuration.fileCount == 2)
@@ -127,13 +128,13 @@ struct ConfigLoaderTests {
         try workspace.write("my_policies/a.yaml", Self.okSync)
         try workspace.write("policies/strict.yaml", "version: 1\nname: strict\n")
         try FileManager.default.createSymbolicLink(
-            atPath: workspace.path + "/rules", withDestinationPath: workspace.path + "/policies")
-        let loader = ConfigLoader(directory: workspace.path)
-        let asSyncs = loader.load(paths: [workspace.path + "/my_policies"])
+            atPath: workspace.root + "/rules", withDestinationPath: workspace.root + "/policies")
+        let loader = ConfigLoader(directory: workspace.root)
+        let asSyncs = loader.load(paths: [workspace.root + "/my_policies"])
         #expect(asSyncs.diagnostics.map(\.description) == [])
         #expect(asSyncs.syncs.map(\.name) == ["a"])
         // A link to policies/ is policies/; the file is read once.
-        let linked = loader.load(paths: [workspace.path + "/rules/strict.yaml", workspace.path + "/rules"])
+        let linked = loader.load(paths: [workspace.root + "/rules/strict.yaml", workspace.root + "/rules"])
         #expect(linked.diagnostics.map(\.description) == [])
         #expect(linked.syncs.isEmpty)
         #expect(linked.policies["strict"] != nil)
@@ -143,8 +144,8 @@ struct ConfigLoaderTests {
     @Test("a missing path is reported")
     func missingPath() throws {
         let workspace = try Workspace()
-        let configuration = ConfigLoader(directory: workspace.path).load(paths: [workspace.path + "/nope.yaml"])
-        #expect(configuration.diagnostics.map(\.message) == ["\(workspace.path)/nope.yaml: no such file or directory"])
+        let configuration = ConfigLoader(directory: workspace.root).load(paths: [workspace.root + "/nope.yaml"])
+        #expect(configuration.diagnostics.map(\.message) == ["\(workspace.root)/nope.yaml: no such file or directory"])
     }
 
     // MARK: what a diagnostic shows
@@ -152,7 +153,7 @@ struct ConfigLoaderTests {
     func single(_ text: String, file: String = "syncs.d/a.yaml") throws -> Diagnostic {
         let workspace = try Workspace()
         try workspace.write(file, Array(text.utf8))
-        let configuration = ConfigLoader(directory: workspace.path).load()
+        let configuration = ConfigLoader(directory: workspace.root).load()
         return try #require(configuration.diagnostics.first { $0.severity == .error })
     }
 
@@ -189,7 +190,7 @@ struct ConfigLoaderTests {
     func readerErrorLine() throws {
         let workspace = try Workspace()
         try workspace.write("syncs.d/a.yaml", Array("version: 1\nname: ab".utf8) + [0xFF] + Array("c\n".utf8))
-        let diagnostic = try #require(ConfigLoader(directory: workspace.path).load().diagnostics.first)
+        let diagnostic = try #require(ConfigLoader(directory: workspace.root).load().diagnostics.first)
         #expect(diagnostic.message == "invalid leading UTF-8 octet (byte 0xFF)")
         #expect(diagnostic.location?.line == 2)
         #expect(diagnostic.location?.column == 9)
@@ -224,7 +225,7 @@ struct ConfigLoaderTests {
     func echoedText(_ line: String, _ message: String) throws {
         let workspace = try Workspace()
         try workspace.write("syncs.d/a.yaml", Self.okSync + line)
-        let configuration = ConfigLoader(directory: workspace.path).load()
+        let configuration = ConfigLoader(directory: workspace.root).load()
         #expect(
             configuration.diagnostics.map(\.message).contains(message), "\(configuration.diagnostics.map(\.message))")
     }
@@ -248,7 +249,7 @@ struct DefinitionKeyTests {
     func definition() throws -> SyncDefinition {
         let workspace = try Workspace()
         try workspace.write("syncs.d/a.yaml", Self.sync)
-        return try #require(ConfigLoader(directory: workspace.path).load().syncs.first)
+        return try #require(ConfigLoader(directory: workspace.root).load().syncs.first)
     }
 
     @Test func aColumnPointsAtItsSchemaItemWhateverItsCase() throws {

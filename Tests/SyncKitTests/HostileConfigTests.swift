@@ -1,4 +1,5 @@
 import Foundation
+import SyncTestSupport
 import Testing
 
 @testable import SyncKit
@@ -144,7 +145,7 @@ struct HostileConfigTests {
         try workspace.write("syncs.d/hostile.yaml", Self.syncTemplate([:]))
         try workspace.write(
             "policies/default.yaml", Self.policyTemplate.replacingOccurrences(of: "@", with: "other-project.audit.*"))
-        let configuration = ConfigLoader(directory: workspace.path).load()
+        let configuration = ConfigLoader(directory: workspace.root).load()
         #expect(configuration.diagnostics.filter { $0.severity == .error }.isEmpty, "\(configuration.diagnostics)")
         #expect(configuration.syncs.count == 1)
     }
@@ -160,7 +161,7 @@ struct HostileConfigTests {
                 "policies/default.yaml",
                 Self.policyTemplate.replacingOccurrences(of: "@", with: "other-project.audit.*"))
         }
-        let configuration = ConfigLoader(directory: workspace.path).load()
+        let configuration = ConfigLoader(directory: workspace.root).load()
         let errors = configuration.diagnostics.filter { $0.severity == .error }
         let here = errors.filter { $0.location?.file.hasSuffix(field.file) == true && $0.location?.line == field.line }
         #expect(

@@ -1,4 +1,5 @@
 import Foundation
+import SyncTestSupport
 import Testing
 
 @testable import SyncKit
@@ -51,11 +52,11 @@ struct InvalidCorpusTests {
             return "\(file):" + line.dropFirst("# expect: ".count)
         }
         #expect(!expected.isEmpty, "fixture \(file) states no expectation")
-        let configuration = ConfigLoader(directory: workspace.path).load()
+        let configuration = ConfigLoader(directory: workspace.root).load()
         let actual = configuration.diagnostics.filter { $0.severity == .error }.map { diagnostic -> String in
             let location =
                 diagnostic.location.map { loc in
-                    "\(loc.file.replacingOccurrences(of: workspace.path + "/", with: "")):\(loc.line):\(loc.column): "
+                    "\(loc.file.replacingOccurrences(of: workspace.root + "/", with: "")):\(loc.line):\(loc.column): "
                 } ?? ""
             return location + diagnostic.message
         }

@@ -82,7 +82,7 @@ import Testing
             authenticator: Authenticator(source: .none, transport: transport),
             budgets: [Budget(name: "default", limits: .defaults, retry: .defaults, cache: true)],
             protectedTables: [], breaker: .defaults, logger: .quiet)
-        let loaded = ConfigLoader(directory: ws.path, defaultProject: Self.project).load()
+        let loaded = ConfigLoader(directory: ws.root, defaultProject: Self.project).load()
         return Planner(
             client: client, configuration: loaded, defaultProject: Self.project, requests: requests, pipelines: 1)
     }

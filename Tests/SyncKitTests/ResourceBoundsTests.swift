@@ -1,4 +1,5 @@
 import Foundation
+import SyncTestSupport
 import Testing
 
 @_spi(Fuzzing) @testable import SyncKit
@@ -37,9 +38,9 @@ import Testing
         let workspace = try Workspace()
         try workspace.write("syncs.d/deep.yaml", Self.nested(style, levels: levels))
         var configuration: Configuration?
-        let elapsed = Self.clock.measure { configuration = ConfigLoader(directory: workspace.path).load() }
+        let elapsed = Self.clock.measure { configuration = ConfigLoader(directory: workspace.root).load() }
         let errors = (configuration?.diagnostics ?? []).filter { $0.severity == .error }.map(\.description)
-        #expect(errors == ["\(workspace.path)/syncs.d/deep.yaml:\(place): error: nesting deeper than 256 levels"])
+        #expect(errors == ["\(workspace.root)/syncs.d/deep.yaml:\(place): error: nesting deeper than 256 levels"])
         #expect(elapsed < .seconds(10), "\(elapsed)")
     }
 
@@ -48,12 +49,12 @@ import Testing
         // Indenting 100,000 levels takes about 5 GB; the 1 MiB file bound refuses it before any parsing. The
         // file is sparse: only its size matters here.
         let workspace = try Workspace()
-        let path = workspace.path + "/syncs.d/deep.yaml"
+        let path = workspace.root + "/syncs.d/deep.yaml"
         #expect(
             FileManager.default.createFile(
                 atPath: path, contents: Data(Self.nested("block mapping", levels: 1_000).utf8)))
         #expect(truncate(path, 5_000_350_021) == 0)
-        let configuration = ConfigLoader(directory: workspace.path).load()
+        let configuration = ConfigLoader(directory: workspace.root).load()
         let errors = configuration.diagnostics.filter { $0.severity == .error }.map(\.message)
         #expect(errors.count == 1)
         #expect(

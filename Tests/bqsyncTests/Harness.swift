@@ -90,48 +90,21 @@ struct RunResult: CustomStringConvertible {
     var requests: [String] { stderr.split(separator: "\n").map(String.init).filter { $0.contains("http attempt=") } }
 }
 
-/// A temporary directory with syncs.d/ and policies/, removed when the workspace goes away.
-final class Workspace: @unchecked Sendable {
-    let root: String
-    /// A dataset name unique to this workspace; tests create their tables in it.
-    let dataset: String
-    let host: String
-
-    init(_ prefix: String, policy: String = E2E.defaultPolicy) throws {
-        host = try Emulator.host()
+/// The end-to-end side of the one `Workspace` (SyncTestSupport): the emulator's host, a dataset of its own that
+/// goes with the workspace, the repo's policy, and runs of the built binary.
+extension Workspace {
+    convenience init(_ prefix: String, policy: String = E2E.defaultPolicy) throws {
+        let host = try Emulator.host()
         _ = E2E.stateDatasetReady
-        dataset = Emulator.uniqueName(prefix)
-        root = NSTemporaryDirectory() + "bqsync-e2e-" + dataset
-        for directory in ["syncs.d", "policies"] {
-            try FileManager.default.createDirectory(atPath: root + "/" + directory, withIntermediateDirectories: true)
+        try self.init(prefix: prefix, policy: policy, host: host) { dataset, host in
+            // The emulator keeps everything in memory: drop what the test created.
+            _ = try? EmulatorSQL(host: host).status(
+                "DELETE", "/bigquery/v2/projects/\(E2E.project)/datasets/\(dataset)?deleteContents=true")
         }
-        try write("policies/default.yaml", policy)
-    }
-
-    deinit {
-        try? FileManager.default.removeItem(atPath: root)
-        // The emulator keeps everything in memory: drop what the test created.
-        _ = try? EmulatorSQL(host: host).status(
-            "DELETE", "/bigquery/v2/projects/\(E2E.project)/datasets/\(dataset)?deleteContents=true")
     }
 
     /// `project.dataset.name` in this workspace's dataset.
     func table(_ name: String) -> String { "\(E2E.project).\(dataset).\(name)" }
-
-    /// The absolute path of a workspace file.
-    func path(_ relative: String) -> String { root + "/" + relative }
-
-    /// Writes a file (creating its directory).
-    func write(_ relative: String, _ text: String) throws {
-        let url = URL(fileURLWithPath: path(relative))
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Data(text.utf8).write(to: url)
-    }
-
-    /// Reads a file.
-    func read(_ relative: String) throws -> String {
-        try String(contentsOfFile: path(relative), encoding: .utf8)
-    }
 
     /// The environment of the child: the emulator, no colour, nothing that points elsewhere.
     var environment: [String: String] {
