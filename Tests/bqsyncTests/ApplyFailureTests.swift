@@ -16,7 +16,7 @@ import Testing
         try proxy.arm(
             method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[2] + "_1"),
             fault: "invalid")
-        let arguments = ["--log-level", "info", "apply", "plan.json", "--format", "json"]
+        let arguments = ["--log-level", "info", "--log-format", "json", "apply", "plan.json", "--format", "json"]
 
         let failed = try ws.run(arguments, environment: proxy.holdingEnvironment)
         #expect(failed.status == 1, "\(failed)")
@@ -35,7 +35,7 @@ import Testing
         #expect(try ws.rows("t", orderBy: "id") == scenario.expected)
         let steps = try proxy.stats().stepExecutions(planId: planned.planId)
         for step in planned.merges { #expect(steps[step] == 1, "\(step): \(steps)") }
-        let lines = JobLogLine.steps(rerun.stderr, planId: planned.planId)
+        let lines = JobLogLine.steps(rerun, planId: planned.planId)
         #expect(lines.filter { $0.outcome == "adopted" }.map(\.jobId) == ran, "\(rerun)")
         let summary = try #require(Reliability.summaries(rerun).first)
         #expect(summary["adopted"] as? Int == 2)
@@ -79,7 +79,7 @@ import Testing
         let proxy = try FaultProxy(upstream: ws.host)
         let held = try proxy.arm(
             method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[1] + "_1"))
-        let arguments = ["--log-level", "info", "apply", "plan.json"]
+        let arguments = ["--log-level", "info", "--log-format", "json", "apply", "plan.json"]
         let running = try ws.start(arguments, environment: proxy.holdingEnvironment)
         try #require(try proxy.waitUntilHeld(held, timeout: 60, watching: running), "\(running.stderrSoFar)")
 

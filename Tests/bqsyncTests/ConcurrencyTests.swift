@@ -6,7 +6,7 @@ import Testing
 /// lease) while the second runs: the second is refused with a message naming the first, sends no MERGE, and the
 /// proxy's log shows the two applies' MERGEs never interleave. Afterwards the refused one applies cleanly.
 @Suite struct ConcurrencyTests {
-    static let arguments = ["--log-level", "info", "apply", "plan.json", "--format", "json"]
+    static let arguments = ["--log-level", "info", "--log-format", "json", "apply", "plan.json", "--format", "json"]
 
     /// A second workspace whose sync `name` writes the first workspace's table `t`.
     static func rival(of ws: Workspace, name: String, scenario: MergeScenario, batch: Int) throws -> Workspace {
@@ -203,7 +203,8 @@ import Testing
         _ = try Reliability.plan(ws)
         for bad in ["5", "1.5", "an hour", "86401"] {
             let refused = try ws.run(
-                ["--log-level", "debug", "apply", "plan.json"], environment: ["BQSYNC_LEASE_SECONDS": bad])
+                ["--log-level", "debug", "--log-format", "json", "apply", "plan.json"],
+                environment: ["BQSYNC_LEASE_SECONDS": bad])
             #expect(refused.status == 1, "\(refused)")
             #expect(
                 refused.stderr.contains("BQSYNC_LEASE_SECONDS must be a whole number of seconds from 10 to 86400"),

@@ -108,7 +108,8 @@ import Testing
         if onAnotherHost { try Self.moveLease(of: ws, toHost: "elsewhere.example", through: proxy) }
 
         if onAnotherHost {
-            let refused = try ws.run(Self.arguments, environment: environment)
+            let refused = try ws.run(
+                ["--log-level", "debug", "--log-format", "json"] + Self.arguments, environment: environment)
             Self.expectRefusedByHolder(refused, planId: planned.planId)
             #expect(
                 refused.stderr.contains("host elsewhere.example, pid \(killed.process.processIdentifier)"), "\(refused)"
@@ -196,7 +197,7 @@ import Testing
         let before = try ws.rows("t", orderBy: "id")
         try ws.write("syncs.d/data/s.ndjson", try scenario.sourceFile)
 
-        let refused = try ws.run("--log-level", "debug", "apply", "--auto-approve")
+        let refused = try ws.run("--log-level", "debug", "--log-format", "json", "apply", "--auto-approve")
         #expect(refused.status == 3, "\(refused)")
         #expect(
             refused.stderr.contains(
@@ -204,7 +205,7 @@ import Testing
             "\(refused)")
         #expect(refused.stderr.contains("bqsync touched nothing"), "\(refused)")
         #expect(
-            !refused.requests.contains { $0.contains("method=PATCH") || $0.contains("method=DELETE") },
+            !refused.requests.contains { ["PATCH", "DELETE"].contains($0["method"]) },
             "\(refused.requests)")
         #expect(refused.sentJobs.isEmpty, "no job was sent: \(refused.sentJobs)")
         let foreign = try Curl.object("GET", base + "/" + lease)

@@ -186,7 +186,7 @@ import Testing
         for (method, path, body, fault) in point.faults(planned, ws) {
             try proxy.arm(method: method, path: path, body: body, fault: fault)
         }
-        let arguments = ["--log-level", "info", "apply", "plan.json", "--format", "json"]
+        let arguments = ["--log-level", "info", "--log-format", "json", "apply", "plan.json", "--format", "json"]
 
         // The apply, killed at the point.
         let killed: RunningBQSync
@@ -228,7 +228,7 @@ import Testing
         for (job, count) in after.executions where count > 1 {
             Issue.record("\(point): job \(job) executed \(count) times")
         }
-        let rerunSteps = JobLogLine.steps(rerun.stderr, planId: planned.planId)
+        let rerunSteps = JobLogLine.steps(rerun, planId: planned.planId)
         for line in rerunSteps where ranBefore[ProxyStats.stepId(line.jobId)] != nil {
             #expect(
                 line.outcome == "adopted",

@@ -102,11 +102,12 @@ import Testing
             ])
 
         // Applying the same reviewed plan again does nothing: it was already applied.
-        let again = try ws.run("--log-level", "debug", "apply", "plan.json")
+        let again = try ws.run("--log-level", "debug", "--log-format", "json", "apply", "plan.json")
         #expect(again.status == 0, "\(again)")
         #expect(again.stderr.contains("already applied"), "\(again)")
         #expect(
-            !again.stderr.contains("kind=query outcome=done reason=- statement=MERGE"), "no MERGE runs twice: \(again)")
+            !again.jobRecords.contains { $0["statement"] == "MERGE" && $0["kind"] == "query" },
+            "no MERGE runs twice: \(again)")
 
         // Round 2, by name with --auto-approve: an update, a delete, an older update and an older delete (both
         // ignored: a newer target row is never overwritten), an insert, and a deleted row that never existed.
@@ -149,9 +150,9 @@ import Testing
             mine.allSatisfy { ($0["bytesEstimated"] as? Int ?? 0) > 0 },
             "the plan's estimate is kept beside the bill: \(status)")
         // In text, the estimate sits beside the bill; reading the runs ran no query job.
-        let text = try ws.run("--log-level", "info", "status", "contacts")
+        let text = try ws.run("--log-level", "info", "--log-format", "json", "status", "contacts")
         #expect(text.status == 0 && text.stdout.contains("billed (plan: "), "\(text)")
-        #expect(!text.stderr.contains("job_id="), "status runs no job: \(text.stderr)")
+        #expect(text.jobRecords.isEmpty, "status runs no job: \(text.stderr)")
     }
 
     /// An inline apply admits each batch on the plan's own dry run of it instead of dry-running it again (while
@@ -171,10 +172,10 @@ import Testing
                 ids.map { #"{"id": \#($0), "name": "\#(tag)\#($0)"}"# }.joined(separator: "\n") + "\n")
             let plan = try ws.run("plan", "--out", "\(tag).json")
             #expect(plan.status == 0, "\(plan)")
-            let apply = try ws.run("--log-level", "debug", "apply", "\(tag).json")
+            let apply = try ws.run("--log-level", "debug", "--log-format", "json", "apply", "\(tag).json")
             #expect(apply.status == 0, "\(apply)")
             #expect(try ws.rows("people", orderBy: "id") == ids.map { [String($0), "\(tag)\($0)"] })
-            return apply.stderr.split(separator: "\n").filter { $0.contains("kind=dry-run") }.count
+            return apply.jobRecords.filter { $0["kind"] == "dry-run" }.count
         }
         _ = try apply(1...2, "created")
         let oneBatch = try apply(1...2, "one")

@@ -63,7 +63,7 @@ import Testing
             method: "GET", path: "/datasets/\(ws.dataset)/tables/t" + CrashResumeTests.endOfPath, fault: "timeout")
         let started = Date()
         let applied = try ws.run(
-            ["--log-level", "info", "apply", "plan.json"],
+            ["--log-level", "info", "--log-format", "json", "apply", "plan.json"],
             environment: proxy.environment.merging(["BQSYNC_HTTP_TIMEOUT": "1"]) { $1 })
         #expect(applied.status == 0, "\(applied)")
         #expect(applied.stderr.contains("timed out after 1"), "the held request was abandoned after 1 s: \(applied)")
@@ -71,7 +71,8 @@ import Testing
         #expect(try ws.rows("t", orderBy: "id") == scenario.expected)
 
         for bad in ["soon", "0", "-1", "nan"] {
-            let refused = try ws.run(["--log-level", "debug", "status"], environment: ["BQSYNC_HTTP_TIMEOUT": bad])
+            let refused = try ws.run(
+                ["--log-level", "debug", "--log-format", "json", "status"], environment: ["BQSYNC_HTTP_TIMEOUT": bad])
             #expect(refused.status == 1, "\(refused)")
             #expect(refused.stderr.contains("BQSYNC_HTTP_TIMEOUT must be a number of seconds"), "\(refused)")
             #expect(refused.requests.isEmpty, "\(refused.requests)")
@@ -106,7 +107,7 @@ import Testing
         var results: [RunResult] = []
         while results.count < 6 {
             let result = try ws.run(
-                ["--log-level", "info", "apply", "plan.json", "--format", "json"], timeout: 300,
+                ["--log-level", "info", "--log-format", "json", "apply", "plan.json", "--format", "json"], timeout: 300,
                 environment: proxy.environment)
             results.append(result)
             if result.status == 0 { break }
@@ -133,7 +134,7 @@ import Testing
         // record holds the bytes BigQuery (the proxy) reported for the plan's MERGEs, once each.
         for result in results where result.status == 0 {
             for summary in Reliability.summaries(result) where summary["status"] as? String == "applied" {
-                let jobs = JobLogLine.steps(result.stderr, planId: planned.planId)
+                let jobs = JobLogLine.steps(result, planId: planned.planId)
                 #expect(
                     summary["bytesBilled"] as? Int64 == jobs.reduce(0) { $0 + $1.bytesBilled },
                     "\(settings): the summary's bytes are the sum over its jobs\n\(result)")
@@ -176,7 +177,7 @@ import Testing
             "failures": results.filter { $0.status != 0 }.map(Reliability.errorLine),
             "faults": stats.faultCounts, "requests": stats.requests, "conflicts": stats.conflicts.values.reduce(0, +),
             "adopted": results.map {
-                JobLogLine.steps($0.stderr, planId: planned.planId).filter { $0.outcome == "adopted" }.count
+                JobLogLine.steps($0, planId: planned.planId).filter { $0.outcome == "adopted" }.count
             }
             .reduce(0, +),
             "table_ok": rows == scenario.expected, "max_step_executions": steps.values.max() ?? 0,

@@ -29,7 +29,9 @@ import Testing
         let proxy = try FaultProxy(upstream: ws.host)
         let planned = try ws.run(["plan", "--out", "plan.json"], environment: proxy.holdingEnvironment)
         #expect(planned.status == 0, "\(planned)")
-        let applied = try ws.run(["--log-level", "info", "apply", "plan.json"], environment: proxy.holdingEnvironment)
+        let applied = try ws.run(
+            ["--log-level", "info", "--log-format", "json", "apply", "plan.json"], environment: proxy.holdingEnvironment
+        )
         #expect(applied.status == 0, "\(applied)")
         #expect(try ws.rows("t", orderBy: "id") == us.expected)
         #expect(
@@ -50,7 +52,7 @@ import Testing
             "syncs.d/s.yaml",
             text.replacingOccurrences(
                 of: "  create_if_missing: true\n", with: "  create_if_missing: true\n  location: EU\n"))
-        let planned = try ws.run("--log-level", "info", "plan")
+        let planned = try ws.run("--log-level", "debug", "--log-format", "json", "plan")
         #expect(planned.status == 1, "\(planned)")
         #expect(planned.stderr.contains("s.yaml:"), "\(planned)")
         #expect(

@@ -60,7 +60,9 @@ import Testing
         }
         let planned = try ws.run(["plan", "--out", "plan.json"], environment: proxy.holdingEnvironment)
         #expect(planned.status == 0, "\(planned)")
-        let applied = try ws.run(["--log-level", "debug", "apply", "plan.json"], environment: proxy.holdingEnvironment)
+        let applied = try ws.run(
+            ["--log-level", "debug", "--log-format", "json", "apply", "plan.json"],
+            environment: proxy.holdingEnvironment)
         #expect(applied.status == 0, "\(applied)")
         #expect(try ws.rows("t", orderBy: "id", columns: "id, v") == [["1", "a"], ["2", "b"], ["3", "c"]])
         #expect(try proxy.stats().partitionFilterRefusals.isEmpty)
@@ -74,7 +76,8 @@ import Testing
         let (ws, proxy) = try Self.workspace("pfilter_no_\(strategy)", keys: keys, strategy: strategy) {
             try FaultProxy(upstream: $0.host)
         }
-        let planned = try ws.run(["--log-level", "debug", "plan"], environment: proxy.holdingEnvironment)
+        let planned = try ws.run(
+            ["--log-level", "debug", "--log-format", "json", "plan"], environment: proxy.holdingEnvironment)
         #expect(planned.status == 1, "\(planned)")
         #expect(planned.stderr.contains("p.yaml:"), "at the sync's line: \(planned)")
         #expect(

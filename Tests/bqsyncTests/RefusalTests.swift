@@ -36,7 +36,7 @@ extension EndToEndTests {
         try ws.write(
             "syncs.d/data/s.ndjson",
             ndjson([["id": 1, "v": "v2 1"], ["id": 4, "v": "v2 4"], ["id": 5, "v": "sneaked in"]]))
-        let stale = try ws.run("--log-level", "debug", "apply", "plan.json")
+        let stale = try ws.run("--log-level", "debug", "--log-format", "json", "apply", "plan.json")
         #expect(stale.status == 3, "\(stale)")
         #expect(stale.stderr.contains("stale"), "\(stale)")
         #expect(stale.stderr.contains("s.ndjson changed since the plan"), "\(stale)")
@@ -80,7 +80,7 @@ extension EndToEndTests {
         for arguments in [
             ["plan"], ["apply", "--auto-approve"], ["apply", "--auto-approve", "s"], ["apply", "plan.json"],
         ] {
-            let refused = try ws.run(["--log-level", "debug"] + arguments)
+            let refused = try ws.run(["--log-level", "debug", "--log-format", "json"] + arguments)
             #expect(refused.status == 3, "\(refused)")
             #expect(refused.stderr.contains("protected"), "\(refused)")
             #expect(refused.sentJobs.isEmpty, "refused before any job: \(refused.sentJobs)")
@@ -104,7 +104,7 @@ extension EndToEndTests {
             protected_tables: ["\(E2E.project).\(ws.dataset).t"]
 
             """)
-        let own = try ws.run("--log-level", "debug", "apply", "--auto-approve")
+        let own = try ws.run("--log-level", "debug", "--log-format", "json", "apply", "--auto-approve")
         #expect([1, 3].contains(own.status), "\(own)")
         #expect(own.stderr.contains("protected by policy 'guard'"), "\(own)")
         #expect(own.requests.isEmpty, "\(own.requests)")
@@ -130,7 +130,7 @@ extension EndToEndTests {
             "syncs.d/data/s.ndjson",
             ndjson([["id": 1, "v": "v2 1"], ["id": 2, "v": "v2 2"], ["id": 7, "v": "v2 7"]]))
 
-        let plan = try ws.run("--log-level", "debug", "plan", "--out", "plan.json")
+        let plan = try ws.run("--log-level", "debug", "--log-format", "json", "plan", "--out", "plan.json")
         #expect(plan.status == 3, "\(plan)")
         #expect(plan.stderr.contains("session query limit"), "\(plan)")
         #expect(plan.stderr.contains("allows 1"), "\(plan)")
@@ -142,7 +142,7 @@ extension EndToEndTests {
         #expect((tiny["violations"] as? [String])?.isEmpty == false)
 
         for arguments in [["apply", "plan.json"], ["apply", "--auto-approve"]] {
-            let refused = try ws.run(["--log-level", "debug"] + arguments)
+            let refused = try ws.run(["--log-level", "debug", "--log-format", "json"] + arguments)
             #expect(refused.status == 3, "\(refused)")
             #expect(refused.stderr.contains("session query limit"), "\(refused)")
             #expect(refused.sentJobs.isEmpty, "\(refused.sentJobs)")

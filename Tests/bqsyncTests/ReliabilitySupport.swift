@@ -235,28 +235,16 @@ struct ProxyStats: Decodable {
     var faultCounts: [String: Int] { faults.reduce(into: [:]) { $0[$1.kind, default: 0] += 1 } }
 }
 
-/// A job log line (`--log-level info`): `info: job attempt=1 bytes_billed=… job_id=… kind=… outcome=…`.
+/// A job log record (`--log-level info --log-format json`, `message` "job"): attempt, job id, kind, outcome, bytes.
 struct JobLogLine {
     var fields: [String: String]
     var jobId: String { fields["job_id"] ?? "" }
     var outcome: String { fields["outcome"] ?? "" }
     var bytesBilled: Int64 { Int64(fields["bytes_billed"] ?? "") ?? 0 }
 
-    static func parse(_ stderr: String) -> [JobLogLine] {
-        stderr.split(separator: "\n").compactMap { line in
-            guard line.hasPrefix("info: job ") else { return nil }
-            var fields: [String: String] = [:]
-            for token in line.dropFirst("info: job ".count).split(separator: " ") {
-                guard let equals = token.firstIndex(of: "=") else { continue }
-                fields[String(token[..<equals])] = String(token[token.index(after: equals)...])
-            }
-            return JobLogLine(fields: fields)
-        }
-    }
-
     /// The plan's step jobs that ran or were adopted in one run.
-    static func steps(_ stderr: String, planId: String) -> [JobLogLine] {
-        parse(stderr).filter {
+    static func steps(_ run: RunResult, planId: String) -> [JobLogLine] {
+        run.jobRecords.map(JobLogLine.init).filter {
             $0.jobId.hasPrefix("bqsync_\(planId)_") && ($0.outcome == "done" || $0.outcome == "adopted")
         }
     }

@@ -369,7 +369,7 @@ extension EndToEndTests {
             Self.sync(
                 "big", source: "type: ndjson\npath: big.ndjson", table: ws.table("big"), schema: schema,
                 keys: ["id"], strategy: "inline"))
-        let refused = try ws.run("--log-level", "debug", "apply", "--auto-approve")
+        let refused = try ws.run("--log-level", "debug", "--log-format", "json", "apply", "--auto-approve")
         #expect(refused.status != 0, "\(refused)")
         #expect(refused.stderr.contains("big.yaml:"), "\(refused)")
         #expect(refused.stderr.contains("the row with id = '2' is"), "\(refused)")
