@@ -96,6 +96,7 @@ let package = Package(
         .testTarget(
             name: "bqsyncTests",
             dependencies: ["SyncTestSupport"],
+            exclude: ["Snapshots"],
             swiftSettings: strict
         ),
     ]

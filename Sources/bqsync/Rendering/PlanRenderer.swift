@@ -92,7 +92,7 @@ struct PlanRenderer {
         var details = ""
         for sync in plan.syncs {
             details +=
-                "\n<details><summary><code>\(Self.html(sync.name))</code>: \(sync.steps.count) steps — \(Self.html(sync.strategyReason))</summary>\n\n"
+                "\n<details><summary><code>\(Self.html(sync.name))</code>: \(sync.steps.count) step\(sync.steps.count == 1 ? "" : "s") — \(Self.html(sync.strategyReason))</summary>\n\n"
             for line in Self.condensed(sync.steps) { details += "- \(Self.cell(line))\n" }
             if let sql = sync.steps.first(where: { $0.kind == .merge })?.sql {
                 details += "\n```sql\n" + sql.replacingOccurrences(of: "```", with: "` ` `") + "\n```\n"

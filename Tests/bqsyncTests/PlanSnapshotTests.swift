@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+
+/// The plan as a reviewer reads it: `bqsync show PLAN` in text, markdown and JSON, for two saved plans of the
+/// shipped examples (`Snapshots/*.plan.json`: one that fits its policy, one over every limit), compared byte for
+/// byte with the snapshots beside them, so a change to what reviewers see shows as a diff. After an intended
+/// change, re-record with `BQSYNC_RECORD_SNAPSHOTS=1 swift test --filter PlanSnapshotTests` and read the diff.
+/// (The saved plans are made by `bqsync plan --out` in a copy of syncs.d/ and policies/; re-make them when the
+/// plan format changes.) `show` is offline: no emulator, no credentials.
+@Suite struct PlanSnapshotTests {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+        "Snapshots"
+    ).path
+    static let recording = ProcessInfo.processInfo.environment["BQSYNC_RECORD_SNAPSHOTS"] == "1"
+
+    static let cases: [(plan: String, format: String, suffix: String)] = ["examples", "over-budget"].flatMap { plan in
+        [("text", "txt"), ("markdown", "md"), ("json", "json")].map { (plan, $0.0, $0.1) }
+    }
+
+    @Test("show renders a saved plan as its snapshot", arguments: 0..<cases.count)
+    func rendering(_ index: Int) throws {
+        let (plan, format, suffix) = Self.cases[index]
+        let shown = try Self.show(Self.directory + "/\(plan).plan.json", format: format)
+        #expect(shown.status == 0, "\(shown.stderr)")
+        let snapshot = Self.directory + "/\(plan).show.\(suffix)"
+        if Self.recording {
+            try Data(shown.stdout.utf8).write(to: URL(fileURLWithPath: snapshot))
+            return
+        }
+        let expected = try String(contentsOfFile: snapshot, encoding: .utf8)
+        #expect(
+            shown.stdout == expected,
+            "bqsync show --format \(format) differs from Snapshots/\(plan).show.\(suffix); if intended, re-record")
+    }
+
+    /// `bqsync show FILE --format F`, with nothing in the environment that points at a server.
+    static func show(_ file: String, format: String) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try E2E.binary)
+        process.arguments = ["show", file, "--format", format]
+        var environment = ProcessInfo.processInfo.environment
+        for name in ["BIGQUERY_EMULATOR_HOST", "BQSYNC_ENDPOINT", "GOOGLE_APPLICATION_CREDENTIALS"] {
+            environment[name] = nil
+        }
+        environment["NO_COLOR"] = "1"
+        process.environment = environment
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (
+            process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self)
+        )
+    }
+}
