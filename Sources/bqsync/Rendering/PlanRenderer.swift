@@ -32,11 +32,35 @@ struct PlanRenderer {
             out += "  policy \(budget.policy): " + Self.budgetLine(budget) + "\n"
             for violation in budget.violations { out += "    " + terminal.red("✗ " + violation) + "\n" }
         }
+        out += "\n" + Self.legend(plan).map { terminal.dim($0) }.joined(separator: "\n") + "\n"
         out +=
             plan.fits
             ? terminal.green("\nfits every policy") + "\n"
             : terminal.red("\nrefused: the plan passes a policy limit") + "\n"
         return out
+    }
+
+    /// What the estimate marks in this plan mean, and the units: one line each.
+    static func legend(_ plan: Plan) -> [String] {
+        let used = Set(plan.syncs.flatMap(\.steps).compactMap(\.estimate?.accuracy))
+        let meanings: [(Estimate.Accuracy, String)] = [
+            (.precise, "BigQuery's dry run of the statement, exact"),
+            (.upperBound, "BigQuery's dry run of the statement, at most this"),
+            (.lowerBound, "at least this: BigQuery's dry run says so, or the rows are known only once they are loaded"),
+            (
+                .unknown,
+                "BigQuery's dry run gave no figure; bqsync's estimate from the tables' sizes, with BigQuery's minimums"
+            ),
+            (
+                .modeled,
+                "not a dry run of the statement as sent: from a dry run of part of it, or the minimum for a new table"
+            ),
+        ]
+        return meanings.filter { used.contains($0.0) }.map { "(\($0.0.rawValue.lowercased())) \($0.1)" }
+            + [
+                "sizes are decimal: 1 MB = 10^6 bytes, 1 GB = 10^9; BigQuery bills at least 10 MiB (10,485,760 bytes, "
+                    + "shown as 10.5 MB) per table a query references"
+            ]
     }
 
     static func budgetLine(_ budget: BudgetPlan) -> String {
@@ -99,8 +123,10 @@ struct PlanRenderer {
             }
             details += "\n</details>\n"
         }
+        let legend = "\n" + Self.legend(plan).map { "<sub>\(Self.html($0))</sub><br>" }.joined(separator: "\n") + "\n"
         let footer =
-            "\n<sub>Apply exactly this plan with `bqsync apply PLANFILE`; a changed definition, policy, source or target schema is refused.</sub>\n"
+            legend
+            + "\n<sub>Apply exactly this plan with `bqsync apply PLANFILE`; a changed definition, policy, source or target schema is refused.</sub>\n"
         if out.count + details.count + footer.count > Self.markdownLimit {
             details = "\n_Step details left out to stay under GitHub's comment limit; see `bqsync show PLANFILE`._\n"
         }
