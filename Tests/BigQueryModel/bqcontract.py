@@ -39,6 +39,16 @@ Request limits and the bytes cap (jobs)
   - A query job whose bill would pass its `maximumBytesBilled` fails, uncharged and without effect, with reason
     bytesBilledLimitExceeded. The bill here is the proxy's deterministic figure for the job id (`billed_for`).
 
+Loads of self-describing files (jobs)
+  - Parquet and Avro files carry their own schema, and a load job takes the table's schema from them ("Loading
+    Parquet data", "Loading Avro data": "the table schema is automatically retrieved from the self-describing
+    source data"). A WRITE_TRUNCATE load replaces the destination's data and schema with the files' ("Appending
+    to and overwriting ... tables": overwriting uses the schema of the data loaded). A schema sent with the load
+    must agree with the files' field by field: a field whose mode or type differs fails the job, reason invalid,
+    "Provided Schema does not match Table …. Field x has changed mode from REQUIRED to NULLABLE". The emulator
+    cannot read Parquet or Avro at all; the model stands in for Cloud Storage with files a test registers
+    (their URI, schema and rows) and puts their rows in the destination as BigQuery would.
+
 DML (jobs)
   - A mutating DML statement (UPDATE, DELETE, or a MERGE with a WHEN MATCHED or NOT MATCHED BY SOURCE clause)
     that runs while another mutating one on the same table is running conflicts: BigQuery retries it, then the
@@ -404,3 +414,40 @@ class DMLModel:
     def stats(self):
         with self.lock:
             return {"dml_conflicts": list(self.conflicts)}
+
+
+SELF_DESCRIBING = ("PARQUET", "AVRO")
+LEGACY = {"INTEGER": "INT64", "FLOAT": "FLOAT64", "BOOLEAN": "BOOL"}
+
+
+class SelfDescribingFiles:
+    """The Parquet and Avro "files" a test registered, by URI (as a sync names it): their schema and rows."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.files = {}  # uri -> {"schema": [fields], "rows": [json objects]}
+
+    def register(self, uri, schema, rows):
+        with self.lock:
+            self.files[uri] = {"schema": schema, "rows": rows}
+
+    def matching(self, uris):
+        with self.lock:
+            return [self.files[uri] for uri in uris if uri in self.files]
+
+    @staticmethod
+    def clash(given, files, table):
+        """BigQuery's refusal of a load whose schema disagrees with the files' own, or None."""
+        named = {field["name"].lower(): field for field in given}
+        for field in files:
+            other = named.get(field["name"].lower())
+            if other is None:
+                return f"Provided Schema does not match Table {table}. Field {field['name']} is missing in new schema"
+            mode, other_mode = field.get("mode", "NULLABLE").upper(), other.get("mode", "NULLABLE").upper()
+            if mode != other_mode:
+                return (f"Provided Schema does not match Table {table}. Field {field['name']} has changed mode "
+                        f"from {mode} to {other_mode}")
+            if LEGACY.get(field["type"].upper(), field["type"].upper()) != LEGACY.get(other["type"].upper(), other["type"].upper()):
+                return (f"Provided Schema does not match Table {table}. Field {field['name']} has changed type "
+                        f"from {field['type'].upper()} to {other['type'].upper()}")
+        return None

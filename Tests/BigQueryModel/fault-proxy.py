@@ -76,7 +76,8 @@ import argparse, hashlib, http.client, io, json, os, random, re, socket, sys, th
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote, urlsplit
 
-from bqcontract import DMLModel, LocationModel, TableModel, check_request_limits, error_body, missing_table, over_cap
+from bqcontract import (SELF_DESCRIBING, DMLModel, LocationModel, SelfDescribingFiles, TableModel, check_request_limits,
+                        error_body, missing_table, over_cap)
 
 BEFORE = {"429", "500", "503", "403", "reset", "timeout", "jobfail", "invalid", "conflict"}
 AFTER = {"500-after", "503-after", "reset-after", "timeout-after", "late"}
@@ -125,6 +126,8 @@ class Proxy:
         self.billed = {}          # job id -> bytes billed reported
         self.inflight = set()     # job ids being forwarded
         self.failed = {}          # job id -> the failed job resource (jobfail)
+        self.modeled = {}         # job id -> the resource of a job the model ran itself (self-describing loads)
+        self.files = SelfDescribingFiles()
         self.idmap = {}           # client job id -> emulator job id (uploads)
         self.reverse = {}
         self.faults = []
@@ -326,6 +329,9 @@ class Handler(BaseHTTPRequestHandler):
                                       "body": re.compile(request.get("body", "").encode(), re.S),
                                       "nth": int(request.get("nth", 1)), "seen": 0, "fault": request.get("fault")}
             return self.answer_json(200, {"ok": True, "id": arm_id})
+        if path == "/__proxy/files" and method == "POST":
+            proxy.files.register(request["uri"], request["schema"], request.get("rows", []))
+            return self.answer_json(200, {"ok": True})
         arm_id = request.get("id")
         if path == "/__proxy/held":
             query = dict(part.split("=", 1) for part in self.path.partition("?")[2].split("&") if "=" in part)
@@ -469,6 +475,10 @@ class Handler(BaseHTTPRequestHandler):
             exceeded = over_cap(body, billed_for(job_id)) if self.query_text(body) is not None else None
             if exceeded is not None:
                 return self.job_failure(entry, job_id, body, "bytesBilledLimitExceeded", exceeded)
+        if job_insert and not is_upload:
+            load = self.load_configuration(body)
+            if load is not None and str(load.get("sourceFormat", "")).upper() in SELF_DESCRIBING:
+                return self.self_describing_load(entry, job_id, body, load)
         mutated = None
         if job_insert:
             project = re.search(r"/projects/([^/]+)/jobs", path)
@@ -583,6 +593,7 @@ class Handler(BaseHTTPRequestHandler):
             with proxy.lock:
                 failed = proxy.failed.get(client_id)
                 mapped = proxy.idmap.get(client_id)
+                failed = failed or proxy.modeled.get(client_id)
             if failed is not None and "/jobs/" in match.group(1):
                 return 200, json.dumps(failed).encode(), [("Content-Type", "application/json")]
             if mapped:
@@ -678,6 +689,84 @@ class Handler(BaseHTTPRequestHandler):
         if conflict:
             return self.answer(409, error_body(409, "duplicate", "ALREADY_EXISTS", f"Already Exists: Job {job_id}"),
                                [("Content-Type", "application/json")])
+        self.answer_json(200, resource)
+
+    def load_configuration(self, body):
+        try:
+            return (json.loads(body).get("configuration") or {}).get("load")
+        except (ValueError, AttributeError):
+            return None
+
+    def upstream(self, method, path, payload=None):
+        """One request of the model's own to the emulator (none of the client's headers): (status, JSON or None)."""
+        host, port = self.proxy.upstream
+        connection = http.client.HTTPConnection(host, port, timeout=120)
+        try:
+            body = json.dumps(payload).encode() if payload is not None else None
+            headers = {"Content-Type": "application/json"} if body is not None else {}
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+            try:
+                return response.status, json.loads(data) if data else None
+            except ValueError:
+                return response.status, None
+        finally:
+            connection.close()
+
+    def self_describing_load(self, entry, job_id, body, load):
+        """A load of Parquet or Avro files, as BigQuery runs it (bqcontract.py, "Loads of self-describing files"):
+        the files' own schema, checked against one the load sends; WRITE_TRUNCATE replaces the destination's
+        schema and rows with the files'. The emulator cannot read such files, so the model does it: the
+        destination is recreated with its metadata and the files' schema, and their rows inserted."""
+        proxy = self.proxy
+        with proxy.lock:
+            if job_id in proxy.executions or job_id in proxy.failed:  # BigQuery's 409 for a job id it has
+                proxy.conflicts[job_id] = proxy.conflicts.get(job_id, 0) + 1
+                self.finish_entry_locked(entry, 409)
+                return self.answer(409, error_body(409, "duplicate", "ALREADY_EXISTS", f"Already Exists: Job {job_id}"),
+                                   [("Content-Type", "application/json")])
+        uris = load.get("sourceUris") or []
+        destination = load.get("destinationTable") or {}
+        project, dataset, table = (destination.get(k, "") for k in ("projectId", "datasetId", "tableId"))
+        name = f"{project}:{dataset}.{table}"
+        files = proxy.files.matching(uris)
+        if len(files) != len(uris) or not files:
+            missing = next((uri for uri in uris if not proxy.files.matching([uri])), "")
+            return self.job_failure(entry, job_id, body, "notFound", f"Not found: URI {missing}")
+        schema = files[0]["schema"]
+        if any(other["schema"] != schema for other in files[1:]):
+            return self.job_failure(entry, job_id, body, "invalid", "Error while reading data: the files' schemas differ")
+        given = (load.get("schema") or {}).get("fields")
+        refused = SelfDescribingFiles.clash(given, schema, name) if given is not None else None
+        if refused is not None:
+            return self.job_failure(entry, job_id, body, "invalid", refused)
+        if load.get("writeDisposition") != "WRITE_TRUNCATE":
+            return self.job_failure(entry, job_id, body, "invalid",
+                                    "(contract model) only WRITE_TRUNCATE loads of self-describing files are modeled")
+        base = f"/bigquery/v2/projects/{project}/datasets/{dataset}/tables"
+        status, existing = self.upstream("GET", f"{base}/{table}")
+        if status != 200 or not isinstance(existing, dict):
+            return self.job_failure(entry, job_id, body, "notFound", f"Not found: Table {name}")
+        kept = {key: existing[key] for key in ("tableReference", "description", "labels", "expirationTime")
+                if key in existing}
+        kept["schema"] = {"fields": schema}
+        rows = [row for file in files for row in file["rows"]]
+        self.upstream("DELETE", f"{base}/{table}")
+        status, _ = self.upstream("POST", base, kept)
+        if status == 200 and rows:
+            status, _ = self.upstream("POST", f"{base}/{table}/insertAll", {"rows": [{"json": row} for row in rows]})
+        if status != 200:
+            return self.job_failure(entry, job_id, body, "backendError", f"(contract model) the emulator answered {status}")
+        resource = {"kind": "bigquery#job", "id": f"{project}:US.{job_id}",
+                    "jobReference": {"projectId": project, "jobId": job_id, "location": "US"},
+                    "configuration": json.loads(body).get("configuration", {}), "status": {"state": "DONE"},
+                    "statistics": {"creationTime": str(int(time.time() * 1000)),
+                                   "load": {"inputFiles": str(len(files)), "outputRows": str(len(rows))}}}
+        with proxy.lock:
+            proxy.executions[job_id] = proxy.executions.get(job_id, 0) + 1
+            proxy.modeled[job_id] = resource
+            self.finish_entry_locked(entry, 200)
         self.answer_json(200, resource)
 
     def finish_entry_locked(self, entry, status):

@@ -159,6 +159,12 @@ final class FaultProxy: @unchecked Sendable {
         return try Curl.object("POST", url + "/__proxy/release", request)["outcome"] as? String
     }
 
+    /// Stands in for Parquet or Avro files in Cloud Storage (which the emulator cannot read): a load of `uri`
+    /// finds files with this schema (`[name, type, mode]` each) and these rows, as the contract model has it.
+    func registerFiles(uri: String, schema: [[String: String]], rows: [[String: Any]]) throws {
+        _ = try Curl.object("POST", url + "/__proxy/files", ["uri": uri, "schema": schema, "rows": rows])
+    }
+
     /// What the proxy wrote to stderr (for failure messages).
     var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 }

@@ -143,9 +143,12 @@ extension BigQuerySyncService {
             }
             let since = try await prepareStaging(staging, schema: schema, target: run.target)
             let source = run.target.sync.source
+            // Parquet and Avro files carry their own schema, which BigQuery uses (and a WRITE_TRUNCATE load gives
+            // the staging table); it is checked against the target below, before the MERGE reads it.
+            let selfDescribing = source.format == .parquet || source.format == .avro
             var job = LoadJob(
                 destination: staging, source: .gcs(source.uris), format: (source.format ?? .ndjson).rawValue,
-                schema: schema,
+                schema: selfDescribing ? nil : schema,
                 writeDisposition: "WRITE_TRUNCATE", createDisposition: "CREATE_NEVER",
                 ignoreUnknownValues: source.ignoreUnknownFields, jobId: run.loads.first?.jobId,
                 location: run.target.location,
@@ -160,8 +163,27 @@ extension BigQuerySyncService {
             try await run.keepLease()
             let outcome = try await SyncError.lifting { () async throws(BigQueryError) in try await client.load(job) }
             run.finished(outcome, kind: .load, rows: outcome.loadedRows ?? 0)
+            if selfDescribing { try await checkLoadedSchema(staging, run: run) }
         }
         try await mergeStaged(sql, merge: merge, staging: staging, run: run, rows: nil, finished: finished)
+    }
+
+    /// The staging table's schema after a load of self-describing files, against the target's columns: a
+    /// mismatch is refused, naming the column, before any MERGE (the target is untouched).
+    func checkLoadedSchema(_ staging: TableReference, run: SyncRun) async throws(SyncError) {
+        let table = try await SyncError.lifting { () async throws(BigQueryError) in try await client.getTable(staging) }
+        let source = run.target.sync.source
+        let problem =
+            table == nil
+            ? "the staging table \(staging) is gone after the load"
+            : LoadedSchema.mismatch(
+                files: table?.fields ?? [], columns: run.target.layout.columns,
+                ignoreUnknownFields: source.ignoreUnknownFields)
+        guard let problem else { return }
+        throw SyncError.refused(
+            "\(run.target.sync.location(of: .sourceFormat)): sync '\(run.plan.name)': the \(source.format?.rawValue ?? "") "
+                + "files at \(source.uris.joined(separator: ", ")) do not fit \(run.target.target): \(problem). "
+                + "No MERGE was run; the target is unchanged")
     }
 
     /// A query source: one MERGE that reads the query inside BigQuery.
