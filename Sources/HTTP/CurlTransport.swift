@@ -75,6 +75,7 @@ public final class CurlTransport: HTTPTransport {
         }
     }
 
+    /// One blocking exchange: checks, a pooled handle, the options, curl's transfer, and its outcome.
     private func perform(_ request: HTTPRequest, cancellation: Cancellation) -> Result<HTTPResponse, HTTPError> {
         if cancellation.isCancelled { return .failure(HTTPError(.cancelled, "cancelled before it was sent")) }
         if request.header("Authorization") != nil, let problem = Endpoint.cleartextProblem(request.url) {
@@ -95,57 +96,87 @@ public final class CurlTransport: HTTPTransport {
         for header in request.headers { headers.append("\(header.name): \(header.value)") }
         headers.append("Expect:")  // no 100-continue round trip before uploads
 
-        let context = Unmanaged.passUnretained(transfer).toOpaque()
         var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         let code: CURLcode = errorBuffer.withUnsafeMutableBufferPointer { errorPointer in
-            var setup = CURLE_OK
-            func set(_ result: CURLcode) { if setup == CURLE_OK { setup = result } }
-            set(bq_easy_setopt_string(easy, CURLOPT_URL, request.url))
-            set(bq_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, errorPointer.baseAddress))
-            set(bq_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1))
-            set(bq_easy_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https"))
-            set(bq_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0))
-            set(bq_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS)))
-            set(bq_easy_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, ""))
-            set(bq_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 1))
-            set(bq_easy_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 2))
-            if let bundle = configuration.caBundle { set(bq_easy_setopt_string(easy, CURLOPT_CAINFO, bundle)) }
-            set(bq_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(configuration.connectTimeout * 1000)))
-            set(
-                bq_easy_setopt_long(
-                    easy, CURLOPT_TIMEOUT_MS, Int((request.timeout ?? configuration.defaultTimeout) * 1000)))
-            set(bq_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1))
-            set(bq_easy_setopt_string(easy, CURLOPT_USERAGENT, configuration.userAgent))
-            set(bq_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, headers.list))
-            set(bq_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION, writeCallback))
-            set(bq_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, context))
-            set(bq_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION, headerCallback))
-            set(bq_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, context))
-            set(bq_easy_setopt_xferinfo_callback(easy, progressCallback))
-            set(bq_easy_setopt_pointer(easy, CURLOPT_XFERINFODATA, context))
-            set(bq_easy_setopt_long(easy, CURLOPT_NOPROGRESS, 0))
-            let method = request.method.uppercased()
-            if transfer.uploadLength > 0 || method == "POST" || method == "PUT" || method == "PATCH" {
-                set(bq_easy_setopt_data_callback(easy, CURLOPT_READFUNCTION, readCallback))
-                set(bq_easy_setopt_pointer(easy, CURLOPT_READDATA, context))
-                if method == "PUT" {
-                    set(bq_easy_setopt_long(easy, CURLOPT_UPLOAD, 1))
-                    set(bq_easy_setopt_off_t(easy, CURLOPT_INFILESIZE_LARGE, curl_off_t(transfer.uploadLength)))
-                } else {
-                    set(bq_easy_setopt_long(easy, CURLOPT_POST, 1))
-                    set(bq_easy_setopt_off_t(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(transfer.uploadLength)))
-                    if method != "POST" { set(bq_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, method)) }
-                }
-            } else if method == "HEAD" {
-                set(bq_easy_setopt_long(easy, CURLOPT_NOBODY, 1))
-            } else if method != "GET" {
-                set(bq_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, method))
-            }
+            let common = setCommonOptions(
+                easy, request, transfer: transfer, headers: headers.list, errorBuffer: errorPointer.baseAddress)
+            let method = setMethodOptions(easy, request.method.uppercased(), transfer: transfer)
+            let setup = common != CURLE_OK ? common : method
             guard setup == CURLE_OK else { return setup }
             return curl_easy_perform(easy)
         }
         // The error buffer belongs to this call only.
         bq_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, nil)
+        return Self.outcome(of: code, easy, transfer: transfer, cancellation: cancellation, errorBuffer: errorBuffer)
+    }
+
+    /// Sets the options every request has (URL, protocols, TLS, timeouts, headers, callbacks); the first
+    /// failure, or CURLE_OK.
+    private func setCommonOptions(
+        _ easy: UnsafeMutableRawPointer, _ request: HTTPRequest, transfer: Transfer,
+        headers: UnsafeMutablePointer<curl_slist>?, errorBuffer: UnsafeMutablePointer<CChar>?
+    ) -> CURLcode {
+        let context = Unmanaged.passUnretained(transfer).toOpaque()
+        var setup = CURLE_OK
+        func set(_ result: CURLcode) { if setup == CURLE_OK { setup = result } }
+        set(bq_easy_setopt_string(easy, CURLOPT_URL, request.url))
+        set(bq_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer))
+        set(bq_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1))
+        set(bq_easy_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https"))
+        set(bq_easy_setopt_long(easy, CURLOPT_FOLLOWLOCATION, 0))
+        set(bq_easy_setopt_long(easy, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS)))
+        set(bq_easy_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, ""))
+        set(bq_easy_setopt_long(easy, CURLOPT_SSL_VERIFYPEER, 1))
+        set(bq_easy_setopt_long(easy, CURLOPT_SSL_VERIFYHOST, 2))
+        if let bundle = configuration.caBundle { set(bq_easy_setopt_string(easy, CURLOPT_CAINFO, bundle)) }
+        set(bq_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(configuration.connectTimeout * 1000)))
+        set(
+            bq_easy_setopt_long(
+                easy, CURLOPT_TIMEOUT_MS, Int((request.timeout ?? configuration.defaultTimeout) * 1000)))
+        set(bq_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1))
+        set(bq_easy_setopt_string(easy, CURLOPT_USERAGENT, configuration.userAgent))
+        set(bq_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, headers))
+        set(bq_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION, writeCallback))
+        set(bq_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, context))
+        set(bq_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION, headerCallback))
+        set(bq_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, context))
+        set(bq_easy_setopt_xferinfo_callback(easy, progressCallback))
+        set(bq_easy_setopt_pointer(easy, CURLOPT_XFERINFODATA, context))
+        set(bq_easy_setopt_long(easy, CURLOPT_NOPROGRESS, 0))
+        return setup
+    }
+
+    /// Sets how the method and its body go: a streamed upload for PUT, a sized POST body (also for PATCH and
+    /// DELETE with a body), no body for HEAD; the first failure, or CURLE_OK.
+    private func setMethodOptions(_ easy: UnsafeMutableRawPointer, _ method: String, transfer: Transfer) -> CURLcode {
+        let context = Unmanaged.passUnretained(transfer).toOpaque()
+        var setup = CURLE_OK
+        func set(_ result: CURLcode) { if setup == CURLE_OK { setup = result } }
+        if transfer.uploadLength > 0 || method == "POST" || method == "PUT" || method == "PATCH" {
+            set(bq_easy_setopt_data_callback(easy, CURLOPT_READFUNCTION, readCallback))
+            set(bq_easy_setopt_pointer(easy, CURLOPT_READDATA, context))
+            if method == "PUT" {
+                set(bq_easy_setopt_long(easy, CURLOPT_UPLOAD, 1))
+                set(bq_easy_setopt_off_t(easy, CURLOPT_INFILESIZE_LARGE, curl_off_t(transfer.uploadLength)))
+            } else {
+                set(bq_easy_setopt_long(easy, CURLOPT_POST, 1))
+                set(bq_easy_setopt_off_t(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(transfer.uploadLength)))
+                if method != "POST" { set(bq_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, method)) }
+            }
+        } else if method == "HEAD" {
+            set(bq_easy_setopt_long(easy, CURLOPT_NOBODY, 1))
+        } else if method != "GET" {
+            set(bq_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, method))
+        }
+        return setup
+    }
+
+    /// What a finished transfer amounts to: the transfer's own failure, a cancellation, curl's error, or the
+    /// response.
+    private static func outcome(
+        of code: CURLcode, _ easy: UnsafeMutableRawPointer, transfer: Transfer, cancellation: Cancellation,
+        errorBuffer: [CChar]
+    ) -> Result<HTTPResponse, HTTPError> {
         if let failure = transfer.failure { return .failure(failure) }
         if code == CURLE_ABORTED_BY_CALLBACK, cancellation.isCancelled {
             return .failure(HTTPError(.cancelled, "cancelled during the exchange"))
