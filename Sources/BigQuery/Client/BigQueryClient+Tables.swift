@@ -151,68 +151,14 @@ extension BigQueryClient {
         let project = try await billingProject(fallback: job.destination.projectId, explicit: job.project)
         try checkWritable(job.destination, jobId: job.jobId ?? "load", kind: "load")
         let started = time.now()
-        var upload: (@Sendable (String, [UInt8]) async throws(BigQueryError) -> JobResource)?
-        if case .upload(let path) = job.source {
-            var info = stat()
-            guard stat(path, &info) == 0 else { throw .transport("cannot read \(path) for upload") }
-            let size = Int(info.st_size)
-            let retry = budget.retry
-            upload = { [self] (jobId: String, body: [UInt8]) async throws(BigQueryError) -> JobResource in
-                if size <= self.configuration.multipartLimit {
-                    return try await self.uploadMultipart(
-                        project: project, path: path, jobJSON: body, jobId: jobId, location: job.location, retry: retry)
-                }
-                return try await self.uploadResumable(
-                    project: project, path: path, size: size, jobJSON: body, retry: retry)
-            }
-        }
+        let upload = try uploader(for: job, project: project, retry: budget.retry)
         let adoptableFrom = job.adoptableFrom
         let run = try await runJob(
             project: project, idBase: job.jobId, location: job.location, retry: budget.retry, kind: "load",
             resuming: job.resuming, upload: upload,
-            adoptable: { existing in
-                // An attempt created before the destination's current incarnation loaded into a table since replaced.
-                guard let adoptableFrom else { return true }
-                guard let created = existing.statistics?.creationTime.flatMap({ Int64($0) }) else { return false }
-                return created >= adoptableFrom
-            }
+            adoptable: { Self.isAdoptable($0, from: adoptableFrom) }
         ) { object in
-            object.field("load") { json in
-                json.object { load in
-                    load.field("destinationTable") { json in
-                        json.object { table in
-                            table.field("projectId", string: job.destination.projectId)
-                            table.field("datasetId", string: job.destination.datasetId)
-                            table.field("tableId", string: job.destination.tableId)
-                        }
-                    }
-                    load.field("sourceFormat", string: job.format)
-                    load.field("writeDisposition", string: job.writeDisposition)
-                    load.field("createDisposition", string: job.createDisposition)
-                    if let schema = job.schema {
-                        load.field("schema") { json in
-                            json.object { object in
-                                object.field("fields") { json in
-                                    json.array(schema) { json, field in
-                                        json.object { f in
-                                            f.field("name", string: field.name)
-                                            f.field("type", string: field.type)
-                                            f.field("mode", string: field.mode ?? "NULLABLE")
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    if let delimiter = job.fieldDelimiter { load.field("fieldDelimiter", string: delimiter) }
-                    if let rows = job.skipLeadingRows { load.field("skipLeadingRows") { $0.int(Int64(rows)) } }
-                    if job.format == "CSV" { load.field("allowQuotedNewlines") { $0.bool(true) } }
-                    load.field("ignoreUnknownValues") { $0.bool(job.ignoreUnknownValues) }
-                    if case .gcs(let uris) = job.source {
-                        load.field("sourceUris") { json in json.array(uris) { $0.string($1) } }
-                    }
-                }
-            }
+            object.field("load") { Self.writeLoadConfiguration(job, into: &$0) }
             object.field("labels") { json in
                 json.object { labels in for (k, v) in self.labels(job.labels) { labels.field(k, string: v) } }
             }
@@ -232,6 +178,70 @@ extension BigQueryClient {
                 durationSeconds: outcome.durationSeconds, attempt: run.attempt,
                 outcome: run.adopted ? "adopted" : "done", reason: nil))
         return outcome
+    }
+
+    /// How a local file is sent with its job's JSON: one multipart request up to the multipart limit, else a
+    /// resumable upload. Nil for a load from Cloud Storage; throws when the file cannot be read.
+    func uploader(for job: LoadJob, project: String, retry: RetryPolicy) throws(BigQueryError) -> (
+        @Sendable (String, [UInt8]) async throws(BigQueryError) -> JobResource
+    )? {
+        guard case .upload(let path) = job.source else { return nil }
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw .transport("cannot read \(path) for upload") }
+        let size = Int(info.st_size)
+        return { [self] (jobId: String, body: [UInt8]) async throws(BigQueryError) -> JobResource in
+            if size <= self.configuration.multipartLimit {
+                return try await self.uploadMultipart(
+                    project: project, path: path, jobJSON: body, jobId: jobId, location: job.location, retry: retry)
+            }
+            return try await self.uploadResumable(project: project, path: path, size: size, jobJSON: body, retry: retry)
+        }
+    }
+
+    /// Whether an existing attempt may be adopted: one created before the destination's current incarnation
+    /// (`from`) loaded into a table since replaced. Nil `from`: any.
+    static func isAdoptable(_ existing: JobResource, from adoptableFrom: Int64?) -> Bool {
+        guard let adoptableFrom else { return true }
+        guard let created = existing.statistics?.creationTime.flatMap({ Int64($0) }) else { return false }
+        return created >= adoptableFrom
+    }
+
+    /// `configuration.load` of a load job: destination, format, dispositions, schema and the CSV options.
+    nonisolated static func writeLoadConfiguration(_ job: LoadJob, into json: inout JSONWriter) {
+        json.object { load in
+            load.field("destinationTable") { json in
+                json.object { table in
+                    table.field("projectId", string: job.destination.projectId)
+                    table.field("datasetId", string: job.destination.datasetId)
+                    table.field("tableId", string: job.destination.tableId)
+                }
+            }
+            load.field("sourceFormat", string: job.format)
+            load.field("writeDisposition", string: job.writeDisposition)
+            load.field("createDisposition", string: job.createDisposition)
+            if let schema = job.schema {
+                load.field("schema") { json in
+                    json.object { object in
+                        object.field("fields") { json in
+                            json.array(schema) { json, field in
+                                json.object { f in
+                                    f.field("name", string: field.name)
+                                    f.field("type", string: field.type)
+                                    f.field("mode", string: field.mode ?? "NULLABLE")
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            if let delimiter = job.fieldDelimiter { load.field("fieldDelimiter", string: delimiter) }
+            if let rows = job.skipLeadingRows { load.field("skipLeadingRows") { $0.int(Int64(rows)) } }
+            if job.format == "CSV" { load.field("allowQuotedNewlines") { $0.bool(true) } }
+            load.field("ignoreUnknownValues") { $0.bool(job.ignoreUnknownValues) }
+            if case .gcs(let uris) = job.source {
+                load.field("sourceUris") { json in json.array(uris) { $0.string($1) } }
+            }
+        }
     }
 
     /// One multipart request: the job's JSON, then the file streamed from disk.

@@ -95,85 +95,139 @@ public actor BigQueryClient {
         while true {
             attempt += 1
             if attempt > 1, let probe, let adopted = try await probe() { return adopted }
-            var headers = try await authenticator.headers(forceRefresh: forceRefresh)
+            let request = try await authorizedRequest(
+                method, url, body: body, contentType: contentType, headers: extra, timeout: timeout,
+                forceRefresh: forceRefresh)
             forceRefresh = false
-            if let contentType, body.inMemoryCount != 0 || method != "GET" {
-                headers.append(("Content-Type", contentType))
-            }
-            headers += extra
-            try await breaker.acquire()
-            let request = HTTPRequest(method: method, url: url, headers: headers, body: body, timeout: timeout)
-            let sent = time.now()
-            let failure: BigQueryError
-            do {
-                let response = try await transport.send(request)
-                logger.debug(
-                    "http",
+            switch try await exchange(request, attempt: attempt, accepting: accepting) {
+            case .answered(let response):
+                return response
+            case .unauthorized(let message):
+                guard authenticator.canRefresh, !refreshed else {
+                    throw .auth("BigQuery rejected the credentials (\(authenticator.source)): \(message)")
+                }
+                refreshed = true
+                forceRefresh = true
+                attempt -= 1
+            case .retryable(let failure):
+                let wait = try retryWait(after: failure, attempt: attempt, start: start, retry: retry)
+                logger.notice(
+                    "retrying",
                     metadata: [
-                        "method": "\(method)", "url": "\(Self.redactedURL(url))", "status": "\(response.status)",
-                        "ms": "\(Int((time.now() - sent) * 1000))", "attempt": "\(attempt)",
+                        "method": "\(method)", "url": "\(Self.redactedURL(url))", "attempt": "\(attempt)",
+                        "wait_s": "\(Format.fixed(wait, digits: 2))", "error": "\(failure.description)",
                     ])
-                if response.isSuccess || accepting.contains(response.status) {
-                    await breaker.recordSuccess()
-                    return response
+                do {
+                    try await time.sleep(seconds: wait)
+                } catch {
+                    throw .cancelled
                 }
-                let (reason, message) = Self.errorInfo(response)
-                if response.status == 401 {
-                    await breaker.recordSuccess()
-                    guard authenticator.canRefresh, !refreshed else {
-                        throw BigQueryError.auth(
-                            "BigQuery rejected the credentials (\(authenticator.source)): \(message)")
-                    }
-                    refreshed = true
-                    forceRefresh = true
-                    attempt -= 1
-                    continue
-                }
-                let error = BigQueryError.api(status: response.status, reason: reason, message: message)
-                guard Retry.isRetryable(status: response.status, reason: reason) else {
-                    await breaker.recordSuccess()
-                    throw error
-                }
-                await breaker.recordFailure()
-                failure = error
-            } catch let error as HTTPError {
-                if error.kind == .cancelled || Task.isCancelled { throw .cancelled }
-                await breaker.recordFailure()
-                logger.debug(
-                    "http",
-                    metadata: [
-                        "method": "\(method)", "url": "\(Self.redactedURL(url))", "error": "\(error.kind.rawValue)",
-                        "attempt": "\(attempt)",
-                    ])
-                guard error.isRetryable else { throw .transport(error.message) }
-                failure = .transport(error.message)
-            } catch let error as BigQueryError {
-                throw error
-            } catch {
-                throw .transport("\(error)")
-            }
-            guard attempt < retry.maxAttempts else {
-                throw .retriesExhausted(attempts: attempt, last: failure.description)
-            }
-            let wait = time.jitter(upTo: retry.ceiling(beforeRetry: attempt).seconds)
-            let elapsed = time.now() - start
-            guard elapsed + wait <= retry.deadline.seconds else {
-                throw .retriesExhausted(
-                    attempts: attempt,
-                    last: "\(failure.description) (retry deadline of \(Int(retry.deadline.seconds))s reached)")
-            }
-            logger.notice(
-                "retrying",
-                metadata: [
-                    "method": "\(method)", "url": "\(Self.redactedURL(url))", "attempt": "\(attempt)",
-                    "wait_s": "\(Format.fixed(wait, digits: 2))", "error": "\(failure.description)",
-                ])
-            do {
-                try await time.sleep(seconds: wait)
-            } catch {
-                throw .cancelled
             }
         }
+    }
+
+    /// The request of one attempt: fresh auth headers, then the content type (when there is a body, or the
+    /// method is not GET), then the call's own headers.
+    func authorizedRequest(
+        _ method: String, _ url: String, body: HTTPRequest.Body, contentType: String?,
+        headers extra: [(name: String, value: String)], timeout: Double?, forceRefresh: Bool
+    ) async throws(BigQueryError) -> HTTPRequest {
+        var headers = try await authenticator.headers(forceRefresh: forceRefresh)
+        if let contentType, body.inMemoryCount != 0 || method != "GET" {
+            headers.append(("Content-Type", contentType))
+        }
+        headers += extra
+        return HTTPRequest(method: method, url: url, headers: headers, body: body, timeout: timeout)
+    }
+
+    /// How one attempt ended, when it did not end the call with an error.
+    enum Exchange {
+        /// A response to return.
+        case answered(HTTPResponse)
+        /// A 401: the credentials were rejected (with BigQuery's message).
+        case unauthorized(String)
+        /// A failure worth another attempt.
+        case retryable(BigQueryError)
+    }
+
+    /// One attempt through the breaker: sends the request, tells the breaker how the service did, and sorts the
+    /// outcome. Throws for a failure not worth retrying.
+    func exchange(_ request: HTTPRequest, attempt: Int, accepting: Set<Int>) async throws(BigQueryError)
+        -> Exchange
+    {
+        try await breaker.acquire()
+        let sent = time.now()
+        let response: HTTPResponse
+        do throws(HTTPError) {
+            response = try await transport.send(request)
+        } catch {
+            if error.kind == .cancelled || Task.isCancelled { throw .cancelled }
+            await breaker.recordFailure()
+            logger.debug(
+                "http",
+                metadata: [
+                    "method": "\(request.method)", "url": "\(Self.redactedURL(request.url))",
+                    "error": "\(error.kind.rawValue)", "attempt": "\(attempt)",
+                ])
+            guard error.isRetryable else { throw .transport(error.message) }
+            return .retryable(.transport(error.message))
+        }
+        logger.debug(
+            "http",
+            metadata: [
+                "method": "\(request.method)", "url": "\(Self.redactedURL(request.url))",
+                "status": "\(response.status)", "ms": "\(Int((time.now() - sent) * 1000))", "attempt": "\(attempt)",
+            ])
+        switch Self.classify(response, accepting: accepting) {
+        case .success:
+            await breaker.recordSuccess()
+            return .answered(response)
+        case .unauthorized(let message):
+            await breaker.recordSuccess()
+            return .unauthorized(message)
+        case .fatal(let error):
+            await breaker.recordSuccess()
+            throw error
+        case .retryable(let error):
+            await breaker.recordFailure()
+            return .retryable(error)
+        }
+    }
+
+    /// What a response means for the call; a 4xx the service answered (other than a retryable reason) is the
+    /// caller's fault, not the service's.
+    enum Verdict: Equatable {
+        case success
+        case unauthorized(String)
+        case fatal(BigQueryError)
+        case retryable(BigQueryError)
+    }
+
+    /// Sorts a response: success (2xx or an accepted status), a 401, or an API error retried by its reason.
+    static func classify(_ response: HTTPResponse, accepting: Set<Int>) -> Verdict {
+        if response.isSuccess || accepting.contains(response.status) { return .success }
+        let (reason, message) = errorInfo(response)
+        if response.status == 401 { return .unauthorized(message) }
+        let error = BigQueryError.api(status: response.status, reason: reason, message: message)
+        return Retry.isRetryable(status: response.status, reason: reason) ? .retryable(error) : .fatal(error)
+    }
+
+    /// The wait before the next attempt, or the error that ends the call: attempts run out, or the wait would
+    /// pass the retry deadline.
+    func retryWait(after failure: BigQueryError, attempt: Int, start: Double, retry: RetryPolicy)
+        throws(BigQueryError) -> Double
+    {
+        guard attempt < retry.maxAttempts else {
+            throw .retriesExhausted(attempts: attempt, last: failure.description)
+        }
+        let wait = time.jitter(upTo: retry.ceiling(beforeRetry: attempt).seconds)
+        let elapsed = time.now() - start
+        guard elapsed + wait <= retry.deadline.seconds else {
+            throw .retriesExhausted(
+                attempts: attempt,
+                last: "\(failure.description) (retry deadline of \(Int(retry.deadline.seconds))s reached)")
+        }
+        return wait
     }
 
     /// The reason and message of an error answer.
