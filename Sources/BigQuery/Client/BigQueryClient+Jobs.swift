@@ -155,12 +155,12 @@ extension BigQueryClient {
         let project = try await billingProject(
             fallback: job.writes?.projectId ?? job.reads.first?.projectId, explicit: job.project)
         let started = time.now()
-        var body = JSONWriter()
-        body.object { object in
+        let jobId = randomJobId("dryrun")
+        let body = await Self.encodeObject { object in
             object.field("jobReference") { json in
                 json.object { ref in
                     ref.field("projectId", string: project)
-                    ref.field("jobId", string: self.randomJobId("dryrun"))
+                    ref.field("jobId", string: jobId)
                     if let location = job.location { ref.field("location", string: location) }
                 }
             }
@@ -174,8 +174,8 @@ extension BigQueryClient {
             }
         }
         let response = try await perform(
-            "POST", "\(projectURL(project))/jobs", body: .bytes(body.bytes), retry: budget.retry)
-        let resource = try decode(JobResource.self, response, what: "dry run")
+            "POST", "\(projectURL(project))/jobs", body: .bytes(body), retry: budget.retry)
+        let resource = try await decode(JobResource.self, response, what: "dry run")
         if let error = resource.status?.errorResult {
             throw .jobFailed(jobId: "dry run", reason: error.reason, message: error.message ?? "dry run failed")
         }
@@ -252,10 +252,12 @@ extension BigQueryClient {
 
     // MARK: - results
 
-    /// Every row of a finished query, page by page.
-    func results(project: String, jobId: String, location: String?, retry: RetryPolicy) async throws(BigQueryError) -> (
-        [FieldSchema], [[Cell]]
-    ) {
+    /// Every row of a finished query, page by page; nonisolated, so the pages are fetched, decoded and gathered
+    /// off the actor.
+    @concurrent
+    nonisolated func results(project: String, jobId: String, location: String?, retry: RetryPolicy)
+        async throws(BigQueryError) -> ([FieldSchema], [[Cell]])
+    {
         var rows: [[Cell]] = []
         var schema: [FieldSchema] = []
         var pageToken: String?
@@ -267,7 +269,7 @@ extension BigQueryClient {
                     ("timeoutMs", "10000"),
                 ])
             let response = try await perform("GET", url, retry: retry)
-            let page = try decode(QueryResultsPage.self, response, what: "query results")
+            let page = try await decode(QueryResultsPage.self, response, what: "query results")
             if let error = page.errors?.first {
                 throw .jobFailed(jobId: jobId, reason: error.reason, message: error.message ?? "query failed")
             }
@@ -300,7 +302,7 @@ extension BigQueryClient {
         project: String, idBase: String?, location: String?, retry: RetryPolicy, kind: String, resuming: Bool = false,
         upload: (@Sendable (String, [UInt8]) async throws(BigQueryError) -> JobResource)? = nil,
         adoptable: (JobResource) -> Bool = { _ in true },
-        configuration write: (inout JSONWriter.ObjectWriter) -> Void
+        configuration write: @Sendable (inout JSONWriter.ObjectWriter) -> Void
     ) async throws(BigQueryError) -> JobRun {
         let start = time.now()
         var lastFailure: BigQueryError?
@@ -369,10 +371,9 @@ extension BigQueryClient {
         project: String, jobId: String, attempt: Int, location: String?, retry: RetryPolicy,
         upload: (@Sendable (String, [UInt8]) async throws(BigQueryError) -> JobResource)?,
         adoptable: (JobResource) -> Bool,
-        configuration write: (inout JSONWriter.ObjectWriter) -> Void
+        configuration write: @Sendable (inout JSONWriter.ObjectWriter) -> Void
     ) async throws(BigQueryError) -> AttemptOutcome {
-        var body = JSONWriter()
-        body.object { object in
+        let body = await Self.encodeObject { object in
             object.field("jobReference") { json in
                 json.object { ref in
                     ref.field("projectId", string: project)
@@ -385,15 +386,15 @@ extension BigQueryClient {
         var resource: JobResource
         do {
             if let upload {
-                resource = try await upload(jobId, body.bytes)
+                resource = try await upload(jobId, body)
             } else {
                 let response = try await perform(
-                    "POST", "\(projectURL(project))/jobs", body: .bytes(body.bytes), retry: retry,
+                    "POST", "\(projectURL(project))/jobs", body: .bytes(body), retry: retry,
                     probe: { [self] () async throws(BigQueryError) -> HTTPResponse? in
                         try await self.getJobResponse(project: project, jobId: jobId, location: location, retry: retry)
                     }
                 )
-                resource = try decode(JobResource.self, response, what: "job")
+                resource = try await decode(JobResource.self, response, what: "job")
             }
         } catch .api(409, _, _) {
             guard let existing = try await getJob(project: project, jobId: jobId, location: location, retry: retry)
@@ -440,15 +441,17 @@ extension BigQueryClient {
     }
 
     /// The job, or nil when it does not exist.
-    func getJob(project: String, jobId: String, location: String?, retry: RetryPolicy) async throws(BigQueryError)
-        -> JobResource?
+    @concurrent
+    nonisolated func getJob(project: String, jobId: String, location: String?, retry: RetryPolicy)
+        async throws(BigQueryError) -> JobResource?
     {
         guard let response = try await getJobResponse(project: project, jobId: jobId, location: location, retry: retry)
         else { return nil }
-        return try decode(JobResource.self, response, what: "job")
+        return try await decode(JobResource.self, response, what: "job")
     }
 
-    func getJobResponse(project: String, jobId: String, location: String?, retry: RetryPolicy)
+    @concurrent
+    nonisolated func getJobResponse(project: String, jobId: String, location: String?, retry: RetryPolicy)
         async throws(BigQueryError) -> HTTPResponse?
     {
         let url = "\(projectURL(project))/jobs/\(Self.segment(jobId))" + Self.query([("location", location)])
@@ -459,9 +462,10 @@ extension BigQueryClient {
         }
     }
 
-    /// Polls a job until it is DONE, waiting longer each time.
-    func waitForJob(project: String, jobId: String, location: String?, retry: RetryPolicy) async throws(BigQueryError)
-        -> JobResource
+    /// Polls a job until it is DONE, waiting longer each time (off the actor: polling reads no client state).
+    @concurrent
+    nonisolated func waitForJob(project: String, jobId: String, location: String?, retry: RetryPolicy)
+        async throws(BigQueryError) -> JobResource
     {
         var interval = configuration.pollInterval
         while true {
@@ -512,7 +516,7 @@ extension BigQueryClient {
             "\(projectURL(project))/jobs"
             + Self.query([("allUsers", "false"), ("stateFilter", stateFilter), ("maxResults", String(maxResults))])
         let response = try await perform("GET", url, retry: defaultRetry)
-        return try decode(JobList.self, response, what: "job list").jobs ?? []
+        return try await decode(JobList.self, response, what: "job list").jobs ?? []
     }
 
     var defaultRetry: RetryPolicy { budgets["default"]?.retry ?? budgets.values.first?.retry ?? .defaults }

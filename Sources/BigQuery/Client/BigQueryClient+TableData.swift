@@ -30,8 +30,7 @@ extension BigQueryClient {
     public func insertRows(_ table: TableReference, _ rows: [InsertRow]) async throws(BigQueryError) {
         guard !rows.isEmpty else { return }
         try checkWritable(table, jobId: "tabledata.insertAll", kind: "insert")
-        var body = JSONWriter(capacity: rows.reduce(64) { $0 + $1.json.count + 64 })
-        body.object { object in
+        let body = await Self.encodeObject(capacity: rows.reduce(64) { $0 + $1.json.count + 64 }) { object in
             object.field("skipInvalidRows") { $0.bool(false) }
             object.field("ignoreUnknownValues") { $0.bool(false) }
             object.field("rows") { json in
@@ -44,8 +43,8 @@ extension BigQueryClient {
             }
         }
         let response = try await perform(
-            "POST", tableURL(table) + "/insertAll", body: .bytes(body.bytes), retry: defaultRetry)
-        let answer = try decode(InsertAllResponse.self, response, what: "insertAll into \(table)")
+            "POST", tableURL(table) + "/insertAll", body: .bytes(body), retry: defaultRetry)
+        let answer = try await decode(InsertAllResponse.self, response, what: "insertAll into \(table)")
         if let failed = answer.insertErrors?.first, let error = failed.errors?.first {
             throw .invalidResponse(
                 "insertAll into \(table) refused row \(failed.index ?? 0): \(error.reason ?? "error"): \(error.message ?? "")"
@@ -60,7 +59,7 @@ extension BigQueryClient {
         let url =
             tableURL(table) + "/data" + Self.query([("maxResults", String(maxResults)), ("pageToken", pageToken)])
         let response = try await perform("GET", url, retry: defaultRetry)
-        let page = try decode(TableDataList.self, response, what: "rows of \(table)")
+        let page = try await decode(TableDataList.self, response, what: "rows of \(table)")
         let next = page.pageToken.flatMap { $0.isEmpty || $0 == pageToken ? nil : $0 }
         return TableDataPage(rows: (page.rows ?? []).map(\.f), nextPageToken: next)
     }

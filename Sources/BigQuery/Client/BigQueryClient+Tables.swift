@@ -6,9 +6,9 @@ extension BigQueryClient {
     public func getTable(_ table: TableReference) async throws(BigQueryError) -> TableResource? {
         do {
             let response = try await perform("GET", tableURL(table), retry: defaultRetry)
-            let resource = try decode(TableResource.self, response, what: "table \(table)")
+            let (resource, created) = try await decodeTable(response, what: "table \(table)")
             tableMetadata[table] = resource
-            noteCreation(of: table, response)
+            tableCreated[table] = created
             return resource
         } catch .api(404, _, _) {
             return nil
@@ -23,18 +23,15 @@ extension BigQueryClient {
             projectId: resource.tableReference.projectId, datasetId: resource.tableReference.datasetId,
             tableId: resource.tableReference.tableId)
         try checkWritable(reference, jobId: "tables.insert", kind: "ddl")
-        let body: Data
-        do {
-            body = try JSONEncoder().encode(resource)
-        } catch {
+        guard let body = await Self.encodeResource(resource) else {
             throw .invalidResponse("cannot encode table \(reference)")
         }
         let url = "\(projectURL(reference.projectId))/datasets/\(Self.segment(reference.datasetId))/tables"
         do {
-            let response = try await perform("POST", url, body: .bytes(Array(body)), retry: defaultRetry)
-            let created = try decode(TableResource.self, response, what: "created table")
+            let response = try await perform("POST", url, body: .bytes(body), retry: defaultRetry)
+            let (created, creationTime) = try await decodeTable(response, what: "created table")
             tableMetadata[reference] = created
-            noteCreation(of: reference, response)
+            tableCreated[reference] = creationTime
             logger.info("table created", metadata: ["table": "\(reference)"])
             return (created, true)
         } catch .api(409, _, _) {
@@ -52,8 +49,7 @@ extension BigQueryClient {
         async throws(BigQueryError) -> TableResource
     {
         try checkWritable(table, jobId: "tables.patch", kind: "ddl")
-        var body = JSONWriter()
-        body.object { object in
+        let body = await Self.encodeObject { object in
             if let description = patch.description { object.field("description", string: description) }
             if let labels = patch.labels {
                 object.field("labels") { json in
@@ -70,8 +66,8 @@ extension BigQueryClient {
         }
         let headers = etag.map { [(name: "If-Match", value: $0)] } ?? []
         let response = try await perform(
-            "PATCH", tableURL(table), body: .bytes(body.bytes), headers: headers, retry: defaultRetry)
-        let resource = try decode(TableResource.self, response, what: "patched table \(table)")
+            "PATCH", tableURL(table), body: .bytes(body), headers: headers, retry: defaultRetry)
+        let resource = try await decode(TableResource.self, response, what: "patched table \(table)")
         tableMetadata[table] = resource
         return resource
     }
@@ -98,11 +94,16 @@ extension BigQueryClient {
 
     private struct Created: Decodable { var creationTime: String? }
 
-    func noteCreation(of table: TableReference, _ response: HTTPResponse) {
+    /// A table resource and when the table was created (nil when not reported), decoded off the actor.
+    @concurrent
+    nonisolated func decodeTable(_ response: HTTPResponse, what: String) async throws(BigQueryError) -> (
+        TableResource, Int64?
+    ) {
+        let resource = try await decode(TableResource.self, response, what: what)
         let created = (try? JSONDecoder().decode(Created.self, from: Data(response.body)))?.creationTime.flatMap {
             Int64($0)
         }
-        tableCreated[table] = created
+        return (resource, created)
     }
 
     /// A dataset, or nil when it does not exist.
@@ -110,7 +111,7 @@ extension BigQueryClient {
         let url = "\(projectURL(project))/datasets/\(Self.segment(dataset))"
         do {
             let response = try await perform("GET", url, retry: defaultRetry)
-            return try decode(DatasetResource.self, response, what: "dataset \(project).\(dataset)")
+            return try await decode(DatasetResource.self, response, what: "dataset \(project).\(dataset)")
         } catch .api(404, _, _) {
             return nil
         }
@@ -121,17 +122,14 @@ extension BigQueryClient {
         dataset: DatasetResource, created: Bool
     ) {
         let project = resource.datasetReference.projectId
-        let body: Data
-        do {
-            body = try JSONEncoder().encode(resource)
-        } catch {
+        guard let body = await Self.encodeResource(resource) else {
             throw .invalidResponse("cannot encode dataset")
         }
         do {
             let response = try await perform(
-                "POST", "\(projectURL(project))/datasets", body: .bytes(Array(body)), retry: defaultRetry)
+                "POST", "\(projectURL(project))/datasets", body: .bytes(body), retry: defaultRetry)
             logger.info("dataset created", metadata: ["dataset": "\(project).\(resource.datasetReference.datasetId)"])
-            return (try decode(DatasetResource.self, response, what: "created dataset"), true)
+            return (try await decode(DatasetResource.self, response, what: "created dataset"), true)
         } catch .api(409, _, _) {
             guard let existing = try await getDataset(project: project, dataset: resource.datasetReference.datasetId)
             else {
@@ -261,7 +259,7 @@ extension BigQueryClient {
                 try await self.getJobResponse(project: project, jobId: jobId, location: location, retry: retry)
             }
         )
-        return try decode(JobResource.self, response, what: "load job")
+        return try await decode(JobResource.self, response, what: "load job")
     }
 
     /// A resumable upload: start a session, then send the file in chunks (multiples of 256 KiB).
@@ -286,7 +284,7 @@ extension BigQueryClient {
                 contentType: "application/octet-stream", headers: [("Content-Range", range)],
                 retry: retry, accepting: [308])
             if response.status != 308 {
-                return try decode(JobResource.self, response, what: "load job")
+                return try await decode(JobResource.self, response, what: "load job")
             }
             if let received = response.header("range"),
                 let last = received.split(separator: "-").last.flatMap({ Int($0) })

@@ -5,14 +5,28 @@ import Logging
 /// The one way bqsync talks to BigQuery. Every job is dry-run and admitted by its budget's `CostGuard` before it
 /// is sent, writes to protected tables are refused before sending, calls are retried with backoff and guarded by
 /// a circuit breaker, read-only results are cached for the session, and every job is logged.
+///
+/// What runs where. The actor holds only the session's state and the decisions that read or change it: the
+/// protected-table check, the cost guards' admission and settlement, the session cache, the table metadata and
+/// creation times, job ids, and the job log. Everything else runs off it, so many calls in flight do not take
+/// turns on it:
+/// - `perform` (auth headers, the breaker, the exchange, classifying an answer and decoding an error body, the
+///   backoff) is `@concurrent`: it reads only constants (`transport`, `authenticator`, `breaker`, `time`,
+///   `logger`, `configuration`); the breaker and the authenticator are actors of their own.
+/// - Request bodies are built by `encodeObject` / `encodeResource` and responses decoded by `decode` /
+///   `decodeTable`, all `@concurrent`; the body builders capture only `Sendable` values.
+/// - Reads that touch no state run off the actor whole: job polling (`getJob`, `waitForJob`) and paging
+///   through query results (`results`).
+/// The actor methods await those helpers and apply what they return, so state changes stay in one place; what
+/// stays on the actor is cheap (dictionary updates, appending a record, sums).
 public actor BigQueryClient {
     /// Endpoints and behaviour.
     public nonisolated let configuration: ClientConfiguration
-    let transport: any HTTPTransport
+    nonisolated let transport: any HTTPTransport
     /// Supplies auth headers.
     public nonisolated let authenticator: Authenticator
-    let time: any TimeSource
-    let breaker: CircuitBreaker
+    nonisolated let time: any TimeSource
+    nonisolated let breaker: CircuitBreaker
     let protectedTables: [TablePattern]
     let budgets: [String: Budget]
     let guards: [String: CostGuard]
@@ -22,7 +36,7 @@ public actor BigQueryClient {
     var tableCreated: [TableReference: Int64] = [:]
     /// Every job call, in order.
     public private(set) var records: [JobRecord] = []
-    let logger: Logger
+    nonisolated let logger: Logger
     private var idCounter = 0
     private let sessionTag: String
 
@@ -81,8 +95,11 @@ public actor BigQueryClient {
     // MARK: - HTTP with retries
 
     /// Sends one API call with the budget's retry policy. `probe`, when given, runs before each retry and may
-    /// return a response to adopt instead (a job an earlier attempt created).
-    func perform(
+    /// return a response to adopt instead (a job an earlier attempt created). Nonisolated: it reads only the
+    /// client's constants (transport, authenticator, breaker, clock, logger), so the exchange, its backoff and
+    /// the decoding of an error answer never wait for the actor.
+    @concurrent
+    nonisolated func perform(
         _ method: String, _ url: String, body: HTTPRequest.Body = .none, contentType: String? = "application/json",
         headers extra: [(name: String, value: String)] = [], retry: RetryPolicy, timeout: Double? = nil,
         accepting: Set<Int> = [],
@@ -128,7 +145,7 @@ public actor BigQueryClient {
 
     /// The request of one attempt: fresh auth headers, then the content type (when there is a body, or the
     /// method is not GET), then the call's own headers.
-    func authorizedRequest(
+    nonisolated func authorizedRequest(
         _ method: String, _ url: String, body: HTTPRequest.Body, contentType: String?,
         headers extra: [(name: String, value: String)], timeout: Double?, forceRefresh: Bool
     ) async throws(BigQueryError) -> HTTPRequest {
@@ -152,7 +169,7 @@ public actor BigQueryClient {
 
     /// One attempt through the breaker: sends the request, tells the breaker how the service did, and sorts the
     /// outcome. Throws for a failure not worth retrying.
-    func exchange(_ request: HTTPRequest, attempt: Int, accepting: Set<Int>) async throws(BigQueryError)
+    nonisolated func exchange(_ request: HTTPRequest, attempt: Int, accepting: Set<Int>) async throws(BigQueryError)
         -> Exchange
     {
         try await breaker.acquire()
@@ -214,7 +231,7 @@ public actor BigQueryClient {
 
     /// The wait before the next attempt, or the error that ends the call: attempts run out, or the wait would
     /// pass the retry deadline.
-    func retryWait(after failure: BigQueryError, attempt: Int, start: Double, retry: RetryPolicy)
+    nonisolated func retryWait(after failure: BigQueryError, attempt: Int, start: Double, retry: RetryPolicy)
         throws(BigQueryError) -> Double
     {
         guard attempt < retry.maxAttempts else {
@@ -250,7 +267,30 @@ public actor BigQueryClient {
 
     // MARK: - JSON
 
-    func decode<T: Decodable>(_ type: T.Type, _ response: HTTPResponse, what: String) throws(BigQueryError) -> T {
+    /// A request body, the JSON object whose fields `fields` writes, built off the actor: a large body (an
+    /// `insertAll` batch) is built on the concurrent pool while the actor serves other calls. `fields` may use
+    /// only what it captures.
+    @concurrent
+    nonisolated static func encodeObject(
+        capacity: Int = 256, _ fields: @Sendable (inout JSONWriter.ObjectWriter) -> Void
+    ) async -> [UInt8] {
+        var json = JSONWriter(capacity: capacity)
+        json.object(fields)
+        return json.bytes
+    }
+
+    /// A resource encoded with `JSONEncoder`, off the actor; nil when it cannot be encoded.
+    @concurrent
+    nonisolated static func encodeResource<T: Encodable & Sendable>(_ value: T) async -> [UInt8]? {
+        (try? JSONEncoder().encode(value)).map(Array.init)
+    }
+
+    /// Decodes a response body off the actor: a large one (a page of query results, a job resource) is parsed
+    /// on the concurrent pool while the actor serves other calls.
+    @concurrent
+    nonisolated func decode<T: Decodable & Sendable>(_ type: T.Type, _ response: HTTPResponse, what: String)
+        async throws(BigQueryError) -> T
+    {
         do {
             return try JSONDecoder().decode(T.self, from: Data(response.body))
         } catch {
@@ -267,7 +307,7 @@ public actor BigQueryClient {
     }
 
     /// The client's labels plus the job's, made valid (lowercase letters, digits, `_`, `-`; at most 63).
-    func labels(_ extra: [String: String]) -> [(String, String)] {
+    nonisolated func labels(_ extra: [String: String]) -> [(String, String)] {
         var merged = configuration.labels
         for (key, value) in extra { merged[key] = value }
         return merged.compactMap { key, value in
@@ -299,11 +339,11 @@ public actor BigQueryClient {
         return parts.isEmpty ? "" : "?" + parts.joined(separator: "&")
     }
 
-    func projectURL(_ project: String) -> String {
+    nonisolated func projectURL(_ project: String) -> String {
         "\(configuration.apiRoot)/projects/\(Self.segment(project))"
     }
 
-    func tableURL(_ table: TableReference) -> String {
+    nonisolated func tableURL(_ table: TableReference) -> String {
         "\(projectURL(table.projectId))/datasets/\(Self.segment(table.datasetId))/tables/\(Self.segment(table.tableId))"
     }
 
