@@ -36,65 +36,13 @@ struct PreparedTarget: Sendable {
         _ sync: SyncDefinition, policy: Policy, client: BigQueryClient, defaultProject: String?,
         others: [Policy] = []
     ) async throws(SyncError) -> PreparedTarget {
-        let target: TableReference
-        do {
-            target = try sync.target.table.resolved(defaultProject: defaultProject)
-        } catch {
-            throw SyncError.failed("\(sync.location(of: .targetTable)): \(error.description)")
-        }
-        for guarding in [policy] + others.filter({ $0.name != policy.name }).sorted(by: { $0.name < $1.name }) {
-            if let pattern = guarding.protectingPattern(for: target) {
-                throw SyncError.refused(
-                    "sync '\(sync.name)': target \(target) is protected by policy '\(guarding.name)' (pattern '\(pattern)'); nothing was sent"
-                )
-            }
-        }
-        let table: TableResource?
-        let datasetLocation: String?
-        do {
-            table = try await client.getTable(target)
-            // BigQuery answers a table's location with it; a server that does not (the emulator) is asked for the dataset's.
-            datasetLocation =
-                table?.location == nil
-                ? try await client.getDataset(project: target.projectId, dataset: target.datasetId)?.location : nil
-        } catch {
-            throw SyncError.bigQuery(error)
-        }
-        let location = table?.location ?? datasetLocation ?? sync.target.location ?? "US"
-        if let wanted = sync.target.location, wanted.lowercased() != location.lowercased() {
-            throw SyncError.failed(
-                "\(sync.location(of: .targetLocation)): target.location is \(wanted), but dataset \(target.projectId).\(target.datasetId) "
-                    + "is in \(location); a dataset's location cannot change (remove target.location, or name a dataset in \(wanted))"
-            )
-        }
-        var columns: [RowLayout.Column] = []
-        var partitionField: String?
+        let target = try resolvedTarget(sync, policy: policy, defaultProject: defaultProject, others: others)
+        let (table, location) = try await currentTable(target, sync: sync, client: client)
+        let columns: [RowLayout.Column]
+        let partitionField: String?
         if let table {
-            for field in table.fields {
-                guard (field.mode ?? "NULLABLE").uppercased() != "REPEATED",
-                    let type = FieldType(bigQueryName: field.type)
-                else { continue }
-                columns.append(
-                    RowLayout.Column(
-                        name: field.name, type: type, required: (field.mode ?? "").uppercased() == "REQUIRED",
-                        inTarget: true))
-            }
+            columns = try checkedColumns(of: table, sync: sync, target: target)
             partitionField = table.timePartitioning?.field
-            if let declared = sync.target.schema {
-                for spec in declared {
-                    let location = sync.location(of: .column(spec.name))
-                    guard let actual = columns.first(where: { $0.name.lowercased() == spec.name.lowercased() }) else {
-                        throw SyncError.failed(
-                            "\(location): column '\(spec.name)' is declared in schema: but \(target) has no such column (or bqsync cannot write its type)"
-                        )
-                    }
-                    if actual.type != spec.type {
-                        throw SyncError.failed(
-                            "\(location): column '\(spec.name)' is \(spec.type.rawValue) in schema: but \(actual.type.rawValue) in \(target)"
-                        )
-                    }
-                }
-            }
         } else {
             guard sync.target.createIfMissing, let schema = sync.target.schema else {
                 throw SyncError.failed(
@@ -115,6 +63,83 @@ struct PreparedTarget: Sendable {
         return PreparedTarget(
             sync: sync, policy: policy, target: target, table: table, layout: layout, partitionField: partitionField,
             location: location)
+    }
+
+    /// The sync's target, fully qualified; refused when `policy` or any of `others` protects it.
+    private static func resolvedTarget(
+        _ sync: SyncDefinition, policy: Policy, defaultProject: String?, others: [Policy]
+    ) throws(SyncError) -> TableReference {
+        let target: TableReference
+        do {
+            target = try sync.target.table.resolved(defaultProject: defaultProject)
+        } catch {
+            throw SyncError.failed("\(sync.location(of: .targetTable)): \(error.description)")
+        }
+        for guarding in [policy] + others.filter({ $0.name != policy.name }).sorted(by: { $0.name < $1.name }) {
+            if let pattern = guarding.protectingPattern(for: target) {
+                throw SyncError.refused(
+                    "sync '\(sync.name)': target \(target) is protected by policy '\(guarding.name)' (pattern '\(pattern)'); nothing was sent"
+                )
+            }
+        }
+        return target
+    }
+
+    /// The target's table as it is now (nil when it does not exist) and where its jobs run; an error when
+    /// `target.location` names another location than its dataset's.
+    private static func currentTable(_ target: TableReference, sync: SyncDefinition, client: BigQueryClient)
+        async throws(SyncError) -> (table: TableResource?, location: String)
+    {
+        let table: TableResource?
+        let datasetLocation: String?
+        do {
+            table = try await client.getTable(target)
+            // BigQuery answers a table's location with it; a server that does not (the emulator) is asked for the dataset's.
+            datasetLocation =
+                table?.location == nil
+                ? try await client.getDataset(project: target.projectId, dataset: target.datasetId)?.location : nil
+        } catch {
+            throw SyncError.bigQuery(error)
+        }
+        let location = table?.location ?? datasetLocation ?? sync.target.location ?? "US"
+        if let wanted = sync.target.location, wanted.lowercased() != location.lowercased() {
+            throw SyncError.failed(
+                "\(sync.location(of: .targetLocation)): target.location is \(wanted), but dataset \(target.projectId).\(target.datasetId) "
+                    + "is in \(location); a dataset's location cannot change (remove target.location, or name a dataset in \(wanted))"
+            )
+        }
+        return (table, location)
+    }
+
+    /// An existing table's columns bqsync can write (REPEATED and unknown types are left out), checked against
+    /// the columns the definition declares in `schema:`.
+    private static func checkedColumns(of table: TableResource, sync: SyncDefinition, target: TableReference)
+        throws(SyncError) -> [RowLayout.Column]
+    {
+        var columns: [RowLayout.Column] = []
+        for field in table.fields {
+            guard (field.mode ?? "NULLABLE").uppercased() != "REPEATED",
+                let type = FieldType(bigQueryName: field.type)
+            else { continue }
+            columns.append(
+                RowLayout.Column(
+                    name: field.name, type: type, required: (field.mode ?? "").uppercased() == "REQUIRED",
+                    inTarget: true))
+        }
+        for spec in sync.target.schema ?? [] {
+            let location = sync.location(of: .column(spec.name))
+            guard let actual = columns.first(where: { $0.name.lowercased() == spec.name.lowercased() }) else {
+                throw SyncError.failed(
+                    "\(location): column '\(spec.name)' is declared in schema: but \(target) has no such column (or bqsync cannot write its type)"
+                )
+            }
+            if actual.type != spec.type {
+                throw SyncError.failed(
+                    "\(location): column '\(spec.name)' is \(spec.type.rawValue) in schema: but \(actual.type.rawValue) in \(target)"
+                )
+            }
+        }
+        return columns
     }
 
     /// The table to create from the definition.
