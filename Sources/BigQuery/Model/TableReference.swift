@@ -48,20 +48,45 @@ public struct TableName: Sendable, Hashable, CustomStringConvertible {
     /// The table id.
     public var tableId: String
 
+    /// What is wrong with a table name as written.
+    public enum Problem: Error, Sendable, Hashable {
+        /// Not two or three dot-separated parts.
+        case form
+        /// One part breaks `Naming`'s rules: which (`project`, `dataset` or `table`), as written, and why.
+        case part(String, name: String, problem: String)
+
+        /// The message for `text`, with `show` echoing a name (the whole text, or the part).
+        public func message(for text: String, showing show: (String) -> String) -> String {
+            switch self {
+            case .form: return "\(show(text)) is not a table name of the form [project.]dataset.table"
+            case .part(let part, let name, let problem): return "\(part) \(show(name)): \(problem)"
+            }
+        }
+    }
+
     /// Parses and checks `[project.]dataset.table`; the error says which part is wrong.
     public init(parsing text: String) throws(BigQueryError) {
+        do throws(Problem) {
+            self = try TableName(checking: text)
+        } catch {
+            throw .invalidName(error.message(for: text) { "'\($0)'" })
+        }
+    }
+
+    /// Parses and checks `[project.]dataset.table`, the problem naming the part that is wrong; the one parser of
+    /// table names (`init(parsing:)` and the definition decoder differ only in how they echo names).
+    public init(checking text: String) throws(Problem) {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         switch parts.count {
         case 2: (projectId, datasetId, tableId) = (nil, parts[0], parts[1])
         case 3: (projectId, datasetId, tableId) = (parts[0], parts[1], parts[2])
-        default:
-            throw .invalidName("'\(text)' is not a table name of the form [project.]dataset.table")
+        default: throw .form
         }
         if let projectId, let problem = Naming.projectProblem(projectId) {
-            throw .invalidName("project '\(projectId)': \(problem)")
+            throw .part("project", name: projectId, problem: problem)
         }
-        if let problem = Naming.datasetProblem(datasetId) { throw .invalidName("dataset '\(datasetId)': \(problem)") }
-        if let problem = Naming.tableProblem(tableId) { throw .invalidName("table '\(tableId)': \(problem)") }
+        if let problem = Naming.datasetProblem(datasetId) { throw .part("dataset", name: datasetId, problem: problem) }
+        if let problem = Naming.tableProblem(tableId) { throw .part("table", name: tableId, problem: problem) }
     }
 
     /// The name as written.

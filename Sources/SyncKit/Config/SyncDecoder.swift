@@ -347,20 +347,20 @@ struct SyncDecoder {
     }
 
     /// What is wrong with `[project.]dataset.table`, naming the part and quoting it safely; nil if fine.
-    /// (The same rules as `TableName(parsing:)`, whose messages echo names unescaped and in full.)
     static func tableNameProblem(_ text: String) -> String? {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 2 || parts.count == 3 else {
-            if let problem = Naming.unsafeCharacterProblem(text) { return "\(quote(text)): \(problem)" }
-            return "\(quote(text)) is not a table name of the form [project.]dataset.table"
+        do throws(TableName.Problem) {
+            _ = try TableName(checking: text)
+            return nil
+        } catch {
+            return describe(error, in: text)
         }
-        if parts.count == 3, let problem = Naming.projectProblem(parts[0]) {
-            return "project \(quote(parts[0])): \(problem)"
-        }
-        let (dataset, table) = (parts[parts.count - 2], parts[parts.count - 1])
-        if let problem = Naming.datasetProblem(dataset) { return "dataset \(quote(dataset)): \(problem)" }
-        if let problem = Naming.tableProblem(table) { return "table \(quote(table)): \(problem)" }
-        return nil
+    }
+
+    /// A `TableName(checking:)` problem with the name quoted safely (`init(parsing:)` echoes it unescaped and in
+    /// full), and for a name not of the form, first any character no name may hold.
+    static func describe(_ problem: TableName.Problem, in text: String) -> String {
+        if problem == .form, let unsafe = Naming.unsafeCharacterProblem(text) { return "\(quote(text)): \(unsafe)" }
+        return problem.message(for: text, showing: quote)
     }
 
     // MARK: target
@@ -376,14 +376,10 @@ struct SyncDecoder {
         }
         var table: TableName?
         if let node = fields["table"], let text = reader.string(node, path: "target.table") {
-            if let problem = Self.tableNameProblem(text) {
-                reader.error("'target.table': \(problem)", at: node)
-            } else {
-                do {
-                    table = try TableName(parsing: text)
-                } catch {
-                    reader.error("'target.table': \(error)", at: node)
-                }
+            do throws(TableName.Problem) {
+                table = try TableName(checking: text)
+            } catch {
+                reader.error("'target.table': \(Self.describe(error, in: text))", at: node)
             }
         }
         let create = fields["create_if_missing"].flatMap { reader.bool($0, path: "target.create_if_missing") } ?? false
