@@ -299,7 +299,6 @@ public struct Planner: Sendable {
         }
     }
 
-    /// A dry run's estimate, holding a request place.
     /// The dataset and its location, when BigQuery refused a statement for reading a dataset outside the job's
     /// location ("Not found: Dataset P:D was not found in location L"; docs/bigquery.md, "Locations").
     func datasetElsewhere(_ error: BigQueryError, prepared: PreparedTarget) async -> (
@@ -320,6 +319,7 @@ public struct Planner: Sendable {
         return (name, location)
     }
 
+    /// A dry run's estimate, holding a request place.
     func dryRun(_ sql: String, parameters: [QueryParameter], prepared: PreparedTarget) async throws(SyncError)
         -> Estimate
     {
