@@ -393,6 +393,31 @@ extension EndToEndTests {
             ])
     }
 
+    /// Under `auto`, a too-large row that comes first (before any inline batch) still stages every row: the
+    /// staged plan is built from the staging files, not from the inline batches that never happened.
+    @Test func aTooLargeFirstRowUnderAutoStagesEveryRow() throws {
+        let ws = try Workspace("e2e_big_first")
+        let big = String(repeating: "y", count: 9 << 20)
+        try ws.write(
+            "syncs.d/big.ndjson", #"{"id": 1, "s": "\#(big)"}"# + "\n" + #"{"id": 2, "s": "small"}"# + "\n")
+        try ws.write(
+            "syncs.d/big.yaml",
+            Self.sync(
+                "big", source: "type: ndjson\npath: big.ndjson", table: ws.table("big"),
+                schema: ["{name: id, type: INT64, mode: REQUIRED}", "{name: s, type: STRING}"], keys: ["id"],
+                strategy: "auto"))
+        let plan = try ws.run("plan", "--out", "plan.json")
+        #expect(plan.status == 0, "\(plan)")
+        let synced = try Self.syncPlan(try Self.planJSON(ws), "big")
+        #expect(synced["strategy"] as? String == "staged")
+        #expect(synced["rows"] as? Int == 2, "\(synced)")
+        #expect(
+            (synced["steps"] as? [[String: Any]])?.contains { $0["kind"] as? String == "merge" } == true, "\(synced)")
+        let applied = try ws.run("apply", "plan.json")
+        #expect(applied.status == 0, "\(applied)")
+        #expect(try ws.rows("big", orderBy: "id", columns: "id, LENGTH(s)") == [["1", String(9 << 20)], ["2", "5"]])
+    }
+
     /// BIGNUMERIC: values are checked (precision 76.76: 38 digits each side) before anything is sent, and a bad
     /// one is an error with its place. The emulator cannot store the type (it maps BIGNUMERIC to DECIMAL(38,38) and
     /// answers 500 to a table with such a column), so the apply must fail cleanly there with nothing merged —

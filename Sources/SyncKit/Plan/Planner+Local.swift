@@ -191,7 +191,9 @@ extension Planner {
         let steps =
             [Step(index: 0, kind: .createStaging, table: staging.description)] + loads
             + [merge, Step(index: 0, kind: .dropStaging, table: staging.description)]
-        return batches.rows == 0 ? [] : steps
+        // Counted from the staging files themselves: under `auto`, `batches.rows` counts only the inline batches,
+        // which stop early (or never start) at a row too large for them.
+        return merge.rows == 0 ? [] : steps
     }
 
     /// The staged MERGE's estimate: a dry run of `probe` (the MERGE over an empty batch: the target scan) plus the
