@@ -14,8 +14,21 @@ public enum SyncError: Error, Sendable, CustomStringConvertible {
     case invalidPlan(String)
     /// BigQuery failed.
     case bigQuery(BigQueryError)
-    /// Anything else, described.
-    case failed(String)
+    /// The command's arguments or environment are wrong (an unknown sync, a bad `BQSYNC_*` value, no project).
+    case usage(String)
+    /// A definition does not fit its target or what BigQuery accepts (columns, types, keys, location, partition
+    /// filter, a row too large); the message starts at the definition's place where there is one.
+    case definition(String)
+    /// The target's lease could not be taken, or was lost while the apply ran.
+    case lease(String)
+    /// The apply was interrupted (SIGINT, SIGTERM); the run is recorded and the lease released.
+    case interrupted(String)
+    /// The rows were applied but the run could not be recorded.
+    case unrecorded(String)
+    /// A broken invariant of bqsync's own (a plan or lease that cannot be encoded, a step missing).
+    case `internal`(String)
+    /// An error of a kind SyncKit does not know, described.
+    case unexpected(String)
 
     /// The message, lowercase.
     public var description: String {
@@ -26,7 +39,9 @@ public enum SyncError: Error, Sendable, CustomStringConvertible {
         case .refused(let message): return message
         case .invalidPlan(let message): return "invalid plan: \(message)"
         case .bigQuery(let error): return error.description
-        case .failed(let message): return message
+        case .usage(let message), .definition(let message), .lease(let message), .interrupted(let message),
+            .unrecorded(let message), .internal(let message), .unexpected(let message):
+            return message
         }
     }
 
@@ -55,6 +70,6 @@ extension SyncError {
     static func lift(_ error: any Error) -> SyncError {
         if let error = error as? SyncError { return error }
         if let error = error as? BigQueryError { return .bigQuery(error) }
-        return .failed("\(error)")
+        return .unexpected("\(error)")
     }
 }

@@ -39,7 +39,7 @@ public struct Plan: Codable, Sendable, Hashable {
         do {
             return Array(try encoder.encode(self)) + [0x0A]
         } catch {
-            throw SyncError.failed("cannot encode the plan: \(error)")
+            throw SyncError.internal("cannot encode the plan: \(error)")
         }
     }
 

@@ -157,7 +157,7 @@ extension Planner {
             "the row with \(key.joined(separator: ", ")) is \(Format.bytes(Int64(bytes))) as an inline parameter, more than the "
             + "\(Format.bytes(Int64(Self.maxInlineBytes))) an inline batch may carry (BigQuery refuses a request over 10 MB)"
         guard prepared.sync.batch.strategy == .auto else {
-            throw SyncError.failed(
+            throw SyncError.definition(
                 "\(prepared.sync.location(of: .batchStrategy)): sync '\(prepared.sync.name)': \(what); use strategy: staged or auto"
             )
         }

@@ -49,7 +49,7 @@ public struct Planner: Sendable {
         for name in names {
             guard let sync = all.first(where: { $0.name == name }) else {
                 let hint = Suggest.closest(to: name, in: all.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""
-                throw SyncError.failed(
+                throw SyncError.usage(
                     "no sync named '\(name)'\(hint); known: \(all.map(\.name).joined(separator: ", "))")
             }
             if !chosen.contains(where: { $0.name == name }) { chosen.append(sync) }
@@ -62,9 +62,9 @@ public struct Planner: Sendable {
         async throws(SyncError) -> Plan
     {
         let syncs = try Self.select(names, from: configuration)
-        guard !syncs.isEmpty else { throw SyncError.failed("there are no syncs to plan (syncs.d/ is empty)") }
+        guard !syncs.isEmpty else { throw SyncError.usage("there are no syncs to plan (syncs.d/ is empty)") }
         for sync in syncs where configuration.policy(for: sync) == nil {
-            throw SyncError.failed("\(sync.location(of: .policy)): policy '\(sync.policyName)' does not exist")
+            throw SyncError.definition("\(sync.location(of: .policy)): policy '\(sync.policyName)' does not exist")
         }
         // Syncs are planned concurrently: their requests overlap, bounded by `network`, and their local sources
         // are read a few at a time (`pipelines`). The plan keeps name order, and the first failure in that order
@@ -85,7 +85,7 @@ public struct Planner: Sendable {
             switch results[index] {
             case .success(let plan): plans.append(plan)
             case .failure(let error): throw error
-            case nil: throw SyncError.failed("sync '\(syncs[index].name)' was not planned")
+            case nil: throw SyncError.internal("sync '\(syncs[index].name)' was not planned")
             }
         }
         var plan = Plan(
@@ -168,7 +168,7 @@ public struct Planner: Sendable {
             }
         }
         guard let reason else { return }
-        throw SyncError.failed(
+        throw SyncError.definition(
             "\(prepared.sync.location(of: .targetTable)): sync '\(prepared.sync.name)': \(prepared.target) requires a filter on its "
                 + "partition column '\(field)' (requirePartitionFilter), and BigQuery would refuse this sync's MERGE: \(reason). Use a local "
                 + "(ndjson or csv) source with '\(field)' among merge.keys and batch.strategy inline or auto; nothing was sent"
@@ -189,7 +189,7 @@ public struct Planner: Sendable {
 
     func planQuery(_ prepared: PreparedTarget, into plan: inout SyncPlan, steps: inout [Step]) async throws(SyncError) {
         guard let query = prepared.sync.source.query else {
-            throw SyncError.failed("sync '\(prepared.sync.name)' has no source.query")
+            throw SyncError.internal("sync '\(prepared.sync.name)' has no source.query")
         }
         plan.source.query = query
         let carried = try await queryColumns(query, prepared: prepared)
@@ -262,13 +262,13 @@ public struct Planner: Sendable {
             }
         } catch {
             if let elsewhere = await datasetElsewhere(error, prepared: prepared) {
-                throw SyncError.failed(
+                throw SyncError.definition(
                     "\(prepared.sync.location(of: .sourceQuery)): sync '\(prepared.sync.name)': the query reads \(elsewhere.dataset), which is in "
                         + "\(elsewhere.location), but the target \(prepared.target) is in \(prepared.location); BigQuery runs a query in one "
                         + "location, so the MERGE would fail. Copy the data to \(prepared.location) or sync into a dataset in \(elsewhere.location)"
                 )
             }
-            throw SyncError.failed("\(prepared.sync.location(of: .sourceQuery)): \(error.description)")
+            throw SyncError.definition("\(prepared.sync.location(of: .sourceQuery)): \(error.description)")
         }
         _ = dry
         var carried: [Int] = []
@@ -277,14 +277,14 @@ public struct Planner: Sendable {
                 prepared.layout.columns[index].inTarget || index == prepared.layout.deleteWhen
             else {
                 if prepared.sync.source.ignoreUnknownFields { continue }
-                throw SyncError.failed(
+                throw SyncError.definition(
                     "\(prepared.sync.location(of: .sourceQuery)): the query returns '\(field.name)', which is not a column of \(prepared.target) (set source.ignore_unknown_fields: true to skip it)"
                 )
             }
             carried.append(index)
         }
         for key in prepared.layout.keys where !carried.contains(key) {
-            throw SyncError.failed(
+            throw SyncError.definition(
                 "\(prepared.sync.location(of: .sourceQuery)): the query does not return merge key '\(prepared.layout.columns[key].name)'"
             )
         }

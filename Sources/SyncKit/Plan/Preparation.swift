@@ -45,7 +45,7 @@ struct PreparedTarget: Sendable {
             partitionField = table.timePartitioning?.field
         } else {
             guard sync.target.createIfMissing, let schema = sync.target.schema else {
-                throw SyncError.failed(
+                throw SyncError.definition(
                     "\(sync.location(of: .targetTable)): table \(target) does not exist (set target.create_if_missing: true with a schema: to create it)"
                 )
             }
@@ -58,7 +58,7 @@ struct PreparedTarget: Sendable {
         do {
             layout = try RowLayout(columns: columns, merge: sync.merge)
         } catch {
-            throw SyncError.failed("\(sync.location(of: .merge)): sync '\(sync.name)': \(error.description)")
+            throw SyncError.definition("\(sync.location(of: .merge)): sync '\(sync.name)': \(error.description)")
         }
         return PreparedTarget(
             sync: sync, policy: policy, target: target, table: table, layout: layout, partitionField: partitionField,
@@ -73,7 +73,7 @@ struct PreparedTarget: Sendable {
         do {
             target = try sync.target.table.resolved(defaultProject: defaultProject)
         } catch {
-            throw SyncError.failed("\(sync.location(of: .targetTable)): \(error.description)")
+            throw SyncError.definition("\(sync.location(of: .targetTable)): \(error.description)")
         }
         for guarding in [policy] + others.filter({ $0.name != policy.name }).sorted(by: { $0.name < $1.name }) {
             if let pattern = guarding.protectingPattern(for: target) {
@@ -103,7 +103,7 @@ struct PreparedTarget: Sendable {
         }
         let location = table?.location ?? datasetLocation ?? sync.target.location ?? "US"
         if let wanted = sync.target.location, wanted.lowercased() != location.lowercased() {
-            throw SyncError.failed(
+            throw SyncError.definition(
                 "\(sync.location(of: .targetLocation)): target.location is \(wanted), but dataset \(target.projectId).\(target.datasetId) "
                     + "is in \(location); a dataset's location cannot change (remove target.location, or name a dataset in \(wanted))"
             )
@@ -129,12 +129,12 @@ struct PreparedTarget: Sendable {
         for spec in sync.target.schema ?? [] {
             let location = sync.location(of: .column(spec.name))
             guard let actual = columns.first(where: { $0.name.lowercased() == spec.name.lowercased() }) else {
-                throw SyncError.failed(
+                throw SyncError.definition(
                     "\(location): column '\(spec.name)' is declared in schema: but \(target) has no such column (or bqsync cannot write its type)"
                 )
             }
             if actual.type != spec.type {
-                throw SyncError.failed(
+                throw SyncError.definition(
                     "\(location): column '\(spec.name)' is \(spec.type.rawValue) in schema: but \(actual.type.rawValue) in \(target)"
                 )
             }
@@ -188,7 +188,7 @@ final class LocalRows {
         size: Int, maxBytes: Int, fileBytes: Int, keepFiles: Bool = true, encoder: BatchEncoder,
         inline: (([PackedRow], [UInt8]) async throws(SyncError) -> Void)?,
         tooLarge: (PackedRow, Int) throws(SyncError) -> Void = { _, bytes throws(SyncError) in
-            throw SyncError.failed(
+            throw SyncError.definition(
                 "a row is \(Format.bytes(Int64(bytes))) as an inline parameter, over the \(Format.bytes(Int64(Planner.maxInlineBytes))) an inline batch may carry"
             )
         },

@@ -25,7 +25,7 @@ struct LocalSource {
 
     /// Resolves the source's path or glob against the definition's directory; no match is an error.
     init(spec: SourceSpec) throws(SyncError) {
-        guard let pattern = spec.path else { throw SyncError.failed("the source has no path") }
+        guard let pattern = spec.path else { throw SyncError.internal("the source has no path") }
         let absolutePattern = pattern.hasPrefix("/") ? pattern : FileIO.join(spec.baseDirectory, pattern)
         var matches: [String] = []
         if pattern.contains(where: { "*?[".contains($0) }) {

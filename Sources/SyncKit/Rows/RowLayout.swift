@@ -37,10 +37,10 @@ struct RowLayout: Sendable, Hashable {
         var keys: [Int] = []
         for key in merge.keys {
             guard let position = index[key.lowercased()] else {
-                throw SyncError.failed("merge key '\(key)' is not a column of the target")
+                throw SyncError.definition("merge key '\(key)' is not a column of the target")
             }
             guard columns[position].type.isComparable else {
-                throw SyncError.failed(
+                throw SyncError.definition(
                     "merge key '\(key)' is \(columns[position].type.rawValue), which cannot be compared")
             }
             keys.append(position)
@@ -48,10 +48,10 @@ struct RowLayout: Sendable, Hashable {
         var orderBy: Int?
         if let name = merge.orderBy {
             guard let position = index[name.lowercased()] else {
-                throw SyncError.failed("order_by column '\(name)' is not a column of the target")
+                throw SyncError.definition("order_by column '\(name)' is not a column of the target")
             }
             guard columns[position].type.isOrderable else {
-                throw SyncError.failed(
+                throw SyncError.definition(
                     "order_by column '\(name)' is \(columns[position].type.rawValue), which cannot be ordered")
             }
             orderBy = position
@@ -60,7 +60,7 @@ struct RowLayout: Sendable, Hashable {
         if let name = merge.deleteWhen {
             let position = index[name.lowercased()] ?? 0
             guard columns[position].type == .bool else {
-                throw SyncError.failed(
+                throw SyncError.definition(
                     "delete_when column '\(name)' must be BOOL, not \(columns[position].type.rawValue)")
             }
             deleteWhen = position

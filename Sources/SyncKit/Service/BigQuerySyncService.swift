@@ -143,7 +143,7 @@ public struct BigQuerySyncService: Sendable {
                 try? await keeper.release(.failed)
             }.value
             if interrupted {
-                throw SyncError.failed(
+                throw SyncError.interrupted(
                     "\(syncPlan.name): interrupted after \(failed.jobs) job\(failed.jobs == 1 ? "" : "s"); the run was recorded as failed "
                         + "and the lease on \(target.target) released. Apply the same plan again to resume: finished steps are adopted, "
                         + "not run again")
@@ -156,7 +156,7 @@ public struct BigQuerySyncService: Sendable {
                 runRecord(holder, syncPlan, plan, summary, started: started, message: nil), location: target.location)
         } catch {
             try? await keeper.release(.succeeded)
-            throw SyncError.failed(
+            throw SyncError.unrecorded(
                 "\(syncPlan.name): applied, but its run could not be recorded in \(log.table): \(error.description)")
         }
         // The rows are in and the run is recorded: a lease that cannot be released now is not a failed apply. It
@@ -207,7 +207,7 @@ public enum LeaseSettings {
     public static func seconds(environment: [String: String]) throws(SyncError) -> Int64 {
         guard let text = environment["BQSYNC_LEASE_SECONDS"], !text.isEmpty else { return defaultSeconds }
         guard let seconds = Int64(text), (10...86_400).contains(seconds) else {
-            throw SyncError.failed(
+            throw SyncError.usage(
                 "BQSYNC_LEASE_SECONDS must be a whole number of seconds from 10 to 86400, not '\(text)'")
         }
         return seconds

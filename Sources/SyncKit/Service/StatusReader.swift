@@ -24,7 +24,7 @@ public struct StatusReader: Sendable {
         let wanted = Set(syncs.map(\.name))
         let projects = Set(syncs.compactMap { try? $0.target.table.resolved(defaultProject: defaultProject).projectId })
         guard !projects.isEmpty || syncs.isEmpty else {
-            throw SyncError.failed(
+            throw SyncError.usage(
                 "no project to read run records from: the targets name none; pass --project or set GOOGLE_CLOUD_PROJECT"
             )
         }

@@ -184,7 +184,7 @@ struct TargetLease: Sendable {
                 return .held(Held(etag: etag, record: mine, previous: record))
             }
         }
-        throw SyncError.failed(
+        throw SyncError.lease(
             "could not take the lease on \(target): \(table) kept changing while bqsync tried; apply again")
     }
 
@@ -204,7 +204,7 @@ struct TargetLease: Sendable {
             renewed.record = record
             return renewed
         }
-        throw SyncError.failed(
+        throw SyncError.lease(
             "stopped: the lease on \(target) lapsed and another apply holds it now; nothing more was sent. "
                 + "Apply the plan again when that one is done")
     }
@@ -225,7 +225,7 @@ struct TargetLease: Sendable {
         }
         guard let (_, current) = try await read() else { return }
         if current.holder == held.record.holder { return }  // released already (a retried write)
-        throw SyncError.failed(
+        throw SyncError.lease(
             "the lease on \(target) was taken over by another apply (plan \(current.planId), host \(current.host), "
                 + "pid \(current.pid)) before this one released it")
     }
@@ -239,7 +239,7 @@ struct TargetLease: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(record) else {
-            throw SyncError.failed("cannot encode the lease of \(target)")
+            throw SyncError.internal("cannot encode the lease of \(target)")
         }
         return String(decoding: data, as: UTF8.self)
     }

@@ -52,7 +52,7 @@ enum Session {
         var configuration = CurlTransport.Configuration(environment: environment)
         if let text = environment["BQSYNC_HTTP_TIMEOUT"], !text.isEmpty {
             guard let seconds = Double(text), seconds.isFinite, seconds > 0, seconds <= 86_400 else {
-                throw SyncError.failed(
+                throw SyncError.usage(
                     "BQSYNC_HTTP_TIMEOUT must be a number of seconds between 0 and 86400, not '\(text)'")
             }
             configuration.defaultTimeout = seconds
