@@ -24,9 +24,13 @@ extension BigQueryClient {
 struct IsolationTests {
     @Test(
         "polling a job and paging, decoding and gathering query results finish while the actor is held",
+        // It blocks a thread of the shared cooperative pool: on a 2-core machine running the whole suite in
+        // parallel the work can find no free thread and the test fails without a regression (seen in CI). Run it
+        // alone: BQSYNC_ISOLATION_TEST=1 swift test --filter IsolationTests.
         .enabled(
-            if: ProcessInfo.processInfo.activeProcessorCount > 1,
-            "the held actor blocks one thread; the work needs another"))
+            if: ProcessInfo.processInfo.activeProcessorCount > 1
+                && ProcessInfo.processInfo.environment["BQSYNC_ISOLATION_TEST"] == "1",
+            "the held actor blocks one thread; the work needs another, free one (BQSYNC_ISOLATION_TEST=1)"))
     func readsDoNotWaitForTheActor() async throws {
         let rows = 2_000
         let page = HTTPResponse.json(
