@@ -105,6 +105,7 @@ import Testing
         let again = try ws.run("--log-level", "debug", "--log-format", "json", "apply", "plan.json")
         #expect(again.status == 0, "\(again)")
         #expect(again.stderr.contains("already applied"), "\(again)")
+        #expect(!again.requests.isEmpty, "the JSON log was read, so the check below can see a MERGE: \(again)")
         #expect(
             !again.jobRecords.contains { $0["statement"] == "MERGE" && $0["kind"] == "query" },
             "no MERGE runs twice: \(again)")

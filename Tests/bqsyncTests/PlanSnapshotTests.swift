@@ -1,4 +1,5 @@
 import Foundation
+import SyncTestSupport
 import Testing
 
 /// The plan as a reviewer reads it: `bqsync show PLAN` in text, markdown and JSON, for two saved plans of the
@@ -33,28 +34,8 @@ import Testing
             "bqsync show --format \(format) differs from Snapshots/\(plan).show.\(suffix); if intended, re-record")
     }
 
-    /// `bqsync show FILE --format F`, with nothing in the environment that points at a server.
-    static func show(_ file: String, format: String) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try E2E.binary)
-        process.arguments = ["show", file, "--format", format]
-        var environment = ProcessInfo.processInfo.environment
-        for name in ["BIGQUERY_EMULATOR_HOST", "BQSYNC_ENDPOINT", "GOOGLE_APPLICATION_CREDENTIALS"] {
-            environment[name] = nil
-        }
-        environment["NO_COLOR"] = "1"
-        process.environment = environment
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (
-            process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self)
-        )
+    /// `bqsync show FILE --format F` in an empty workspace that points at no server.
+    static func show(_ file: String, format: String) throws -> RunResult {
+        try Workspace(prefix: "plan_snapshot").run(["show", file, "--format", format])
     }
 }
