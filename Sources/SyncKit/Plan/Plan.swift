@@ -130,7 +130,7 @@ public struct SyncPlan: Codable, Sendable, Hashable {
     /// Dollars, as estimated.
     public var estimatedCostUSD: Double { steps.reduce(0) { $0 + ($1.estimate?.costUSD ?? 0) } }
     /// Billable query jobs.
-    public var queryJobs: Int { steps.filter { $0.kind == .merge }.count }
+    public var queryJobs: Int { steps.filter(\.kind.isQuery).count }
 }
 
 /// A file's path and SHA-256.
@@ -199,8 +199,16 @@ public struct Step: Codable, Sendable, Hashable {
         case load
         /// A MERGE into the target (billed).
         case merge
+        /// A SELECT over the loaded staging table before a gcs sync's MERGE (billed): its rows with a NULL key,
+        /// and the range of partition values the MERGE is limited to (LoadedProfile).
+        case profile
         /// Drop the staging table (free).
         case dropStaging = "drop_staging"
+
+        /// A query job, billed and counted against the session's query limit.
+        public var isQuery: Bool { self == .merge || self == .profile }
+        /// A job, run under the step's job id.
+        public var isJob: Bool { isQuery || self == .load }
     }
 
     /// Position within the sync.

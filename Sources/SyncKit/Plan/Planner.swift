@@ -93,8 +93,7 @@ public struct Planner: Sendable {
             budgets: budgets(plans))
         plan.planId = String(BatchEncoder.digest(try plan.encoded()).prefix(16))
         for s in plan.syncs.indices {
-            for t in plan.syncs[s].steps.indices
-            where plan.syncs[s].steps[t].kind == .merge || plan.syncs[s].steps[t].kind == .load {
+            for t in plan.syncs[s].steps.indices where plan.syncs[s].steps[t].kind.isJob {
                 plan.syncs[s].steps[t].jobId = "bqsync_\(plan.planId)_\(s)_\(t)"
             }
         }
@@ -148,30 +147,28 @@ public struct Planner: Sendable {
     }
 
     /// A target that requires a partition filter refuses every statement without one, dry runs included
-    /// (docs/bigquery.md, "Partition filters"). The MERGEs of a local source whose partition column is a merge key
-    /// carry one (a constant range over the batch's rows, or over all rows for the staged MERGE); anything else is
-    /// refused here, before any dry run, rather than by BigQuery at apply.
+    /// (docs/bigquery.md, "Partition filters"). The MERGEs of a local or gcs source whose partition column is a
+    /// merge key carry one: a constant range over the batch's rows, over all rows for the staged MERGE, or over
+    /// the loaded rows' days (found by the profile step) for gcs. Anything else is refused here, before any dry
+    /// run, rather than by BigQuery at apply.
     func checkPartitionFilter(_ prepared: PreparedTarget) throws(SyncError) {
         guard prepared.requiresPartitionFilter, let field = prepared.partitionField else { return }
         let pruner = Pruner(prepared: prepared)
         let reason: String?
-        switch prepared.sync.source.kind {
-        case .query: reason = "a query source's rows are not known before its MERGE runs"
-        case .gcs: reason = "a gcs source's rows are not known before they are loaded"
-        case .ndjson, .csv:
-            if pruner.column == nil {
-                reason =
-                    pruner.explanation.map { $0.replacingOccurrences(of: "none: ", with: "") }
-                    ?? "the partition column cannot be pruned"
-            } else {
-                reason = nil
-            }
+        if prepared.sync.source.kind == .query {
+            reason = "a query source's rows are not known before its MERGE runs"
+        } else if pruner.column == nil {
+            reason =
+                pruner.explanation.map { $0.replacingOccurrences(of: "none: ", with: "") }
+                ?? "the partition column cannot be pruned"
+        } else {
+            reason = nil
         }
         guard let reason else { return }
         throw SyncError.definition(
             "\(prepared.sync.location(of: .targetTable)): sync '\(prepared.sync.name)': \(prepared.target) requires a filter on its "
-                + "partition column '\(field)' (requirePartitionFilter), and BigQuery would refuse this sync's MERGE: \(reason). Use a local "
-                + "(ndjson or csv) source with '\(field)' among merge.keys and batch.strategy inline or auto; nothing was sent"
+                + "partition column '\(field)' (requirePartitionFilter), and BigQuery would refuse this sync's MERGE: \(reason). Use an "
+                + "ndjson, csv or gcs source with '\(field)' among merge.keys; nothing was sent"
         )
     }
 
@@ -221,29 +218,55 @@ public struct Planner: Sendable {
         let staging = try stagingTable(prepared, content: content)
         let builder = MergeBuilder(
             target: prepared.target, layout: prepared.layout, carried: carried, update: sync.merge.update)
-        let sql = builder.merge(.stagedTyped(staging))
-        var merge = Step(index: 0, kind: .merge, table: staging.description, sql: sql)
-        if prepared.table != nil {
-            var estimate = try await dryRun(
-                builder.merge(.parameter("rows")),
-                parameters: [MergeBuilder.emptyRowsParameter], prepared: prepared)
-            estimate.accuracy = .lowerBound
-            estimate.note =
-                "the target scan; the loaded files' size is not known before the load (maximumBytesBilled still caps the job)"
-            merge.estimate = estimate
-        } else {
-            merge.estimate = modeled(
-                Billing.minimum, policy: prepared.policy,
-                note: "the target is created by this plan; the loaded files' size is not known before the load")
-        }
+        let pruner = Pruner(prepared: prepared)
+        let range = pruner.loadedRange
+        var merge = Step(
+            index: 0, kind: .merge, table: staging.description,
+            sql: builder.merge(.stagedTyped(staging), pruning: range))
+        merge.estimate = try await gcsMergeEstimate(prepared, builder: builder, pruning: range)
+        var profile = Step(
+            index: 0, kind: .profile, table: staging.description,
+            sql: LoadedProfile.sql(staging, layout: prepared.layout, partition: pruner.column))
+        profile.estimate = modeled(
+            Billing.minimum, policy: prepared.policy,
+            note:
+                "reads the loaded rows' key columns, whose size is not known before the load: at least BigQuery's 10 MB "
+                + "minimum (maximumBytesBilled still caps the job)")
+        profile.estimate?.accuracy = .lowerBound
         plan.strategy = .staged
         plan.strategyReason = "source.type: gcs is loaded by a BigQuery load job, then merged once"
-        plan.pruning = "none: the files' rows are not known before the load"
+        plan.pruning =
+            range == nil
+            ? pruner.explanation
+            : "the MERGE is limited to the days of the loaded rows' '\(pruner.name ?? "")' values (found by the profile step)"
         plan.batches = 1
         steps.append(Step(index: 0, kind: .createStaging, table: staging.description))
         steps.append(Step(index: 0, kind: .load, table: staging.description, payloadDigest: content))
+        steps.append(profile)
         steps.append(merge)
         steps.append(Step(index: 0, kind: .dropStaging, table: staging.description))
+    }
+
+    /// A gcs MERGE's estimate: the target scan by a dry run (over every partition when the MERGE is pruned to the
+    /// loaded range), a lower bound since the loaded files' size is not known before the load.
+    func gcsMergeEstimate(_ prepared: PreparedTarget, builder: MergeBuilder, pruning: String?) async throws(SyncError)
+        -> Estimate
+    {
+        guard prepared.table != nil else {
+            return modeled(
+                Billing.minimum, policy: prepared.policy,
+                note: "the target is created by this plan; the loaded files' size is not known before the load")
+        }
+        let probe = builder.merge(
+            .parameter("rows"),
+            pruning: pruning.map {
+                LoadedProfile.substitute($0, low: LoadedProfile.widest.low, high: LoadedProfile.widest.high)
+            })
+        var estimate = try await dryRun(probe, parameters: [MergeBuilder.emptyRowsParameter], prepared: prepared)
+        estimate.accuracy = .lowerBound
+        estimate.note =
+            "the target scan; the loaded files' size is not known before the load (maximumBytesBilled still caps the job)"
+        return estimate
     }
 
     /// The target columns a query's result carries (by a dry run's schema); unknown result columns are an error
@@ -456,6 +479,12 @@ struct Pruner {
         guard let type, let name, let low = range.low, let high = range.high else { return nil }
         return
             "\(MergeBuilder.targetAlias).\(MergeBuilder.quote(name)) BETWEEN \(type.rawValue) '\(low)' AND \(type.rawValue) '\(high)'"
+    }
+
+    /// The predicate over the loaded rows' days, with the tokens the profile step's result replaces (gcs).
+    var loadedRange: String? {
+        guard let type, let name else { return nil }
+        return LoadedProfile.predicate(column: name, type: type)
     }
 
     /// The predicate over a batch's values.

@@ -39,6 +39,8 @@ public struct SyncSummary: Sendable, Hashable, Codable {
     public var jobs: Int
     /// Jobs adopted from an earlier, interrupted run.
     public var adopted: Int
+    /// Source rows skipped for a NULL merge key (counted for gcs sources; a local source refuses them).
+    public var nullKeyRows: Int64 = 0
     public var seconds: Double
 
     /// A sync that was applied already: nothing ran.
@@ -46,7 +48,7 @@ public struct SyncSummary: Sendable, Hashable, Codable {
         SyncSummary(
             sync: plan.name, target: plan.target, status: .alreadyApplied, inserted: nil, updated: nil, deleted: nil,
             affected: 0,
-            bytesProcessed: 0, bytesBilled: 0, costUSD: 0, jobs: 0, adopted: 0, seconds: 0)
+            bytesProcessed: 0, bytesBilled: 0, costUSD: 0, jobs: 0, adopted: 0, nullKeyRows: 0, seconds: 0)
     }
 }
 

@@ -35,6 +35,8 @@ struct SyncRun {
 /// The jobs one sync's apply ran or adopted, in order.
 final class JobTally {
     private(set) var outcomes: [JobOutcome] = []
+    /// Source rows the MERGE drops for a NULL merge key, where counted (gcs: the profile step).
+    var nullKeyRows: Int64 = 0
 
     func add(_ outcome: JobOutcome) { outcomes.append(outcome) }
 
@@ -49,7 +51,7 @@ final class JobTally {
             updated: sum(\.updatedRows),
             deleted: sum(\.deletedRows), affected: sum(\.affectedRows) ?? 0, bytesProcessed: sum(\.bytesProcessed) ?? 0,
             bytesBilled: sum(\.bytesBilled) ?? 0, costUSD: outcomes.reduce(0) { $0 + $1.costUSD }, jobs: outcomes.count,
-            adopted: outcomes.filter(\.adopted).count, seconds: seconds)
+            adopted: outcomes.filter(\.adopted).count, nullKeyRows: nullKeyRows, seconds: seconds)
     }
 }
 
@@ -165,7 +167,54 @@ extension BigQuerySyncService {
             run.finished(outcome, kind: .load, rows: outcome.loadedRows ?? 0)
             if selfDescribing { try await checkLoadedSchema(staging, run: run) }
         }
-        try await mergeStaged(sql, merge: merge, staging: staging, run: run, rows: nil, finished: finished)
+        var statement = sql
+        if !finished, let step = run.plan.steps.first(where: { $0.kind == .profile }) {
+            let profile = try await profileLoaded(step, staging: staging, run: run)
+            guard profile.rows > profile.nullKeyRows else {
+                run.observe(
+                    .note(
+                        "\(run.plan.name): the files hold no row with a key; nothing to merge, the MERGE was not sent"))
+                try await SyncError.lifting { () async throws(BigQueryError) in try await client.deleteTable(staging) }
+                return
+            }
+            if statement.contains(LoadedProfile.lowToken) {
+                guard let low = profile.low, let high = profile.high else {
+                    throw SyncError.unexpected(
+                        "sync '\(run.plan.name)': the profile of \(staging) found keyed rows but no partition range")
+                }
+                statement = LoadedProfile.substitute(statement, low: low, high: high)
+            }
+        }
+        try await mergeStaged(statement, merge: merge, staging: staging, run: run, rows: nil, finished: finished)
+    }
+
+    /// The profile step over the loaded staging table: rows with a NULL key counted (and shown; the MERGE drops
+    /// them) and the loaded range of partition days found.
+    func profileLoaded(_ step: Step, staging: TableReference, run: SyncRun) async throws(SyncError) -> LoadedProfile {
+        guard let sql = step.sql else {
+            throw SyncError.invalidPlan("sync '\(run.plan.name)': its profile step has no SQL")
+        }
+        try await run.keepLease()
+        var job = QueryJob(
+            sql: sql, jobId: step.jobId, location: run.target.location,
+            labels: ["bqsync-sync": BigQueryClient.labelValue(run.target.sync.name)], reads: [staging],
+            budget: run.target.policy.name, cacheable: false)
+        job.resuming = run.resuming
+        let result = try await SyncError.lifting { () async throws(BigQueryError) in try await client.query(job) }
+        guard let profile = LoadedProfile(result, pruned: sql.contains("partition_low")) else {
+            throw SyncError.unexpected(
+                "sync '\(run.plan.name)': the profile of \(staging) answered rows bqsync cannot read: \(result.rows)")
+        }
+        run.finished(result.outcome, kind: .profile, rows: profile.rows)
+        run.tally.nullKeyRows += profile.nullKeyRows
+        if profile.nullKeyRows > 0 {
+            let keys = run.target.layout.keys.map { run.target.layout.columns[$0].name }.joined(separator: ", ")
+            run.observe(
+                .note(
+                    "\(run.plan.name): \(profile.nullKeyRows) of the \(profile.rows) loaded rows have a NULL merge key (\(keys)) "
+                        + "and are skipped: such a row can never match a target row"))
+        }
+        return profile
     }
 
     /// The staging table's schema after a load of self-describing files, against the target's columns: a

@@ -83,7 +83,7 @@ struct PlanRenderer {
             let billed = run.compactMap(\.estimate?.billedBytes).reduce(0, +)
             var line = "\(step.kind.rawValue)" + (run.count > 1 ? " ×\(run.count)" : "")
             if rows > 0 { line += "  \(rows) rows" }
-            if step.kind == .merge {
+            if step.kind.isQuery {
                 line += "  ≈ \(Format.bytes(billed)) billed"
                 if let accuracy = step.estimate?.accuracy { line += " (\(accuracy.rawValue.lowercased()))" }
             }
@@ -149,6 +149,7 @@ struct PlanRenderer {
             if let inserted = s.inserted { counts.append("\(inserted) inserted") }
             if let updated = s.updated { counts.append("\(updated) updated") }
             if let deleted = s.deleted { counts.append("\(deleted) deleted") }
+            if s.nullKeyRows > 0 { counts.append("\(s.nullKeyRows) skipped for a NULL key") }
             if counts.isEmpty {
                 counts.append("\(s.affected) rows affected (the server reports no insert/update/delete breakdown)")
             }
