@@ -85,11 +85,38 @@ private final class ParserHandle {
             return YAMLError(problem, at: SourceText.mark(ofByte: Int(parser.problem_offset), in: bytes))
         }
         let at = mark(parser.problem_mark)
-        if let context = parser.context.map({ String(cString: $0) }) {
-            let contextMark = mark(parser.context_mark)
-            return YAMLError("\(problem) (\(context) at \(contextMark))", at: at)
+        // A tab where indentation is read: libyaml's words, then what to do (its context adds nothing here).
+        if SyntaxAdvice.isTab(at: at, in: bytes) {
+            return YAMLError("\(problem) — \(SyntaxAdvice.tabs)", at: at)
         }
-        return YAMLError(problem, at: at)
+        var message = problem
+        if let context = parser.context.map({ String(cString: $0) }) {
+            message += " (\(context) at \(mark(parser.context_mark)))"
+        }
+        if SyntaxAdvice.isIndentation(problem) { message += " — \(SyntaxAdvice.indentation)" }
+        return YAMLError(message, at: at)
+    }
+}
+
+/// What to do about libyaml's syntax errors, said after its own words.
+enum SyntaxAdvice {
+    static let tabs = "indent with spaces, not tabs"
+    static let indentation = "check the indentation of this line against the one above"
+
+    /// libyaml's problems that come from a line indented more or less than its structure allows.
+    static let indentationProblems = [
+        "mapping values are not allowed in this context", "did not find expected key",
+        "did not find expected '-' indicator", "block sequence entries are not allowed in this context",
+    ]
+
+    static func isIndentation(_ problem: String) -> Bool { indentationProblems.contains(problem) }
+
+    /// Whether the character at a mark (libyaml counts columns in characters) is a tab.
+    static func isTab(at mark: Mark, in bytes: [UInt8]) -> Bool {
+        let lines = SourceText.lines(bytes)
+        guard lines.indices.contains(mark.line - 1) else { return false }
+        let scalars = Array(lines[mark.line - 1].unicodeScalars)
+        return scalars.indices.contains(mark.column - 1) && scalars[mark.column - 1] == "\t"
     }
 }
 

@@ -148,6 +148,37 @@ struct YAMLParserTests {
         #expect(tabs?.mark.line == 2)
     }
 
+    @Test("a tab where indentation is read says to indent with spaces, keeping libyaml's words")
+    func tabs() {
+        let advice = "indent with spaces, not tabs"
+        #expect(
+            error("a:\n\t- x\n")?.message == "found character that cannot start any token — \(advice)")
+        #expect(
+            error("a:\n  b: c\n\td: e\n")?.message == "found a tab character that violates indentation — \(advice)")
+        #expect(
+            error("a: |\n\tx\n")?.message
+                == "found a tab character where an indentation space is expected — \(advice)")
+        // After a multi-byte character the column still finds the tab.
+        let failure = error("é:\n\t- x\n")
+        #expect(failure?.mark == Mark(line: 2, column: 1))
+        #expect(failure?.message.hasSuffix(advice) == true)
+        // A character that is not a tab gets libyaml's words only.
+        #expect(
+            error("a: `x`\n")?.message
+                == "found character that cannot start any token (while scanning for the next token at 1:4)")
+    }
+
+    @Test(
+        "an indentation error says to compare the line with the one above",
+        arguments: [
+            ("a:\n  b: 1\n    c: 2\n", "mapping values are not allowed in this context"),
+            ("a:\n  b: 1\n c: 2\n", "did not find expected key (while parsing a block mapping at 1:1)"),
+            ("a:\n  - x\n  b: 1\n", "did not find expected '-' indicator (while parsing a block collection at 2:3)"),
+        ])
+    func indentation(_ text: String, _ problem: String) {
+        #expect(error(text)?.message == "\(problem) — check the indentation of this line against the one above")
+    }
+
     @Test("an end-of-stream mark in a file without a final newline is moved onto the last line")
     func clampsEndMark() {
         let failure = error("a: [1, 2")
