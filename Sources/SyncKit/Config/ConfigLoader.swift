@@ -190,6 +190,8 @@ public struct ConfigLoader: Sendable {
         var description: String { self == .sync ? "a sync definition" : "a policy" }
 
         var requiredKeys: String { self == .sync ? "'version', 'source', 'target' and 'merge'" : "'version'" }
+
+        var homes: KeyHomes { self == .sync ? SyncDecoder.homes : PolicyDecoder.homes }
     }
 
     /// Reads and parses one file; problems become diagnostics.
@@ -220,7 +222,7 @@ public struct ConfigLoader: Sendable {
                         at: root?.mark ?? Mark(line: 1, column: 1)))
                 return nil
             }
-            return (NodeReader(file: file, documentKind: kind.description), root)
+            return (NodeReader(file: file, documentKind: kind.description, homes: kind.homes), root)
         } catch {
             diagnostics.append(file.error(error.message, at: error.mark))
         }

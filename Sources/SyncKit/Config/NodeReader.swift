@@ -6,12 +6,15 @@ final class NodeReader {
     let file: ConfigFile
     /// What the whole file is, for messages about its top level: "a sync definition", "a policy".
     let documentKind: String
+    /// Where each key of this kind of file belongs, for a key written in the wrong block.
+    let homes: KeyHomes
     private(set) var diagnostics: [Diagnostic] = []
     private(set) var marks: [String: Mark] = [:]
 
-    init(file: ConfigFile, documentKind: String = "the document") {
+    init(file: ConfigFile, documentKind: String = "the document", homes: KeyHomes = KeyHomes([])) {
         self.file = file
         self.documentKind = documentKind
+        self.homes = homes
     }
 
     func error(_ message: String, at mark: Mark, notes: [String] = []) {
@@ -40,8 +43,8 @@ final class NodeReader {
         return ["the value comes through an alias from \(file.location(origin))"]
     }
 
-    /// The keys of a mapping, checked: it is a mapping, every key is known (else a did-you-mean), and the
-    /// required ones are there. `elsewhere` maps keys that belong to another variant to a hint.
+    /// The keys of a mapping, checked: it is a mapping, every key is known (else where it belongs, or a
+    /// did-you-mean), and the required ones are there. `elsewhere` maps keys that belong to another variant to a hint.
     func mapping(
         _ node: YAMLNode, path: String, allowed: [String], required: [String] = [],
         elsewhere: [String: String] = [:]
@@ -65,7 +68,9 @@ final class NodeReader {
                 error("YAML merge keys ('<<') are not supported; write the keys out", at: pair.key.mark)
             } else {
                 let place = path.isEmpty ? "" : " in '\(path)'"
-                error("unknown key \(quote(key))\(place)\(Suggest.hint(for: key, in: allowed))", at: pair.key.mark)
+                // A key another block has is more likely misplaced than misspelt.
+                let hint = homes.hint(for: key, at: path) ?? Suggest.hint(for: key, in: allowed)
+                error("unknown key \(quote(key))\(place)\(hint)", at: pair.key.mark)
             }
         }
         for key in required where fields[key] == nil && elsewhere[key] == nil {

@@ -7,6 +7,16 @@ struct PolicyDecoder {
         "version", "name", "pricing", "session", "query", "warn_at", "protected_tables", "cache", "retry",
         "circuit_breaker",
     ]
+    static let pricingKeys = ["usd_per_tib"]
+    static let sessionKeys = ["max_bytes_billed", "max_queries", "max_cost_usd"]
+    static let queryKeys = ["max_bytes_billed"]
+    static let retryKeys = ["max_attempts", "initial_backoff", "max_backoff", "deadline"]
+    static let circuitBreakerKeys = ["failure_threshold", "reset_after"]
+    /// Every block's keys, for "it belongs under 'session'".
+    static let homes = KeyHomes([
+        .init("", topKeys), .init("pricing", pricingKeys), .init("session", sessionKeys), .init("query", queryKeys),
+        .init("retry", retryKeys), .init("circuit_breaker", circuitBreakerKeys),
+    ])
 
     let reader: NodeReader
     let stem: String
@@ -37,7 +47,7 @@ struct PolicyDecoder {
                 "the policy is named after its file, \(quote(stem)), which is not a valid name (\(problem)); set 'name:'",
                 at: Mark(line: 1, column: 1))
         }
-        if let node = top["pricing"], let keys = reader.mapping(node, path: "pricing", allowed: ["usd_per_tib"]) {
+        if let node = top["pricing"], let keys = reader.mapping(node, path: "pricing", allowed: Self.pricingKeys) {
             if let node = keys["usd_per_tib"], let price = reader.unit(node, path: "pricing.usd_per_tib", Units.dollars)
             {
                 if price <= 0 { reader.error("'pricing.usd_per_tib' must be more than 0", at: node) }
@@ -46,7 +56,7 @@ struct PolicyDecoder {
         }
         if let node = top["session"],
             let keys = reader.mapping(
-                node, path: "session", allowed: ["max_bytes_billed", "max_queries", "max_cost_usd"])
+                node, path: "session", allowed: Self.sessionKeys)
         {
             if let node = keys["max_bytes_billed"], let bytes = positiveBytes(node, path: "session.max_bytes_billed") {
                 policy.limits.sessionBytes = bytes
@@ -68,7 +78,7 @@ struct PolicyDecoder {
                 policy.limits.sessionCostUSD = dollars
             }
         }
-        if let node = top["query"], let keys = reader.mapping(node, path: "query", allowed: ["max_bytes_billed"]) {
+        if let node = top["query"], let keys = reader.mapping(node, path: "query", allowed: Self.queryKeys) {
             if let node = keys["max_bytes_billed"], let bytes = positiveBytes(node, path: "query.max_bytes_billed") {
                 // BigQuery bills every query at least 10 MB: a lower ceiling would refuse every job.
                 if bytes < 10_000_000 {
@@ -101,7 +111,7 @@ struct PolicyDecoder {
         if let node = top["cache"], let cache = reader.bool(node, path: "cache") { policy.cache = cache }
         if let node = top["retry"] { decodeRetry(node, into: &policy.retry) }
         if let node = top["circuit_breaker"],
-            let keys = reader.mapping(node, path: "circuit_breaker", allowed: ["failure_threshold", "reset_after"])
+            let keys = reader.mapping(node, path: "circuit_breaker", allowed: Self.circuitBreakerKeys)
         {
             if let node = keys["failure_threshold"],
                 let count = reader.int(node, path: "circuit_breaker.failure_threshold", range: 1...1000)
@@ -120,7 +130,7 @@ struct PolicyDecoder {
     private func decodeRetry(_ node: YAMLNode, into retry: inout RetryPolicy) {
         guard
             let keys = reader.mapping(
-                node, path: "retry", allowed: ["max_attempts", "initial_backoff", "max_backoff", "deadline"])
+                node, path: "retry", allowed: Self.retryKeys)
         else { return }
         if let node = keys["max_attempts"], let count = reader.int(node, path: "retry.max_attempts", range: 1...100) {
             retry.maxAttempts = count

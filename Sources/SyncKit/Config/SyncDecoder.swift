@@ -19,6 +19,13 @@ struct SyncDecoder {
     static let partitioningKeys = ["field", "type"]
     static let mergeKeys = ["keys", "order_by", "update", "delete_when"]
     static let batchKeys = ["size", "strategy"]
+    /// Every block's keys, for "it belongs under 'target'".
+    static let homes = KeyHomes([
+        .init("", topKeys), .init("source", ["type"] + SourceSpec.Kind.allCases.flatMap { sourceKeys[$0] ?? [] }),
+        .init("target", targetKeys), .init("target.partitioning", partitioningKeys),
+        .init("target.schema[]", columnKeys, label: "a 'target.schema' column"), .init("merge", mergeKeys),
+        .init("batch", batchKeys),
+    ])
 
     let reader: NodeReader
     /// The file's name without extension: the sync's default name.
