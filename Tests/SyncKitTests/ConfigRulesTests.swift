@@ -135,6 +135,37 @@ struct ConfigRulesTests {
         #expect(SyncDecoder.delimiterProblem(text, forLoadJob: forLoadJob) == problem)
     }
 
+    @Test(
+        "column types: BigQuery's names and aliases in any case; others get one message that says what to write",
+        arguments: [
+            ("int64", nil), ("Integer", nil), ("DECIMAL", nil), ("bigdecimal", nil),
+            (" STRING ", "unknown column type ' STRING ' (did you mean 'STRING'?)"),
+            ("Double Precision", "unknown column type 'Double Precision' (did you mean 'FLOAT64'?)"),
+            ("NVARCHAR", "unknown column type 'NVARCHAR' (did you mean 'STRING'?)"),
+            ("TIMESTMAP", "unknown column type 'TIMESTMAP' (did you mean 'TIMESTAMP'?)"),
+            ("numeric(38, 9)", "parameterized types are not supported by bqsync: use NUMERIC (got 'numeric(38, 9)')"),
+            (
+                "BIGNUMERIC(76,38)",
+                "parameterized types are not supported by bqsync: use BIGNUMERIC (got 'BIGNUMERIC(76,38)')"
+            ),
+            ("varchar(20)", "parameterized types are not supported by bqsync: use STRING (got 'varchar(20)')"),
+            ("bytes(16)", "parameterized types are not supported by bqsync: use BYTES (got 'bytes(16)')"),
+            ("array<int64>", "column type ARRAY is not supported by bqsync"),
+            ("STRUCT<a INT64>", "column type STRUCT is not supported by bqsync"),
+            ("record", "column type RECORD is not supported by bqsync"),
+            ("RANGE<TIMESTAMP>", "column type RANGE is not supported by bqsync"),
+            (
+                "frob(1)",
+                "unknown column type 'frob(1)' (valid types: STRING, BYTES, INT64, FLOAT64, NUMERIC, BIGNUMERIC, BOOL, DATE, DATETIME, TIME, TIMESTAMP, JSON)"
+            ),
+        ] as [(String, String?)])
+    func columnTypes(_ text: String, _ problem: String?) {
+        switch ColumnTypes.read(text) {
+        case .success: #expect(problem == nil)
+        case .failure(let found): #expect(found.message == problem)
+        }
+    }
+
     @Test("table names are checked part by part, echoed safely")
     func tableNames() {
         #expect(SyncDecoder.tableNameProblem("bqsync-demo.crm.contacts") == nil)

@@ -36,7 +36,10 @@ extension SyncDecoder {
     }
 
     private func decodeColumn(_ item: YAMLNode, path: String) -> Column? {
-        guard let keys = reader.mapping(item, path: path, allowed: Self.columnKeys, required: ["name", "type"])
+        let split = Self.splitType(item)
+        guard
+            let keys = reader.mapping(
+                item, path: path, allowed: Self.columnKeys + (split?.pieces ?? []), required: ["name", "type"])
         else { return nil }
         var name: String?
         if let node = keys["name"], let text = reader.string(node, path: "\(path).name") {
@@ -50,22 +53,39 @@ extension SyncDecoder {
             reader.string($0, path: "\(path).description", allowEmpty: true)
         }
         return Column(
-            name: name, nameNode: keys["name"], type: keys["type"].flatMap { columnType($0, path: "\(path).type") },
+            name: name, nameNode: keys["name"],
+            type: keys["type"].flatMap { columnType($0, path: "\(path).type", written: split?.text) },
             mode: keys["mode"].map { columnMode($0, path: "\(path).mode") } ?? .nullable, description: description)
     }
 
-    private func columnType(_ node: YAMLNode, path: String) -> FieldType? {
-        guard let text = reader.string(node, path: path) else { return nil }
-        if let type = FieldType(bigQueryName: text) { return type }
-        let unsupported = ["RECORD", "STRUCT", "ARRAY", "GEOGRAPHY", "INTERVAL", "RANGE"]
-        if unsupported.contains(text.uppercased()) {
-            reader.error("column type \(text.uppercased()) is not supported by bqsync", at: node)
-        } else {
-            reader.error(
-                "unknown column type \(quote(text))\(Suggest.hint(for: text.uppercased(), in: FieldType.allCases.map(\.rawValue)))",
-                at: node)
+    /// A column's type; `written` is its text when a flow mapping split it at a comma (`decimal(10,2)`).
+    private func columnType(_ node: YAMLNode, path: String, written: String?) -> FieldType? {
+        guard let text = written ?? reader.string(node, path: path) else { return nil }
+        switch ColumnTypes.read(text) {
+        case .success(let type): return type
+        case .failure(let problem):
+            reader.error(problem.message, at: node)
+            return nil
         }
-        return nil
+    }
+
+    /// In a flow mapping, `{name: amount, type: decimal(10,2)}` is split by its comma into `type: decimal(10`
+    /// and a key `2)` without a value. This puts the type back together (`decimal(10,2)`), and names the keys
+    /// that were pieces of it, so that the type gets one message and the pieces none.
+    static func splitType(_ item: YAMLNode) -> (text: String, pieces: [String])? {
+        guard let pairs = item.mapping,
+            let start = pairs.firstIndex(where: { $0.key.scalar?.value == "type" }),
+            var text = pairs[start].value.scalar?.value, ColumnTypes.openBrackets(text) > 0
+        else { return nil }
+        var pieces: [String] = []
+        for pair in pairs[(start + 1)...] {
+            guard ColumnTypes.openBrackets(text) > 0, let key = pair.key.scalar?.value,
+                let value = pair.value.scalar, value.value.isEmpty, value.style == .plain
+            else { break }
+            text += "," + key
+            pieces.append(key)
+        }
+        return pieces.isEmpty ? nil : (text, pieces)
     }
 
     /// NULLABLE or REQUIRED, in any case; a wrong mode is reported and read as NULLABLE.
