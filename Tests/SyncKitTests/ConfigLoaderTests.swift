@@ -231,6 +231,73 @@ struct ConfigLoaderTests {
     }
 }
 
+/// Words from a fixed set read the same in any case, as column types and modes always have.
+@Suite("case-insensitive words")
+struct CaseInsensitiveWordTests {
+    @Test("source type, format, partitioning type, update, strategy, type and mode in any case")
+    func anyCase() throws {
+        let workspace = try Workspace()
+        try workspace.write(
+            "syncs.d/local.yaml",
+            """
+            version: 1
+            source: {type: NDJSON, path: rows.ndjson}
+            target:
+              table: bqsync-demo.crm.contacts
+              create_if_missing: true
+              schema:
+                - {name: id, type: int64, mode: required}
+                - {name: day, type: Date}
+              partitioning: {field: day, type: month}
+            merge: {keys: [id], update: ALL}
+            batch: {strategy: Staged}
+
+            """)
+        try workspace.write(
+            "syncs.d/files.yaml",
+            """
+            version: 1
+            source: {type: Gcs, uris: ["gs://bucket/rows.csv"], format: csv, delimiter: ";"}
+            target: {table: bqsync-demo.crm.files}
+            merge: {keys: [id]}
+
+            """)
+        try workspace.write(
+            "syncs.d/query.yaml",
+            """
+            version: 1
+            source: {type: QUERY, query: SELECT 1 AS id}
+            target: {table: bqsync-demo.crm.query}
+            merge: {keys: [id]}
+
+            """)
+        let configuration = ConfigLoader(directory: workspace.root).load()
+        #expect(configuration.diagnostics.filter { $0.severity == .error }.map(\.description) == [])
+        let syncs = Dictionary(uniqueKeysWithValues: configuration.syncs.map { ($0.name, $0) })
+        let local = try #require(syncs["local"])
+        #expect(local.source.kind == .ndjson)
+        #expect(local.batch.strategy == .staged)
+        #expect(local.merge.update == .all)
+        #expect(local.target.partitioning?.type == .month)
+        #expect(local.target.schema?.map(\.mode) == [.required, .nullable])
+        #expect(syncs["files"]?.source.kind == .gcs)
+        #expect(syncs["files"]?.source.format == .csv)
+        #expect(syncs["query"]?.source.kind == .query)
+    }
+
+    @Test("a word that is not one of the choices is still refused, with its did-you-mean")
+    func wrongWord() throws {
+        let workspace = try Workspace()
+        try workspace.write(
+            "syncs.d/a.yaml", ConfigLoaderTests.okSync.replacingOccurrences(of: "type: ndjson", with: "type: NDJSN"))
+        let configuration = ConfigLoader(directory: workspace.root).load()
+        #expect(
+            configuration.diagnostics.map(\.message) == [
+                "'source.type' must be one of ndjson, csv, query, gcs (got 'NDJSN') (did you mean 'ndjson'?)"
+            ])
+    }
+}
+
 /// `SyncDefinition.location(of:)`: the typed keys later checks point at.
 @Suite("definition key locations")
 struct DefinitionKeyTests {

@@ -183,17 +183,12 @@ final class NodeReader {
         return ok ? result : nil
     }
 
-    /// One of a fixed set of words, with a did-you-mean.
-    func choice<T: RawRepresentable & CaseIterable>(
-        _ node: YAMLNode, path: String, as: T.Type, caseInsensitive: Bool = false
-    ) -> T? where T.RawValue == String {
+    /// One of a fixed set of words, in any case (as column types and modes are), with a did-you-mean.
+    func choice<T: RawRepresentable & CaseIterable>(_ node: YAMLNode, path: String, as: T.Type) -> T?
+    where T.RawValue == String {
         guard let text = string(node, path: path) else { return nil }
         let options = T.allCases.map(\.rawValue)
-        let wanted = caseInsensitive ? text.uppercased() : text
-        if let value = T.allCases.first(where: { (caseInsensitive ? $0.rawValue.uppercased() : $0.rawValue) == wanted })
-        {
-            return value
-        }
+        if let value = T.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) { return value }
         error(
             "\(label(path)) must be one of \(options.joined(separator: ", ")) (got \(quote(text)))\(Suggest.hint(for: text, in: options))",
             at: node)

@@ -53,10 +53,10 @@ extension SyncDecoder {
         return column
     }
 
-    /// `all`, or a list of distinct non-key columns.
+    /// `all` (in any case), or a list of distinct non-key columns.
     private func decodeUpdate(_ node: YAMLNode, keys: [String], schema: [FieldSpec]?) -> MergeSpec.Update {
         if node.scalar != nil {
-            if let text = reader.string(node, path: "merge.update"), text != "all" {
+            if let text = reader.string(node, path: "merge.update"), text.lowercased() != "all" {
                 reader.error("'merge.update' must be 'all' or a list of columns (got \(quote(text)))", at: node)
             }
             return .all

@@ -76,7 +76,7 @@ extension SyncDecoder {
         // A format that is not one of the choices has its own error, and is nil here.
         let format =
             fields["format"].map {
-                reader.choice($0, path: "source.format", as: SourceSpec.Format.self, caseInsensitive: true)
+                reader.choice($0, path: "source.format", as: SourceSpec.Format.self)
             } ?? .ndjson
         let delimiter = delimiter(fields, forLoadJob: true, format: format)
         var skipLeadingRows = 0

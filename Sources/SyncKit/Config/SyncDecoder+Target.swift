@@ -90,7 +90,7 @@ extension SyncDecoder {
         let granularity =
             keys["type"].map {
                 reader.choice(
-                    $0, path: "target.partitioning.type", as: PartitioningSpec.Granularity.self, caseInsensitive: true)
+                    $0, path: "target.partitioning.type", as: PartitioningSpec.Granularity.self)
             } ?? .day
         guard let fieldNode = keys["field"], let field = reader.string(fieldNode, path: "target.partitioning.field"),
             let granularity
