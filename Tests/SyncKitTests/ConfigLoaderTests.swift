@@ -71,6 +71,88 @@ struct ConfigLoaderTests {
         #expect(configuration.diagnostics.first?.notes.first?.hasSuffix("policies/a.yaml:2:7") == true)
     }
 
+    // MARK: a broken definition blocks only itself
+
+    func warnings(_ configuration: Configuration, relativeTo workspace: Workspace) -> [String] {
+        configuration.diagnostics.filter { $0.severity == .warning }.map { diagnostic in
+            let location =
+                diagnostic.location.map {
+                    "\($0.file.replacingOccurrences(of: workspace.root + "/", with: "")):\($0.line):\($0.column): "
+                } ?? ""
+            return location + diagnostic.message
+        }
+    }
+
+    @Test("with sync names, errors in other definitions are warnings at the same place; without, they are errors")
+    func otherDefinitionsWarn() throws {
+        let workspace = try Workspace()
+        try workspace.write("syncs.d/orders.yaml", Self.okSync.replacingOccurrences(of: "contacts", with: "orders"))
+        try workspace.write("syncs.d/broken.yaml", Self.okSync + "schema: []\n")
+        try workspace.write("syncs.d/unparseable.yaml", "version: 1\nsource:\n\ttype: ndjson\n")
+        let loader = ConfigLoader(directory: workspace.root)
+        let all = loader.load()
+        let problems = [
+            "syncs.d/broken.yaml:5:1: unknown key 'schema': it belongs under 'target'",
+            "syncs.d/unparseable.yaml:3:1: found character that cannot start any token — indent with spaces, not tabs",
+        ]
+        #expect(errors(all, relativeTo: workspace) == problems)
+
+        let orders = loader.load(syncs: ["orders"])
+        #expect(errors(orders, relativeTo: workspace) == [])
+        #expect(warnings(orders, relativeTo: workspace) == problems)
+        #expect(orders.diagnostics.allSatisfy { $0.notes.last == "not needed by 'orders', so it does not stop it" })
+        #expect(orders.syncs.map(\.name) == ["orders"])
+        #expect(try Planner.select(["orders"], from: orders).map(\.name) == ["orders"])
+
+        // A named sync's own errors count, also when its file could not be parsed (it is known by its file name).
+        #expect(errors(loader.load(syncs: ["orders", "broken"]), relativeTo: workspace) == [problems[0]])
+        #expect(errors(loader.load(syncs: ["unparseable"]), relativeTo: workspace) == [problems[1]])
+    }
+
+    @Test("with sync names, the policies those syncs use must be valid, and no others")
+    func policiesOfNamedSyncs() throws {
+        let workspace = try Workspace()
+        try workspace.write("policies/strict.yaml", "version: 1\nsession: {max_queries: 0}\n")
+        try workspace.write("policies/other.yaml", "version: 1\nwarn_at: 200%\n")
+        try workspace.write("policies/default.yaml", "version: 1\ncache: maybe\n")
+        try workspace.write("syncs.d/orders.yaml", Self.okSync + "policy: strict\n")
+        try workspace.write("syncs.d/plain.yaml", Self.okSync.replacingOccurrences(of: "contacts", with: "plain"))
+        let loader = ConfigLoader(directory: workspace.root)
+        let strict = "policies/strict.yaml:2:24: 'session.max_queries' must be between 1 and 1,000,000 (got 0)"
+        let other = "policies/other.yaml:2:10: 'warn_at': '200%' must be more than 0% and at most 100%"
+        let byDefault = "policies/default.yaml:2:8: 'cache' must be true or false, not a string"
+        let orders = loader.load(syncs: ["orders"])
+        #expect(errors(orders, relativeTo: workspace) == [strict])
+        #expect(warnings(orders, relativeTo: workspace) == [byDefault, other])
+        // A sync that names no policy uses `default`.
+        #expect(errors(loader.load(syncs: ["plain"]), relativeTo: workspace) == [byDefault])
+    }
+
+    @Test("with sync names, another sync's protected target is a warning, not a refusal")
+    func otherRefusalWarns() throws {
+        let workspace = try Workspace()
+        try workspace.write("policies/default.yaml", "version: 1\nprotected_tables: ['*.finance.*']\n")
+        try workspace.write("syncs.d/orders.yaml", Self.okSync)
+        try workspace.write(
+            "syncs.d/ledger.yaml", Self.okSync.replacingOccurrences(of: "crm.contacts", with: "finance.ledger"))
+        let loader = ConfigLoader(directory: workspace.root)
+        #expect(loader.load().diagnostics.filter(\.isRefusal).count == 1)
+        let orders = loader.load(syncs: ["orders"])
+        #expect(errors(orders, relativeTo: workspace) == [])
+        #expect(orders.diagnostics.count == 1)
+        #expect(orders.diagnostics.first?.isRefusal == false)
+        #expect(orders.diagnostics.first?.location?.line == 3)
+    }
+
+    @Test("with sync names, an error that is no file's still counts")
+    func errorsOfNoFileCount() throws {
+        let workspace = try Workspace()
+        try FileManager.default.removeItem(atPath: workspace.path("syncs.d"))
+        let found = errors(ConfigLoader(directory: workspace.root).load(syncs: ["orders"]), relativeTo: workspace)
+        #expect(found.count == 1)
+        #expect(found.first?.hasPrefix("no syncs.d/ directory") == true)
+    }
+
     // MARK: protection
 
     @Test("a pattern naming a project protects a table whose project is not known")

@@ -12,12 +12,47 @@ public struct Configuration: Sendable {
     public var diagnostics: [Diagnostic]
     /// How many files were read.
     public var fileCount: Int
+    /// What each file read defines, by its displayed path (the file of a diagnostic's location).
+    var owners: [String: FileOwner] = [:]
 
     /// A policy by name (the built-in default is among them unless a broken `default` file replaced it).
     public func policy(named name: String) -> Policy? { policies[name] }
 
     /// The policy a sync uses.
     public func policy(for sync: SyncDefinition) -> Policy? { policy(named: sync.policyName) }
+}
+
+/// What one configuration file defines: a sync or a policy, by its name (the file name when the name could not be
+/// read), and for a sync the policy it uses (nil when that could not be read).
+struct FileOwner: Sendable, Hashable {
+    var isPolicy: Bool
+    var name: String
+    var policy: String?
+}
+
+extension Configuration {
+    /// The configuration as a command that names syncs needs it: a broken definition blocks only itself. Errors
+    /// in the files of the named syncs and of the policies they use still count; errors in any other file become
+    /// warnings, at the same place. Errors that are no file's (a missing `syncs.d/`) still count. With no names,
+    /// everything must be valid, and the configuration is returned as it is.
+    public func scoped(to names: [String]) -> Configuration {
+        guard !names.isEmpty else { return self }
+        let wanted = Set(names)
+        let policies = Set(owners.values.filter { !$0.isPolicy && wanted.contains($0.name) }.compactMap(\.policy))
+        let named = names.map { quote($0) }.joined(separator: ", ")
+        var scoped = self
+        scoped.diagnostics = diagnostics.map { diagnostic in
+            guard diagnostic.severity == .error, let file = diagnostic.location?.file, let owner = owners[file],
+                !(owner.isPolicy ? policies.contains(owner.name) : wanted.contains(owner.name))
+            else { return diagnostic }
+            var warning = diagnostic
+            warning.severity = .warning
+            warning.isRefusal = false
+            warning.notes.append("not needed by \(named), so it does not stop \(names.count == 1 ? "it" : "them")")
+            return warning
+        }
+        return scoped
+    }
 }
 
 /// Finds, reads and checks the configuration under a directory (`-C DIR`).
@@ -42,7 +77,10 @@ public struct ConfigLoader: Sendable {
     /// definitions, while `policies/` is still read to resolve what they refer to. A path is a policy when
     /// it is (or is in) a directory named `policies`; paths are compared after resolving `.`, `..` and
     /// symbolic links, so one file named two ways is read once.
-    public func load(paths: [String] = []) -> Configuration {
+    ///
+    /// With `syncs`, only those syncs and the policies they use must be valid: errors elsewhere are warnings
+    /// (see `Configuration.scoped(to:)`).
+    public func load(paths: [String] = [], syncs names: [String] = []) -> Configuration {
         var diagnostics: [Diagnostic] = []
         var syncFiles: [String] = []
         var policyFiles: [String] = []
@@ -79,6 +117,7 @@ public struct ConfigLoader: Sendable {
             for file in yamlFiles(in: policiesDir, diagnostics: &diagnostics) { add(file, asPolicy: true) }
         }
         return check(syncs: syncFiles.map(Self.read), policies: policyFiles.map(Self.read), diagnostics: diagnostics)
+            .scoped(to: names)
     }
 
     /// One file to check: its displayed path and its bytes, or why they could not be read.
@@ -109,15 +148,18 @@ public struct ConfigLoader: Sendable {
         var policies: [String: Policy] = [:]
         var policyMarks: [String: SourceLocation] = [:]
         var brokenPolicies: Set<String> = []
+        var owners: [String: FileOwner] = [:]
         for input in policyFiles {
             let stem = FileIO.stem(input.path)
             guard let (reader, root) = parse(input, kind: .policy, diagnostics: &diagnostics) else {
                 // Unreadable: its name is unknown, so the file name is the best guess at what syncs call it.
                 brokenPolicies.insert(stem)
+                owners[input.path] = FileOwner(isPolicy: true, name: stem)
                 continue
             }
             let decoded = PolicyDecoder(reader: reader, stem: stem).decode(root)
             diagnostics += reader.diagnostics
+            owners[input.path] = FileOwner(isPolicy: true, name: decoded.name)
             guard let policy = decoded.policy else {
                 brokenPolicies.insert(decoded.name)
                 continue
@@ -141,12 +183,17 @@ public struct ConfigLoader: Sendable {
         var syncs: [SyncDefinition] = []
         var syncNames: [String: SourceLocation] = [:]
         for input in syncFiles {
-            guard let (reader, root) = parse(input, kind: .sync, diagnostics: &diagnostics) else { continue }
+            let stem = FileIO.stem(input.path)
+            guard let (reader, root) = parse(input, kind: .sync, diagnostics: &diagnostics) else {
+                owners[input.path] = FileOwner(isPolicy: false, name: stem)
+                continue
+            }
             let decoder = SyncDecoder(
-                reader: reader, stem: FileIO.stem(input.path), baseDirectory: FileIO.directory(of: input.path),
+                reader: reader, stem: stem, baseDirectory: FileIO.directory(of: input.path),
                 policies: policies, brokenPolicies: brokenPolicies, defaultProject: defaultProject)
             let decoded = decoder.decode(root)
             diagnostics += reader.diagnostics
+            owners[input.path] = FileOwner(isPolicy: false, name: decoded.name ?? stem, policy: decoded.policyName)
             guard let name = decoded.name else { continue }
             let location =
                 reader.marks["name"].map { reader.file.location($0) }
@@ -169,7 +216,8 @@ public struct ConfigLoader: Sendable {
             )
         }.map(\.element)
         return Configuration(
-            syncs: syncs, policies: policies, diagnostics: diagnostics, fileCount: syncFiles.count + policyFiles.count)
+            syncs: syncs, policies: policies, diagnostics: diagnostics, fileCount: syncFiles.count + policyFiles.count,
+            owners: owners)
     }
 
     private func yamlFiles(in directory: String, diagnostics: inout [Diagnostic]) -> [String] {

@@ -38,23 +38,20 @@ struct SyncDecoder {
     /// The project for a table named without one (for the protected-table check).
     let defaultProject: String?
 
-    /// The sync's name (when it could be read) and the definition (when nothing was wrong).
+    /// The sync's name (when it could be read), the policy it names (when it could be read), and the
+    /// definition (when nothing was wrong).
     struct Decoded {
         var name: String?
+        var policyName: String?
         var definition: SyncDefinition?
     }
 
     func decode(_ root: YAMLNode) -> Decoded {
-        let sync = decodeDefinition(root)
-        return Decoded(name: sync.name, definition: sync.definition)
-    }
-
-    private func decodeDefinition(_ root: YAMLNode) -> (name: String?, definition: SyncDefinition?) {
         guard
             let top = reader.mapping(
                 root, path: "", allowed: Self.topKeys, required: ["version", "source", "target", "merge"])
         else {
-            return (nil, nil)
+            return Decoded()
         }
         if let version = top["version"] { checkVersion(version, reader: reader) }
         let name = decodeName(top["name"])
@@ -63,23 +60,27 @@ struct SyncDecoder {
         let source = top["source"].flatMap(decodeSource)
         let merge = top["merge"].flatMap { decodeMerge($0, schema: target?.schema) }
         let batch = top["batch"].map(decodeBatch) ?? .defaults
-        var policyName = "default"
-        if let node = top["policy"], let text = reader.string(node, path: "policy") {
-            if let problem = Self.nameProblem(text) {
-                reader.error("'policy': \(problem)", at: node)
-            } else {
-                policyName = text
-            }
-        }
-        checkPolicy(policyName, node: top["policy"], table: target?.table)
+        let policyName = decodePolicyName(top["policy"])
+        checkPolicy(policyName ?? "default", node: top["policy"], table: target?.table)
         guard let name, let source, let target, let merge, let batch, !reader.diagnostics.hasErrors else {
-            return (name, nil)
+            return Decoded(name: name, policyName: policyName)
         }
         let definition = SyncDefinition(
             name: name, description: description, source: source, target: target, merge: merge, batch: batch,
-            policyName: policyName, file: reader.file, marks: reader.marks
+            policyName: policyName ?? "default", file: reader.file, marks: reader.marks
         )
-        return (name, definition)
+        return Decoded(name: name, policyName: policyName, definition: definition)
+    }
+
+    /// `policy:`, `default` when it is not written; nil when it is written wrong.
+    private func decodePolicyName(_ node: YAMLNode?) -> String? {
+        guard let node else { return "default" }
+        guard let text = reader.string(node, path: "policy") else { return nil }
+        if let problem = Self.nameProblem(text) {
+            reader.error("'policy': \(problem)", at: node)
+            return nil
+        }
+        return text
     }
 
     /// The named policy exists, and does not protect the target table.
