@@ -93,7 +93,7 @@ private final class ParserHandle {
         if let context = parser.context.map({ String(cString: $0) }) {
             message += " (\(context) at \(mark(parser.context_mark)))"
         }
-        if SyntaxAdvice.isIndentation(problem) { message += " — \(SyntaxAdvice.indentation)" }
+        if let advice = SyntaxAdvice.advice(for: problem, at: at, in: bytes) { message += " — \(advice)" }
         return YAMLError(message, at: at)
     }
 }
@@ -109,14 +109,31 @@ enum SyntaxAdvice {
         "did not find expected '-' indicator", "block sequence entries are not allowed in this context",
     ]
 
-    static func isIndentation(_ problem: String) -> Bool { indentationProblems.contains(problem) }
+    /// A second `key: value` on one line (`source: type: ndjson`, or text such as `description: note: x`).
+    static let sameLine = "to write text with ': ' in it, quote it; to nest a mapping, start it on a new line, indented"
+
+    /// What to add to libyaml's problem at a mark, if anything.
+    static func advice(for problem: String, at mark: Mark, in bytes: [UInt8]) -> String? {
+        guard indentationProblems.contains(problem) else { return nil }
+        if problem == indentationProblems[0], let line = line(of: mark, in: bytes) {
+            // The ':' libyaml stopped at follows another "key: " on its own line.
+            let before = String(String.UnicodeScalarView(line.prefix(max(0, mark.column - 1))))
+            if before.contains(": ") { return sameLine }
+        }
+        return indentation
+    }
 
     /// Whether the character at a mark (libyaml counts columns in characters) is a tab.
     static func isTab(at mark: Mark, in bytes: [UInt8]) -> Bool {
+        guard let line = line(of: mark, in: bytes) else { return false }
+        return line.indices.contains(mark.column - 1) && line[mark.column - 1] == "\t"
+    }
+
+    /// The characters of a mark's line.
+    private static func line(of mark: Mark, in bytes: [UInt8]) -> [Unicode.Scalar]? {
         let lines = SourceText.lines(bytes)
-        guard lines.indices.contains(mark.line - 1) else { return false }
-        let scalars = Array(lines[mark.line - 1].unicodeScalars)
-        return scalars.indices.contains(mark.column - 1) && scalars[mark.column - 1] == "\t"
+        guard lines.indices.contains(mark.line - 1) else { return nil }
+        return Array(lines[mark.line - 1].unicodeScalars)
     }
 }
 

@@ -179,6 +179,14 @@ struct YAMLParserTests {
         #expect(error(text)?.message == "\(problem) — check the indentation of this line against the one above")
     }
 
+    @Test("a second 'key: value' on one line says to quote text or to nest on a new line")
+    func sameLine() {
+        let advice = "to write text with ': ' in it, quote it; to nest a mapping, start it on a new line, indented"
+        for text in ["source: type: ndjson\n", "a: 1\ndescription: note: x\n", "- a: b: c\n"] {
+            #expect(error(text)?.message == "mapping values are not allowed in this context — \(advice)", "\(text)")
+        }
+    }
+
     @Test("an end-of-stream mark in a file without a final newline is moved onto the last line")
     func clampsEndMark() {
         let failure = error("a: [1, 2")
