@@ -144,45 +144,71 @@ public struct ConfigLoader: Sendable {
     func check(syncs syncFiles: [Input], policies policyFiles: [Input], diagnostics initial: [Diagnostic] = [])
         -> Configuration
     {
-        var diagnostics = initial
+        let policies = checkPolicies(policyFiles)
+        let syncs = checkSyncs(syncFiles, policies: policies)
+        // Stable: diagnostics at one place keep the order they were found in.
+        let diagnostics = (initial + policies.diagnostics + syncs.diagnostics).enumerated().sorted { a, b in
+            let (x, y) = (a.element.location, b.element.location)
+            return (x?.file ?? "", x?.line ?? 0, x?.column ?? 0, a.offset) < (
+                y?.file ?? "", y?.line ?? 0, y?.column ?? 0, b.offset
+            )
+        }.map(\.element)
+        return Configuration(
+            syncs: syncs.syncs, policies: policies.policies, diagnostics: diagnostics,
+            fileCount: syncFiles.count + policyFiles.count, owners: policies.owners.merging(syncs.owners) { $1 })
+    }
+
+    /// What the policy files hold.
+    struct CheckedPolicies {
+        /// By name; the built-in default among them unless a `default` file (broken or not) exists.
         var policies: [String: Policy] = [:]
-        var policyMarks: [String: SourceLocation] = [:]
-        var brokenPolicies: Set<String> = []
+        /// Names of policies whose files have errors (reported there, not again in the syncs that use them).
+        var broken: Set<String> = []
         var owners: [String: FileOwner] = [:]
-        for input in policyFiles {
+        var diagnostics: [Diagnostic] = []
+    }
+
+    private func checkPolicies(_ files: [Input]) -> CheckedPolicies {
+        var checked = CheckedPolicies()
+        var first: [String: SourceLocation] = [:]
+        for input in files {
             let stem = FileIO.stem(input.path)
-            guard let (reader, root) = parse(input, kind: .policy, diagnostics: &diagnostics) else {
+            guard let (reader, root) = parse(input, kind: .policy, diagnostics: &checked.diagnostics) else {
                 // Unreadable: its name is unknown, so the file name is the best guess at what syncs call it.
-                brokenPolicies.insert(stem)
-                owners[input.path] = FileOwner(isPolicy: true, name: stem)
+                checked.broken.insert(stem)
+                checked.owners[input.path] = FileOwner(isPolicy: true, name: stem)
                 continue
             }
             let decoded = PolicyDecoder(reader: reader, stem: stem).decode(root)
-            diagnostics += reader.diagnostics
-            owners[input.path] = FileOwner(isPolicy: true, name: decoded.name)
+            checked.diagnostics += reader.diagnostics
+            checked.owners[input.path] = FileOwner(isPolicy: true, name: decoded.name)
             guard let policy = decoded.policy else {
-                brokenPolicies.insert(decoded.name)
+                checked.broken.insert(decoded.name)
                 continue
             }
-            let location =
-                reader.marks["name"].map { reader.file.location($0) }
-                ?? SourceLocation(file: input.path, line: 1, column: 1)
-            if let first = policyMarks[policy.name] {
-                diagnostics.append(
-                    reader.file.error(
-                        "two policies are named \(quote(policy.name))",
-                        at: Mark(line: location.line, column: location.column),
-                        notes: ["first defined at \(first)"]))
+            if let earlier = first[policy.name] {
+                checked.diagnostics.append(
+                    Self.duplicate("two policies are named", policy.name, reader: reader, earlier: earlier))
                 continue
             }
-            policyMarks[policy.name] = location
-            policies[policy.name] = policy
+            first[policy.name] = Self.nameLocation(reader)
+            checked.policies[policy.name] = policy
         }
-        if policies["default"] == nil && !brokenPolicies.contains("default") { policies["default"] = .builtInDefault }
+        if checked.policies["default"] == nil && !checked.broken.contains("default") {
+            checked.policies["default"] = .builtInDefault
+        }
+        return checked
+    }
 
+    /// What the definition files hold: the syncs that decoded, and what each file defines.
+    private func checkSyncs(_ files: [Input], policies: CheckedPolicies) -> (
+        syncs: [SyncDefinition], owners: [String: FileOwner], diagnostics: [Diagnostic]
+    ) {
         var syncs: [SyncDefinition] = []
-        var syncNames: [String: SourceLocation] = [:]
-        for input in syncFiles {
+        var owners: [String: FileOwner] = [:]
+        var diagnostics: [Diagnostic] = []
+        var first: [String: SourceLocation] = [:]
+        for input in files {
             let stem = FileIO.stem(input.path)
             guard let (reader, root) = parse(input, kind: .sync, diagnostics: &diagnostics) else {
                 owners[input.path] = FileOwner(isPolicy: false, name: stem)
@@ -190,34 +216,35 @@ public struct ConfigLoader: Sendable {
             }
             let decoder = SyncDecoder(
                 reader: reader, stem: stem, baseDirectory: FileIO.directory(of: input.path),
-                policies: policies, brokenPolicies: brokenPolicies, defaultProject: defaultProject)
+                policies: policies.policies, brokenPolicies: policies.broken, defaultProject: defaultProject)
             let decoded = decoder.decode(root)
             diagnostics += reader.diagnostics
             owners[input.path] = FileOwner(isPolicy: false, name: decoded.name ?? stem, policy: decoded.policyName)
             guard let name = decoded.name else { continue }
-            let location =
-                reader.marks["name"].map { reader.file.location($0) }
-                ?? SourceLocation(file: input.path, line: 1, column: 1)
-            if let first = syncNames[name] {
-                diagnostics.append(
-                    reader.file.error(
-                        "two syncs are named \(quote(name))", at: Mark(line: location.line, column: location.column),
-                        notes: ["first defined at \(first)"]))
+            if let earlier = first[name] {
+                diagnostics.append(Self.duplicate("two syncs are named", name, reader: reader, earlier: earlier))
                 continue
             }
-            syncNames[name] = location
+            first[name] = Self.nameLocation(reader)
             if let sync = decoded.definition { syncs.append(sync) }
         }
-        // Stable: diagnostics at one place keep the order they were found in.
-        diagnostics = diagnostics.enumerated().sorted { a, b in
-            let (x, y) = (a.element.location, b.element.location)
-            return (x?.file ?? "", x?.line ?? 0, x?.column ?? 0, a.offset) < (
-                y?.file ?? "", y?.line ?? 0, y?.column ?? 0, b.offset
-            )
-        }.map(\.element)
-        return Configuration(
-            syncs: syncs, policies: policies, diagnostics: diagnostics, fileCount: syncFiles.count + policyFiles.count,
-            owners: owners)
+        return (syncs, owners, diagnostics)
+    }
+
+    /// Where a file names what it defines: its `name:`, else its start.
+    private static func nameLocation(_ reader: NodeReader) -> SourceLocation {
+        reader.marks["name"].map { reader.file.location($0) }
+            ?? SourceLocation(file: reader.file.path, line: 1, column: 1)
+    }
+
+    /// The error for a second file defining a name, at its name.
+    private static func duplicate(_ message: String, _ name: String, reader: NodeReader, earlier: SourceLocation)
+        -> Diagnostic
+    {
+        let location = nameLocation(reader)
+        return reader.file.error(
+            "\(message) \(quote(name))", at: Mark(line: location.line, column: location.column),
+            notes: ["first defined at \(earlier)"])
     }
 
     private func yamlFiles(in directory: String, diagnostics: inout [Diagnostic]) -> [String] {
