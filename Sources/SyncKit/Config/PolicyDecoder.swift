@@ -38,46 +38,41 @@ struct PolicyDecoder {
         if let version = top["version"] { checkVersion(version, reader: reader) }
         var policy = Policy.builtInDefault
         policy.file = reader.file
-        policy.name = stem
-        if let node = top["name"], let name = reader.string(node, path: "name") {
-            if let problem = SyncDecoder.nameProblem(name) { reader.error("'name': \(problem)", at: node) }
-            policy.name = name
-        } else if top["name"] == nil, let problem = SyncDecoder.nameProblem(stem) {
-            reader.error(
-                "the policy is named after its file, \(quote(stem)), which is not a valid name (\(problem)); set 'name:'",
-                at: Mark(line: 1, column: 1))
+        policy.name = decodeName(top["name"])
+        policy.limits = decodeLimits(top)
+        if let node = top["protected_tables"] { policy.protectedTables = decodeProtectedTables(node) }
+        if let node = top["cache"], let cache = reader.bool(node, path: "cache") { policy.cache = cache }
+        if let node = top["retry"] { policy.retry = decodeRetry(node) }
+        if let node = top["circuit_breaker"] { policy.circuitBreaker = decodeCircuitBreaker(node) }
+        return reader.diagnostics.hasErrors ? nil : policy
+    }
+
+    /// `name:`, else the file name; a name that is not valid is reported.
+    private func decodeName(_ node: YAMLNode?) -> String {
+        guard let node else {
+            if let problem = SyncDecoder.nameProblem(stem) {
+                reader.error(
+                    "the policy is named after its file, \(quote(stem)), which is not a valid name (\(problem)); set 'name:'",
+                    at: Mark(line: 1, column: 1))
+            }
+            return stem
         }
+        guard let name = reader.string(node, path: "name") else { return stem }
+        if let problem = SyncDecoder.nameProblem(name) { reader.error("'name': \(problem)", at: node) }
+        return name
+    }
+
+    /// `pricing`, `session`, `query` and `warn_at`, over the defaults.
+    private func decodeLimits(_ top: [String: YAMLNode]) -> CostLimits {
+        var limits = CostLimits.defaults
         if let node = top["pricing"], let keys = reader.mapping(node, path: "pricing", allowed: Self.pricingKeys) {
             if let node = keys["usd_per_tib"], let price = reader.unit(node, path: "pricing.usd_per_tib", Units.dollars)
             {
                 if price <= 0 { reader.error("'pricing.usd_per_tib' must be more than 0", at: node) }
-                policy.limits.usdPerTiB = price
+                limits.usdPerTiB = price
             }
         }
-        if let node = top["session"],
-            let keys = reader.mapping(
-                node, path: "session", allowed: Self.sessionKeys)
-        {
-            if let node = keys["max_bytes_billed"], let bytes = positiveBytes(node, path: "session.max_bytes_billed") {
-                policy.limits.sessionBytes = bytes
-            }
-            if let node = keys["max_queries"],
-                let count = reader.int(node, path: "session.max_queries", range: 1...1_000_000)
-            {
-                policy.limits.sessionQueries = count
-            }
-            if let node = keys["max_cost_usd"],
-                let dollars = reader.unit(node, path: "session.max_cost_usd", Units.dollars)
-            {
-                if dollars == 0 {
-                    // BigQuery bills every query at least 10 MB, so a zero budget would refuse every query.
-                    reader.error(
-                        "'session.max_cost_usd' must be more than 0: every query costs something (BigQuery bills at least 10 MB)",
-                        at: node)
-                }
-                policy.limits.sessionCostUSD = dollars
-            }
-        }
+        if let node = top["session"] { limits = decodeSession(node, over: limits) }
         if let node = top["query"], let keys = reader.mapping(node, path: "query", allowed: Self.queryKeys) {
             if let node = keys["max_bytes_billed"], let bytes = positiveBytes(node, path: "query.max_bytes_billed") {
                 // BigQuery bills every query at least 10 MB: a lower ceiling would refuse every job.
@@ -86,52 +81,76 @@ struct PolicyDecoder {
                         "'query.max_bytes_billed' must be at least 10 MB: BigQuery bills every query at least 10 MB",
                         at: node)
                 }
-                policy.limits.queryBytes = bytes
+                limits.queryBytes = bytes
             }
         }
         if let node = top["warn_at"], let share = reader.unit(node, path: "warn_at", Units.fraction) {
-            policy.limits.warnAt = share
+            limits.warnAt = share
         }
-        if let node = top["protected_tables"],
-            let patterns = reader.stringList(node, path: "protected_tables", allowEmpty: true)
-        {
-            policy.protectedTables = patterns.compactMap { text, mark in
-                if let problem = Self.patternProblem(text) {
-                    reader.error(problem, at: mark)
-                    return nil
-                }
-                do {
-                    return try TablePattern(text)
-                } catch {
-                    reader.error("\(error)", at: mark)
-                    return nil
-                }
-            }
-        }
-        if let node = top["cache"], let cache = reader.bool(node, path: "cache") { policy.cache = cache }
-        if let node = top["retry"] { decodeRetry(node, into: &policy.retry) }
-        if let node = top["circuit_breaker"],
-            let keys = reader.mapping(node, path: "circuit_breaker", allowed: Self.circuitBreakerKeys)
-        {
-            if let node = keys["failure_threshold"],
-                let count = reader.int(node, path: "circuit_breaker.failure_threshold", range: 1...1000)
-            {
-                policy.circuitBreaker.failureThreshold = count
-            }
-            if let node = keys["reset_after"],
-                let duration = positiveDuration(node, path: "circuit_breaker.reset_after")
-            {
-                policy.circuitBreaker.resetAfter = duration
-            }
-        }
-        return reader.diagnostics.hasErrors ? nil : policy
+        return limits
     }
 
-    private func decodeRetry(_ node: YAMLNode, into retry: inout RetryPolicy) {
-        guard
-            let keys = reader.mapping(
-                node, path: "retry", allowed: Self.retryKeys)
-        else { return }
+    private func decodeSession(_ node: YAMLNode, over defaults: CostLimits) -> CostLimits {
+        var limits = defaults
+        guard let keys = reader.mapping(node, path: "session", allowed: Self.sessionKeys) else { return limits }
+        if let node = keys["max_bytes_billed"], let bytes = positiveBytes(node, path: "session.max_bytes_billed") {
+            limits.sessionBytes = bytes
+        }
+        if let node = keys["max_queries"],
+            let count = reader.int(node, path: "session.max_queries", range: 1...1_000_000)
+        {
+            limits.sessionQueries = count
+        }
+        if let node = keys["max_cost_usd"], let dollars = reader.unit(node, path: "session.max_cost_usd", Units.dollars)
+        {
+            if dollars == 0 {
+                // BigQuery bills every query at least 10 MB, so a zero budget would refuse every query.
+                reader.error(
+                    "'session.max_cost_usd' must be more than 0: every query costs something (BigQuery bills at least 10 MB)",
+                    at: node)
+            }
+            limits.sessionCostUSD = dollars
+        }
+        return limits
+    }
+
+    private func decodeProtectedTables(_ node: YAMLNode) -> [TablePattern] {
+        guard let patterns = reader.stringList(node, path: "protected_tables", allowEmpty: true) else {
+            return Policy.builtInDefault.protectedTables
+        }
+        return patterns.compactMap { text, mark in
+            if let problem = Self.patternProblem(text) {
+                reader.error(problem, at: mark)
+                return nil
+            }
+            do {
+                return try TablePattern(text)
+            } catch {
+                reader.error("\(error)", at: mark)
+                return nil
+            }
+        }
+    }
+
+    private func decodeCircuitBreaker(_ node: YAMLNode) -> CircuitBreakerSettings {
+        var settings = Policy.builtInDefault.circuitBreaker
+        guard let keys = reader.mapping(node, path: "circuit_breaker", allowed: Self.circuitBreakerKeys) else {
+            return settings
+        }
+        if let node = keys["failure_threshold"],
+            let count = reader.int(node, path: "circuit_breaker.failure_threshold", range: 1...1000)
+        {
+            settings.failureThreshold = count
+        }
+        if let node = keys["reset_after"], let duration = positiveDuration(node, path: "circuit_breaker.reset_after") {
+            settings.resetAfter = duration
+        }
+        return settings
+    }
+
+    private func decodeRetry(_ node: YAMLNode) -> RetryPolicy {
+        var retry = Policy.builtInDefault.retry
+        guard let keys = reader.mapping(node, path: "retry", allowed: Self.retryKeys) else { return retry }
         if let node = keys["max_attempts"], let count = reader.int(node, path: "retry.max_attempts", range: 1...100) {
             retry.maxAttempts = count
         }
@@ -162,6 +181,7 @@ struct PolicyDecoder {
         if let node = keys["deadline"], let duration = positiveDuration(node, path: "retry.deadline") {
             retry.deadline = duration
         }
+        return retry
     }
 
     /// What is wrong with a protected-table pattern, with the pattern quoted safely; nil if it is fine.
