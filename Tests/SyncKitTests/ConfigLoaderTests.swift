@@ -107,6 +107,8 @@ struct ConfigLoaderTests {
         // A named sync's own errors count, also when its file could not be parsed (it is known by its file name).
         #expect(errors(loader.load(syncs: ["orders", "broken"]), relativeTo: workspace) == [problems[0]])
         #expect(errors(loader.load(syncs: ["unparseable"]), relativeTo: workspace) == [problems[1]])
+        let twice = loader.load(syncs: ["orders", "orders"])
+        #expect(twice.diagnostics.allSatisfy { $0.notes.last == "not needed by 'orders', so it does not stop it" })
     }
 
     @Test("with sync names, the policies those syncs use must be valid, and no others")

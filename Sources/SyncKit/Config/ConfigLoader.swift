@@ -39,7 +39,8 @@ extension Configuration {
         guard !names.isEmpty else { return self }
         let wanted = Set(names)
         let policies = Set(owners.values.filter { !$0.isPolicy && wanted.contains($0.name) }.compactMap(\.policy))
-        let named = names.map { quote($0) }.joined(separator: ", ")
+        let distinct = names.enumerated().filter { !names[..<$0.offset].contains($0.element) }.map(\.element)
+        let named = distinct.map { quote($0) }.joined(separator: ", ")
         var scoped = self
         scoped.diagnostics = diagnostics.map { diagnostic in
             guard diagnostic.severity == .error, let file = diagnostic.location?.file, let owner = owners[file],
@@ -48,7 +49,7 @@ extension Configuration {
             var warning = diagnostic
             warning.severity = .warning
             warning.isRefusal = false
-            warning.notes.append("not needed by \(named), so it does not stop \(names.count == 1 ? "it" : "them")")
+            warning.notes.append("not needed by \(named), so it does not stop \(distinct.count == 1 ? "it" : "them")")
             return warning
         }
         return scoped
