@@ -184,11 +184,32 @@ public final class CurlTransport: HTTPTransport {
         guard code == CURLE_OK else {
             let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
             let message = detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail
-            return .failure(HTTPError(Self.kind(of: code), message))
+            var osErrno = 0
+            bq_easy_getinfo_long(easy, CURLINFO_OS_ERRNO, &osErrno)
+            return .failure(
+                HTTPError(
+                    Self.kind(of: code), message,
+                    cause: Self.cause(of: code, osErrno: Int32(truncatingIfNeeded: osErrno))))
         }
         var status = 0
         bq_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
         return .success(HTTPResponse(status: status, headers: transfer.headers, body: transfer.body))
+    }
+
+    /// What a failed transfer's result code (and, for a failed connect, the system's errno) says went wrong.
+    static func cause(of code: CURLcode, osErrno: Int32) -> HTTPError.Cause {
+        switch code {
+        case CURLE_COULDNT_RESOLVE_HOST: return .dns
+        case CURLE_COULDNT_RESOLVE_PROXY: return .proxyDNS
+        case CURLE_COULDNT_CONNECT:
+            switch osErrno {
+            case ECONNREFUSED: return .refused
+            case ENETUNREACH, EHOSTUNREACH: return .unreachable
+            case ETIMEDOUT: return .timeout
+            default: return .connect
+            }
+        default: return HTTPError.Cause(kind(of: code))
+        }
     }
 
     /// Sorts curl's result codes into what a caller decides retries on.

@@ -112,15 +112,58 @@ public struct HTTPError: Error, Sendable, Hashable, CustomStringConvertible {
         case cancelled
     }
 
+    /// What went wrong, in words a person acts on: finer than `kind` where the transport can tell (a refused
+    /// connection from a host name that does not resolve, say), for messages rather than retry decisions.
+    public enum Cause: String, Sendable, Hashable {
+        /// Nothing accepted the connection at that address and port.
+        case refused = "connection refused"
+        /// The host name did not resolve.
+        case dns = "host name not found (DNS)"
+        /// The proxy's host name did not resolve.
+        case proxyDNS = "proxy host name not found (DNS)"
+        /// No route to the host or its network.
+        case unreachable = "host or network unreachable"
+        /// Could not connect, for a reason the transport did not tell.
+        case connect = "could not connect"
+        /// The connection, or the whole exchange, took longer than allowed.
+        case timeout = "timed out"
+        /// The connection broke during the exchange.
+        case lost = "connection lost"
+        /// The TLS handshake or the certificate check failed.
+        case tls = "TLS handshake or certificate check failed"
+        /// The request could not be built or sent.
+        case request = "request not sent"
+        /// Anything else.
+        case other = "transfer failed"
+        /// The sending task was cancelled.
+        case cancelled = "cancelled"
+
+        /// The cause a kind implies when nothing finer is known.
+        public init(_ kind: Kind) {
+            switch kind {
+            case .connect: self = .connect
+            case .timeout: self = .timeout
+            case .connectionLost: self = .lost
+            case .tls: self = .tls
+            case .request: self = .request
+            case .other: self = .other
+            case .cancelled: self = .cancelled
+            }
+        }
+    }
+
     /// The kind of failure.
     public var kind: Kind
     /// The underlying library's own message (curl's).
     public var message: String
+    /// What went wrong, for people; `Cause(kind)` unless the transport knew more.
+    public var cause: Cause
 
-    /// Creates an error.
-    public init(_ kind: Kind, _ message: String) {
+    /// Creates an error; `cause` defaults to what the kind implies.
+    public init(_ kind: Kind, _ message: String, cause: Cause? = nil) {
         self.kind = kind
         self.message = message
+        self.cause = cause ?? Cause(kind)
     }
 
     /// Whether sending again may succeed.

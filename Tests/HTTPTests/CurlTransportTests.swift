@@ -116,6 +116,7 @@ struct CurlTransportTests {
             _ = try await transport.send(HTTPRequest(method: "GET", url: try server() + "/slow?s=3", timeout: 0.5))
         }
         #expect(error?.kind == .timeout)
+        #expect(error?.cause == .timeout)
         #expect(error?.isRetryable == true)
         #expect(error?.message.lowercased().contains("timed out") == true)
     }
@@ -153,6 +154,8 @@ struct CurlTransportTests {
         }
         #expect(error?.kind == .connect)
         #expect(error?.message.contains("127.0.0.1") == true)
+        // Finer than the kind, for the message that names an unreachable endpoint (from the system's errno).
+        #expect(error?.cause == .refused)
     }
 
     @Test func unsupportedSchemeIsRefused() async throws {
