@@ -27,6 +27,8 @@ public actor BigQueryClient {
     public nonisolated let authenticator: Authenticator
     nonisolated let time: any TimeSource
     nonisolated let breaker: CircuitBreaker
+    /// Whether the endpoint has answered yet, and whether its first failure was reported.
+    nonisolated let reachability = Reachability()
     let protectedTables: [TablePattern]
     let budgets: [String: Budget]
     let guards: [String: CostGuard]
@@ -126,20 +128,40 @@ public actor BigQueryClient {
                 refreshed = true
                 forceRefresh = true
                 attempt -= 1
+            case .unreachable(let transportError):
+                let what = unreachable(transportError, url: url)
+                let failure = BigQueryError.transport(what)
+                guard transportError.isRetryable else { throw failure }
+                if isNothingListening(transportError, url: url) {
+                    throw .transport(
+                        what + "; nothing is listening there"
+                            + (configuration.isEmulator ? " (is the emulator running?)" : "")
+                            + ". Not retried: no request of this run has reached it yet")
+                }
+                let wait = try retryWait(after: failure, attempt: attempt, start: start, retry: retry)
+                reportFirstFailure(transportError, url: url, attempt: attempt, start: start, retry: retry)
+                try await backOff(method, url, attempt: attempt, wait: wait, failure: failure)
             case .retryable(let failure):
                 let wait = try retryWait(after: failure, attempt: attempt, start: start, retry: retry)
-                logger.notice(
-                    "retrying",
-                    metadata: [
-                        "method": "\(method)", "url": "\(Self.redactedURL(url))", "attempt": "\(attempt)",
-                        "wait_s": "\(Format.fixed(wait, digits: 2))", "error": "\(failure.description)",
-                    ])
-                do {
-                    try await time.sleep(seconds: wait)
-                } catch {
-                    throw .cancelled
-                }
+                try await backOff(method, url, attempt: attempt, wait: wait, failure: failure)
             }
+        }
+    }
+
+    /// Waits before the next attempt, saying so at notice level; a cancelled wait ends the call.
+    nonisolated func backOff(_ method: String, _ url: String, attempt: Int, wait: Double, failure: BigQueryError)
+        async throws(BigQueryError)
+    {
+        logger.notice(
+            "retrying",
+            metadata: [
+                "method": "\(method)", "url": "\(Self.redactedURL(url))", "attempt": "\(attempt)",
+                "wait_s": "\(Format.fixed(wait, digits: 2))", "error": "\(failure.description)",
+            ])
+        do {
+            try await time.sleep(seconds: wait)
+        } catch {
+            throw .cancelled
         }
     }
 
@@ -165,6 +187,8 @@ public actor BigQueryClient {
         case unauthorized(String)
         /// A failure worth another attempt.
         case retryable(BigQueryError)
+        /// No HTTP answer: the transport's error (retried when it is retryable).
+        case unreachable(HTTPError)
     }
 
     /// One attempt through the breaker: sends the request, tells the breaker how the service did, and sorts the
@@ -186,9 +210,9 @@ public actor BigQueryClient {
                     "method": "\(request.method)", "url": "\(Self.redactedURL(request.url))",
                     "error": "\(error.kind.rawValue)", "attempt": "\(attempt)",
                 ])
-            guard error.isRetryable else { throw .transport(error.message) }
-            return .retryable(.transport(error.message))
+            return .unreachable(error)
         }
+        reachability.markAnswered()
         logger.debug(
             "http",
             metadata: [

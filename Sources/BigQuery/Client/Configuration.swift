@@ -11,6 +11,9 @@ public struct ClientConfiguration: Sendable {
     public var isEmulator: Bool
     /// The project jobs run in, when given (`--project`, `GOOGLE_CLOUD_PROJECT`).
     public var project: String?
+    /// Where the endpoint came from, for messages that name it: `--endpoint`, `BQSYNC_ENDPOINT`,
+    /// `BIGQUERY_EMULATOR_HOST`, or Google's default.
+    public var endpointSource: String = "the default endpoint"
     /// Labels added to every job.
     public var labels: [String: String] = ["tool": "bqsync"]
     /// First wait between job status polls, in seconds (doubles up to `maxPollInterval`).
@@ -40,20 +43,29 @@ public struct ClientConfiguration: Sendable {
     public static func resolve(
         endpoint: String?, project: String?, environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(BigQueryError) -> ClientConfiguration {
-        let explicit = endpoint ?? environment["BQSYNC_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 }
+        let fromEnvironment = environment["BQSYNC_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 }
+        let explicit = endpoint ?? fromEnvironment
         let project = project ?? environment["GOOGLE_CLOUD_PROJECT"].flatMap { $0.isEmpty ? nil : $0 }
         if let explicit {
+            let source = endpoint != nil ? "--endpoint" : "BQSYNC_ENDPOINT"
             // Credentials go to this endpoint: it must be https, or plain http on this machine's loopback.
             if let problem = Endpoint.cleartextProblem(explicit) {
-                throw .invalidName("endpoint '\(explicit)' would carry credentials in clear text: \(problem)")
+                throw .invalidName(
+                    "endpoint '\(explicit)' (from \(source)) would carry credentials in clear text: \(problem)")
             }
             let (api, upload) = try roots(for: explicit)
-            return ClientConfiguration(apiRoot: api, uploadRoot: upload, isEmulator: false, project: project)
+            var configuration = ClientConfiguration(
+                apiRoot: api, uploadRoot: upload, isEmulator: false, project: project)
+            configuration.endpointSource = source
+            return configuration
         }
         if let host = environment["BIGQUERY_EMULATOR_HOST"], !host.isEmpty {
             let base = host.contains("://") ? host : "http://" + host
             let (api, upload) = try roots(for: base)
-            return ClientConfiguration(apiRoot: api, uploadRoot: upload, isEmulator: true, project: project)
+            var configuration = ClientConfiguration(
+                apiRoot: api, uploadRoot: upload, isEmulator: true, project: project)
+            configuration.endpointSource = "BIGQUERY_EMULATOR_HOST"
+            return configuration
         }
         let (api, upload) = try roots(for: googleRoot)
         return ClientConfiguration(apiRoot: api, uploadRoot: upload, isEmulator: false, project: project)
