@@ -27,7 +27,7 @@ struct StatusCommand: AsyncParsableCommand {
         }
         switch format {
         case .json:
-            Output.out(JSONOutput.encode(runs))
+            Output.out(JSONOutput.encode(runs.map(StatusJSON.init)))
         case .text:
             Output.out(StatusRenderer(terminal: context.terminal).text(runs))
         }
