@@ -28,8 +28,10 @@ actor LeaseKeeper {
         return Int(age)
     }
 
-    /// Releases the lease, recording how the apply ended.
+    /// Releases the lease, recording how the apply ended. The lease keeps an interrupted run as `failed`: for
+    /// the next apply both mean "some steps may have run, look each job up first", and a lease stays readable by
+    /// a bqsync that knows only those two.
     func release(_ status: RunStatus) async throws(SyncError) {
-        try await lease.release(held, status: status)
+        try await lease.release(held, status: status == .interrupted ? .failed : status)
     }
 }

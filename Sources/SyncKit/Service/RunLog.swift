@@ -7,6 +7,18 @@ public enum RunStatus: String, Sendable, Hashable, Codable {
     case succeeded
     /// A step failed.
     case failed
+    /// The apply was stopped by SIGINT or SIGTERM; applying the same plan again resumes it.
+    case interrupted
+
+    /// How a run record's row says the run ended. An interrupted run was recorded as `failed` with the message
+    /// `interrupted` before it had a status of its own; it reads as interrupted either way.
+    static func recorded(_ text: String?, message: String?) -> RunStatus {
+        let status = RunStatus(rawValue: text ?? "") ?? .failed
+        return status == .failed && message == Self.interruptedMessage ? .interrupted : status
+    }
+
+    /// The message of an interrupted run's record.
+    static let interruptedMessage = "interrupted"
 }
 
 /// One apply of one sync, as recorded in the state dataset.
@@ -164,7 +176,8 @@ struct RunLog: Sendable {
             guard let runId = text("run_id"), let sync = text("sync") else { return nil }
             return RunRecord(
                 runId: runId, sync: sync, planId: text("plan_id") ?? "", target: text("target") ?? "",
-                status: RunStatus(rawValue: text("status") ?? "") ?? .failed, startedAt: timestamp("started_at") ?? "",
+                status: RunStatus.recorded(text("status"), message: text("message")),
+                startedAt: timestamp("started_at") ?? "",
                 finishedAt: timestamp("finished_at"), inserted: int("rows_inserted"), updated: int("rows_updated"),
                 deleted: int("rows_deleted"), affected: int("rows_affected") ?? 0,
                 bytesEstimated: int("bytes_estimated"),

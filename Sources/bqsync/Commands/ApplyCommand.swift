@@ -28,6 +28,7 @@ struct ApplyCommand: AsyncParsableCommand {
             try LeaseSettings.seconds(environment: ProcessInfo.processInfo.environment)
         }
         let plan: Plan
+        var plannedHere = false
         if targets.count == 1, FileManager.default.fileExists(atPath: targets[0]),
             !context.configuration.syncs.contains(where: { $0.name == targets[0] })
         {
@@ -37,6 +38,7 @@ struct ApplyCommand: AsyncParsableCommand {
             let planner = Planner(
                 client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject)
             plan = try await context.run { () async throws(SyncError) in try await planner.plan(targets) }
+            plannedHere = true
             Output.err(PlanRenderer(terminal: Terminal(option: global.color, fileDescriptor: STDERR_FILENO)).text(plan))
             if !plan.fits {
                 for violation in plan.budgets.flatMap(\.violations) { Output.err("refused: \(violation)") }
@@ -69,7 +71,16 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         progress.finish()
         if interrupted, case .failure(let error) = outcome {
-            Output.err("error: " + error.description)
+            if case .interrupted = error {
+                Output.err(error.description)
+            } else {
+                Output.err("error: " + error.description)
+            }
+            let (done, total) = progress.batches
+            Output.err(
+                Interruption.summary(
+                    batchesDone: done, of: total, command: Interruption.command(CommandLine.arguments),
+                    resumes: !plannedHere))
             throw ExitCode(Interruption.exitStatus)
         }
         let summaries = try await context.run { () throws(SyncError) in try outcome.get() }

@@ -39,4 +39,29 @@ enum Interruption {
         let result = try await task.value
         return (result, signals.load(ordering: .relaxed) > 0)
     }
+
+    /// What an interrupted apply prints last: how far it got, and the command that goes on from there. A plan
+    /// file's apply resumes (finished steps are adopted); an apply that planned for itself plans again.
+    static func summary(batchesDone: Int, of total: Int, command: String, resumes: Bool) -> String {
+        "interrupted after \(batchesDone)/\(total) batch\(total == 1 ? "" : "es"); re-run '\(command)' "
+            + (resumes ? "to resume" : "to plan and apply again")
+    }
+
+    /// The command line as the user ran it (the program as `bqsync`), each argument quoted where a shell needs it.
+    static func command(_ arguments: [String]) -> String {
+        (["bqsync"] + arguments.dropFirst().map(quoted)).joined(separator: " ")
+    }
+
+    /// An argument as a shell reads it back: as is when it is made of safe characters, else in double quotes
+    /// (the whole command is shown in single quotes).
+    static func quoted(_ argument: String) -> String {
+        let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_@%+=:,./-")
+        if !argument.isEmpty, argument.allSatisfy({ safe.contains($0) }) { return argument }
+        var escaped = ""
+        for character in argument {
+            if "\"\\$`".contains(character) { escaped.append("\\") }
+            escaped.append(character)
+        }
+        return "\"" + escaped + "\""
+    }
 }

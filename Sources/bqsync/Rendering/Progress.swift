@@ -20,6 +20,8 @@ final class Progress: Sendable {
     private let totalSyncs: Int
     private let totalBatches: Int
     private let totalRows: Int64
+    /// The step kind that finishes a batch, per sync: a MERGE inline, a load staged (the plan's `batches`).
+    private let batchKinds: [String: Step.Kind]
     private let started = Date()
 
     init(plan: Plan, tty: Bool) {
@@ -27,7 +29,13 @@ final class Progress: Sendable {
         totalSyncs = plan.syncs.count
         totalBatches = plan.syncs.reduce(0) { $0 + $1.batches }
         totalRows = plan.syncs.reduce(0) { $0 + ($1.rows ?? 0) }
+        batchKinds = Dictionary(
+            plan.syncs.map { ($0.name, $0.strategy == .staged ? Step.Kind.load : .merge) },
+            uniquingKeysWith: { first, _ in first })
     }
+
+    /// Batches finished (run or adopted) so far, and the plan's batches in all.
+    var batches: (done: Int, total: Int) { (state.withLock { $0.batchesDone }, totalBatches) }
 
     func handle(_ event: ApplyEvent) {
         let line: String? = state.withLock { state in
@@ -40,7 +48,7 @@ final class Progress: Sendable {
                     ? nil
                     : "apply \(sync): \(batches) batch\(batches == 1 ? "" : "es")\(rows.map { ", \($0) rows" } ?? "")"
             case .stepFinished(let sync, let kind, let rows, let billed, let adopted):
-                state.batchesDone += kind == .merge || kind == .load ? 1 : 0
+                state.batchesDone += kind == (batchKinds[sync] ?? .merge) ? 1 : 0
                 state.rowsDone += kind == .load || (kind == .merge && rows > 0) ? rows : 0
                 state.billed += billed
                 return tty

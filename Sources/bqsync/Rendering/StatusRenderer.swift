@@ -16,12 +16,19 @@ struct StatusRenderer {
         if let updated = run.updated { counts.append("\(updated) updated") }
         if let deleted = run.deleted { counts.append("\(deleted) deleted") }
         if counts.isEmpty { counts.append("\(run.affected) affected") }
-        let status = run.status == .succeeded ? terminal.green(run.status.rawValue) : terminal.red(run.status.rawValue)
+        let status: String
+        switch run.status {
+        case .succeeded: status = terminal.green(run.status.rawValue)
+        case .interrupted: status = terminal.yellow(run.status.rawValue)
+        case .failed: status = terminal.red(run.status.rawValue)
+        }
         // The plan's estimate beside the bill, so drift between the two shows here.
         let estimated = run.bytesEstimated.map { " (plan: \(Format.bytes($0)))" } ?? ""
         return "\(run.finishedAt ?? "?")  \(terminal.bold(run.sync)) → \(run.target)  \(status)  plan \(run.planId)  "
             + counts.joined(separator: ", ")
             + "  \(Format.bytes(run.bytesBilled)) billed\(estimated)  \(Format.dollars(run.costUSD))  \(run.jobs) jobs"
-            + (run.message.map { "\n    " + terminal.red($0) } ?? "")
+            + (run.status == .interrupted
+                ? "\n    " + terminal.yellow("interrupted (SIGINT or SIGTERM): apply the same plan again to resume")
+                : run.message.map { "\n    " + terminal.red($0) } ?? "")
     }
 }
