@@ -1,10 +1,15 @@
 import ArgumentParser
 import Foundation
+import Logging
 
 /// Options every subcommand takes.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .customShort("C"), help: ArgumentHelp("Where syncs.d/ and policies/ are.", valueName: "dir"))
-    var directory: String = "."
+    @Option(
+        name: .customShort("C"),
+        help: ArgumentHelp(
+            "Where syncs.d/ and policies/ are (default: the nearest directory holding syncs.d/, searching up from the working directory as git does).",
+            valueName: "dir"))
+    var explicitDirectory: String?
 
     @Option(
         help:
@@ -60,10 +65,64 @@ enum ColorOption: String, ExpressibleByArgument, CaseIterable {
 }
 
 extension GlobalOptions {
+    /// The project directory: `-C`, else the nearest directory holding `syncs.d/` from the working directory up,
+    /// else the working directory.
+    var directory: String { explicitDirectory ?? ProjectDirectory.search().path }
+
+    /// Installs the log handler (once per process) and says at `info` which project directory is used and why.
+    func startLogging() {
+        StderrLogHandler.bootstrap(level: logLevel, format: logFormat)
+        let logger = Logger(label: "bqsync")
+        if let explicitDirectory {
+            logger.info("project directory \(explicitDirectory) (from -C)")
+        } else {
+            logger.info("\(ProjectDirectory.search().description)")
+        }
+    }
+
     /// `--project`, else GOOGLE_CLOUD_PROJECT (the credentials' project is resolved later, by the client).
     var resolvedProject: String? {
         if let project, !project.isEmpty { return project }
         let env = ProcessInfo.processInfo.environment["GOOGLE_CLOUD_PROJECT"]
         return env?.isEmpty == false ? env : nil
+    }
+}
+
+/// Where `syncs.d/` is when `-C` is not given: the working directory or the nearest one above it that holds it.
+struct ProjectDirectory {
+    /// The directory: `.` for the working directory itself, else an absolute path (so a plan made there names
+    /// the same files wherever it is applied from).
+    var path: String
+    /// The working directory, absolute.
+    var start: String
+    /// Whether a directory holding `syncs.d/` was found.
+    var found: Bool
+
+    /// Searches up from `start` (the working directory) for a directory holding `syncs.d/`.
+    static func search(
+        from start: String = FileManager.default.currentDirectoryPath, fileManager: FileManager = .default
+    ) -> ProjectDirectory {
+        var directory = URL(fileURLWithPath: start).standardizedFileURL
+        var ups = 0
+        while true {
+            var isDirectory: ObjCBool = false
+            if fileManager.fileExists(
+                atPath: directory.appendingPathComponent("syncs.d").path, isDirectory: &isDirectory),
+                isDirectory.boolValue
+            {
+                return ProjectDirectory(path: ups == 0 ? "." : directory.path, start: start, found: true)
+            }
+            let parent = directory.deletingLastPathComponent()
+            if parent.path == directory.path { return ProjectDirectory(path: ".", start: start, found: false) }
+            directory = parent
+            ups += 1
+        }
+    }
+
+    /// The directory, for `--log-level info`.
+    var description: String {
+        guard found else { return "no syncs.d/ in \(start) or any directory above it; using \(start)" }
+        return path == "."
+            ? "project directory \(start)" : "project directory \(path) (found searching up from \(start))"
     }
 }

@@ -14,7 +14,7 @@ struct CommandContext {
 
     /// Loads configuration and builds the client; invalid configuration prints every diagnostic and exits 1.
     static func make(_ global: GlobalOptions) throws -> CommandContext {
-        StderrLogHandler.bootstrap(level: global.logLevel, format: global.logFormat)
+        global.startLogging()
         let configuration = ConfigLoader(directory: global.directory, defaultProject: global.resolvedProject).load()
         let errors = configuration.diagnostics.filter { $0.severity == .error }
         let renderer = DiagnosticRenderer(terminal: Terminal(option: global.color, fileDescriptor: STDERR_FILENO))

@@ -21,6 +21,7 @@ struct ValidateCommand: AsyncParsableCommand {
     var paths: [String] = []
 
     func run() async throws {
+        global.startLogging()
         let loader = ConfigLoader(directory: global.directory, defaultProject: global.resolvedProject)
         let configuration = loader.load(paths: paths)
         let diagnostics = configuration.diagnostics
