@@ -19,7 +19,18 @@ public struct StatusReader: Sendable {
     }
 
     /// The latest runs of the named syncs (all when none), newest first, at most `limit` per target project.
+    /// With no sync defined at all, every run recorded in the default project (`--project`); with no default
+    /// project either there is nothing to read, and that is an error rather than "no runs".
     public func latestRuns(_ names: [String], limit: Int) async throws(SyncError) -> [RunRecord] {
+        if configuration.syncs.isEmpty, names.isEmpty {
+            guard let defaultProject else {
+                throw SyncError.usage(
+                    "no project to read run records from: no sync is defined, and neither --project nor "
+                        + "GOOGLE_CLOUD_PROJECT is set")
+            }
+            let recorded = try await RunLog(client: client, project: defaultProject, stateDataset: stateDataset).runs()
+            return Array(recorded.sorted { ($0.finishedAt ?? "") > ($1.finishedAt ?? "") }.prefix(limit))
+        }
         let syncs = try Planner.select(names, from: configuration)
         let wanted = Set(syncs.map(\.name))
         let projects = Set(syncs.compactMap { try? $0.target.table.resolved(defaultProject: defaultProject).projectId })

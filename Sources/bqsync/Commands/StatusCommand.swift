@@ -20,6 +20,14 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let context = try CommandContext.make(global)
+        if context.configuration.syncs.isEmpty, syncs.isEmpty, global.resolvedProject == nil {
+            // Nothing names a project whose runs could be shown: say so, and how to name one.
+            Output.err(
+                "error: no project to read run records from: no sync is defined in \(global.directory)/syncs.d/, "
+                    + "and neither --project nor GOOGLE_CLOUD_PROJECT is set. Pass --project ID, or -C DIR for the "
+                    + "directory that holds your syncs.d/")
+            throw ExitStatus.failure
+        }
         let reader = StatusReader(
             client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject)
         let runs = try await context.run { () async throws(SyncError) in
