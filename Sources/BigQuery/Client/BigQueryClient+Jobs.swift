@@ -23,7 +23,8 @@ extension BigQueryClient {
                 JobRecord(
                     kind: "query", jobId: cached.outcome.jobId, statementType: cached.outcome.statementType,
                     bytesProcessed: 0,
-                    bytesBilled: 0, costUSD: 0, durationSeconds: 0, attempt: 0, outcome: "cached", reason: nil))
+                    bytesBilled: 0, costUSD: 0, durationSeconds: 0, attempt: 0, outcome: "cached", reason: nil,
+                    sync: JobLog.sync(labels: job.labels)))
             cached.fromSessionCache = true
             return cached
         }
@@ -75,7 +76,8 @@ extension BigQueryClient {
                 JobRecord(
                     kind: "query", jobId: displayId, statementType: statement, bytesProcessed: 0, bytesBilled: 0,
                     costUSD: 0,
-                    durationSeconds: 0, attempt: 0, outcome: "refused", reason: "undeclaredWrite"))
+                    durationSeconds: 0, attempt: 0, outcome: "refused", reason: "undeclaredWrite",
+                    sync: JobLog.sync(labels: job.labels)))
             throw .refused(.undeclaredWrite(statement: statement))
         }
         guard let guardian = guards[job.budget] else { throw .invalidName("no budget named '\(job.budget)'") }
@@ -88,7 +90,8 @@ extension BigQueryClient {
                 JobRecord(
                     kind: "query", jobId: displayId, statementType: dry.statementType, bytesProcessed: 0,
                     bytesBilled: 0,
-                    costUSD: 0, durationSeconds: 0, attempt: 0, outcome: "refused", reason: "budget"))
+                    costUSD: 0, durationSeconds: 0, attempt: 0, outcome: "refused", reason: "budget",
+                    sync: JobLog.sync(labels: job.labels)))
             throw error
         }
     }
@@ -122,7 +125,8 @@ extension BigQueryClient {
             JobRecord(
                 kind: "query", jobId: outcome.jobId, statementType: outcome.statementType, bytesProcessed: processed,
                 bytesBilled: billed, costUSD: outcome.costUSD, durationSeconds: outcome.durationSeconds,
-                attempt: run.attempt, outcome: run.adopted ? "adopted" : "done", reason: nil))
+                attempt: run.attempt, outcome: run.adopted ? "adopted" : "done", reason: nil,
+                sync: JobLog.sync(labels: job.labels)))
         return outcome
     }
 
@@ -205,7 +209,8 @@ extension BigQueryClient {
             JobRecord(
                 kind: "dry-run", jobId: resource.jobReference?.jobId ?? "dry run", statementType: result.statementType,
                 bytesProcessed: processed, bytesBilled: 0, costUSD: 0, durationSeconds: time.now() - started,
-                attempt: 1, outcome: "dry-run", reason: result.note == nil ? nil : "conservativeEstimate"))
+                attempt: 1, outcome: "dry-run", reason: result.note == nil ? nil : "conservativeEstimate",
+                sync: JobLog.sync(labels: job.labels)))
         return (result, stats?.schema?.fields ?? [])
     }
 

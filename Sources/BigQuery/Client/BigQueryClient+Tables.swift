@@ -174,7 +174,7 @@ extension BigQueryClient {
                 kind: "load", jobId: outcome.jobId, statementType: "LOAD", bytesProcessed: 0, bytesBilled: 0,
                 costUSD: 0,
                 durationSeconds: outcome.durationSeconds, attempt: run.attempt,
-                outcome: run.adopted ? "adopted" : "done", reason: nil))
+                outcome: run.adopted ? "adopted" : "done", reason: nil, sync: JobLog.sync(labels: job.labels)))
         return outcome
     }
 

@@ -374,16 +374,20 @@ public actor BigQueryClient {
     // MARK: - job log
 
     func record(_ entry: JobRecord) {
+        var entry = entry
+        if entry.sync == nil { entry.sync = JobLog.sync }
         records.append(entry)
-        logger.info(
-            "job",
-            metadata: [
+        var metadata: Logger.Metadata = entry.sync.map { ["sync": "\($0)"] } ?? [:]
+        metadata.merge(
+            [
                 "kind": "\(entry.kind)", "job_id": "\(entry.jobId)", "statement": "\(entry.statementType ?? "-")",
                 "bytes_processed": "\(entry.bytesProcessed)", "bytes_billed": "\(entry.bytesBilled)",
                 "cost_usd": "\(Format.fixed(entry.costUSD, digits: 8))",
                 "duration_s": "\(Format.fixed(entry.durationSeconds, digits: 3))",
                 "attempt": "\(entry.attempt)", "outcome": "\(entry.outcome)", "reason": "\(entry.reason ?? "-")",
-            ])
+            ]
+        ) { _, new in new }
+        logger.info("job", metadata: metadata)
     }
 
     func warn(_ messages: [String], budget: String) {

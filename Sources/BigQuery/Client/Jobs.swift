@@ -217,4 +217,17 @@ public struct JobRecord: Sendable, Hashable, Codable {
     public var outcome: String
     /// The error reason when it failed or was refused.
     public var reason: String?
+    /// The sync the job is for, when known: `JobLog.$sync` of the calling task, else the job's `bqsync-sync`
+    /// label.
+    public var sync: String? = nil
+}
+
+/// What the job log knows of the calling task.
+public enum JobLog {
+    /// The sync the calling task works for; every job log line of a call made under it names that sync
+    /// (`sync` in the JSON log).
+    @TaskLocal public static var sync: String?
+
+    /// The sync of a job: the task's, else the job's `bqsync-sync` label.
+    static func sync(labels: [String: String]) -> String? { sync ?? labels["bqsync-sync"] }
 }

@@ -1,3 +1,4 @@
+import BigQuery
 import Foundation
 import Logging
 
@@ -7,6 +8,8 @@ struct StderrLogHandler: LogHandler {
     let json: Bool
     var logLevel: Logger.Level
     var metadata: Logger.Metadata = [:]
+    /// Metadata of the calling task: the sync it works for (`JobLog.sync`).
+    var metadataProvider: Logger.MetadataProvider?
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -17,7 +20,8 @@ struct StderrLogHandler: LogHandler {
         let level = event.level
         let message = event.message
         let explicit = event.metadata
-        var merged = metadata
+        var merged = metadataProvider?.get() ?? [:]
+        for (key, value) in metadata { merged[key] = value }
         for (key, value) in explicit ?? [:] { merged[key] = value }
         let line: String
         if json {
@@ -39,6 +43,11 @@ struct StderrLogHandler: LogHandler {
     /// Installs the handler once per process.
     static func bootstrap(level: LogLevelOption, format: LogFormatOption) {
         let level = Logger.Level(rawValue: level.rawValue) ?? .warning
-        LoggingSystem.bootstrap { label in StderrLogHandler(label: label, json: format == .json, logLevel: level) }
+        LoggingSystem.bootstrap(
+            { label, provider in
+                StderrLogHandler(label: label, json: format == .json, logLevel: level, metadataProvider: provider)
+            },
+            // Every line logged while a sync is worked on names it.
+            metadataProvider: Logger.MetadataProvider { JobLog.sync.map { ["sync": "\($0)"] } ?? [:] })
     }
 }
