@@ -148,7 +148,7 @@ import Testing
             mine.allSatisfy { $0["status"] as? String == "succeeded" && $0["sync"] as? String == "contacts" },
             "\(status)")
         #expect(
-            mine.allSatisfy { ($0["bytesEstimated"] as? Int ?? 0) > 0 },
+            mine.allSatisfy { ($0["bytes_estimated"] as? Int ?? 0) > 0 },
             "the plan's estimate is kept beside the bill: \(status)")
         // In text, the estimate sits beside the bill; reading the runs ran no query job.
         let text = try ws.run("--log-level", "info", "--log-format", "json", "status", "contacts")

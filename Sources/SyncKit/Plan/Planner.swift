@@ -75,7 +75,15 @@ public struct Planner: Sendable {
         ) { group in
             var collected: [Int: Result<SyncPlan, SyncError>] = [:]
             for (index, sync) in syncs.enumerated() {
-                group.addTask { (index, await self.planOne(sync, index: index, progress: progress)) }
+                // Every job log line of this sync's dry runs names it.
+                group.addTask {
+                    (
+                        index,
+                        await JobLog.$sync.withValue(sync.name) {
+                            await self.planOne(sync, index: index, progress: progress)
+                        }
+                    )
+                }
             }
             for await (done, result) in group { collected[done] = result }
             return collected

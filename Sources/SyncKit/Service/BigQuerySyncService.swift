@@ -88,7 +88,15 @@ public struct BigQuerySyncService: Sendable {
         let prepared = try await checkFresh(plan)
         var summaries: [SyncSummary] = []
         for (syncPlan, target) in zip(plan.syncs, prepared) {
-            summaries.append(try await applySync(syncPlan, target: target, plan: plan, observe: observe))
+            // Every job log line of this sync's apply names it.
+            let result = await JobLog.$sync.withValue(syncPlan.name) { () async -> Result<SyncSummary, SyncError> in
+                do throws(SyncError) {
+                    return .success(try await applySync(syncPlan, target: target, plan: plan, observe: observe))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            summaries.append(try result.get())
         }
         return summaries
     }
@@ -136,17 +144,17 @@ public struct BigQuerySyncService: Sendable {
             if case .bigQuery(.cancelled) = error { interrupted = true } else { interrupted = Task.isCancelled }
             let failed = run.tally.summary(of: syncPlan, status: .failed, seconds: clock.unixTime() - started)
             let record = runRecord(
-                holder, syncPlan, plan, failed, started: started,
+                holder, syncPlan, plan, failed, started: started, status: interrupted ? .interrupted : .failed,
                 message: interrupted ? "interrupted" : error.description)
             // The run is recorded and the lease released even when the apply was interrupted: an unstructured task
             // does not inherit the cancellation, so its requests are sent and answered.
             await Task { [log, keeper, location = target.location] in
                 try? await log.append(record, location: location)
-                try? await keeper.release(.failed)
+                try? await keeper.release(interrupted ? .interrupted : .failed)
             }.value
             if interrupted {
                 throw SyncError.interrupted(
-                    "\(syncPlan.name): interrupted after \(failed.jobs) job\(failed.jobs == 1 ? "" : "s"); the run was recorded as failed "
+                    "\(syncPlan.name): interrupted after \(failed.jobs) job\(failed.jobs == 1 ? "" : "s"); the run was recorded as interrupted "
                         + "and the lease on \(target.target) released. Apply the same plan again to resume: finished steps are adopted, "
                         + "not run again")
             }
@@ -155,7 +163,8 @@ public struct BigQuerySyncService: Sendable {
         let summary = run.tally.summary(of: syncPlan, status: .applied, seconds: clock.unixTime() - started)
         do {
             try await log.append(
-                runRecord(holder, syncPlan, plan, summary, started: started, message: nil), location: target.location)
+                runRecord(holder, syncPlan, plan, summary, started: started, status: .succeeded, message: nil),
+                location: target.location)
         } catch {
             try? await keeper.release(.succeeded)
             throw SyncError.unrecorded(
@@ -180,16 +189,17 @@ public struct BigQuerySyncService: Sendable {
     /// inserted; otherwise inserts go first and BigQuery's 409 tells of a job that exists all the same.
     static func resumes(_ planId: String, after previous: TargetLease.Record?) -> Bool {
         guard let previous, previous.planId == planId else { return false }
-        return previous.state == .held || previous.lastStatus == .failed
+        return previous.state == .held || previous.lastStatus == .failed || previous.lastStatus == .interrupted
     }
 
-    /// The run record of a finished (message nil) or failed apply of one sync.
+    /// The run record of a finished, failed or interrupted apply of one sync.
     func runRecord(
-        _ runId: String, _ syncPlan: SyncPlan, _ plan: Plan, _ summary: SyncSummary, started: Double, message: String?
+        _ runId: String, _ syncPlan: SyncPlan, _ plan: Plan, _ summary: SyncSummary, started: Double,
+        status: RunStatus, message: String?
     ) -> RunRecord {
         RunRecord(
             runId: runId, sync: syncPlan.name, planId: plan.planId, target: syncPlan.target,
-            status: message == nil ? .succeeded : .failed,
+            status: status,
             startedAt: Temporal.timestampText(micros: Int64(started * 1_000_000)),
             finishedAt: Temporal.timestampText(micros: Int64(clock.unixTime() * 1_000_000)),
             inserted: summary.inserted, updated: summary.updated, deleted: summary.deleted, affected: summary.affected,

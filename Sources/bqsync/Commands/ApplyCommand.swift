@@ -23,7 +23,9 @@ struct ApplyCommand: AsyncParsableCommand {
     var targets: [String] = []
 
     func run() async throws {
-        let context = try CommandContext.make(global)
+        // A plan file is applied under the whole configuration; named syncs need only themselves to be valid.
+        let planFile = targets.count == 1 && FileManager.default.fileExists(atPath: targets[0])
+        let context = try CommandContext.make(global, syncs: planFile ? [] : targets)
         let leaseSeconds = try await context.run { () throws(SyncError) in
             try LeaseSettings.seconds(environment: ProcessInfo.processInfo.environment)
         }

@@ -13,9 +13,11 @@ struct CommandContext {
     let terminal: Terminal
 
     /// Loads configuration and builds the client; invalid configuration prints every diagnostic and exits 1.
-    static func make(_ global: GlobalOptions) throws -> CommandContext {
+    /// With `syncs` named, only they and the policies they use must be valid: errors elsewhere are warnings.
+    static func make(_ global: GlobalOptions, syncs: [String] = []) throws -> CommandContext {
         global.startLogging()
-        let configuration = ConfigLoader(directory: global.directory, defaultProject: global.resolvedProject).load()
+        let configuration = ConfigLoader(directory: global.directory, defaultProject: global.resolvedProject).load(
+            syncs: syncs)
         let errors = configuration.diagnostics.filter { $0.severity == .error }
         let renderer = DiagnosticRenderer(terminal: Terminal(option: global.color, fileDescriptor: STDERR_FILENO))
         for diagnostic in configuration.diagnostics { Output.err(renderer.human(diagnostic)) }

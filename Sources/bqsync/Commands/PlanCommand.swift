@@ -25,7 +25,7 @@ struct PlanCommand: AsyncParsableCommand {
     var syncs: [String] = []
 
     func run() async throws {
-        let context = try CommandContext.make(global)
+        let context = try CommandContext.make(global, syncs: syncs)
         let planner = Planner(
             client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject)
         let plan = try await context.run { () async throws(SyncError) in try await planner.plan(syncs) }
