@@ -37,7 +37,19 @@ Request limits and the bytes cap (jobs)
   - A request is at most 10 MB, query parameters included ("Request size ... 10 MB"), and a query's text at most
     1,024K characters ("Maximum query length"): answered 400, reason invalid / invalidQuery.
   - A query job whose bill would pass its `maximumBytesBilled` fails, uncharged and without effect, with reason
-    bytesBilledLimitExceeded. The bill here is the proxy's deterministic figure for the job id (`billed_for`).
+    bytesBilledLimitExceeded (the bill as below).
+
+Bytes processed and billed (jobs, dry runs, tables.get)
+  - A table's size is its rows times the width of its columns (BigQuery's "Data size calculation": 8 bytes for
+    INT64, FLOAT64, DATE, DATETIME, TIME and TIMESTAMP, 16 for NUMERIC, 32 for BIGNUMERIC, 1 for BOOL, and 2 plus
+    the length for STRING and BYTES, which the model takes as 2 + 30; JSON as 30), or the size a test declared for
+    it (`/__proxy/sizes`, standing in for a table too large to fill in a test). `tables.get` answers it as
+    `numBytes`; the emulator answers 0. A dry run reports as processed the sizes of the tables the statement names
+    (the whole tables: BigQuery reads only the columns used and prunes partitions, so the model is the dear end),
+    with the tables in `referencedTables`; the emulator reports 0.
+  - A finished query job is billed as on-demand queries are ("On-demand compute pricing"): each referenced table
+    rounded up to a whole MB (2^20 bytes) and at least 10 MB, and the query at least 10 MB. Sizes are taken when
+    the job is inserted, before it changes anything.
 
 Loads of self-describing files (jobs)
   - Parquet and Avro files carry their own schema, and a load job takes the table's schema from them ("Loading
@@ -80,9 +92,10 @@ def new_etag():
 class TableModel:
     """Etags, If-Match preconditions and expiration of tables, over the emulator's tables."""
 
-    def __init__(self, locations=None):
+    def __init__(self, locations=None, sizes=None):
         self.lock = threading.Lock()
         self.locations = locations   # a LocationModel: answers carry the table's location, as BigQuery's do
+        self.sizes = sizes           # a TableSizes: answers carry the table's modeled numBytes
         self.locks = {}       # (project, dataset, table) -> a lock held across a guarded change (the atomic step)
         self.etags = {}       # (project, dataset, table) -> its etag
         self.expirations = {}  # (project, dataset, table) -> ms since the epoch
@@ -182,6 +195,8 @@ class TableModel:
             resource["etag"] = etag
             if required:
                 resource["requirePartitionFilter"] = True
+            if self.sizes is not None and "numRows" in resource and "tableReference" in resource:
+                resource["numBytes"] = str(self.sizes.of_resource(resource))
             location = self.locations.table_location(key) if self.locations else None
             if location:
                 resource["location"] = location
@@ -451,3 +466,53 @@ class SelfDescribingFiles:
                 return (f"Provided Schema does not match Table {table}. Field {field['name']} has changed type "
                         f"from {field['type'].upper()} to {other['type'].upper()}")
         return None
+
+
+class TableSizes:
+    """Table sizes, and the bytes a query processes and is billed for (see "Bytes processed and billed" above)."""
+    MB = 1 << 20
+    MINIMUM = 10 << 20
+    VARIABLE = 30  # the model's length of a STRING, BYTES or JSON value
+    WIDTHS = {"INT64": 8, "INTEGER": 8, "FLOAT64": 8, "FLOAT": 8, "DATE": 8, "DATETIME": 8, "TIME": 8,
+              "TIMESTAMP": 8, "NUMERIC": 16, "BIGNUMERIC": 32, "BOOL": 1, "BOOLEAN": 1, "STRING": 2 + VARIABLE,
+              "BYTES": 2 + VARIABLE, "JSON": VARIABLE}
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.declared = {}  # "project.dataset.table" -> bytes a test declared
+
+    def declare(self, table, size):
+        with self.lock:
+            self.declared[table] = int(size)
+
+    def of_resource(self, resource):
+        """The size of a table resource (as tables.get answers it): declared, else rows times column widths."""
+        reference = resource.get("tableReference") or {}
+        name = f"{reference.get('projectId')}.{reference.get('datasetId')}.{reference.get('tableId')}"
+        with self.lock:
+            if name in self.declared:
+                return self.declared[name]
+        rows = int(resource.get("numRows") or 0)
+        fields = (resource.get("schema") or {}).get("fields") or []
+        return rows * sum(self.WIDTHS.get(str(field.get("type", "")).upper(), 2 + self.VARIABLE) for field in fields)
+
+    def of_tables(self, tables, get):
+        """{name: size} of the statement's backticked `project.dataset.table` names that exist."""
+        sizes = {}
+        for name in tables:
+            parts = name.split(".")
+            if len(parts) != 3:
+                continue
+            status, data, _ = get(f"/bigquery/v2/projects/{parts[0]}/datasets/{parts[1]}/tables/{parts[2]}")
+            if status == 200:
+                try:
+                    sizes[name] = self.of_resource(json.loads(data))
+                except ValueError:
+                    continue
+        return sizes
+
+    @classmethod
+    def billed(cls, sizes):
+        """On-demand billing: each table rounded up to a whole MB and at least 10 MB; the query at least 10 MB."""
+        per_table = sum(max(-(-size // cls.MB) * cls.MB, cls.MINIMUM) for size in sizes)
+        return max(per_table, cls.MINIMUM)

@@ -76,7 +76,7 @@ import argparse, hashlib, http.client, io, json, os, random, re, socket, sys, th
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote, urlsplit
 
-from bqcontract import (SELF_DESCRIBING, DMLModel, LocationModel, SelfDescribingFiles, TableModel, check_request_limits,
+from bqcontract import (SELF_DESCRIBING, DMLModel, LocationModel, SelfDescribingFiles, TableModel, TableSizes, check_request_limits,
                         error_body, missing_table, over_cap)
 
 BEFORE = {"429", "500", "503", "403", "reset", "timeout", "jobfail", "invalid", "conflict"}
@@ -103,7 +103,8 @@ BQSYNC_AGENT = "bqsync/"  # how bqsync's User-Agent starts (Sources/HTTP/CurlTra
 
 
 def billed_for(job_id):
-    """The bytes a finished query job reports billed: 10-59 MiB, from its id."""
+    """The bytes billed of a finished query job the proxy did not see inserted (so could not size): 10-59 MiB,
+    from its id."""
     digest = int(hashlib.sha256(job_id.encode()).hexdigest()[:8], 16)
     return (10 + digest % 50) << 20
 
@@ -124,6 +125,8 @@ class Proxy:
         self.executions = {}      # job id -> inserts accepted by the emulator
         self.conflicts = {}       # job id -> duplicate inserts answered 409
         self.billed = {}          # job id -> bytes billed reported
+        self.bills = {}           # job id -> (bytes processed, bytes billed) from its tables' sizes at insert
+        self.sizes = TableSizes()
         self.inflight = set()     # job ids being forwarded
         self.failed = {}          # job id -> the failed job resource (jobfail)
         self.modeled = {}         # job id -> the resource of a job the model ran itself (self-describing loads)
@@ -136,7 +139,7 @@ class Proxy:
         self.holds = {}           # id -> {"request": {...}, "event": Event, "forward": bool, "done": Event}
         self.next_arm = 0
         self.locations = LocationModel(self.get)
-        self.tables = TableModel(self.locations)
+        self.tables = TableModel(self.locations, self.sizes)
         self.dml = DMLModel()
 
     def configure(self, seed, rate, kinds):
@@ -329,6 +332,9 @@ class Handler(BaseHTTPRequestHandler):
                                       "body": re.compile(request.get("body", "").encode(), re.S),
                                       "nth": int(request.get("nth", 1)), "seen": 0, "fault": request.get("fault")}
             return self.answer_json(200, {"ok": True, "id": arm_id})
+        if path == "/__proxy/sizes" and method == "POST":
+            proxy.sizes.declare(request["table"], request["bytes"])
+            return self.answer_json(200, {"ok": True})
         if path == "/__proxy/files" and method == "POST":
             proxy.files.register(request["uri"], request["schema"], request.get("rows", []))
             return self.answer_json(200, {"ok": True})
@@ -471,8 +477,14 @@ class Handler(BaseHTTPRequestHandler):
             if refused is not None:
                 self.finish_entry(entry, refused[0])
                 return self.answer(*refused)
-        if job_insert and not is_upload:
-            exceeded = over_cap(body, billed_for(job_id)) if self.query_text(body) is not None else None
+        sizes = None
+        if is_insert and not is_upload and self.query_text(body) is not None:
+            sizes = proxy.sizes.of_tables(entry["tables"], proxy.get)
+        if job_insert and sizes is not None:
+            bill = TableSizes.billed(sizes.values())
+            with proxy.lock:
+                proxy.bills.setdefault(job_id, (sum(sizes.values()), bill))
+            exceeded = over_cap(body, bill)
             if exceeded is not None:
                 return self.job_failure(entry, job_id, body, "bytesBilledLimitExceeded", exceeded)
         if job_insert and not is_upload:
@@ -490,6 +502,8 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             if mutated is not None:
                 proxy.dml.end(job_id, mutated)
+        if dry and sizes is not None and 200 <= status < 300:
+            data = self.sized_dry_run(data, sizes)
         if held is not None:
             held["outcome"] = "forwarded"
         self.finish_entry(entry, status)
@@ -632,14 +646,32 @@ class Handler(BaseHTTPRequestHandler):
         query = (job.get("configuration") or {}).get("query")
         if status.get("state") == "DONE" and not status.get("errorResult") and query is not None \
                 and not (job.get("configuration") or {}).get("dryRun"):
-            billed = billed_for(client_id)
+            with proxy.lock:
+                processed, billed = proxy.bills.get(client_id) or (billed_for(client_id), billed_for(client_id))
             statistics = job.setdefault("statistics", {})
-            statistics["totalBytesProcessed"] = str(billed)
+            statistics["totalBytesProcessed"] = str(processed)
             q = statistics.setdefault("query", {})
-            q["totalBytesProcessed"] = str(billed)
+            q["totalBytesProcessed"] = str(processed)
             q["totalBytesBilled"] = str(billed)
             with proxy.lock:
                 proxy.billed[client_id] = billed
+        return json.dumps(job).encode()
+
+    def sized_dry_run(self, data, sizes):
+        """The emulator's dry-run answer with the bytes the model's table sizes give, and the tables referenced."""
+        try:
+            job = json.loads(data)
+        except ValueError:
+            return data
+        if not isinstance(job, dict):
+            return data
+        processed = str(sum(sizes.values()))
+        statistics = job.setdefault("statistics", {})
+        statistics["totalBytesProcessed"] = processed
+        q = statistics.setdefault("query", {})
+        q["totalBytesProcessed"] = processed
+        q["referencedTables"] = [dict(zip(("projectId", "datasetId", "tableId"), name.split(".")))
+                                 for name in sorted(sizes)]
         return json.dumps(job).encode()
 
     def dry_run_answer(self, body, statement):

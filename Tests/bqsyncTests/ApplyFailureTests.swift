@@ -66,7 +66,7 @@ import Testing
     }
 
     /// Ctrl-C while a MERGE is in flight (held at the proxy, so without cancellation the apply would wait for it
-    /// up to its 300 s timeout): the request is aborted at once, the run is recorded as failed with the jobs
+    /// up to its 300 s timeout): the request is aborted at once, the run is recorded as interrupted with the jobs
     /// that ran, the lease is released, and the exit status is 130. The held MERGE never reaches BigQuery; the
     /// next apply of the plan adopts the finished step and runs the rest, each once.
     @Test(arguments: [SIGINT, SIGTERM])
@@ -90,9 +90,9 @@ import Testing
         #expect(stopped.status == 130, "\(stopped)")
         #expect(
             stopped.stderr.contains(
-                "interrupted after 1 job; the run was recorded as failed and the lease on \(ws.table("t")) released"),
+                "interrupted after 1 job; the run was recorded as interrupted and the lease on \(ws.table("t")) released"),
             "\(stopped)")
-        #expect(try Reliability.runs(ws, planId: planned.planId).map(\.status) == ["failed"])
+        #expect(try Reliability.runs(ws, planId: planned.planId).map(\.status) == ["interrupted"])
         #expect(try Reliability.leases(ws, table: "t").isEmpty, "the lease was released")
         try proxy.release(held, forward: false)
 
