@@ -90,7 +90,8 @@ import Testing
         #expect(stopped.status == 130, "\(stopped)")
         #expect(
             stopped.stderr.contains(
-                "interrupted after 1 job; the run was recorded as interrupted and the lease on \(ws.table("t")) released"),
+                "interrupted after 1 job; the run was recorded as interrupted and the lease on \(ws.table("t")) released"
+            ),
             "\(stopped)")
         #expect(try Reliability.runs(ws, planId: planned.planId).map(\.status) == ["interrupted"])
         #expect(try Reliability.leases(ws, table: "t").isEmpty, "the lease was released")

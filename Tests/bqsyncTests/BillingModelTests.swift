@@ -42,7 +42,8 @@ import Testing
         let planned = try ws.run(["plan", "--out", "plan.json"], environment: proxy.holdingEnvironment)
         #expect(planned.status == 0, "the plan fits: \(planned)")
         let applied = try ws.run(
-            ["--log-level", "info", "--log-format", "json", "apply", "plan.json"], environment: proxy.holdingEnvironment)
+            ["--log-level", "info", "--log-format", "json", "apply", "plan.json"], environment: proxy.holdingEnvironment
+        )
         #expect(applied.status == 0, "\(applied)\n\(proxy.stderr)")
         #expect(!applied.stderr.contains("bytesBilledLimitExceeded"), "\(applied)")
         let stats = try proxy.stats()
