@@ -31,7 +31,8 @@ Locations
 
 Missing tables (dry runs)
   - A dry run of a statement that reads or writes a table that does not exist fails: 404 notFound, "Not found:
-    Table P:D.T was not found in location L". The emulator dry-runs a MERGE from a missing table happily.
+    Table P:D.T was not found in location L". The emulator dry-runs a MERGE from a missing table happily. The
+    table a `CREATE [OR REPLACE] TABLE` statement creates is exempt: it is written, not read.
 
 Request limits and the bytes cap (jobs)
   - A request is at most 10 MB, query parameters included ("Request size ... 10 MB"), and a query's text at most
@@ -258,10 +259,17 @@ def check_request_limits(body, query):
     return None
 
 
-def missing_table(tables, get, location):
+CREATED_TABLE = re.compile(r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?`([^`]+)`", re.I)
+
+
+def missing_table(tables, get, location, sql=None):
     """The answer refusing a dry run that names a table that does not exist, or None. `tables` are the statement's
-    backticked names; `get(path)` reads from the emulator."""
+    backticked names; `get(path)` reads from the emulator. The table a CREATE TABLE statement creates need not
+    exist (BigQuery dry-runs `CREATE OR REPLACE TABLE … AS SELECT` of a new table)."""
+    created = CREATED_TABLE.match(sql or "")
     for name in tables:
+        if created and name == created.group(1):
+            continue
         parts = name.split(".")
         if len(parts) != 3:
             continue

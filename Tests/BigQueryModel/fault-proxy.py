@@ -473,7 +473,7 @@ class Handler(BaseHTTPRequestHandler):
             refused = check_request_limits(body, self.query_text(body)) \
                 or proxy.locations.check_job(project.group(1) if project else "", body, entry["tables"]) \
                 or proxy.tables.check_partition_filter(self.query_text(body), entry["tables"]) \
-                or (missing_table(entry["tables"], proxy.get, self.job_location(body)) if dry else None)
+                or (missing_table(entry["tables"], proxy.get, self.job_location(body), self.query_text(body)) if dry else None)
             if refused is not None:
                 self.finish_entry(entry, refused[0])
                 return self.answer(*refused)

@@ -90,7 +90,7 @@ import Testing
         #expect(applied.status == 0, "\(applied)\n\(proxy.stderr)")
         #expect(try Self.summary(applied)["nullKeyRows"] as? Int == 1, "\(applied.stdout)")
         #expect(
-            applied.stderr.contains("1 of the 4 loaded rows have a NULL merge key (id) and are skipped"), "\(applied)")
+            applied.stderr.contains("1 of the 4 staged rows have a NULL merge key (id) and are skipped"), "\(applied)")
         let again = try Self.planAndApply(ws, proxy)
         #expect(again.apply.status == 0, "\(again.apply)")
         #expect(try ws.rows("t", orderBy: "id", columns: "id, v") == [["1", "a"], ["2", "b"], ["3", "c"]])
@@ -113,5 +113,56 @@ import Testing
         #expect(applied.stderr.contains("nothing to merge, the MERGE was not sent"), "\(applied)")
         #expect(try proxy.stats().log.allSatisfy { !($0.statement == "MERGE" && !$0.dry) })
         #expect(try ws.rows("t", orderBy: "id").isEmpty)
+    }
+
+    // MARK: - query sources, staged
+
+    /// A source table `src` beside the target, holding `rows`, for a query source to read.
+    static func createSource(_ ws: Workspace, through proxy: FaultProxy) throws {
+        let base = proxy.url + "/bigquery/v2/projects/\(E2E.project)/datasets/\(ws.dataset)/tables"
+        _ = try Curl.object(
+            "POST", base,
+            [
+                "tableReference": ["projectId": E2E.project, "datasetId": ws.dataset, "tableId": "src"],
+                "schema": ["fields": files],
+            ])
+        _ = try Curl.object("POST", base + "/src/insertAll", ["rows": rows.map { ["json": $0] }])
+    }
+
+    static func querySetUp(_ prefix: String, strategy: String, requireFilter: Bool) throws -> (Workspace, FaultProxy) {
+        let ws = try Workspace(prefix)
+        let proxy = try FaultProxy(upstream: ws.host)
+        try createTarget(ws, through: proxy, requireFilter: requireFilter)
+        try createSource(ws, through: proxy)
+        try ws.write(
+            "syncs.d/events.yaml",
+            EndToEndTests.sync(
+                "events", source: "type: query\nquery: SELECT id, day, v FROM `\(ws.table("src"))`",
+                table: ws.table("t"), schema: schema, keys: ["id", "day"], strategy: strategy, create: false))
+        return (ws, proxy)
+    }
+
+    @Test(
+        "a query source into a requirePartitionFilter target is staged and profiled under auto, and its MERGE pruned",
+        arguments: ["auto", "staged"])
+    func stagedQueryIntoARequirePartitionFilterTarget(strategy: String) throws {
+        let (ws, proxy) = try Self.querySetUp("profile_query_\(strategy)", strategy: strategy, requireFilter: true)
+        let (planned, applied) = try Self.planAndApply(ws, proxy)
+        #expect(planned.status == 0, "planned, not refused: \(planned)")
+        #expect(applied.status == 0, "\(applied)\n\(proxy.stderr)")
+        #expect(try Self.summary(applied)["nullKeyRows"] as? Int == 1, "\(applied.stdout)")
+        #expect(try ws.rows("t", orderBy: "id", columns: "id, v") == [["1", "a"], ["2", "b"], ["3", "c"]])
+        #expect(try proxy.stats().partitionFilterRefusals.isEmpty, "every statement carried the partition filter")
+        let statements = try proxy.stats().log.filter { !$0.dry }.compactMap(\.statement)
+        #expect(statements.contains("CREATE_TABLE_AS_SELECT") || statements.contains("CREATE"), "\(statements)")
+    }
+
+    @Test("an inline query source into a requirePartitionFilter target is refused at plan time, nothing sent")
+    func inlineQueryIntoARequirePartitionFilterTargetIsRefused() throws {
+        let (ws, proxy) = try Self.querySetUp("profile_query_inline", strategy: "inline", requireFilter: true)
+        let planned = try ws.run(["plan"], environment: proxy.holdingEnvironment)
+        #expect(planned.status == 1, "\(planned)")
+        #expect(planned.stderr.contains("an inline query MERGE reads the query itself"), "\(planned)")
+        #expect(try proxy.stats().partitionFilterRefusals.isEmpty, "refused by bqsync, not by BigQuery")
     }
 }

@@ -199,14 +199,16 @@ public struct Step: Codable, Sendable, Hashable {
         case load
         /// A MERGE into the target (billed).
         case merge
-        /// A SELECT over the loaded staging table before a gcs sync's MERGE (billed): its rows with a NULL key,
-        /// and the range of partition values the MERGE is limited to (LoadedProfile).
+        /// A SELECT over the staging table before a gcs or staged query sync's MERGE (billed): its rows with a
+        /// NULL key, and the range of partition values the MERGE is limited to (LoadedProfile).
         case profile
+        /// A staged query sync's `CREATE OR REPLACE TABLE <staging> AS SELECT …` of the query's rows (billed).
+        case stageQuery = "stage_query"
         /// Drop the staging table (free).
         case dropStaging = "drop_staging"
 
         /// A query job, billed and counted against the session's query limit.
-        public var isQuery: Bool { self == .merge || self == .profile }
+        public var isQuery: Bool { self == .merge || self == .profile || self == .stageQuery }
         /// A job, run under the step's job id.
         public var isJob: Bool { isQuery || self == .load }
     }

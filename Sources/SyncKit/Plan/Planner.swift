@@ -163,8 +163,10 @@ public struct Planner: Sendable {
         guard prepared.requiresPartitionFilter, let field = prepared.partitionField else { return }
         let pruner = Pruner(prepared: prepared)
         let reason: String?
-        if prepared.sync.source.kind == .query {
-            reason = "a query source's rows are not known before its MERGE runs"
+        if prepared.sync.source.kind == .query, prepared.sync.batch.strategy == .inline {
+            reason =
+                "an inline query MERGE reads the query itself, so its rows are not known before it runs "
+                + "(batch.strategy staged or auto stages and profiles them first)"
         } else if pruner.column == nil {
             reason =
                 pruner.explanation.map { $0.replacingOccurrences(of: "none: ", with: "") }
@@ -201,6 +203,12 @@ public struct Planner: Sendable {
         plan.columns = columnPlans(prepared.layout, carried: carried)
         let builder = MergeBuilder(
             target: prepared.target, layout: prepared.layout, carried: carried, update: prepared.sync.merge.update)
+        plan.batches = 1
+        let strategy = prepared.sync.batch.strategy
+        if strategy == .staged || (strategy == .auto && prepared.requiresPartitionFilter) {
+            try await planStagedQuery(query, prepared: prepared, builder: builder, into: &plan, steps: &steps)
+            return
+        }
         let sql = builder.merge(.query(query))
         var step = Step(index: 0, kind: .merge, sql: sql)
         step.estimate =
@@ -212,10 +220,34 @@ public struct Planner: Sendable {
         plan.strategy = .inline
         plan.strategyReason = "source.type: query runs inside BigQuery; one MERGE reads it directly"
         plan.pruning = "none: the query's rows are not known before it runs"
-        plan.batches = 1
         steps.append(step)
     }
 
+    /// A query source staged: its rows written into a staging table (`CREATE OR REPLACE TABLE … AS SELECT`),
+    /// profiled (NULL keys counted, the partition range found), then merged once, as a gcs source's loaded rows.
+    func planStagedQuery(
+        _ query: String, prepared: PreparedTarget, builder: MergeBuilder, into plan: inout SyncPlan,
+        steps: inout [Step]
+    ) async throws(SyncError) {
+        let staging = try stagingTable(
+            prepared, content: BatchEncoder.digest(Array((query + "\n" + prepared.target.description).utf8)))
+        var stage = Step(
+            index: 0, kind: .stageQuery, table: staging.description, sql: builder.stageQuery(query, into: staging))
+        stage.estimate =
+            prepared.table != nil
+            ? try await dryRun(stage.sql ?? "", parameters: [], prepared: prepared, writes: staging)
+            : modeled(
+                Billing.minimum, policy: prepared.policy,
+                note: "the target is created by this plan: the query's bytes are not known until then")
+        plan.strategy = .staged
+        plan.strategyReason =
+            prepared.sync.batch.strategy == .staged
+            ? "batch.strategy: staged: the query's rows are staged, profiled, then merged once"
+            : "the target requires a partition filter: the query's rows are staged and profiled, so the MERGE can "
+                + "carry their range"
+        steps.append(stage)
+        steps.append(contentsOf: try await profiledMerge(prepared, builder: builder, staging: staging, plan: &plan))
+    }
     func planGCS(_ prepared: PreparedTarget, into plan: inout SyncPlan, steps: inout [Step]) async throws(SyncError) {
         let sync = prepared.sync
         plan.source.uris = sync.source.uris
@@ -226,44 +258,51 @@ public struct Planner: Sendable {
         let staging = try stagingTable(prepared, content: content)
         let builder = MergeBuilder(
             target: prepared.target, layout: prepared.layout, carried: carried, update: sync.merge.update)
+        plan.strategy = .staged
+        plan.strategyReason = "source.type: gcs is loaded by a BigQuery load job, then merged once"
+        plan.batches = 1
+        steps.append(Step(index: 0, kind: .createStaging, table: staging.description))
+        steps.append(Step(index: 0, kind: .load, table: staging.description, payloadDigest: content))
+        steps.append(contentsOf: try await profiledMerge(prepared, builder: builder, staging: staging, plan: &plan))
+    }
+
+    /// The steps after rows are in a staging table whose contents are not known at plan time: the profile, the
+    /// MERGE (limited to the profiled partition range when the target prunes), and the staging table dropped.
+    func profiledMerge(_ prepared: PreparedTarget, builder: MergeBuilder, staging: TableReference, plan: inout SyncPlan)
+        async throws(SyncError) -> [Step]
+    {
         let pruner = Pruner(prepared: prepared)
         let range = pruner.loadedRange
         var merge = Step(
             index: 0, kind: .merge, table: staging.description,
             sql: builder.merge(.stagedTyped(staging), pruning: range))
-        merge.estimate = try await gcsMergeEstimate(prepared, builder: builder, pruning: range)
+        merge.estimate = try await stagedMergeEstimate(prepared, builder: builder, pruning: range)
         var profile = Step(
             index: 0, kind: .profile, table: staging.description,
             sql: LoadedProfile.sql(staging, layout: prepared.layout, partition: pruner.column))
         profile.estimate = modeled(
             Billing.minimum, policy: prepared.policy,
-            note:
-                "reads the loaded rows' key columns, whose size is not known before the load: at least BigQuery's 10 MB "
-                + "minimum (maximumBytesBilled still caps the job)")
+            note: "reads the staged rows' key columns, whose size is not known before they are staged: at least "
+                + "BigQuery's 10 MB minimum (maximumBytesBilled still caps the job)")
         profile.estimate?.accuracy = .lowerBound
-        plan.strategy = .staged
-        plan.strategyReason = "source.type: gcs is loaded by a BigQuery load job, then merged once"
         plan.pruning =
             range == nil
             ? pruner.explanation
-            : "the MERGE is limited to the days of the loaded rows' '\(pruner.name ?? "")' values (found by the profile step)"
-        plan.batches = 1
-        steps.append(Step(index: 0, kind: .createStaging, table: staging.description))
-        steps.append(Step(index: 0, kind: .load, table: staging.description, payloadDigest: content))
-        steps.append(profile)
-        steps.append(merge)
-        steps.append(Step(index: 0, kind: .dropStaging, table: staging.description))
+            : "the MERGE is limited to the days of the staged rows' '\(pruner.name ?? "")' values (found by the profile step)"
+        return [profile, merge, Step(index: 0, kind: .dropStaging, table: staging.description)]
     }
 
-    /// A gcs MERGE's estimate: the target scan by a dry run (over every partition when the MERGE is pruned to the
-    /// loaded range), a lower bound since the loaded files' size is not known before the load.
-    func gcsMergeEstimate(_ prepared: PreparedTarget, builder: MergeBuilder, pruning: String?) async throws(SyncError)
+    /// The estimate of a MERGE from a staging table filled at apply: the target scan by a dry run (over every
+    /// partition when the MERGE is pruned to the staged range), a lower bound since the staged rows' size is not
+    /// known before they are staged.
+    func stagedMergeEstimate(_ prepared: PreparedTarget, builder: MergeBuilder, pruning: String?)
+        async throws(SyncError)
         -> Estimate
     {
         guard prepared.table != nil else {
             return modeled(
                 Billing.minimum, policy: prepared.policy,
-                note: "the target is created by this plan; the loaded files' size is not known before the load")
+                note: "the target is created by this plan; the staged rows' size is not known before they are staged")
         }
         let probe = builder.merge(
             .parameter("rows"),
@@ -273,7 +312,8 @@ public struct Planner: Sendable {
         var estimate = try await dryRun(probe, parameters: [MergeBuilder.emptyRowsParameter], prepared: prepared)
         estimate.accuracy = .lowerBound
         estimate.note =
-            "the target scan; the loaded files' size is not known before the load (maximumBytesBilled still caps the job)"
+            "the target scan; the staged rows' size is not known before they are staged (maximumBytesBilled still caps "
+            + "the job)"
         return estimate
     }
 
@@ -351,21 +391,21 @@ public struct Planner: Sendable {
     }
 
     /// A dry run's estimate, holding a request place.
-    func dryRun(_ sql: String, parameters: [QueryParameter], prepared: PreparedTarget) async throws(SyncError)
-        -> Estimate
-    {
+    func dryRun(
+        _ sql: String, parameters: [QueryParameter], prepared: PreparedTarget, writes: TableReference? = nil
+    ) async throws(SyncError) -> Estimate {
         try await network.withPlace { () async throws(SyncError) in
-            try await estimate(sql, parameters: parameters, prepared: prepared)
+            try await estimate(sql, parameters: parameters, prepared: prepared, writes: writes)
         }
     }
 
     /// A dry run's estimate; the caller holds a request place.
-    func estimate(_ sql: String, parameters: [QueryParameter], prepared: PreparedTarget) async throws(SyncError)
-        -> Estimate
-    {
+    func estimate(
+        _ sql: String, parameters: [QueryParameter], prepared: PreparedTarget, writes: TableReference? = nil
+    ) async throws(SyncError) -> Estimate {
         let job = QueryJob(
             sql: sql, parameters: parameters, location: prepared.location, reads: [prepared.target],
-            writes: prepared.target,
+            writes: writes ?? prepared.target,
             budget: prepared.policy.name)
         do {
             let result = try await client.dryRun(job)

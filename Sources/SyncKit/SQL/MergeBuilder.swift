@@ -120,6 +120,18 @@ struct MergeBuilder: Sendable {
             + "\nQUALIFY ROW_NUMBER() OVER (PARTITION BY \(keyNames.joined(separator: ", ")) ORDER BY \((order.isEmpty ? keyNames : order).joined(separator: ", "))) = 1"
     }
 
+    /// A staged query sync's first statement: the query's carried columns written into the staging table, which
+    /// expires after a day if a failed run leaves it (BigQuery's DDL example of `expiration_timestamp`).
+    /// `CREATE OR REPLACE`, so a retried or resumed run replaces what an earlier attempt wrote.
+    func stageQuery(_ query: String, into staging: TableReference) -> String {
+        let r = Self.rowAlias
+        let list = carried.map { "\(r).\(Self.quote(layout.columns[$0].name))" }
+        return "CREATE OR REPLACE TABLE \(staging.sql)\n"
+            + "OPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 1 DAY))\nAS\n"
+            + "SELECT " + list.joined(separator: ", ") + " FROM (\n" + Self.withoutTrailingSemicolons(query)
+            + "\n) AS \(r)"
+    }
+
     /// The columns a matched row updates: `update: all` means every carried target column but the keys.
     var updatedColumns: [Int] {
         let candidates = carried.filter { !layout.keys.contains($0) && layout.columns[$0].inTarget }

@@ -64,7 +64,8 @@ extension BigQuerySyncService {
         case (.ndjson, .staged), (.csv, .staged): try await applyStagedFiles(run)
         case (.gcs, .staged): try await applyCloudStorageLoad(run)
         case (.query, .inline): try await applyQuery(run)
-        case (.gcs, .inline), (.query, .staged), (_, .auto):
+        case (.query, .staged): try await applyStagedQuery(run)
+        case (.gcs, .inline), (_, .auto):
             throw SyncError.invalidPlan(
                 "sync '\(run.plan.name)': the planner never writes a \(run.plan.source.kind.rawValue) source "
                     + "with strategy \(run.plan.strategy.rawValue)")
@@ -167,13 +168,38 @@ extension BigQuerySyncService {
             run.finished(outcome, kind: .load, rows: outcome.loadedRows ?? 0)
             if selfDescribing { try await checkLoadedSchema(staging, run: run) }
         }
+        try await mergeProfiled(sql, merge: merge, staging: staging, run: run, finished: finished)
+    }
+
+    /// A query source, staged: the query's rows written into the staging table by one statement, then profiled
+    /// and merged once, as loaded files are.
+    func applyStagedQuery(_ run: SyncRun) async throws(SyncError) {
+        let (merge, sql, staging) = try stagedMerge(run)
+        let finished = try await mergeFinished(merge, run: run)
+        if !finished {
+            guard let stage = run.plan.steps.first(where: { $0.kind == .stageQuery }), let stageSQL = stage.sql else {
+                throw SyncError.invalidPlan("staged query sync '\(run.plan.name)' has no stage_query step")
+            }
+            try await run.keepLease()
+            let outcome = try await runQuery(stageSQL, [], step: stage, run: run, writes: staging)
+            run.finished(outcome, kind: .stageQuery, rows: outcome.affectedRows ?? 0)
+        }
+        try await mergeProfiled(sql, merge: merge, staging: staging, run: run, finished: finished)
+    }
+
+    /// The MERGE of rows staged at apply (gcs, staged query): profiled first when the plan has a profile step (a
+    /// plan made before it had one has none), limited to the profiled partition range when its SQL carries the
+    /// placeholders, and not sent at all when no staged row has a key.
+    func mergeProfiled(_ sql: String, merge: Step, staging: TableReference, run: SyncRun, finished: Bool)
+        async throws(SyncError)
+    {
         var statement = sql
         if !finished, let step = run.plan.steps.first(where: { $0.kind == .profile }) {
-            let profile = try await profileLoaded(step, staging: staging, run: run)
+            let profile = try await profileStaged(step, staging: staging, run: run)
             guard profile.rows > profile.nullKeyRows else {
                 run.observe(
                     .note(
-                        "\(run.plan.name): the files hold no row with a key; nothing to merge, the MERGE was not sent"))
+                        "\(run.plan.name): no staged row has a key; nothing to merge, the MERGE was not sent"))
                 try await SyncError.lifting { () async throws(BigQueryError) in try await client.deleteTable(staging) }
                 return
             }
@@ -188,9 +214,9 @@ extension BigQuerySyncService {
         try await mergeStaged(statement, merge: merge, staging: staging, run: run, rows: nil, finished: finished)
     }
 
-    /// The profile step over the loaded staging table: rows with a NULL key counted (and shown; the MERGE drops
-    /// them) and the loaded range of partition days found.
-    func profileLoaded(_ step: Step, staging: TableReference, run: SyncRun) async throws(SyncError) -> LoadedProfile {
+    /// The profile step over the staging table: rows with a NULL key counted (and shown; the MERGE drops them)
+    /// and the staged range of partition days found.
+    func profileStaged(_ step: Step, staging: TableReference, run: SyncRun) async throws(SyncError) -> LoadedProfile {
         guard let sql = step.sql else {
             throw SyncError.invalidPlan("sync '\(run.plan.name)': its profile step has no SQL")
         }
@@ -211,7 +237,7 @@ extension BigQuerySyncService {
             let keys = run.target.layout.keys.map { run.target.layout.columns[$0].name }.joined(separator: ", ")
             run.observe(
                 .note(
-                    "\(run.plan.name): \(profile.nullKeyRows) of the \(profile.rows) loaded rows have a NULL merge key (\(keys)) "
+                    "\(run.plan.name): \(profile.nullKeyRows) of the \(profile.rows) staged rows have a NULL merge key (\(keys)) "
                         + "and are skipped: such a row can never match a target row"))
         }
         return profile
@@ -304,13 +330,13 @@ extension BigQuerySyncService {
 
     func runQuery(
         _ sql: String, _ parameters: [QueryParameter], step: Step, run: SyncRun, reads: [TableReference] = [],
-        reviewed: DryRunResult? = nil
+        writes: TableReference? = nil, reviewed: DryRunResult? = nil
     ) async throws(SyncError) -> JobOutcome {
         let target = run.target
         var job = QueryJob(
             sql: sql, parameters: parameters, jobId: step.jobId, location: target.location,
             labels: ["bqsync-sync": BigQueryClient.labelValue(target.sync.name)], reads: [target.target] + reads,
-            writes: target.target, budget: target.policy.name, cacheable: false)
+            writes: writes ?? target.target, budget: target.policy.name, cacheable: false)
         job.reviewed = reviewed
         job.resuming = run.resuming
         return try await SyncError.lifting { () async throws(BigQueryError) in try await client.query(job).outcome }
