@@ -13,6 +13,10 @@ Tables (metadata)
     and `tables.insert` creates it anew. (Table resource `expirationTime`: "the table will be deleted and its
     storage reclaimed".) The emulator neither keeps nor enforces it.
   - `tables.insert` of an existing table is 409 Already Exists (the emulator agrees; the model relies on it).
+  - `lastModifiedTime` moves with every change to a table's data: a DML statement (MERGE, UPDATE, DELETE,
+    INSERT) that succeeds on it, or a `tabledata.insertAll` into it. (Table resource `lastModifiedTime`: "the
+    time when this table was last modified".) The emulator keeps the creation time, and its `numRows` does not
+    follow DML either.
   - A table with `requirePartitionFilter` refuses a query or DML statement, dry runs included, that has no
     filter on its partition column usable for partition elimination: invalidQuery, "Cannot query over table …
     without a filter over column(s) … that can be used for partition elimination". ("Querying partitioned
@@ -77,6 +81,9 @@ import json, re, secrets, threading, time
 TABLE_PATH = re.compile(r"^/bigquery/v2/projects/([^/?]+)/datasets/([^/?]+)/tables/([^/?]+)$")
 TABLES_PATH = re.compile(r"^/bigquery/v2/projects/([^/?]+)/datasets/([^/?]+)/tables$")
 DML_TARGET = re.compile(r"^\s*(?:MERGE(?:\s+INTO)?|UPDATE|DELETE(?:\s+FROM)?)\s+(`[^`]+`(?:\.`[^`]+`)*|[\w.-]+)", re.I)
+WRITTEN_TABLE = re.compile(
+    r"^\s*(?:MERGE(?:\s+INTO)?|UPDATE|DELETE(?:\s+FROM)?|INSERT(?:\s+INTO)?)\s+(`[^`]+`(?:\.`[^`]+`)*|[\w.-]+)", re.I)
+INSERT_ALL_PATH = re.compile(r"^/bigquery/v2/projects/([^/?]+)/datasets/([^/?]+)/tables/([^/?]+)/insertAll$")
 MUTATING_MERGE = re.compile(r"\bWHEN\s+MATCHED\b|\bNOT\s+MATCHED\s+BY\s+SOURCE\b", re.I)
 
 
@@ -101,6 +108,7 @@ class TableModel:
         self.etags = {}       # (project, dataset, table) -> its etag
         self.expirations = {}  # (project, dataset, table) -> ms since the epoch
         self.partition_filters = {}  # (project, dataset, table) -> the partition column a statement must filter on
+        self.modified = {}    # (project, dataset, table) -> ms since the epoch of the last change to its data
         self.preconditions_failed = 0
         self.expired = []     # tables deleted for their expirationTime: "project.dataset.table"
         self.partition_filter_refusals = []  # tables a statement without their partition filter was refused on
@@ -153,6 +161,22 @@ class TableModel:
                 return self.answered(key, forward(method, path, body), changed=True, body=body)
         return None
 
+    def written(self, method, path, sql, default_project):
+        """Notes a request that succeeded: a DML statement or an insertAll changed a table's data now."""
+        key = None
+        found = INSERT_ALL_PATH.match(path.split("?")[0]) if method == "POST" else None
+        if found:
+            key = (found.group(1), found.group(2), found.group(3))
+        elif method == "POST" and sql:
+            statement = WRITTEN_TABLE.match(sql)
+            parts = [part for part in statement.group(1).replace("`", "").split(".") if part] if statement else []
+            if len(parts) == 2 and default_project:
+                parts.insert(0, default_project)
+            key = tuple(parts) if len(parts) == 3 else None
+        if key is not None:
+            with self.lock:
+                self.modified[key] = max(int(time.time() * 1000), self.modified.get(key, 0) + 1)
+
     def etag(self, key):
         with self.lock:
             return self.etags.setdefault(key, new_etag())
@@ -187,6 +211,7 @@ class TableModel:
                         self.expirations[key] = int(sent["expirationTime"])
             etag = self.etags.setdefault(key, new_etag())
             expiration = self.expirations.get(key)
+            modified = self.modified.get(key)
             required = self.partition_filters.get(key)
         try:
             resource = json.loads(data)
@@ -194,6 +219,8 @@ class TableModel:
             return answer
         if isinstance(resource, dict):
             resource["etag"] = etag
+            if modified is not None:
+                resource["lastModifiedTime"] = str(max(int(resource.get("lastModifiedTime") or 0), modified))
             if required:
                 resource["requirePartitionFilter"] = True
             if self.sizes is not None and "numRows" in resource and "tableReference" in resource:

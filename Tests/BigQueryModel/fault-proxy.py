@@ -507,6 +507,10 @@ class Handler(BaseHTTPRequestHandler):
         if held is not None:
             held["outcome"] = "forwarded"
         self.finish_entry(entry, status)
+        if 200 <= status < 300 and not dry:
+            project = re.match(r"^/bigquery/v2/projects/([^/]+)/", path)
+            proxy.tables.written(method, path, self.query_text(body) or self.queries_text(body, path),
+                                 project.group(1) if project else None)
         created = re.match(r"^/bigquery/v2/projects/([^/]+)/datasets$", entry["path"])
         if method == "POST" and created and status == 200:
             proxy.locations.created(created.group(1), body)
@@ -542,6 +546,15 @@ class Handler(BaseHTTPRequestHandler):
     def query_text(self, body):
         try:
             return ((json.loads(body).get("configuration") or {}).get("query") or {}).get("query")
+        except (ValueError, AttributeError):
+            return None
+
+    def queries_text(self, body, path):
+        """The statement of a jobs.query request (`POST …/queries`), or None."""
+        if not path.split("?")[0].endswith("/queries"):
+            return None
+        try:
+            return json.loads(body).get("query")
         except (ValueError, AttributeError):
             return None
 

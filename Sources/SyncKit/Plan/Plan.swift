@@ -112,6 +112,9 @@ public struct SyncPlan: Codable, Sendable, Hashable {
     public var dedupPartitions: Int
     /// The steps, in order.
     public var steps: [Step]
+    /// Set when this very content was applied already and the target is as that apply left it: the sync has no
+    /// steps (nil otherwise, and in plan files made before it existed).
+    public var unchanged: Unchanged?
 
     enum CodingKeys: String, CodingKey {
         case name, definition, policy, target, strategy
@@ -122,7 +125,53 @@ public struct SyncPlan: Codable, Sendable, Hashable {
         case rowsRead = "rows_read"
         case rows, batches, pruning
         case dedupPartitions = "dedup_partitions"
-        case steps
+        case steps, unchanged
+    }
+
+    /// The same steps under job ids with `suffix` appended: a forced re-run, which BigQuery must not answer with
+    /// the jobs of the earlier run.
+    func rerun(suffix: String) -> SyncPlan {
+        var copy = self
+        copy.steps = steps.map {
+            var step = $0
+            step.jobId = step.jobId.map { $0 + suffix }
+            return step
+        }
+        return copy
+    }
+
+    /// What a sync's last apply of the same content was, when the target is as it left it.
+    public struct Unchanged: Codable, Sendable, Hashable {
+        /// The plan that applied it.
+        public var planId: String
+        /// When that apply finished (ms since the epoch).
+        public var appliedAtMs: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case planId = "plan_id"
+            case appliedAtMs = "applied_at_ms"
+        }
+    }
+
+    /// SHA-256 of what the sync does, whatever the target was: the definition, source, columns, strategy and
+    /// every step's kind, statement and payload, without job ids, estimates, the target's state, the step that
+    /// creates it, or the strategy's reason (which quotes estimates). Two plans with one digest merge the same
+    /// rows the same way.
+    public var contentDigest: String {
+        var copy = self
+        copy.targetState = TargetState(exists: true)
+        copy.strategyReason = ""
+        copy.unchanged = nil
+        copy.steps = steps.filter { $0.kind != .createTable }.map {
+            var step = $0
+            step.index = 0
+            step.jobId = nil
+            step.estimate = nil
+            return step
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return BatchEncoder.digest(Array((try? encoder.encode(copy)) ?? Data()))
     }
 
     /// Bytes billed by the steps, as estimated.

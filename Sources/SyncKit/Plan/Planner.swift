@@ -24,13 +24,16 @@ public struct Planner: Sendable {
     let network: AsyncLimiter
     /// Bounds the local pipelines running.
     let pipelines: AsyncLimiter
+    /// Plan every sync's steps, even one whose content was applied already to a target still as it was left.
+    let force: Bool
 
     /// Creates a planner over loaded configuration. Every sync is planned at once; `requests` bounds the
     /// requests in flight and `pipelines` the local sources being read.
     public init(
         client: BigQueryClient, configuration: Configuration, defaultProject: String?, stateDataset: String = "bqsync",
-        requests: Int = Planner.defaultRequests, pipelines: Int = Planner.defaultPipelines
+        requests: Int = Planner.defaultRequests, pipelines: Int = Planner.defaultPipelines, force: Bool = false
     ) {
+        self.force = force
         self.client = client
         self.configuration = configuration
         self.defaultProject = defaultProject
@@ -151,7 +154,26 @@ public struct Planner: Sendable {
         }
         for i in steps.indices { steps[i].index = i }
         plan.steps = steps
+        if !force, let unchanged = await unchangedSince(plan, prepared: prepared) {
+            plan.unchanged = unchanged
+            plan.steps = []
+        }
         return plan
+    }
+
+    /// The last apply of this very content (SyncPlan.contentDigest), when the target is still as it left it:
+    /// its rows and last modification as the apply recorded them in the target's lease. Only for local sources,
+    /// whose rows the plan hashes; a query's tables or a bucket's files can change unseen. Any doubt (no lease,
+    /// a lease that cannot be read) is "changed": the sync is merged again.
+    func unchangedSince(_ plan: SyncPlan, prepared: PreparedTarget) async -> SyncPlan.Unchanged? {
+        guard [.ndjson, .csv].contains(plan.source.kind), let table = prepared.table,
+            let lease = try? TargetLease(
+                client: client, target: prepared.target, stateDataset: stateDataset, location: prepared.location,
+                seconds: 0),
+            let (_, record) = try? await network.withPlace({ () async throws(SyncError) in try await lease.read() }),
+            let state = record.unchanged(sync: plan.name, content: plan.contentDigest, table: table)
+        else { return nil }
+        return SyncPlan.Unchanged(planId: state.planId, appliedAtMs: state.appliedAtMs)
     }
 
     /// A target that requires a partition filter refuses every statement without one, dry runs included

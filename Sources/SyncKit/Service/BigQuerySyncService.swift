@@ -81,17 +81,30 @@ public struct BigQuerySyncService: Sendable {
         self.clock = clock
     }
 
-    /// Applies a plan. Refuses a stale one (nothing sent); otherwise runs each sync's steps.
-    public func apply(_ plan: Plan, observe: @escaping @Sendable (ApplyEvent) -> Void = { _ in })
-        async throws(SyncError) -> [SyncSummary]
-    {
+    /// Applies a plan. Refuses a stale one (nothing sent); otherwise runs each sync's steps. `force` runs the
+    /// steps of a plan applied already again, under new job ids (BigQuery would answer the old ones with the
+    /// jobs that ran).
+    public func apply(
+        _ plan: Plan, force: Bool = false, observe: @escaping @Sendable (ApplyEvent) -> Void = { _ in }
+    ) async throws(SyncError) -> [SyncSummary] {
         let prepared = try await checkFresh(plan)
         var summaries: [SyncSummary] = []
+        let rerun = force ? "_f\(Int64(clock.unixTime() * 1000))" : nil
         for (syncPlan, target) in zip(plan.syncs, prepared) {
+            if let unchanged = syncPlan.unchanged {
+                observe(
+                    .note(
+                        "\(syncPlan.name): unchanged since plan \(unchanged.planId) applied it, and the target is as that "
+                            + "apply left it; nothing to do\(force ? " (plan with --force to merge it again)" : "")"))
+                summaries.append(.alreadyApplied(syncPlan))
+                continue
+            }
+            let run = rerun.map { syncPlan.rerun(suffix: $0) } ?? syncPlan
             // Every job log line of this sync's apply names it.
             let result = await JobLog.$sync.withValue(syncPlan.name) { () async -> Result<SyncSummary, SyncError> in
                 do throws(SyncError) {
-                    return .success(try await applySync(syncPlan, target: target, plan: plan, observe: observe))
+                    return .success(
+                        try await applySync(run, target: target, plan: plan, force: force, observe: observe))
                 } catch {
                     return .failure(error)
                 }
@@ -103,7 +116,7 @@ public struct BigQuerySyncService: Sendable {
 
     /// One sync: take the lease (or find the plan applied already), run the steps, record the run, release.
     func applySync(
-        _ syncPlan: SyncPlan, target: PreparedTarget, plan: Plan,
+        _ syncPlan: SyncPlan, target: PreparedTarget, plan: Plan, force: Bool,
         observe: @escaping @Sendable (ApplyEvent) -> Void
     ) async throws(SyncError) -> SyncSummary {
         let started = clock.unixTime()
@@ -111,7 +124,10 @@ public struct BigQuerySyncService: Sendable {
             client: client, target: target.target, stateDataset: plan.stateDataset, location: target.location,
             seconds: leaseSeconds, clock: clock)
         let holder = "\(plan.planId)-\(lease.host)-\(lease.pid)-\(UInt32.random(in: 0...UInt32.max))"
-        guard case .held(let held) = try await lease.acquire(holder, planId: plan.planId, sync: syncPlan.name) else {
+        guard
+            case .held(let held) = try await lease.acquire(
+                holder, planId: plan.planId, sync: syncPlan.name, force: force)
+        else {
             observe(.note("\(syncPlan.name): plan \(plan.planId) was already applied; nothing to do"))
             return .alreadyApplied(syncPlan)
         }
@@ -124,7 +140,7 @@ public struct BigQuerySyncService: Sendable {
         let keeper = LeaseKeeper(lease: lease, held: held, time: time)
         let log = try RunLog(
             client: client, project: target.target.projectId, stateDataset: plan.stateDataset, time: time)
-        let resuming = Self.resumes(plan.planId, after: held.previous)
+        let resuming = !force && Self.resumes(plan.planId, after: held.previous)
         if resuming,
             try await log.runs().contains(where: {
                 $0.planId == plan.planId && $0.sync == syncPlan.name && $0.status == .succeeded
@@ -173,7 +189,7 @@ public struct BigQuerySyncService: Sendable {
         // The rows are in and the run is recorded: a lease that cannot be released now is not a failed apply. It
         // lapses, and the next apply on this host takes it over at once (its holder has exited).
         do {
-            try await keeper.release(.succeeded)
+            try await keeper.release(.succeeded, after: await appliedState(syncPlan, plan: plan, target: target))
         } catch {
             observe(
                 .note(
@@ -182,6 +198,18 @@ public struct BigQuerySyncService: Sendable {
                 ))
         }
         return summary
+    }
+
+    /// What this apply merged and the target as it left it, for the next plan to know an unchanged target (a
+    /// local source only: a query's tables or a bucket's files can change unseen). Nil when the target cannot be
+    /// read now; the next plan then merges again.
+    func appliedState(_ syncPlan: SyncPlan, plan: Plan, target: PreparedTarget) async -> TargetLease.AppliedState? {
+        guard [.ndjson, .csv].contains(syncPlan.source.kind),
+            let table = try? await client.getTable(target.target)
+        else { return nil }
+        return TargetLease.AppliedState(
+            sync: syncPlan.name, content: syncPlan.contentDigest, planId: plan.planId, rows: table.rows,
+            modifiedMs: table.lastModifiedTime.flatMap { Int64($0) }, appliedAtMs: Int64(clock.unixTime() * 1000))
     }
 
     /// Whether an earlier apply of this plan may have sent some of its jobs: the lease it replaced was this

@@ -31,7 +31,7 @@ actor LeaseKeeper {
     /// Releases the lease, recording how the apply ended. The lease keeps an interrupted run as `failed`: for
     /// the next apply both mean "some steps may have run, look each job up first", and a lease stays readable by
     /// a bqsync that knows only those two.
-    func release(_ status: RunStatus) async throws(SyncError) {
-        try await lease.release(held, status: status == .interrupted ? .failed : status)
+    func release(_ status: RunStatus, after: TargetLease.AppliedState? = nil) async throws(SyncError) {
+        try await lease.release(held, status: status == .interrupted ? .failed : status, after: after)
     }
 }

@@ -35,6 +35,9 @@ struct TargetLease: Sendable {
         var lastStatus: RunStatus?
         /// `plan/sync` of the latest successful applies to this target, oldest first.
         var applied: [String] = []
+        /// Per sync, what its latest successful apply merged and the target as that apply left it (nil in leases
+        /// written before it existed).
+        var states: [AppliedState]? = nil
 
         enum CodingKeys: String, CodingKey {
             case bqsyncLease = "bqsync_lease"
@@ -44,11 +47,39 @@ struct TargetLease: Sendable {
             case acquiredAtMs = "acquired_at_ms"
             case expiresAtMs = "expires_at_ms"
             case lastStatus = "last_status"
-            case applied
+            case applied, states
+        }
+
+        /// The state `sync`'s last apply left, if that apply merged `content` and the target is still as it left
+        /// it (same rows, same last modification).
+        func unchanged(sync: String, content: String, table: TableResource) -> AppliedState? {
+            guard let state = states?.last(where: { $0.sync == sync }), state.content == content,
+                state.rows == table.rows, state.modifiedMs == table.lastModifiedTime.flatMap({ Int64($0) })
+            else { return nil }
+            return state
         }
 
         /// Whether `sync` of `planId` was applied to this target and released since.
         func hasApplied(planId: String, sync: String) -> Bool { applied.contains("\(planId)/\(sync)") }
+    }
+
+    /// What one sync's latest successful apply merged (SyncPlan.contentDigest) and the target as it left it.
+    struct AppliedState: Codable, Sendable, Hashable {
+        var sync: String
+        var content: String
+        var planId: String
+        /// The target's rows and last modification (ms) read right after the apply.
+        var rows: Int64
+        var modifiedMs: Int64?
+        var appliedAtMs: Int64
+
+        enum CodingKeys: String, CodingKey {
+            case sync, content
+            case planId = "plan_id"
+            case rows
+            case modifiedMs = "modified_ms"
+            case appliedAtMs = "applied_at_ms"
+        }
     }
 
     /// The lease as this apply holds it: the etag of its last write, and the record it replaced.
@@ -151,7 +182,7 @@ struct TargetLease: Sendable {
         return Record(
             target: target.description, state: .held, holder: holder, planId: planId, sync: sync, host: host, pid: pid,
             acquiredAtMs: now, expiresAtMs: now + seconds * 1000, lastStatus: previous?.lastStatus,
-            applied: previous?.applied ?? [])
+            applied: previous?.applied ?? [], states: previous?.states)
     }
 
     /// What taking the lease came to.
@@ -164,7 +195,10 @@ struct TargetLease: Sendable {
 
     /// Takes the lease for `holder`: creates it, or takes over one that was released, lapsed, or left by a dead
     /// process of this host. Throws a refusal naming the holder when another live apply has it.
-    func acquire(_ holder: String, planId: String, sync: String) async throws(SyncError) -> Acquisition {
+    /// With `force`, a plan applied already is taken again.
+    func acquire(_ holder: String, planId: String, sync: String, force: Bool = false) async throws(SyncError)
+        -> Acquisition
+    {
         for _ in 0..<4 {
             guard let (resource, record) = try await read() else {
                 let mine = holding(holder, planId: planId, sync: sync, previous: nil)
@@ -177,7 +211,9 @@ struct TargetLease: Sendable {
                 // Our own write, whose answer was lost and retried.
                 return .held(Held(etag: resource.etag, record: record, previous: nil))
             }
-            if record.state == .released, record.hasApplied(planId: planId, sync: sync) { return .alreadyApplied }
+            if !force, record.state == .released, record.hasApplied(planId: planId, sync: sync) {
+                return .alreadyApplied
+            }
             guard isAbandoned(record) else { throw heldRefusal(record) }
             let mine = holding(holder, planId: planId, sync: sync, previous: record)
             if case .written(let etag) = try await write(mine, expiresAtMs: mine.expiresAtMs, ifMatch: resource.etag) {
@@ -211,7 +247,7 @@ struct TargetLease: Sendable {
 
     /// Releases the lease, remembering how the apply ended. A lease that is gone (lapsed and deleted) or was
     /// taken over meanwhile is left alone; the latter is reported, since another apply may have run alongside.
-    func release(_ held: Held, status: RunStatus) async throws(SyncError) {
+    func release(_ held: Held, status: RunStatus, after: AppliedState? = nil) async throws(SyncError) {
         var record = held.record
         record.state = .released
         record.lastStatus = status
@@ -219,6 +255,10 @@ struct TargetLease: Sendable {
             record.applied = Array(
                 (record.applied.filter { $0 != "\(record.planId)/\(record.sync)" } + ["\(record.planId)/\(record.sync)"])
                     .suffix(Self.rememberedApplies))
+        }
+        if let after {
+            record.states = Array(
+                ((record.states ?? []).filter { $0.sync != after.sync } + [after]).suffix(Self.rememberedApplies))
         }
         if case .written = try await write(record, expiresAtMs: nowMs + Self.releasedLife, ifMatch: held.etag) {
             return

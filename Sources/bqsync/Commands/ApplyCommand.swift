@@ -14,6 +14,12 @@ struct ApplyCommand: AsyncParsableCommand {
     @Flag(help: "Apply without asking (required off a TTY when no plan file is given).")
     var autoApprove = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "Run the steps even of a plan applied already (under new job ids); with sync names, plan with --force.",
+            discussion: "Use it to repair a target changed behind bqsync's back, or to re-run a reviewed plan file."))
+    var force = false
+
     @Option(help: "Summary output: text or json.")
     var format: Summary = .text
 
@@ -38,7 +44,8 @@ struct ApplyCommand: AsyncParsableCommand {
             plan = try await context.run { () async throws(SyncError) in try PlanFile.read(targets[0]) }
         } else {
             let planner = Planner(
-                client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject)
+                client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject,
+                force: force)
             plan = try await context.run { () async throws(SyncError) in try await planner.plan(targets) }
             plannedHere = true
             Output.err(PlanRenderer(terminal: Terminal(option: global.color, fileDescriptor: STDERR_FILENO)).text(plan))
@@ -66,7 +73,7 @@ struct ApplyCommand: AsyncParsableCommand {
         let progress = Progress(plan: plan, tty: Terminal.stderrIsTTY)
         let (outcome, interrupted) = try await Interruption.run { () async -> Result<[SyncSummary], SyncError> in
             do throws(SyncError) {
-                return .success(try await service.apply(plan) { event in progress.handle(event) })
+                return .success(try await service.apply(plan, force: force) { event in progress.handle(event) })
             } catch {
                 return .failure(error)
             }

@@ -21,13 +21,20 @@ struct PlanCommand: AsyncParsableCommand {
     @Flag(help: "Exit 2 when the plan changes something, 0 when it changes nothing.")
     var detailedExitcode = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "Plan every sync's steps, even one whose content was applied already to a target still as it was left.",
+            discussion: "Use it when the target changed in a way its row count and last modification do not show."))
+    var force = false
+
     @Argument(help: "Syncs to plan (default: all).")
     var syncs: [String] = []
 
     func run() async throws {
         let context = try CommandContext.make(global, syncs: syncs)
         let planner = Planner(
-            client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject)
+            client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject,
+            force: force)
         let plan = try await context.run { () async throws(SyncError) in try await planner.plan(syncs) }
         try Self.render(plan, format: format, terminal: context.terminal)
         if let out {

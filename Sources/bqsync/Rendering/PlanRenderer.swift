@@ -24,6 +24,7 @@ struct PlanRenderer {
                 "≈ \(Format.bytes(sync.estimatedBilledBytes)) billed, \(Format.dollars(sync.estimatedCostUSD))")
             out += "  " + facts.joined(separator: ", ") + "\n"
             if !sync.targetState.exists { out += "  " + terminal.yellow("creates \(sync.target)") + "\n" }
+            if let unchanged = sync.unchanged { out += "  " + terminal.green(Self.unchangedLine(unchanged)) + "\n" }
             if let pruning = sync.pruning { out += "  pruning: \(pruning)\n" }
             for step in Self.condensed(sync.steps) { out += "    " + step + "\n" }
         }
@@ -38,6 +39,14 @@ struct PlanRenderer {
             ? terminal.green("\nfits every policy") + "\n"
             : terminal.red("\nrefused: the plan passes a policy limit") + "\n"
         return out
+    }
+
+    /// A sync with nothing to do, and why.
+    static func unchangedLine(_ unchanged: SyncPlan.Unchanged) -> String {
+        let when = ISO8601DateFormatter().string(
+            from: Date(timeIntervalSince1970: Double(unchanged.appliedAtMs) / 1000))
+        return "unchanged: plan \(unchanged.planId) applied this content at \(when), and the target is as that apply "
+            + "left it; nothing to do (plan --force to merge it again)"
     }
 
     /// What the estimate marks in this plan mean, and the units: one line each.
@@ -117,6 +126,7 @@ struct PlanRenderer {
         for sync in plan.syncs {
             details +=
                 "\n<details><summary><code>\(Self.html(sync.name))</code>: \(sync.steps.count) step\(sync.steps.count == 1 ? "" : "s") — \(Self.html(sync.strategyReason))</summary>\n\n"
+            if let unchanged = sync.unchanged { details += "- \(Self.cell(Self.unchangedLine(unchanged)))\n" }
             for line in Self.condensed(sync.steps) { details += "- \(Self.cell(line))\n" }
             if let sql = sync.steps.first(where: { $0.kind == .merge })?.sql {
                 details += "\n```sql\n" + sql.replacingOccurrences(of: "```", with: "` ` `") + "\n```\n"
