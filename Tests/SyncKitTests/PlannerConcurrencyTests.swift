@@ -94,8 +94,9 @@ import Testing
         let ws = try workspace(syncs: 6, batches: 4, fake: fake)
         let slow = SlowTransport(fake.transport, delay: .milliseconds(30))
         let plan = try await planner(ws, transport: slow, requests: requests).plan([])
-        // Each sync: one table read and one dry run per batch.
-        #expect(slow.total == 6 * (1 + 4))
+        // Each sync: one table read, one dry run per batch, and one read of its lease (is the target as the last
+        // apply of this content left it?).
+        #expect(slow.total == 6 * (1 + 4 + 1))
         #expect(slow.peak <= requests)
         if requests > 1 { #expect(slow.peak > 1, "requests never overlapped") }
         #expect(plan.syncs.map(\.name) == (1...6).map { "s\($0)" })

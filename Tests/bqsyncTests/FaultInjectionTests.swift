@@ -136,7 +136,7 @@ import Testing
             for summary in Reliability.summaries(result) where summary["status"] as? String == "applied" {
                 let jobs = JobLogLine.steps(result, planId: planned.planId)
                 #expect(
-                    summary["bytesBilled"] as? Int64 == jobs.reduce(0) { $0 + $1.bytesBilled },
+                    summary["bytes_billed"] as? Int64 == jobs.reduce(0) { $0 + $1.bytesBilled },
                     "\(settings): the summary's bytes are the sum over its jobs\n\(result)")
                 #expect(summary["jobs"] as? Int == jobs.count, "\(settings): \(summary)")
             }
@@ -151,7 +151,7 @@ import Testing
             "\(settings): recorded \(succeeded.first?.bytesBilled ?? -1), billed \(billed)")
         if let summary = Reliability.summaries(final).first, summary["status"] as? String == "applied" {
             #expect(
-                summary["bytesBilled"] as? Int64 == succeeded.first?.bytesBilled,
+                summary["bytes_billed"] as? Int64 == succeeded.first?.bytesBilled,
                 "\(settings): summary and run record agree")
             #expect(summary["jobs"] as? Int == succeeded.first?.jobs, "\(settings): summary and run record agree")
         }

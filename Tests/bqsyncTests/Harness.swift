@@ -86,7 +86,8 @@ struct RunResult: CustomStringConvertible {
             guard line.hasPrefix("{"),
                 let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
             else { return nil }
-            return object.compactMapValues { $0 as? String }
+            // Numbers are JSON numbers; a test compares their text.
+            return object.compactMapValues { ($0 as? String) ?? ($0 as? NSNumber)?.stringValue }
         }
     }
 

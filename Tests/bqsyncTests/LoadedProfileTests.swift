@@ -88,7 +88,7 @@ import Testing
         let (planned, applied) = try Self.planAndApply(ws, proxy)
         #expect(planned.status == 0, "\(planned)")
         #expect(applied.status == 0, "\(applied)\n\(proxy.stderr)")
-        #expect(try Self.summary(applied)["nullKeyRows"] as? Int == 1, "\(applied.stdout)")
+        #expect(try Self.summary(applied)["null_key_rows"] as? Int == 1, "\(applied.stdout)")
         #expect(
             applied.stderr.contains("1 of the 4 staged rows have a NULL merge key (id) and are skipped"), "\(applied)")
         let again = try Self.planAndApply(ws, proxy)
@@ -150,7 +150,7 @@ import Testing
         let (planned, applied) = try Self.planAndApply(ws, proxy)
         #expect(planned.status == 0, "planned, not refused: \(planned)")
         #expect(applied.status == 0, "\(applied)\n\(proxy.stderr)")
-        #expect(try Self.summary(applied)["nullKeyRows"] as? Int == 1, "\(applied.stdout)")
+        #expect(try Self.summary(applied)["null_key_rows"] as? Int == 1, "\(applied.stdout)")
         #expect(try ws.rows("t", orderBy: "id", columns: "id, v") == [["1", "a"], ["2", "b"], ["3", "c"]])
         #expect(try proxy.stats().partitionFilterRefusals.isEmpty, "every statement carried the partition filter")
         let statements = try proxy.stats().log.filter { !$0.dry }.compactMap(\.statement)

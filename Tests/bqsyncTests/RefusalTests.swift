@@ -59,6 +59,26 @@ extension EndToEndTests {
         #expect(try ws.rows("t", orderBy: "id") == [["1", "v2 1"], ["2", "v1 2"], ["3", "v1 3"], ["4", "v2 4"]])
     }
 
+    // MARK: - a declared column the table lacks
+
+    /// Issue 18, point 9: a schema column an existing table lacks says what to do, at the column's line.
+    @Test func aDeclaredColumnTheTableLacksSaysHowToAddIt() throws {
+        let ws = try Self.appliedWorkspace("e2e_addcolumn")
+        let definition = try ws.read("syncs.d/s.yaml")
+        try ws.write(
+            "syncs.d/s.yaml",
+            definition.replacingOccurrences(of: "create_if_missing: true", with: "create_if_missing: false")
+                .replacingOccurrences(
+                    of: "    - {name: v, type: STRING}\n",
+                    with: "    - {name: v, type: STRING}\n    - {name: note, type: STRING}\n"))
+        let plan = try ws.run("plan")
+        #expect(plan.status == 1, "\(plan)")
+        #expect(plan.stderr.contains("s.yaml:"), "at the column: \(plan)")
+        #expect(
+            plan.stderr.contains("ALTER TABLE `\(ws.table("t"))` ADD COLUMN `note` STRING) or remove it from schema:"),
+            "\(plan)")
+    }
+
     // MARK: - protected target
 
     @Test func aProtectedTargetIsRefusedBeforeAnyJob() throws {

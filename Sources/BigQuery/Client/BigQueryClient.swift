@@ -155,8 +155,8 @@ public actor BigQueryClient {
         logger.notice(
             "retrying",
             metadata: [
-                "method": "\(method)", "url": "\(Self.redactedURL(url))", "attempt": "\(attempt)",
-                "wait_s": "\(Format.fixed(wait, digits: 2))", "error": "\(failure.description)",
+                "method": "\(method)", "url": "\(Self.redactedURL(url))", "attempt": .stringConvertible(attempt),
+                "wait_s": .stringConvertible(wait), "error": "\(failure.description)",
             ])
         do {
             try await time.sleep(seconds: wait)
@@ -208,7 +208,7 @@ public actor BigQueryClient {
                 "http",
                 metadata: [
                     "method": "\(request.method)", "url": "\(Self.redactedURL(request.url))",
-                    "error": "\(error.kind.rawValue)", "attempt": "\(attempt)",
+                    "error": "\(error.kind.rawValue)", "attempt": .stringConvertible(attempt),
                 ])
             return .unreachable(error)
         }
@@ -217,7 +217,9 @@ public actor BigQueryClient {
             "http",
             metadata: [
                 "method": "\(request.method)", "url": "\(Self.redactedURL(request.url))",
-                "status": "\(response.status)", "ms": "\(Int((time.now() - sent) * 1000))", "attempt": "\(attempt)",
+                "status": .stringConvertible(response.status),
+                "ms": .stringConvertible(Int((time.now() - sent) * 1000)),
+                "attempt": .stringConvertible(attempt),
             ])
         switch Self.classify(response, accepting: accepting) {
         case .success:
@@ -381,10 +383,10 @@ public actor BigQueryClient {
         metadata.merge(
             [
                 "kind": "\(entry.kind)", "job_id": "\(entry.jobId)", "statement": "\(entry.statementType ?? "-")",
-                "bytes_processed": "\(entry.bytesProcessed)", "bytes_billed": "\(entry.bytesBilled)",
-                "cost_usd": "\(Format.fixed(entry.costUSD, digits: 8))",
-                "duration_s": "\(Format.fixed(entry.durationSeconds, digits: 3))",
-                "attempt": "\(entry.attempt)", "outcome": "\(entry.outcome)", "reason": "\(entry.reason ?? "-")",
+                "bytes_processed": .stringConvertible(entry.bytesProcessed),
+                "bytes_billed": .stringConvertible(entry.bytesBilled), "cost_usd": .stringConvertible(entry.costUSD),
+                "duration_s": .stringConvertible(entry.durationSeconds), "attempt": .stringConvertible(entry.attempt),
+                "outcome": "\(entry.outcome)", "reason": "\(entry.reason ?? "-")",
             ]
         ) { _, new in new }
         logger.info("job", metadata: metadata)

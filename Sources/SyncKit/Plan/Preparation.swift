@@ -129,8 +129,14 @@ struct PreparedTarget: Sendable {
         for spec in sync.target.schema ?? [] {
             let location = sync.location(of: .column(spec.name))
             guard let actual = columns.first(where: { $0.name.lowercased() == spec.name.lowercased() }) else {
+                if let field = table.fields.first(where: { $0.name.lowercased() == spec.name.lowercased() }) {
+                    throw SyncError.definition(
+                        "\(location): column '\(spec.name)' is \((field.mode ?? "NULLABLE").uppercased()) \(field.type) in \(target), "
+                            + "which bqsync cannot write; remove it from schema:")
+                }
                 throw SyncError.definition(
-                    "\(location): column '\(spec.name)' is declared in schema: but \(target) has no such column (or bqsync cannot write its type)"
+                    "\(location): column '\(spec.name)' is declared in schema: but \(target) has no such column. Add it "
+                        + "(ALTER TABLE `\(target)` ADD COLUMN `\(spec.name)` \(spec.type.rawValue)) or remove it from schema:"
                 )
             }
             if actual.type != spec.type {

@@ -43,6 +43,17 @@ public struct SyncSummary: Sendable, Hashable, Codable {
     public var nullKeyRows: Int64 = 0
     public var seconds: Double
 
+    /// snake_case, as the plan file, `status --format json` and the JSON log.
+    enum CodingKeys: String, CodingKey {
+        case sync, target, status, inserted, updated, deleted, affected
+        case bytesProcessed = "bytes_processed"
+        case bytesBilled = "bytes_billed"
+        case costUSD = "cost_usd"
+        case jobs, adopted
+        case nullKeyRows = "null_key_rows"
+        case seconds
+    }
+
     /// A sync that was applied already: nothing ran.
     static func alreadyApplied(_ plan: SyncPlan) -> SyncSummary {
         SyncSummary(

@@ -25,19 +25,34 @@ struct StderrLogHandler: LogHandler {
         for (key, value) in explicit ?? [:] { merged[key] = value }
         let line: String
         if json {
-            var object: [String: String] = [
+            var object: [String: Any] = [
                 "level": level.rawValue, "label": label, "message": message.description,
                 "time": ISO8601DateFormatter().string(from: Date()),
             ]
-            for (key, value) in merged { object[key] = "\(value)" }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            line = (try? encoder.encode(object)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+            for (key, value) in merged { object[key] = Self.jsonValue(value) }
+            let data = try? JSONSerialization.data(
+                withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+            line = data.map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         } else {
             let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
             line = "\(level.rawValue): \(message)" + (fields.isEmpty ? "" : " \(fields)")
         }
         FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    /// A metadata value as JSON: a number logged as one (`.stringConvertible` of an integer or a Double) is a
+    /// JSON number, anything else its text.
+    static func jsonValue(_ value: Logger.Metadata.Value) -> Any {
+        if case .stringConvertible(let convertible) = value {
+            switch convertible {
+            case let number as Int: return number
+            case let number as Int64: return number
+            case let number as Int32: return number
+            case let number as Double where number.isFinite: return number
+            default: break
+            }
+        }
+        return "\(value)"
     }
 
     /// Installs the handler once per process.
