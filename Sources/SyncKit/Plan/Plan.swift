@@ -115,6 +115,8 @@ public struct SyncPlan: Codable, Sendable, Hashable {
     /// Set when this very content was applied already and the target is as that apply left it: the sync has no
     /// steps (nil otherwise, and in plan files made before it existed).
     public var unchanged: Unchanged?
+    /// `plan --preview`: what the MERGEs would do to the target, by one priced read-only query.
+    public var preview: Preview?
 
     enum CodingKeys: String, CodingKey {
         case name, definition, policy, target, strategy
@@ -125,7 +127,33 @@ public struct SyncPlan: Codable, Sendable, Hashable {
         case rowsRead = "rows_read"
         case rows, batches, pruning
         case dedupPartitions = "dedup_partitions"
-        case steps, unchanged
+        case steps, unchanged, preview
+    }
+
+    /// What a sync's MERGEs would do to the target, counted by one read-only query at plan time (`--preview`).
+    public struct Preview: Codable, Sendable, Hashable {
+        /// The query's estimate (counted in the plan's budget).
+        public var estimate: Estimate?
+        /// Source rows that would be inserted, update a target row, delete one, or leave the target as it is.
+        public var inserted: Int64?
+        public var updated: Int64?
+        public var deleted: Int64?
+        public var unchanged: Int64?
+        /// Why there are no counts, when there are none.
+        public var unavailable: String?
+
+        public init(estimate: Estimate? = nil, unavailable: String? = nil) {
+            self.estimate = estimate
+            self.unavailable = unavailable
+        }
+
+        /// `+3 ~1 -0 =46`, or why there are no counts.
+        public var summary: String {
+            guard let inserted, let updated, let deleted, let unchanged else {
+                return "preview: \(unavailable ?? "not run")"
+            }
+            return "+\(inserted) ~\(updated) -\(deleted) =\(unchanged)"
+        }
     }
 
     /// The same steps under job ids with `suffix` appended: a forced re-run, which BigQuery must not answer with
@@ -162,6 +190,7 @@ public struct SyncPlan: Codable, Sendable, Hashable {
         copy.targetState = TargetState(exists: true)
         copy.strategyReason = ""
         copy.unchanged = nil
+        copy.preview = nil
         copy.steps = steps.filter { $0.kind != .createTable }.map {
             var step = $0
             step.index = 0

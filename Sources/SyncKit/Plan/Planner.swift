@@ -26,14 +26,19 @@ public struct Planner: Sendable {
     let pipelines: AsyncLimiter
     /// Plan every sync's steps, even one whose content was applied already to a target still as it was left.
     let force: Bool
+    /// Count what each sync's MERGEs would do (`--preview`), by one priced query per sync.
+    let preview: Bool
+    let previewQueries = PreviewQueries()
 
     /// Creates a planner over loaded configuration. Every sync is planned at once; `requests` bounds the
     /// requests in flight and `pipelines` the local sources being read.
     public init(
         client: BigQueryClient, configuration: Configuration, defaultProject: String?, stateDataset: String = "bqsync",
-        requests: Int = Planner.defaultRequests, pipelines: Int = Planner.defaultPipelines, force: Bool = false
+        requests: Int = Planner.defaultRequests, pipelines: Int = Planner.defaultPipelines, force: Bool = false,
+        preview: Bool = false
     ) {
         self.force = force
+        self.preview = preview
         self.client = client
         self.configuration = configuration
         self.defaultProject = defaultProject
@@ -108,6 +113,7 @@ public struct Planner: Sendable {
                 plan.syncs[s].steps[t].jobId = "bqsync_\(plan.planId)_\(s)_\(t)"
             }
         }
+        if preview { try await runPreviews(&plan) }
         return plan
     }
 
@@ -157,6 +163,8 @@ public struct Planner: Sendable {
         if !force, let unchanged = await unchangedSince(plan, prepared: prepared) {
             plan.unchanged = unchanged
             plan.steps = []
+        } else if preview {
+            plan.preview = try await pricePreview(plan, prepared: prepared)
         }
         return plan
     }
@@ -455,10 +463,14 @@ public struct Planner: Sendable {
         return names.compactMap { name -> BudgetPlan? in
             guard let policy = configuration.policy(named: name) else { return nil }
             let mine = plans.filter { $0.policy == name }
-            let bytes = mine.reduce(Int64(0)) { $0 + $1.estimatedBilledBytes }
-            let queries = mine.reduce(0) { $0 + $1.queryJobs }
+            // A --preview query is priced like the steps: it runs only if the plan with it fits.
+            let previews = mine.compactMap(\.preview?.estimate)
+            let bytes =
+                mine.reduce(Int64(0)) { $0 + $1.estimatedBilledBytes } + previews.reduce(0) { $0 + $1.billedBytes }
+            let queries = mine.reduce(0) { $0 + $1.queryJobs } + previews.count
             let cost = Billing.cost(billedBytes: bytes, usdPerTiB: policy.limits.usdPerTiB)
-            let largest = mine.flatMap(\.steps).map { $0.estimate?.billedBytes ?? 0 }.max() ?? 0
+            let largest =
+                (mine.flatMap(\.steps).map { $0.estimate?.billedBytes ?? 0 } + previews.map(\.billedBytes)).max() ?? 0
             let limits = policy.limits
             var violations: [String] = []
             if queries > limits.sessionQueries {

@@ -143,28 +143,45 @@ struct MergeBuilder: Sendable {
         }
     }
 
-    /// The MERGE statement. `pruning` is an extra constant predicate on the target (partition pruning).
-    func merge(_ relation: Relation, pruning: String? = nil) -> String {
-        let q = Self.quote
+    /// The ON clause: the keys equal, and `pruning`, an extra constant predicate on the target (partition pruning).
+    func onClause(pruning: String?) -> String {
         let t = Self.targetAlias
-        var on = layout.keys.map { "\(t).\(q(layout.columns[$0].name)) = S.\(q(layout.columns[$0].name))" }
-        if let pruning { on.append(pruning) }
-        // A newer target row is never overwritten by an older source row.
-        let newer = layout.orderBy.flatMap { order -> String? in
+        let on = layout.keys.map {
+            "\(t).\(Self.quote(layout.columns[$0].name)) = S.\(Self.quote(layout.columns[$0].name))"
+        }
+        return (on + (pruning.map { [$0] } ?? [])).joined(separator: " AND ")
+    }
+
+    /// When a matched target row may change: never overwritten by an older source row (nil without `order_by`).
+    var newerCondition: String? {
+        let t = Self.targetAlias
+        let q = Self.quote
+        return layout.orderBy.flatMap { order -> String? in
             let column = layout.columns[order]
             guard column.inTarget else { return nil }
             // A source without the column has NULL there, which is never newer than a target value.
             guard carried.contains(order) else { return "\(t).\(q(column.name)) IS NULL" }
             return "(\(t).\(q(column.name)) IS NULL OR S.\(q(column.name)) >= \(t).\(q(column.name)))"
         }
+    }
+
+    /// `COALESCE(S.flag, FALSE)` for a carried `delete_when` column (one the source does not carry is never true,
+    /// and S has no such column).
+    var deleteCondition: String? {
+        layout.deleteWhen.flatMap {
+            carried.contains($0) ? "COALESCE(S.\(Self.quote(layout.columns[$0].name)), FALSE)" : nil
+        }
+    }
+
+    /// The MERGE statement. `pruning` is an extra constant predicate on the target (partition pruning).
+    func merge(_ relation: Relation, pruning: String? = nil) -> String {
+        let q = Self.quote
+        let t = Self.targetAlias
+        let newer = newerCondition
         var sql =
-            "MERGE \(target.sql) AS \(t)\nUSING (\n" + using(relation) + "\n) AS S\nON " + on.joined(separator: " AND ")
-        // A `delete_when` column the source does not carry is never true (and S has no such column).
-        let deleteFlag = layout.deleteWhen.flatMap { carried.contains($0) ? $0 : nil }
-        if let flag = deleteFlag {
-            let condition = ["COALESCE(S.\(q(layout.columns[flag].name)), FALSE)", newer].compactMap { $0 }.joined(
-                separator: " AND ")
-            sql += "\nWHEN MATCHED AND \(condition) THEN DELETE"
+            "MERGE \(target.sql) AS \(t)\nUSING (\n" + using(relation) + "\n) AS S\nON " + onClause(pruning: pruning)
+        if let delete = deleteCondition {
+            sql += "\nWHEN MATCHED AND \([delete, newer].compactMap { $0 }.joined(separator: " AND ")) THEN DELETE"
         }
         let updates = updatedColumns
         if !updates.isEmpty {
@@ -175,10 +192,34 @@ struct MergeBuilder: Sendable {
         let inserted = carried.filter { layout.columns[$0].inTarget }
         let names = inserted.map { q(layout.columns[$0].name) }
         let values = inserted.map { "S." + q(layout.columns[$0].name) }
-        let skipDeleted = deleteFlag.map { " AND NOT COALESCE(S.\(q(layout.columns[$0].name)), FALSE)" } ?? ""
         sql +=
-            "\nWHEN NOT MATCHED" + (skipDeleted.isEmpty ? "" : " AND" + skipDeleted.dropFirst(4)) + " THEN INSERT ("
+            "\nWHEN NOT MATCHED" + (deleteCondition.map { " AND NOT \($0)" } ?? "") + " THEN INSERT ("
             + names.joined(separator: ", ") + ") VALUES (" + values.joined(separator: ", ") + ")"
         return sql
+    }
+
+    /// A read-only SELECT of what `merge` would do to the target (`plan --preview`): the source rows, and how many
+    /// it would insert, update (a matched row whose updated columns would change) and delete; the rest leave the
+    /// target as it is. It joins as the MERGE matches and tests the MERGE's own conditions.
+    func preview(_ relation: Relation, pruning: String? = nil) -> String {
+        let q = Self.quote
+        let t = Self.targetAlias
+        let matched = "\(t).\(q(layout.columns[layout.keys[0]].name)) IS NOT NULL"
+        let delete = deleteCondition ?? "FALSE"
+        let newer = newerCondition ?? "TRUE"
+        let differs = updatedColumns.map { index -> String in
+            let name = q(layout.columns[index].name)
+            // JSON values cannot be compared; their canonical text can.
+            return layout.columns[index].type == .json
+                ? "TO_JSON_STRING(S.\(name)) IS DISTINCT FROM TO_JSON_STRING(\(t).\(name))"
+                : "S.\(name) IS DISTINCT FROM \(t).\(name)"
+        }
+        let changes = differs.isEmpty ? "FALSE" : "(" + differs.joined(separator: " OR ") + ")"
+        return "SELECT COUNT(*) AS source_rows,\n"
+            + "COUNTIF(NOT (\(matched)) AND NOT \(delete)) AS inserted,\n"
+            + "COUNTIF(\(matched) AND NOT \(delete) AND \(newer) AND \(changes)) AS updated,\n"
+            + "COUNTIF(\(matched) AND \(delete) AND \(newer)) AS deleted\n"
+            + "FROM (\n" + using(relation) + "\n) AS S\nLEFT JOIN \(target.sql) AS \(t)\nON "
+            + onClause(pruning: pruning)
     }
 }

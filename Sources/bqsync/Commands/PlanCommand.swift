@@ -27,6 +27,14 @@ struct PlanCommand: AsyncParsableCommand {
             discussion: "Use it when the target changed in a way its row count and last modification do not show."))
     var force = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "Count per sync the rows the MERGEs would insert, update, delete and leave unchanged (+3 ~1 -0 =46).",
+            discussion:
+                "One read-only query per sync, priced in the plan like any query; none runs if the plan passes a policy limit."
+        ))
+    var preview = false
+
     @Argument(help: "Syncs to plan (default: all).")
     var syncs: [String] = []
 
@@ -34,7 +42,7 @@ struct PlanCommand: AsyncParsableCommand {
         let context = try CommandContext.make(global, syncs: syncs)
         let planner = Planner(
             client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject,
-            force: force)
+            force: force, preview: preview)
         let plan = try await context.run { () async throws(SyncError) in try await planner.plan(syncs) }
         try Self.render(plan, format: format, terminal: context.terminal)
         if let out {

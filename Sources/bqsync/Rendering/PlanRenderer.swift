@@ -25,6 +25,7 @@ struct PlanRenderer {
             out += "  " + facts.joined(separator: ", ") + "\n"
             if !sync.targetState.exists { out += "  " + terminal.yellow("creates \(sync.target)") + "\n" }
             if let unchanged = sync.unchanged { out += "  " + terminal.green(Self.unchangedLine(unchanged)) + "\n" }
+            if let preview = sync.preview { out += "  " + Self.previewLine(preview) + "\n" }
             if let pruning = sync.pruning { out += "  pruning: \(pruning)\n" }
             for step in Self.condensed(sync.steps) { out += "    " + step + "\n" }
         }
@@ -39,6 +40,13 @@ struct PlanRenderer {
             ? terminal.green("\nfits every policy") + "\n"
             : terminal.red("\nrefused: the plan passes a policy limit") + "\n"
         return out
+    }
+
+    /// `preview: +3 ~1 -0 =46 (inserted, updated, deleted, unchanged; ≈ 10.5 MB billed)`.
+    static func previewLine(_ preview: SyncPlan.Preview) -> String {
+        guard preview.inserted != nil else { return preview.summary }
+        let billed = preview.estimate.map { "; ≈ \(Format.bytes($0.billedBytes)) billed" } ?? ""
+        return "preview: \(preview.summary) (inserted, updated, deleted, unchanged\(billed))"
     }
 
     /// A sync with nothing to do, and why.
@@ -127,6 +135,7 @@ struct PlanRenderer {
             details +=
                 "\n<details><summary><code>\(Self.html(sync.name))</code>: \(sync.steps.count) step\(sync.steps.count == 1 ? "" : "s") — \(Self.html(sync.strategyReason))</summary>\n\n"
             if let unchanged = sync.unchanged { details += "- \(Self.cell(Self.unchangedLine(unchanged)))\n" }
+            if let preview = sync.preview { details += "- \(Self.cell(Self.previewLine(preview)))\n" }
             for line in Self.condensed(sync.steps) { details += "- \(Self.cell(line))\n" }
             if let sql = sync.steps.first(where: { $0.kind == .merge })?.sql {
                 details += "\n```sql\n" + sql.replacingOccurrences(of: "```", with: "` ` `") + "\n```\n"
