@@ -131,34 +131,12 @@ public struct BigQuerySyncService: Sendable {
         observe: @escaping @Sendable (ApplyEvent) -> Void
     ) async throws(SyncError) -> SyncSummary {
         let started = clock.unixTime()
-        let lease = try TargetLease(
-            client: client, target: target.target, stateDataset: plan.stateDataset, location: target.location,
-            seconds: leaseSeconds, clock: clock)
-        let holder = "\(plan.planId)-\(lease.host)-\(lease.pid)-\(UInt32.random(in: 0...UInt32.max))"
-        guard
-            case .held(let held) = try await lease.acquire(
-                holder, planId: plan.planId, sync: syncPlan.name, force: force)
-        else {
-            observe(.note("\(syncPlan.name): plan \(plan.planId) was already applied; nothing to do"))
-            return .alreadyApplied(syncPlan)
-        }
-        if let previous = held.previous, previous.state == .held {
-            observe(
-                .note(
-                    "\(syncPlan.name): recovered the lease on \(target.target) left by an apply that is gone "
-                        + "(plan \(previous.planId), host \(previous.host), pid \(previous.pid))"))
-        }
-        let keeper = LeaseKeeper(lease: lease, held: held, time: time)
         let log = try RunLog(
             client: client, project: target.target.projectId, stateDataset: plan.stateDataset, time: time)
-        let resuming = !force && Self.resumes(plan.planId, after: held.previous)
-        if resuming,
-            try await log.runs().contains(where: {
-                $0.planId == plan.planId && $0.sync == syncPlan.name && $0.status == .succeeded
-            })
-        {
-            // The dead apply recorded its run and died releasing the lease.
-            try await keeper.release(.succeeded)
+        guard
+            let (keeper, holder, resuming) = try await takeLease(
+                syncPlan, target: target, plan: plan, force: force, log: log, observe: observe)
+        else {
             observe(.note("\(syncPlan.name): plan \(plan.planId) was already applied; nothing to do"))
             return .alreadyApplied(syncPlan)
         }
@@ -167,44 +145,90 @@ public struct BigQuerySyncService: Sendable {
         do {
             try await runSteps(run)
         } catch {
-            let interrupted: Bool
-            if case .bigQuery(.cancelled) = error { interrupted = true } else { interrupted = Task.isCancelled }
-            let failed = run.tally.summary(of: syncPlan, status: .failed, seconds: clock.unixTime() - started)
-            let record = runRecord(
-                holder, syncPlan, plan, failed, started: started, status: interrupted ? .interrupted : .failed,
-                message: interrupted ? "interrupted" : error.description)
-            // The run is recorded and the lease released even when the apply was interrupted: an unstructured task
-            // does not inherit the cancellation, so its requests are sent and answered.
-            await Task { [log, keeper, location = target.location] in
-                try? await log.append(record, location: location)
-                try? await keeper.release(interrupted ? .interrupted : .failed)
-            }.value
-            if interrupted {
-                throw SyncError.interrupted(
-                    "\(syncPlan.name): interrupted after \(failed.jobs) job\(failed.jobs == 1 ? "" : "s"); the run was recorded as interrupted "
-                        + "and the lease on \(target.target) released. Apply the same plan again to resume: finished steps are adopted, "
-                        + "not run again")
-            }
-            throw error
+            throw await failed(run, error, holder: holder, plan: plan, log: log, started: started)
         }
-        let summary = run.tally.summary(of: syncPlan, status: .applied, seconds: clock.unixTime() - started)
-        do {
-            try await log.append(
-                runRecord(holder, syncPlan, plan, summary, started: started, status: .succeeded, message: nil),
-                location: target.location)
-        } catch {
-            try? await keeper.release(.succeeded)
-            throw SyncError.unrecorded(
-                "\(syncPlan.name): applied, but its run could not be recorded in \(log.table): \(error.description)")
-        }
-        // The rows are in and the run is recorded: a lease that cannot be released now is not a failed apply. It
-        // lapses, and the next apply on this host takes it over at once (its holder has exited).
-        do {
-            try await keeper.release(.succeeded, after: await appliedState(syncPlan, plan: plan, target: target))
-        } catch {
+        return try await finished(run, holder: holder, plan: plan, log: log, started: started)
+    }
+
+    /// The target's lease for this apply, with its holder id and whether the apply resumes an earlier one of the
+    /// plan; nil when the plan was applied already (the lease says so, or a dead apply recorded its run and
+    /// died releasing it).
+    func takeLease(
+        _ syncPlan: SyncPlan, target: PreparedTarget, plan: Plan, force: Bool, log: RunLog,
+        observe: @Sendable (ApplyEvent) -> Void
+    ) async throws(SyncError) -> (LeaseKeeper, String, Bool)? {
+        let lease = try TargetLease(
+            client: client, target: target.target, stateDataset: plan.stateDataset, location: target.location,
+            seconds: leaseSeconds, clock: clock)
+        let holder = "\(plan.planId)-\(lease.host)-\(lease.pid)-\(UInt32.random(in: 0...UInt32.max))"
+        guard
+            case .held(let held) = try await lease.acquire(
+                holder, planId: plan.planId, sync: syncPlan.name, force: force)
+        else { return nil }
+        if let previous = held.previous, previous.state == .held {
             observe(
                 .note(
-                    "warning: \(syncPlan.name): applied and recorded, but the lease on \(target.target) was not released "
+                    "\(syncPlan.name): recovered the lease on \(target.target) left by an apply that is gone "
+                        + "(plan \(previous.planId), host \(previous.host), pid \(previous.pid))"))
+        }
+        let keeper = LeaseKeeper(lease: lease, held: held, time: time)
+        let resuming = !force && Self.resumes(plan.planId, after: held.previous)
+        if resuming,
+            try await log.runs().contains(where: {
+                $0.planId == plan.planId && $0.sync == syncPlan.name && $0.status == .succeeded
+            })
+        {
+            try await keeper.release(.succeeded)
+            return nil
+        }
+        return (keeper, holder, resuming)
+    }
+
+    /// A sync whose steps failed or were interrupted: its run recorded and the lease released, even when the
+    /// apply was interrupted (an unstructured task does not inherit the cancellation, so its requests are sent
+    /// and answered). Returns the error to throw.
+    func failed(_ run: SyncRun, _ error: SyncError, holder: String, plan: Plan, log: RunLog, started: Double) async
+        -> SyncError
+    {
+        let interrupted: Bool
+        if case .bigQuery(.cancelled) = error { interrupted = true } else { interrupted = Task.isCancelled }
+        let summary = run.tally.summary(of: run.plan, status: .failed, seconds: clock.unixTime() - started)
+        let record = runRecord(
+            holder, run.plan, plan, summary, started: started, status: interrupted ? .interrupted : .failed,
+            message: interrupted ? "interrupted" : error.description)
+        await Task { [log, keeper = run.lease, location = run.target.location] in
+            try? await log.append(record, location: location)
+            try? await keeper.release(interrupted ? .interrupted : .failed)
+        }.value
+        guard interrupted else { return error }
+        return SyncError.interrupted(
+            "\(run.plan.name): interrupted after \(summary.jobs) job\(summary.jobs == 1 ? "" : "s"); the run was recorded as interrupted "
+                + "and the lease on \(run.target.target) released. Apply the same plan again to resume: finished steps are adopted, "
+                + "not run again")
+    }
+
+    /// A sync whose steps all ran: its run recorded, then the lease released with what the apply left. The rows
+    /// are in once the run is recorded, so a lease that cannot be released then is not a failed apply: it lapses,
+    /// and the next apply on this host takes it over at once (its holder has exited).
+    func finished(_ run: SyncRun, holder: String, plan: Plan, log: RunLog, started: Double) async throws(SyncError)
+        -> SyncSummary
+    {
+        let summary = run.tally.summary(of: run.plan, status: .applied, seconds: clock.unixTime() - started)
+        do {
+            try await log.append(
+                runRecord(holder, run.plan, plan, summary, started: started, status: .succeeded, message: nil),
+                location: run.target.location)
+        } catch {
+            try? await run.lease.release(.succeeded)
+            throw SyncError.unrecorded(
+                "\(run.plan.name): applied, but its run could not be recorded in \(log.table): \(error.description)")
+        }
+        do {
+            try await run.lease.release(.succeeded, after: await appliedState(run.plan, plan: plan, target: run.target))
+        } catch {
+            run.observe(
+                .note(
+                    "warning: \(run.plan.name): applied and recorded, but the lease on \(run.target.target) was not released "
                         + "(\(error.description)); the next apply on this host takes it over, elsewhere it lapses within \(leaseSeconds) s"
                 ))
         }
