@@ -35,38 +35,7 @@ struct ApplyCommand: AsyncParsableCommand {
         let leaseSeconds = try await context.run { () throws(SyncError) in
             try LeaseSettings.seconds(environment: ProcessInfo.processInfo.environment)
         }
-        let plan: Plan
-        var plannedHere = false
-        if targets.count == 1, FileManager.default.fileExists(atPath: targets[0]),
-            !context.configuration.syncs.contains(where: { $0.name == targets[0] })
-        {
-            // The reviewed plan is the approval: no prompt.
-            plan = try await context.run { () async throws(SyncError) in try PlanFile.read(targets[0]) }
-        } else {
-            let planner = Planner(
-                client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject,
-                force: force)
-            plan = try await context.run { () async throws(SyncError) in try await planner.plan(targets) }
-            plannedHere = true
-            Output.err(PlanRenderer(terminal: Terminal(option: global.color, fileDescriptor: STDERR_FILENO)).text(plan))
-            if !plan.fits {
-                for violation in plan.budgets.flatMap(\.violations) { Output.err("refused: \(violation)") }
-                throw ExitStatus.refused
-            }
-            if !autoApprove {
-                guard Terminal.stdinIsTTY else {
-                    Output.err(
-                        "error: not a terminal, so no one can approve: pass --auto-approve, or apply a reviewed plan file"
-                    )
-                    throw ExitStatus.usage
-                }
-                FileHandle.standardError.write(Data("Apply this plan? Only 'yes' is accepted: ".utf8))
-                guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
-                    Output.err("apply cancelled; nothing was sent")
-                    throw ExitStatus.failure
-                }
-            }
-        }
+        let (plan, plannedHere) = try await approvedPlan(context)
         let service = BigQuerySyncService(
             client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject,
             leaseSeconds: leaseSeconds)
@@ -97,5 +66,38 @@ struct ApplyCommand: AsyncParsableCommand {
         case .text: Output.out(PlanRenderer(terminal: context.terminal).summaries(summaries))
         case .json: Output.out(JSONOutput.encode(summaries))
         }
+    }
+
+    /// The plan to apply, and whether it was planned here: a reviewed plan file is the approval itself (no
+    /// prompt); syncs named (or none) are planned, shown, checked against the budgets and approved with `yes` on
+    /// a TTY or `--auto-approve`.
+    func approvedPlan(_ context: CommandContext) async throws -> (Plan, Bool) {
+        if targets.count == 1, FileManager.default.fileExists(atPath: targets[0]),
+            !context.configuration.syncs.contains(where: { $0.name == targets[0] })
+        {
+            return (try await context.run { () async throws(SyncError) in try PlanFile.read(targets[0]) }, false)
+        }
+        let planner = Planner(
+            client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject,
+            force: force)
+        let plan = try await context.run { () async throws(SyncError) in try await planner.plan(targets) }
+        Output.err(PlanRenderer(terminal: Terminal(option: global.color, fileDescriptor: STDERR_FILENO)).text(plan))
+        if !plan.fits {
+            for violation in plan.budgets.flatMap(\.violations) { Output.err("refused: \(violation)") }
+            throw ExitStatus.refused
+        }
+        if !autoApprove {
+            guard Terminal.stdinIsTTY else {
+                Output.err(
+                    "error: not a terminal, so no one can approve: pass --auto-approve, or apply a reviewed plan file")
+                throw ExitStatus.usage
+            }
+            FileHandle.standardError.write(Data("Apply this plan? Only 'yes' is accepted: ".utf8))
+            guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
+                Output.err("apply cancelled; nothing was sent")
+                throw ExitStatus.failure
+            }
+        }
+        return (plan, true)
     }
 }
