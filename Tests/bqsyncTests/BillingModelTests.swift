@@ -17,19 +17,11 @@ import Testing
             of: "max_bytes_billed: 5 GB", with: "max_bytes_billed: \(27 * Self.mebibyte)")
         let ws = try Workspace("billing_edge", policy: policy)
         let proxy = try FaultProxy(upstream: ws.host)
-        let base = proxy.url + "/bigquery/v2/projects/\(E2E.project)"
-        _ = try Curl.object(
-            "POST", base + "/datasets", ["datasetReference": ["projectId": E2E.project, "datasetId": ws.dataset]])
-        _ = try Curl.object(
-            "POST", base + "/datasets/\(ws.dataset)/tables",
-            [
-                "tableReference": ["projectId": E2E.project, "datasetId": ws.dataset, "tableId": "t"],
-                "schema": [
-                    "fields": [
-                        ["name": "id", "type": "INT64", "mode": "REQUIRED"],
-                        ["name": "v", "type": "STRING", "mode": "NULLABLE"],
-                    ]
-                ],
+        try proxy.createTable(
+            dataset: ws.dataset, table: "t",
+            fields: [
+                ["name": "id", "type": "INT64", "mode": "REQUIRED"],
+                ["name": "v", "type": "STRING", "mode": "NULLABLE"],
             ])
         try proxy.declareSize(table: ws.table("t"), bytes: 31 * Self.mebibyte / 2)
         try ws.write(

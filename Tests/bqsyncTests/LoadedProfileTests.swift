@@ -26,16 +26,9 @@ import Testing
 
     /// The target `t`, day-partitioned, created through the proxy so its model knows what it requires.
     static func createTarget(_ ws: Workspace, through proxy: FaultProxy, requireFilter: Bool) throws {
-        let base = proxy.url + "/bigquery/v2/projects/\(E2E.project)"
-        _ = try Curl.object(
-            "POST", base + "/datasets", ["datasetReference": ["projectId": E2E.project, "datasetId": ws.dataset]])
-        _ = try Curl.object(
-            "POST", base + "/datasets/\(ws.dataset)/tables",
-            [
-                "tableReference": ["projectId": E2E.project, "datasetId": ws.dataset, "tableId": "t"],
-                "schema": ["fields": files],
-                "timePartitioning": ["type": "DAY", "field": "day"], "requirePartitionFilter": requireFilter,
-            ])
+        try proxy.createTable(
+            dataset: ws.dataset, table: "t", fields: files,
+            options: ["timePartitioning": ["type": "DAY", "field": "day"], "requirePartitionFilter": requireFilter])
     }
 
     static func setUp(_ prefix: String, keys: [String], requireFilter: Bool) throws -> (Workspace, FaultProxy) {
@@ -119,14 +112,10 @@ import Testing
 
     /// A source table `src` beside the target, holding `rows`, for a query source to read.
     static func createSource(_ ws: Workspace, through proxy: FaultProxy) throws {
-        let base = proxy.url + "/bigquery/v2/projects/\(E2E.project)/datasets/\(ws.dataset)/tables"
+        try proxy.createTable(dataset: ws.dataset, table: "src", fields: files)
         _ = try Curl.object(
-            "POST", base,
-            [
-                "tableReference": ["projectId": E2E.project, "datasetId": ws.dataset, "tableId": "src"],
-                "schema": ["fields": files],
-            ])
-        _ = try Curl.object("POST", base + "/src/insertAll", ["rows": rows.map { ["json": $0] }])
+            "POST", proxy.url + "/bigquery/v2/projects/\(E2E.project)/datasets/\(ws.dataset)/tables/src/insertAll",
+            ["rows": rows.map { ["json": $0] }])
     }
 
     static func querySetUp(_ prefix: String, strategy: String, requireFilter: Bool) throws -> (Workspace, FaultProxy) {

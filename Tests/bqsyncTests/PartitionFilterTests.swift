@@ -12,22 +12,14 @@ import Testing
 
     /// Creates `t`, partitioned by `day` and requiring a partition filter, through the proxy (so its model knows).
     static func createTarget(_ ws: Workspace, through proxy: FaultProxy) throws {
-        let base = proxy.url + "/bigquery/v2/projects/\(E2E.project)"
-        _ = try Curl.object(
-            "POST", base + "/datasets", ["datasetReference": ["projectId": E2E.project, "datasetId": ws.dataset]])
-        _ = try Curl.object(
-            "POST", base + "/datasets/\(ws.dataset)/tables",
-            [
-                "tableReference": ["projectId": E2E.project, "datasetId": ws.dataset, "tableId": "t"],
-                "schema": [
-                    "fields": [
-                        ["name": "id", "type": "INT64", "mode": "REQUIRED"],
-                        ["name": "day", "type": "DATE", "mode": "REQUIRED"],
-                        ["name": "v", "type": "STRING", "mode": "NULLABLE"],
-                    ]
-                ],
-                "timePartitioning": ["type": "DAY", "field": "day"], "requirePartitionFilter": true,
-            ])
+        try proxy.createTable(
+            dataset: ws.dataset, table: "t",
+            fields: [
+                ["name": "id", "type": "INT64", "mode": "REQUIRED"],
+                ["name": "day", "type": "DATE", "mode": "REQUIRED"],
+                ["name": "v", "type": "STRING", "mode": "NULLABLE"],
+            ],
+            options: ["timePartitioning": ["type": "DAY", "field": "day"], "requirePartitionFilter": true])
     }
 
     static func workspace(_ prefix: String, keys: [String], strategy: String, proxy: (Workspace) throws -> FaultProxy)

@@ -165,6 +165,24 @@ final class FaultProxy: @unchecked Sendable {
         _ = try Curl.object("POST", url + "/__proxy/files", ["uri": uri, "schema": schema, "rows": rows])
     }
 
+    /// Creates a table (and its dataset, unless it exists) through the proxy, so its model knows the table's
+    /// options (`requirePartitionFilter`, …): `options` are merged into the table resource.
+    func createTable(
+        dataset: String, table: String, fields: [[String: String]], options: [String: Any] = [:]
+    ) throws {
+        let base = url + "/bigquery/v2/projects/\(E2E.project)/datasets"
+        let (status, _) = try Curl.call("GET", base + "/\(dataset)")
+        if status == 404 {
+            _ = try Curl.object("POST", base, ["datasetReference": ["projectId": E2E.project, "datasetId": dataset]])
+        }
+        var resource: [String: Any] = [
+            "tableReference": ["projectId": E2E.project, "datasetId": dataset, "tableId": table],
+            "schema": ["fields": fields],
+        ]
+        resource.merge(options) { $1 }
+        _ = try Curl.object("POST", base + "/\(dataset)/tables", resource)
+    }
+
     /// Declares a table's size to the contract model (`project.dataset.table`), standing in for a table too large
     /// to fill in a test: what tables.get answers as numBytes and what a query referencing it processes and bills.
     func declareSize(table: String, bytes: Int64) throws {
