@@ -39,7 +39,8 @@ public struct SyncSummary: Sendable, Hashable, Codable {
     public var jobs: Int
     /// Jobs adopted from an earlier, interrupted run.
     public var adopted: Int
-    /// Source rows skipped for a NULL merge key (counted for gcs sources; a local source refuses them).
+    /// Source rows skipped for a NULL merge key (counted for gcs and staged query sources; a local source refuses
+    /// them).
     public var nullKeyRows: Int64 = 0
     public var seconds: Double
 

@@ -35,7 +35,8 @@ struct SyncRun {
 /// The jobs one sync's apply ran or adopted, in order.
 final class JobTally {
     private(set) var outcomes: [JobOutcome] = []
-    /// Source rows the MERGE drops for a NULL merge key, where counted (gcs: the profile step).
+    /// Source rows the MERGE drops for a NULL merge key, where counted (the profile step of gcs and staged query
+    /// syncs).
     var nullKeyRows: Int64 = 0
 
     func add(_ outcome: JobOutcome) { outcomes.append(outcome) }
