@@ -154,4 +154,42 @@ import Testing
         #expect(planned.stderr.contains("an inline query MERGE reads the query itself"), "\(planned)")
         #expect(try proxy.stats().partitionFilterRefusals.isEmpty, "refused by bqsync, not by BigQuery")
     }
+
+    // MARK: - merge.null_keys: refuse
+
+    /// The sync's definition with `merge.null_keys: refuse`.
+    static func refusingNullKeys(_ ws: Workspace) throws {
+        let definition = try ws.read("syncs.d/events.yaml")
+        try ws.write(
+            "syncs.d/events.yaml",
+            definition.replacingOccurrences(of: "  update: all\n", with: "  update: all\n  null_keys: refuse\n"))
+    }
+
+    @Test(
+        "with merge.null_keys: refuse, a NULL key in the staged rows stops the apply before the MERGE",
+        arguments: ["gcs", "query"])
+    func refusedNullKeysStopBeforeTheMerge(source: String) throws {
+        let (ws, proxy) =
+            source == "gcs"
+            ? try Self.setUp("profile_refuse_gcs", keys: ["id"], requireFilter: false)
+            : try Self.querySetUp("profile_refuse_query", strategy: "auto", requireFilter: false)
+        try Self.refusingNullKeys(ws)
+        let (planned, applied) = try Self.planAndApply(ws, proxy)
+        #expect(planned.status == 0, "\(planned)")
+        #expect(applied.status == 3, "\(applied)")
+        #expect(applied.stderr.contains("events.yaml:"), "at the definition: \(applied)")
+        #expect(
+            applied.stderr.contains("1 of the 4 staged rows have a NULL merge key, and merge.null_keys is refuse"),
+            "\(applied)")
+        #expect(try proxy.stats().log.allSatisfy { !($0.statement == "MERGE" && !$0.dry) }, "no MERGE was sent")
+        #expect(try ws.rows("t", orderBy: "id").isEmpty)
+    }
+
+    @Test func refusingNullKeysOfAnInlineQueryIsADefinitionError() throws {
+        let (ws, proxy) = try Self.querySetUp("profile_refuse_inline", strategy: "inline", requireFilter: false)
+        try Self.refusingNullKeys(ws)
+        let planned = try ws.run(["plan"], environment: proxy.holdingEnvironment)
+        #expect(planned.status == 1, "\(planned)")
+        #expect(planned.stderr.contains("merge.null_keys: refuse needs the query's rows staged"), "\(planned)")
+    }
 }

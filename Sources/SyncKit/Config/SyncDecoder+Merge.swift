@@ -11,8 +11,11 @@ extension SyncDecoder {
         let orderBy = fields["order_by"].flatMap { decodeOrderBy($0, keys: keys, schema: schema) }
         let update = fields["update"].map { decodeUpdate($0, keys: keys, schema: schema) } ?? .all
         let deleteWhen = fields["delete_when"].flatMap { decodeDeleteWhen($0, keys: keys, schema: schema) }
+        let nullKeys =
+            fields["null_keys"].flatMap { reader.choice($0, path: "merge.null_keys", as: MergeSpec.NullKeys.self) }
+            ?? .skip
         guard !keys.isEmpty else { return nil }
-        return MergeSpec(keys: keys, orderBy: orderBy, update: update, deleteWhen: deleteWhen)
+        return MergeSpec(keys: keys, orderBy: orderBy, update: update, deleteWhen: deleteWhen, nullKeys: nullKeys)
     }
 
     /// The distinct, comparable key columns that passed their checks.

@@ -17,7 +17,7 @@ struct SyncDecoder {
     /// The keys of one `target.schema` item.
     static let columnKeys = ["name", "type", "mode", "description"]
     static let partitioningKeys = ["field", "type"]
-    static let mergeKeys = ["keys", "order_by", "update", "delete_when"]
+    static let mergeKeys = ["keys", "order_by", "update", "delete_when", "null_keys"]
     static let batchKeys = ["size", "strategy"]
     /// Every block's keys, for "it belongs under 'target'".
     static let homes = KeyHomes([

@@ -53,6 +53,8 @@ public struct DefinitionKey: Sendable, Hashable {
     public static let merge = DefinitionKey(path: "merge")
     /// `merge.keys`.
     public static let mergeKeys = DefinitionKey(path: "merge.keys")
+    /// `merge.null_keys`.
+    public static let mergeNullKeys = DefinitionKey(path: "merge.null_keys")
     /// `batch.strategy`.
     public static let batchStrategy = DefinitionKey(path: "batch.strategy")
     /// `policy`.
@@ -234,14 +236,26 @@ public struct MergeSpec: Sendable, Hashable {
         case columns([String])
     }
 
+    /// What a row with a NULL merge key does in a source BigQuery reads itself (query, gcs); a local source
+    /// always refuses one at plan time.
+    public enum NullKeys: String, Sendable, Hashable, CaseIterable {
+        /// Dropped by the MERGE (it could never match a target row), and counted where the rows are profiled.
+        case skip
+        /// The apply stops before the MERGE when the staged rows hold one (the rows are staged and profiled).
+        case refuse
+    }
+
     /// The key columns.
     public var keys: [String]
-    /// Among rows with the same key, the greatest value of this column wins (ties: the last read).
+    /// Among rows with the same key, the greatest value of this column wins (ties: MergeBuilder's documented
+    /// tiebreak, for sources BigQuery reads; a local source keeps the last read).
     public var orderBy: String?
     /// What a matched row updates.
     public var update: Update
     /// A BOOL column: a matched row with true is deleted.
     public var deleteWhen: String?
+    /// `merge.null_keys`.
+    public var nullKeys: NullKeys = .skip
 }
 
 /// How rows are batched and which strategy merges them.

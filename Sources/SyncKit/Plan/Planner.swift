@@ -235,7 +235,14 @@ public struct Planner: Sendable {
             target: prepared.target, layout: prepared.layout, carried: carried, update: prepared.sync.merge.update)
         plan.batches = 1
         let strategy = prepared.sync.batch.strategy
-        if strategy == .staged || (strategy == .auto && prepared.requiresPartitionFilter) {
+        let refusesNullKeys = prepared.sync.merge.nullKeys == .refuse
+        if strategy == .inline, refusesNullKeys {
+            throw SyncError.definition(
+                "\(prepared.sync.location(of: .mergeNullKeys)): sync '\(prepared.sync.name)': merge.null_keys: refuse needs the "
+                    + "query's rows staged and profiled before the MERGE, but batch.strategy is inline (set it to staged or auto)"
+            )
+        }
+        if strategy == .staged || (strategy == .auto && (prepared.requiresPartitionFilter || refusesNullKeys)) {
             try await planStagedQuery(query, prepared: prepared, builder: builder, into: &plan, steps: &steps)
             return
         }
@@ -273,8 +280,11 @@ public struct Planner: Sendable {
         plan.strategyReason =
             prepared.sync.batch.strategy == .staged
             ? "batch.strategy: staged: the query's rows are staged, profiled, then merged once"
-            : "the target requires a partition filter: the query's rows are staged and profiled, so the MERGE can "
-                + "carry their range"
+            : prepared.requiresPartitionFilter
+                ? "the target requires a partition filter: the query's rows are staged and profiled, so the MERGE can "
+                    + "carry their range"
+                : "merge.null_keys: refuse: the query's rows are staged and profiled, so a NULL key stops the apply "
+                    + "before the MERGE"
         steps.append(stage)
         steps.append(contentsOf: try await profiledMerge(prepared, builder: builder, staging: staging, plan: &plan))
     }

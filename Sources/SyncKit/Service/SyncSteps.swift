@@ -197,6 +197,13 @@ extension BigQuerySyncService {
         var statement = sql
         if !finished, let step = run.plan.steps.first(where: { $0.kind == .profile }) {
             let profile = try await profileStaged(step, staging: staging, run: run)
+            if profile.nullKeyRows > 0, run.target.sync.merge.nullKeys == .refuse {
+                try await SyncError.lifting { () async throws(BigQueryError) in try await client.deleteTable(staging) }
+                throw SyncError.refused(
+                    "\(run.target.sync.location(of: .mergeNullKeys)): sync '\(run.plan.name)': \(profile.nullKeyRows) of the "
+                        + "\(profile.rows) staged rows have a NULL merge key, and merge.null_keys is refuse. No MERGE was run; "
+                        + "the target is unchanged")
+            }
             guard profile.rows > profile.nullKeyRows else {
                 run.observe(
                     .note(
@@ -234,7 +241,7 @@ extension BigQuerySyncService {
         }
         run.finished(result.outcome, kind: .profile, rows: profile.rows)
         run.tally.nullKeyRows += profile.nullKeyRows
-        if profile.nullKeyRows > 0 {
+        if profile.nullKeyRows > 0, run.target.sync.merge.nullKeys == .skip {
             let keys = run.target.layout.keys.map { run.target.layout.columns[$0].name }.joined(separator: ", ")
             run.observe(
                 .note(
