@@ -164,13 +164,28 @@ import YAML
         }
     }
 
-    /// A reading error says where it is, inside the file, on one line.
+    /// A reading error says where it is, inside the file, on one line; so does each of several row errors.
     static func check(_ error: SyncError, in bytes: UnsafeBufferPointer<UInt8>) {
+        let lines = bytes.reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
+        func inside(_ location: SourceLocation) {
+            precondition(
+                location.line >= 1 && location.line <= lines && location.column >= 1,
+                "error outside the file: \(location)")
+        }
+        if case .config(let diagnostics) = error {
+            precondition(diagnostics.count >= 2, "row errors without their summary: \(diagnostics.count)")
+            precondition(
+                diagnostics.dropLast().allSatisfy { $0.location != nil } && diagnostics.last?.location == nil,
+                "row errors without a place, or a summary with one")
+            for diagnostic in diagnostics {
+                singleLine(diagnostic.message, "error")
+                diagnostic.location.map(inside)
+            }
+            return
+        }
         singleLine(error.description, "error")
         guard case .row(let location, _) = error else { return }
-        let lines = bytes.reduce(1) { $0 + ($1 == 0x0A ? 1 : 0) }
-        precondition(
-            location.line >= 1 && location.line <= lines && location.column >= 1, "error outside the file: \(location)")
+        inside(location)
     }
 
     /// `bytes` is `count` lines, each one JSON object.

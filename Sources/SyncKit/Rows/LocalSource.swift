@@ -26,23 +26,7 @@ struct LocalSource {
     /// Resolves the source's path or glob against the definition's directory; no match is an error.
     init(spec: SourceSpec) throws(SyncError) {
         guard let pattern = spec.path else { throw SyncError.internal("the source has no path") }
-        let absolutePattern = pattern.hasPrefix("/") ? pattern : FileIO.join(spec.baseDirectory, pattern)
-        var matches: [String] = []
-        if pattern.contains(where: { "*?[".contains($0) }) {
-            var result = glob_t()
-            defer { globfree(&result) }
-            let status = glob(absolutePattern, 0, nil, &result)
-            if status == 0 {
-                for index in 0..<Int(result.gl_pathc) {
-                    if let path = result.gl_pathv[index] { matches.append(String(cString: path)) }
-                }
-            } else if status != GLOB_NOMATCH {
-                throw SyncError.io(path: pattern, message: "cannot expand the pattern")
-            }
-            matches = matches.filter { !FileIO.isDirectory($0) }.sorted()
-        } else if FileIO.exists(absolutePattern) {
-            matches = [absolutePattern]
-        }
+        let matches = try Self.matches(pattern, in: spec.baseDirectory)
         guard !matches.isEmpty else {
             throw SyncError.io(path: FileIO.join(spec.baseDirectory, pattern), message: "no source file matches")
         }
@@ -50,6 +34,27 @@ struct LocalSource {
         kind = spec.kind
         delimiter = spec.delimiter
         nullMarker = spec.nullMarker
+    }
+
+    /// The files a path or glob names, relative to `directory` unless absolute, in name order (directories
+    /// left out); none is an empty list, a pattern that cannot be expanded an error.
+    static func matches(_ pattern: String, in directory: String) throws(SyncError) -> [String] {
+        let absolutePattern = pattern.hasPrefix("/") ? pattern : FileIO.join(directory, pattern)
+        guard pattern.contains(where: { "*?[".contains($0) }) else {
+            return FileIO.exists(absolutePattern) ? [absolutePattern] : []
+        }
+        var matches: [String] = []
+        var result = glob_t()
+        defer { globfree(&result) }
+        let status = glob(absolutePattern, 0, nil, &result)
+        if status == 0 {
+            for index in 0..<Int(result.gl_pathc) {
+                if let path = result.gl_pathv[index] { matches.append(String(cString: path)) }
+            }
+        } else if status != GLOB_NOMATCH {
+            throw SyncError.io(path: pattern, message: "cannot expand the pattern")
+        }
+        return matches.filter { !FileIO.isDirectory($0) }.sorted()
     }
 
     /// The total size of the files.
@@ -65,12 +70,24 @@ struct LocalSource {
         return total
     }
 
+    /// Row errors reported for one source before the reading stops, by default: one run of `plan` shows a file's
+    /// mistakes together instead of one at a time.
+    static let defaultMaxRowErrors = 20
+
     /// Reads every record, decoding each into a packed row; returns the files with their hashes.
-    func read(into decoder: inout RowDecoder, _ row: (PackedRow) throws(SyncError) -> Void) throws(SyncError)
-        -> [SourceFile]
-    {
+    ///
+    /// A bad row does not end the reading: its error is kept (with its file, line and column) and the next
+    /// record is read, until `maxErrors` are kept and one more is found. A CSV header error, a record too long
+    /// or a quote never closed ends its file, as the records after it cannot be told apart. Once there is an
+    /// error no more rows go to `row`, and the errors are thrown at the end (`RowErrors.failure`); an I/O error
+    /// is thrown at once.
+    func read(
+        into decoder: inout RowDecoder, maxErrors: Int = LocalSource.defaultMaxRowErrors,
+        _ row: (PackedRow) throws(SyncError) -> Void
+    ) throws(SyncError) -> [SourceFile] {
         var described: [SourceFile] = []
         var sequence: Int64 = 0
+        var errors = RowErrors(limit: maxErrors)
         decoder.delimiter = Array(String(delimiter).utf8)
         decoder.nullMarker = nullMarker
         for file in files {
@@ -80,28 +97,39 @@ struct LocalSource {
             var sawHeader = false
             var reader = RecordReader(path: file.absolute, displayPath: file.display, quoted: kind == .csv)
             reader.delimiter = decoder.delimiter
-            try reader.forEach(chunk: { chunk in
-                hasher.update(chunk)
-                size += Int64(chunk.count)
-            }) { (record, line) throws(SyncError) in
-                if kind == .csv && !sawHeader {
-                    try decoder.csvHeader(record, line: line)
-                    sawHeader = true
-                    return
+            do throws(SyncError) {
+                try reader.forEach(chunk: { chunk in
+                    hasher.update(chunk)
+                    size += Int64(chunk.count)
+                }) { (record, line) throws(SyncError) in
+                    if kind == .csv && !sawHeader {
+                        try decoder.csvHeader(record, line: line)  // an error here ends the file
+                        sawHeader = true
+                        return
+                    }
+                    do throws(SyncError) {
+                        let packed =
+                            kind == .csv
+                            ? try decoder.csv(record, line: line, sequence: sequence)
+                            : try decoder.ndjson(record, line: line, sequence: sequence)
+                        sequence += 1
+                        if errors.isEmpty { try row(packed) }
+                    } catch {
+                        try errors.add(error)
+                    }
                 }
-                let packed =
-                    kind == .csv
-                    ? try decoder.csv(record, line: line, sequence: sequence)
-                    : try decoder.ndjson(record, line: line, sequence: sequence)
-                sequence += 1
-                try row(packed)
-            }
-            if kind == .csv && !sawHeader {
-                throw SyncError.row(
-                    SourceLocation(file: file.display, line: 1, column: 1), "the CSV file has no header row")
+                if kind == .csv && !sawHeader {
+                    throw SyncError.row(
+                        SourceLocation(file: file.display, line: 1, column: 1), "the CSV file has no header row")
+                }
+            } catch {
+                if errors.stopped { throw error }  // the errors themselves, past the limit
+                try errors.add(error)
+                continue
             }
             described.append(SourceFile(path: file.display, bytes: size, sha256: hasher.hex()))
         }
+        if let failure = errors.failure { throw failure }
         return described
     }
 }
