@@ -1,10 +1,11 @@
 import Foundation
+import SyncTestSupport
 import Testing
 
 @testable import SyncKit
 
 /// A source with several bad rows reports them together, each at its file:line:col, up to a limit (issue 18,
-/// point 7).
+/// point 7); `validate` warns at `source.path` when a local source's pattern matches no file.
 @Suite struct RowErrorLimitTests {
     static let layout = try! RowLayout(
         columns: [
@@ -117,5 +118,35 @@ import Testing
             return
         }
         #expect(location.line == 1 && message.hasPrefix("unknown field 'bogus'"))
+    }
+
+    /// `validate` (ConfigLoader.load with checksSourcePaths) warns at `source.path` when nothing matches; a match gives no warning.
+    @Test func validateWarnsAtAnUnmatchedSourcePath() throws {
+        let workspace = try Workspace()
+        try workspace.write(
+            "syncs.d/a.yaml",
+            "version: 1\nsource:\n  type: ndjson\n  path: data/*.ndjson\ntarget: {table: my-project.d.t}\nmerge: {keys: [id]}\n"
+        )
+        try workspace.write(
+            "syncs.d/b.yaml",
+            "version: 1\nsource: {type: csv, path: b.csv}\ntarget: {table: my-project.d.u}\nmerge: {keys: [id]}\n")
+        try workspace.write("syncs.d/b.csv", "id\n1\n")
+        var loader = ConfigLoader(directory: workspace.root)
+        #expect(loader.load().diagnostics.isEmpty, "only validate asks")
+        loader.checksSourcePaths = true
+        let configuration = loader.load()
+        let shown = configuration.diagnostics.map { diagnostic in
+            let location = diagnostic.location.map {
+                "\($0.file.replacingOccurrences(of: workspace.root + "/", with: "")):\($0.line):\($0.column): "
+            }
+            return "\(location ?? "")\(diagnostic.severity.rawValue): \(diagnostic.message)"
+        }
+        #expect(
+            shown == [
+                "syncs.d/a.yaml:4:9: warning: 'source.path' 'data/*.ndjson' matches no file (relative to "
+                    + "'\(workspace.root)/syncs.d', the definition's directory); plan will stop at this sync"
+            ])
+        #expect(configuration.diagnostics.first?.sourceLine == "  path: data/*.ndjson")
+        #expect(configuration.syncs.count == 2, "a warning does not make the definition invalid")
     }
 }

@@ -67,6 +67,9 @@ public struct ConfigLoader: Sendable {
     public var defaultProject: String?
     /// The YAML parser's bounds.
     public var parser = YAMLParser()
+    /// Whether `load` warns when a local source's `path:` matches no file (`bqsync validate` asks; `plan` stops
+    /// at such a sync anyway).
+    public var checksSourcePaths = false
 
     /// Creates a loader for a directory.
     public init(directory: String = ".", defaultProject: String? = nil) {
@@ -117,8 +120,35 @@ public struct ConfigLoader: Sendable {
         if FileIO.isDirectory(policiesDir) {
             for file in yamlFiles(in: policiesDir, diagnostics: &diagnostics) { add(file, asPolicy: true) }
         }
-        return check(syncs: syncFiles.map(Self.read), policies: policyFiles.map(Self.read), diagnostics: diagnostics)
-            .scoped(to: names)
+        var configuration = check(
+            syncs: syncFiles.map(Self.read), policies: policyFiles.map(Self.read), diagnostics: diagnostics)
+        if checksSourcePaths {
+            configuration.diagnostics = Self.inFileOrder(
+                configuration.diagnostics + configuration.syncs.compactMap(Self.unmatchedPath))
+        }
+        return configuration.scoped(to: names)
+    }
+
+    /// A warning at `source.path` when a local source's path or glob matches no file (or cannot be expanded):
+    /// `plan` would stop there. A warning, not an error: the files may be written after the definitions are
+    /// checked (a pipeline that validates, exports, then plans), and validating must not need the data.
+    static func unmatchedPath(_ sync: SyncDefinition) -> Diagnostic? {
+        guard sync.source.kind == .ndjson || sync.source.kind == .csv, let pattern = sync.source.path else {
+            return nil
+        }
+        let problem: String
+        do {
+            guard try LocalSource.matches(pattern, in: sync.source.baseDirectory).isEmpty else { return nil }
+            problem = "matches no file"
+        } catch {
+            problem = "cannot be expanded"
+        }
+        let directory = sync.source.baseDirectory
+        let relative = pattern.hasPrefix("/") ? "" : " (relative to \(quote(directory)), the definition's directory)"
+        let location = sync.location(of: .sourcePath)
+        return sync.file.warning(
+            "'source.path' \(quote(pattern)) \(problem)\(relative); plan will stop at this sync",
+            at: Mark(line: location.line, column: location.column))
     }
 
     /// One file to check: its displayed path and its bytes, or why they could not be read.
@@ -147,16 +177,20 @@ public struct ConfigLoader: Sendable {
     {
         let policies = checkPolicies(policyFiles)
         let syncs = checkSyncs(syncFiles, policies: policies)
-        // Stable: diagnostics at one place keep the order they were found in.
-        let diagnostics = (initial + policies.diagnostics + syncs.diagnostics).enumerated().sorted { a, b in
+        return Configuration(
+            syncs: syncs.syncs, policies: policies.policies,
+            diagnostics: Self.inFileOrder(initial + policies.diagnostics + syncs.diagnostics),
+            fileCount: syncFiles.count + policyFiles.count, owners: policies.owners.merging(syncs.owners) { $1 })
+    }
+
+    /// Diagnostics by file, line and column. Stable: diagnostics at one place keep the order they were found in.
+    static func inFileOrder(_ diagnostics: [Diagnostic]) -> [Diagnostic] {
+        diagnostics.enumerated().sorted { a, b in
             let (x, y) = (a.element.location, b.element.location)
             return (x?.file ?? "", x?.line ?? 0, x?.column ?? 0, a.offset) < (
                 y?.file ?? "", y?.line ?? 0, y?.column ?? 0, b.offset
             )
         }.map(\.element)
-        return Configuration(
-            syncs: syncs.syncs, policies: policies.policies, diagnostics: diagnostics,
-            fileCount: syncFiles.count + policyFiles.count, owners: policies.owners.merging(syncs.owners) { $1 })
     }
 
     /// What the policy files hold.

@@ -45,6 +45,8 @@ public struct DefinitionKey: Sendable, Hashable {
     public static let targetTable = DefinitionKey(path: "target.table")
     /// `target.location`.
     public static let targetLocation = DefinitionKey(path: "target.location")
+    /// `source.path` (ndjson, csv).
+    public static let sourcePath = DefinitionKey(path: "source.path")
     /// `source.query`.
     public static let sourceQuery = DefinitionKey(path: "source.query")
     /// `source.format`.

@@ -22,7 +22,8 @@ struct ValidateCommand: AsyncParsableCommand {
 
     func run() async throws {
         global.startLogging()
-        let loader = ConfigLoader(directory: global.directory, defaultProject: global.resolvedProject)
+        var loader = ConfigLoader(directory: global.directory, defaultProject: global.resolvedProject)
+        loader.checksSourcePaths = true
         let configuration = loader.load(paths: paths)
         let diagnostics = configuration.diagnostics
         let errors = diagnostics.filter { $0.severity == .error }.count
