@@ -57,53 +57,13 @@ struct RecordReader {
         _ body: (UnsafeBufferPointer<UInt8>, Int) throws(SyncError) -> Void
     ) throws(SyncError) {
         let chunkBytes = max(1, min(self.chunkBytes, sizeHint == .max ? .max : sizeHint + 1))
+        // The bytes read and not yet handed out: the current record and what follows it.
         var pending: [UInt8] = []
         pending.reserveCapacity(min(chunkBytes * 2, maxRecordBytes + chunkBytes))
-        var dropped: Int64 = 0  // bytes of the file before `pending[0]`
-        var start = 0  // first byte of the current record in `pending`
-        var scan = 0  // next byte to look at
-        var inQuotes = false
-        var fieldStart = true  // the next byte starts a field
-        var justClosed = false  // the previous byte closed a quoted field (`""` re-opens: an escaped quote)
-        var quoteAt = 0  // where the open quoted field began
-        var line = 1  // line the current record starts on
-        var newlinesInside = 0  // line breaks inside quotes in the current record
-        var first = true  // the byte-order mark is not decided yet
+        var framing = Framing(self)
         var chunk = [UInt8](repeating: 0, count: chunkBytes)
-        let last = delimiter.last ?? UInt8(ascii: ",")
+        var first = true  // the byte-order mark is not decided yet
         var atEOF = false
-
-        func tooLong() -> SyncError {
-            let offset = dropped + Int64(start)
-            var message = "record is longer than \(Self.describe(maxRecordBytes)) (it starts at byte \(offset))"
-            if inQuotes {
-                let location = pending.withUnsafeBufferPointer {
-                    recordLocation(
-                        UnsafeBufferPointer(rebasing: $0[start..<min(pending.count, scan)]), offset: quoteAt - start,
-                        firstLine: line, file: displayPath)
-                }
-                message +=
-                    "; the quoted field opened at \(location.line):\(location.column) is still open"
-                    + " (a quote inside a quoted field is written \"\")"
-            } else {
-                message += "; split the record or shorten the line"
-            }
-            return SyncError.row(SourceLocation(file: displayPath, line: line, column: 1), message)
-        }
-
-        func emit(_ end: Int) throws(SyncError) {
-            var stop = end
-            if stop > start, pending[stop - 1] == UInt8(ascii: "\r") { stop -= 1 }
-            if stop - start > maxRecordBytes { throw tooLong() }
-            if stop > start, !isBlank(pending, start, stop) {
-                try pending.withUnsafeBufferPointer { (all: UnsafeBufferPointer<UInt8>) throws(SyncError) in
-                    try body(UnsafeBufferPointer(rebasing: all[start..<stop]), line)
-                }
-            }
-            line += 1 + newlinesInside
-            newlinesInside = 0
-        }
-
         while !atEOF {
             let got = min(chunk.withUnsafeMutableBytes { read($0) }, chunkBytes)
             if got < 0 { throw SyncError.io(path: displayPath, message: FileIO.systemError()) }
@@ -118,98 +78,14 @@ struct RecordReader {
                 // a byte-order mark is skipped however the reads split it.
                 guard pending.count >= 3 || atEOF else { continue }
                 first = false
-                if pending.starts(with: [0xEF, 0xBB, 0xBF]) {
-                    start = 3
-                    scan = 3
-                }
+                if pending.starts(with: [0xEF, 0xBB, 0xBF]) { framing.skip(3) }
             }
-            // The scan jumps from one byte that matters to the next with memchr: a line break, and in CSV a
-            // quote. Between them only the last byte counts (whether it ends a delimiter, so a quote after it
-            // opens a field), and inside quotes only the line breaks are counted.
-            let count = pending.count
-            try pending.withUnsafeBufferPointer { (bytes: UnsafeBufferPointer<UInt8>) throws(SyncError) in
-                var nextBreak = -1
-                var nextQuote = -1  // the next line break and quote at or after `scan` (count: none)
-                func find(_ byte: UInt8, from: Int) -> Int {
-                    guard from < count, let base = bytes.baseAddress,
-                        let found = memchr(base + from, Int32(byte), count - from)
-                    else { return count }
-                    return UnsafeRawPointer(base).distance(to: UnsafeRawPointer(found))
-                }
-                while scan < count {
-                    if nextBreak < scan { nextBreak = find(UInt8(ascii: "\n"), from: scan) }
-                    guard quoted else {
-                        scan = nextBreak
-                        guard scan < count else { break }
-                        try emit(scan)
-                        start = scan + 1
-                        scan += 1
-                        continue
-                    }
-                    if nextQuote < scan { nextQuote = find(UInt8(ascii: "\""), from: scan) }
-                    if inQuotes {
-                        while nextBreak < nextQuote {
-                            newlinesInside += 1
-                            nextBreak = find(UInt8(ascii: "\n"), from: nextBreak + 1)
-                        }
-                        scan = nextQuote
-                        guard scan < count else { break }
-                        inQuotes = false
-                        justClosed = true
-                        fieldStart = false
-                        scan += 1
-                        continue
-                    }
-                    let next = min(nextBreak, nextQuote)
-                    if next > scan {
-                        let end = next - 1
-                        fieldStart =
-                            bytes[end] == last
-                            && (delimiter.count == 1
-                                || (end + 1 >= start + delimiter.count
-                                    && bytes[(end + 1 - delimiter.count)...end].elementsEqual(delimiter)))
-                        justClosed = false
-                        scan = next
-                        guard scan < count else { break }
-                    }
-                    if next == nextBreak {
-                        try emit(scan)
-                        start = scan + 1
-                        fieldStart = true
-                        justClosed = false
-                    } else {
-                        if fieldStart || justClosed {
-                            inQuotes = true
-                            if fieldStart { quoteAt = scan }
-                            justClosed = false
-                        }
-                        fieldStart = false
-                    }
-                    scan += 1
-                }
+            try pending.withUnsafeBufferPointer { (bytes) throws(SyncError) in
+                try framing.scan(bytes, body)
+                try framing.checkOpenRecord(bytes)
+                if atEOF { try framing.finish(bytes, body) }
             }
-            // The record still open is checked too, so a line that never ends cannot grow `pending` without bound.
-            // (A last `\r` may be the start of the line break, which is not counted.)
-            if scan - start - (scan > start && pending[scan - 1] == UInt8(ascii: "\r") ? 1 : 0) > maxRecordBytes {
-                throw tooLong()
-            }
-            if atEOF {
-                if inQuotes {
-                    let location = pending.withUnsafeBufferPointer {
-                        recordLocation(
-                            UnsafeBufferPointer(rebasing: $0[start..<pending.count]), offset: quoteAt - start,
-                            firstLine: line, file: displayPath)
-                    }
-                    throw SyncError.row(location, "quoted field is not closed before the end of the file")
-                }
-                if start < pending.count { try emit(pending.count) }
-            } else if start > 0 && start >= pending.count / 2 {
-                pending.removeFirst(start)
-                dropped += Int64(start)
-                scan -= start
-                quoteAt = max(0, quoteAt - start)
-                start = 0
-            }
+            if !atEOF, let consumed = framing.dropConsumed(of: pending.count) { pending.removeFirst(consumed) }
         }
     }
 
@@ -219,8 +95,190 @@ struct RecordReader {
         if bytes >= 1 << 10 && bytes % (1 << 10) == 0 { return "\(bytes >> 10) KiB" }
         return "\(bytes) bytes"
     }
+}
 
-    private func isBlank(_ bytes: [UInt8], _ from: Int, _ to: Int) -> Bool {
+/// RecordReader's scan of the bytes buffered so far: where the current record starts, how far the scan has
+/// looked, the line the record starts on, and in CSV whether the next byte is inside quotes. Offsets are into the
+/// buffer, which drops the records already handed out from its front (`dropped` counts those bytes).
+private struct Framing {
+    let quoted: Bool
+    let delimiter: [UInt8]
+    /// The delimiter's last byte: a quote right after it opens a field.
+    let last: UInt8
+    let maxRecordBytes: Int
+    let file: String
+    var dropped: Int64 = 0  // bytes of the file before the buffer's first
+    var start = 0  // first byte of the current record
+    var scan = 0  // next byte to look at
+    var inQuotes = false
+    var fieldStart = true  // the next byte starts a field
+    var justClosed = false  // the previous byte closed a quoted field (`""` re-opens: an escaped quote)
+    var quoteAt = 0  // where the open quoted field began
+    var line = 1  // line the current record starts on
+    var newlinesInside = 0  // line breaks inside quotes in the current record
+
+    init(_ reader: RecordReader) {
+        quoted = reader.quoted
+        delimiter = reader.delimiter
+        last = reader.delimiter.last ?? UInt8(ascii: ",")
+        maxRecordBytes = reader.maxRecordBytes
+        file = reader.displayPath
+    }
+
+    /// Starts past the first `count` bytes (a byte-order mark).
+    mutating func skip(_ count: Int) {
+        start = count
+        scan = count
+    }
+
+    /// Hands out every record that ends in `bytes` after the scan position.
+    mutating func scan(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>, Int) throws(SyncError) -> Void
+    ) throws(SyncError) {
+        if quoted { try scanCSV(bytes, body) } else { try scanNDJSON(bytes, body) }
+    }
+
+    /// NDJSON: every line break ends a record.
+    private mutating func scanNDJSON(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>, Int) throws(SyncError) -> Void
+    ) throws(SyncError) {
+        while scan < bytes.count {
+            scan = Self.find(UInt8(ascii: "\n"), from: scan, in: bytes)
+            guard scan < bytes.count else { break }
+            try emit(scan, bytes, body)
+            start = scan + 1
+            scan += 1
+        }
+    }
+
+    /// CSV: a line break ends a record unless it is inside quotes. The scan jumps from one byte that matters to
+    /// the next with memchr: a line break or a quote. Between them only the last byte counts (whether it ends a
+    /// delimiter, so a quote after it opens a field), and inside quotes only the line breaks are counted.
+    private mutating func scanCSV(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>, Int) throws(SyncError) -> Void
+    ) throws(SyncError) {
+        let count = bytes.count
+        var nextBreak = -1
+        var nextQuote = -1  // the next line break and quote at or after `scan` (count: none)
+        while scan < count {
+            if nextBreak < scan { nextBreak = Self.find(UInt8(ascii: "\n"), from: scan, in: bytes) }
+            if nextQuote < scan { nextQuote = Self.find(UInt8(ascii: "\""), from: scan, in: bytes) }
+            if inQuotes {
+                while nextBreak < nextQuote {
+                    newlinesInside += 1
+                    nextBreak = Self.find(UInt8(ascii: "\n"), from: nextBreak + 1, in: bytes)
+                }
+                scan = nextQuote
+                guard scan < count else { break }
+                inQuotes = false
+                justClosed = true
+                fieldStart = false
+                scan += 1
+                continue
+            }
+            let next = min(nextBreak, nextQuote)
+            if next > scan {
+                let end = next - 1
+                fieldStart =
+                    bytes[end] == last
+                    && (delimiter.count == 1
+                        || (end + 1 >= start + delimiter.count
+                            && bytes[(end + 1 - delimiter.count)...end].elementsEqual(delimiter)))
+                justClosed = false
+                scan = next
+                guard scan < count else { break }
+            }
+            if next == nextBreak {
+                try emit(scan, bytes, body)
+                start = scan + 1
+                fieldStart = true
+                justClosed = false
+            } else {
+                if fieldStart || justClosed {
+                    inQuotes = true
+                    if fieldStart { quoteAt = scan }
+                    justClosed = false
+                }
+                fieldStart = false
+            }
+            scan += 1
+        }
+    }
+
+    /// The first `byte` at or after `from`, or `bytes.count` when there is none.
+    private static func find(_ byte: UInt8, from: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        guard from < bytes.count, let base = bytes.baseAddress,
+            let found = memchr(base + from, Int32(byte), bytes.count - from)
+        else { return bytes.count }
+        return UnsafeRawPointer(base).distance(to: UnsafeRawPointer(found))
+    }
+
+    /// Ends the current record at `end` (its line break, or the end of the file): hands it out unless it is blank.
+    private mutating func emit(
+        _ end: Int, _ bytes: UnsafeBufferPointer<UInt8>,
+        _ body: (UnsafeBufferPointer<UInt8>, Int) throws(SyncError) -> Void
+    ) throws(SyncError) {
+        var stop = end
+        if stop > start, bytes[stop - 1] == UInt8(ascii: "\r") { stop -= 1 }
+        if stop - start > maxRecordBytes { throw tooLong(bytes) }
+        if stop > start, !Self.isBlank(bytes, start, stop) {
+            try body(UnsafeBufferPointer(rebasing: bytes[start..<stop]), line)
+        }
+        line += 1 + newlinesInside
+        newlinesInside = 0
+    }
+
+    /// The record still open is checked too, so a line that never ends cannot grow the buffer without bound.
+    /// (A last `\r` may be the start of the line break, which is not counted.)
+    func checkOpenRecord(_ bytes: UnsafeBufferPointer<UInt8>) throws(SyncError) {
+        if scan - start - (scan > start && bytes[scan - 1] == UInt8(ascii: "\r") ? 1 : 0) > maxRecordBytes {
+            throw tooLong(bytes)
+        }
+    }
+
+    /// At the end of the file: a quote still open is an error, else the last record (without a line break) ends.
+    mutating func finish(
+        _ bytes: UnsafeBufferPointer<UInt8>, _ body: (UnsafeBufferPointer<UInt8>, Int) throws(SyncError) -> Void
+    ) throws(SyncError) {
+        if inQuotes {
+            let location = recordLocation(
+                UnsafeBufferPointer(rebasing: bytes[start..<bytes.count]), offset: quoteAt - start, firstLine: line,
+                file: file)
+            throw SyncError.row(location, "quoted field is not closed before the end of the file")
+        }
+        if start < bytes.count { try emit(bytes.count, bytes, body) }
+    }
+
+    /// How many bytes the buffer of `count` may drop from its front (the records handed out), once they are at
+    /// least half of it; the offsets are moved to match. Nil while it is not worth copying the rest down.
+    mutating func dropConsumed(of count: Int) -> Int? {
+        guard start > 0 && start >= count / 2 else { return nil }
+        let consumed = start
+        dropped += Int64(consumed)
+        scan -= consumed
+        quoteAt = max(0, quoteAt - consumed)
+        start = 0
+        return consumed
+    }
+
+    /// A record over the bound: where it starts, and in CSV where a quoted field is still open.
+    private func tooLong(_ bytes: UnsafeBufferPointer<UInt8>) -> SyncError {
+        let offset = dropped + Int64(start)
+        var message = "record is longer than \(RecordReader.describe(maxRecordBytes)) (it starts at byte \(offset))"
+        if inQuotes {
+            let location = recordLocation(
+                UnsafeBufferPointer(rebasing: bytes[start..<min(bytes.count, scan)]), offset: quoteAt - start,
+                firstLine: line, file: file)
+            message +=
+                "; the quoted field opened at \(location.line):\(location.column) is still open"
+                + " (a quote inside a quoted field is written \"\")"
+        } else {
+            message += "; split the record or shorten the line"
+        }
+        return SyncError.row(SourceLocation(file: file, line: line, column: 1), message)
+    }
+
+    private static func isBlank(_ bytes: UnsafeBufferPointer<UInt8>, _ from: Int, _ to: Int) -> Bool {
         for index in from..<to where bytes[index] != 0x20 && bytes[index] != 0x09 && bytes[index] != 0x0D {
             return false
         }
