@@ -57,12 +57,17 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict
         ),
-        // Fuzzing: `bqsync-fuzz` drives SyncKit's FuzzEntry targets; built with -D FUZZING -sanitize=fuzzer,address by
-        // scripts/fuzz, and as a corpus replayer otherwise. CLibFuzzer only declares libFuzzer's driver.
+        // Fuzzing: SyncFuzz holds the entry points (FuzzEntry), reaching SyncKit's internals through `package`
+        // access, so SyncKit's public API has none. `bqsync-fuzz` drives them; built with -D FUZZING
+        // -sanitize=fuzzer,address by scripts/fuzz, and as a corpus replayer otherwise. CLibFuzzer only declares
+        // libFuzzer's driver.
+        .target(
+            name: "SyncFuzz", dependencies: ["SyncKit", "YAML", "BigQuery"], exclude: ["README.md"],
+            swiftSettings: strict),
         .systemLibrary(name: "CLibFuzzer", path: "Sources/FuzzLibFuzzer"),
         .executableTarget(
             name: "bqsync-fuzz",
-            dependencies: ["SyncKit", "CLibFuzzer"],
+            dependencies: ["SyncFuzz", "CLibFuzzer"],
             path: "Sources/FuzzDriver",
             exclude: ["README.md"],
             swiftSettings: strict
@@ -88,7 +93,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SyncKitTests",
-            dependencies: ["SyncKit", "SyncTestSupport"],
+            dependencies: ["SyncKit", "SyncFuzz", "SyncTestSupport"],
             exclude: ["Snapshots"],
             resources: [.copy("Fixtures")],
             swiftSettings: strict

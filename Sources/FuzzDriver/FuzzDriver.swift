@@ -1,5 +1,5 @@
 import Foundation
-@_spi(Fuzzing) import SyncKit
+import SyncFuzz
 
 #if FUZZING
     import CLibFuzzer

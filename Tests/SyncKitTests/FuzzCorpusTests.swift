@@ -1,5 +1,5 @@
 import Foundation
-@_spi(Fuzzing) import SyncKit
+import SyncFuzz
 import Testing
 
 /// Replays every input in Tests/FuzzCorpus (the seeds, what fuzzing kept, and every crasher found) through the

@@ -1,8 +1,9 @@
 import Foundation
+import SyncFuzz
 import SyncTestSupport
 import Testing
 
-@_spi(Fuzzing) @testable import SyncKit
+@testable import SyncKit
 
 /// Hostile sizes end in an error that says what and where, quickly and in bounded memory: deeply nested YAML
 /// (the parser's depth bound) and a 100 MB line (the reader's record bound). The 2 GB source is in

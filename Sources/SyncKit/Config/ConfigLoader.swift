@@ -152,9 +152,14 @@ public struct ConfigLoader: Sendable {
     }
 
     /// One file to check: its displayed path and its bytes, or why they could not be read.
-    struct Input {
-        var path: String
-        var bytes: Result<[UInt8], SyncError>
+    package struct Input {
+        package var path: String
+        package var bytes: Result<[UInt8], SyncError>
+
+        package init(path: String, bytes: Result<[UInt8], SyncError>) {
+            self.path = path
+            self.bytes = bytes
+        }
     }
 
     static func read(_ path: String) -> Input {
@@ -172,7 +177,9 @@ public struct ConfigLoader: Sendable {
     }
 
     /// Checks definitions and policies given as bytes: everything `load` does after reading the files.
-    func check(syncs syncFiles: [Input], policies policyFiles: [Input], diagnostics initial: [Diagnostic] = [])
+    package func check(
+        syncs syncFiles: [Input], policies policyFiles: [Input], diagnostics initial: [Diagnostic] = []
+    )
         -> Configuration
     {
         let policies = checkPolicies(policyFiles)

@@ -5,7 +5,7 @@ import Foundation
 /// bounded: above a threshold rows are spread by a stable hash of their key over temporary partition files,
 /// and each partition is deduplicated on its own. Winners come out in a deterministic order (partition by
 /// partition, by read order within one), so the same source always yields the same batches.
-final class Deduplicator {
+package final class Deduplicator {
     private let layout: RowLayout
     private let partitions: Int
     private var memory: [[UInt8]: PackedRow] = [:]
@@ -23,7 +23,7 @@ final class Deduplicator {
         Int(min(4096, max(1, (bytes + partitionSourceBytes - 1) / partitionSourceBytes)))
     }
 
-    init(layout: RowLayout, partitions: Int) throws(SyncError) {
+    package init(layout: RowLayout, partitions: Int) throws(SyncError) {
         self.layout = layout
         self.partitions = max(1, partitions)
         if self.partitions > 1 {
@@ -57,7 +57,7 @@ final class Deduplicator {
     }
 
     /// Adds a row.
-    func add(_ row: PackedRow) throws(SyncError) {
+    package func add(_ row: PackedRow) throws(SyncError) {
         rowsRead += 1
         if partitions == 1 {
             keep(row, in: &memory)
@@ -79,7 +79,7 @@ final class Deduplicator {
     private var flushed = false
 
     /// The next group of winning rows in the deterministic order (one partition at a time), or nil when done.
-    func next() throws(SyncError) -> [PackedRow]? {
+    package func next() throws(SyncError) -> [PackedRow]? {
         if partitions == 1 {
             guard nextPartition == 0 else { return nil }
             nextPartition = 1

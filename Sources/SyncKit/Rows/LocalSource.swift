@@ -13,7 +13,7 @@ public struct SourceFile: Sendable, Hashable, Codable {
 
 /// Reads the rows of a local `ndjson` or `csv` source: the files its path or glob names, in name order, each
 /// record decoded, converted and handed on; the files are hashed while they are read.
-struct LocalSource {
+package struct LocalSource {
     /// Absolute paths, with their displayed forms.
     let files: [(absolute: String, display: String)]
     /// ndjson or csv.
@@ -24,7 +24,7 @@ struct LocalSource {
     let nullMarker: String
 
     /// Resolves the source's path or glob against the definition's directory; no match is an error.
-    init(spec: SourceSpec) throws(SyncError) {
+    package init(spec: SourceSpec) throws(SyncError) {
         guard let pattern = spec.path else { throw SyncError.internal("the source has no path") }
         let matches = try Self.matches(pattern, in: spec.baseDirectory)
         guard !matches.isEmpty else {
@@ -72,7 +72,7 @@ struct LocalSource {
 
     /// Row errors reported for one source before the reading stops, by default: one run of `plan` shows a file's
     /// mistakes together instead of one at a time.
-    static let defaultMaxRowErrors = 20
+    package static let defaultMaxRowErrors = 20
 
     /// Reads every record, decoding each into a packed row; returns the files with their hashes.
     ///
@@ -81,7 +81,7 @@ struct LocalSource {
     /// or a quote never closed ends its file, as the records after it cannot be told apart. Once there is an
     /// error no more rows go to `row`, and the errors are thrown at the end (`RowErrors.failure`); an I/O error
     /// is thrown at once.
-    func read(
+    package func read(
         into decoder: inout RowDecoder, maxErrors: Int = LocalSource.defaultMaxRowErrors,
         _ row: (PackedRow) throws(SyncError) -> Void
     ) throws(SyncError) -> [SourceFile] {

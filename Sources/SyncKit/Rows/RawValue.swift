@@ -1,5 +1,5 @@
 /// A value as a source file spelled it, before it is converted to its column's type.
-enum RawValue: Sendable, Hashable {
+package enum RawValue: Sendable, Hashable {
     /// JSON null, or a CSV field equal to the null marker.
     case null
     /// A JSON string or a CSV field.
@@ -24,15 +24,15 @@ enum RawValue: Sendable, Hashable {
 }
 
 /// A problem in a record at a byte offset.
-struct RecordProblem: Error {
-    var offset: Int
-    var message: String
+package struct RecordProblem: Error {
+    package var offset: Int
+    package var message: String
     /// Whether the record's syntax is wrong (rather than a value in it).
     var syntax = true
 }
 
 /// Parses the top-level JSON object of one NDJSON line into its members, each with the offset where its key starts.
-struct JSONLineParser {
+package struct JSONLineParser {
     /// Nesting deeper than this inside a value is an error, not a stack overflow.
     static let maxDepth = 256
 
@@ -81,7 +81,7 @@ struct JSONLineParser {
     }
 
     /// Checks that `bytes` hold exactly one JSON value.
-    static func validate(_ bytes: UnsafeBufferPointer<UInt8>) throws(RecordProblem) {
+    package static func validate(_ bytes: UnsafeBufferPointer<UInt8>) throws(RecordProblem) {
         var parser = JSONLineParser(bytes)
         parser.skipSpace()
         try parser.skipValue(depth: 0)

@@ -6,7 +6,7 @@ import Foundation
 /// A record longer than `maxRecordBytes` is an error that names its line and byte offset, so memory stays
 /// bounded (about twice the limit plus a chunk) whatever the file holds: a 100 MB line, a 2 GB file without a
 /// line break, or a CSV quote that is never closed.
-struct RecordReader {
+package struct RecordReader {
     /// The longest record accepted by default: 32 MiB. BigQuery takes rows up to 100 MB in a load job but at
     /// most 10 MB in one request (query parameters included), so a longer row could not be sent inline anyway.
     static let defaultMaxRecordBytes = 32 << 20
@@ -19,11 +19,18 @@ struct RecordReader {
     let quoted: Bool
     /// CSV: the field delimiter, as the UTF-8 bytes of its one character (a quote opens a quoted field only at a
     /// field's start).
-    var delimiter: [UInt8] = [UInt8(ascii: ",")]
+    package var delimiter: [UInt8] = [UInt8(ascii: ",")]
     /// The longest record accepted (line break excluded); a longer one is an error, not unbounded memory.
-    var maxRecordBytes = RecordReader.defaultMaxRecordBytes
+    package var maxRecordBytes = RecordReader.defaultMaxRecordBytes
     /// Bytes read per call.
-    var chunkBytes = 1 << 20
+    package var chunkBytes = 1 << 20
+
+    /// A reader of the file at `path`, named `displayPath` in errors; `quoted` for CSV.
+    package init(path: String, displayPath: String, quoted: Bool) {
+        self.path = path
+        self.displayPath = displayPath
+        self.quoted = quoted
+    }
 
     /// Calls `body` with each non-blank record (without its line break) and the 1-based line it starts on.
     func forEach(
@@ -51,7 +58,7 @@ struct RecordReader {
     /// how many bytes it put there, 0 at the end, or -1 with `errno` set. Any split of the input into reads gives
     /// the same records, lines and errors.
     /// `sizeHint`, the expected size, only sizes the buffers.
-    func forEach(
+    package func forEach(
         sizeHint: Int = .max, reading read: (UnsafeMutableRawBufferPointer) -> Int,
         chunk chunkObserver: (UnsafeBufferPointer<UInt8>) -> Void = { _ in },
         _ body: (UnsafeBufferPointer<UInt8>, Int) throws(SyncError) -> Void
@@ -287,7 +294,9 @@ private struct Framing {
 }
 
 /// Where a byte of a record is: its line and its column in characters (both 1-based).
-func recordLocation(_ record: UnsafeBufferPointer<UInt8>, offset: Int, firstLine: Int, file: String) -> SourceLocation {
+package func recordLocation(_ record: UnsafeBufferPointer<UInt8>, offset: Int, firstLine: Int, file: String)
+    -> SourceLocation
+{
     var line = firstLine
     var column = 1
     var index = 0

@@ -3,7 +3,7 @@ import BigQuery
 /// Turns NDJSON lines and CSV records into packed rows of a layout: fields matched to columns by name
 /// (case-insensitively), values converted to the column types, keys and REQUIRED columns checked. Every problem
 /// names the file, line and column.
-struct RowDecoder {
+package struct RowDecoder {
     /// The columns rows carry.
     let layout: RowLayout
     /// Whether fields that are not columns are skipped rather than an error.
@@ -13,7 +13,7 @@ struct RowDecoder {
     /// CSV: the unquoted text that means NULL.
     var nullMarker = ""
     /// Columns that appeared in the source (a field or a header cell).
-    private(set) var carried: Set<Int> = []
+    package private(set) var carried: Set<Int> = []
     /// The file being read, as shown in errors.
     var file = ""
     /// CSV: the current file's header, as column indexes (nil for an ignored column).
@@ -21,7 +21,7 @@ struct RowDecoder {
     private var values: [String?]
     private var seen: [Bool]
 
-    init(layout: RowLayout, ignoreUnknown: Bool) {
+    package init(layout: RowLayout, ignoreUnknown: Bool) {
         self.layout = layout
         self.ignoreUnknown = ignoreUnknown
         values = Array(repeating: nil, count: layout.columns.count)

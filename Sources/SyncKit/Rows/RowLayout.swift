@@ -1,25 +1,33 @@
 import BigQuery
 
 /// The columns a sync's rows carry, in target order, and the roles the merge gives them.
-struct RowLayout: Sendable, Hashable {
+package struct RowLayout: Sendable, Hashable {
     /// One column.
-    struct Column: Sendable, Hashable {
+    package struct Column: Sendable, Hashable {
         /// The name as the target spells it.
-        var name: String
+        package var name: String
         /// The target type (BOOL for a `delete_when` column the target does not have).
-        var type: FieldType
+        package var type: FieldType
         /// Whether a row without a value for it is an error.
-        var required: Bool
+        package var required: Bool
         /// Whether the target table has it (false only for a `delete_when` control column).
-        var inTarget: Bool
+        package var inTarget: Bool
+
+        /// Creates a column.
+        package init(name: String, type: FieldType, required: Bool, inTarget: Bool) {
+            self.name = name
+            self.type = type
+            self.required = required
+            self.inTarget = inTarget
+        }
     }
 
     /// The columns, in order.
-    var columns: [Column]
+    package var columns: [Column]
     /// Lowercased name → index (BigQuery column names are case-insensitive).
     var index: [String: Int]
     /// The merge keys' indexes.
-    var keys: [Int]
+    package var keys: [Int]
     /// The `order_by` column's index.
     var orderBy: Int?
     /// The `delete_when` column's index.
@@ -75,9 +83,9 @@ struct RowLayout: Sendable, Hashable {
 
 /// A converted row, packed into one buffer: per column a tag byte (0 NULL, 1 value), then for a value its
 /// length (4 bytes, little-endian) and its canonical UTF-8 text.
-struct PackedRow: Sendable {
+package struct PackedRow: Sendable {
     /// The order it was read in, across all files of the source.
-    var sequence: Int64
+    package var sequence: Int64
     /// The packed columns.
     var bytes: [UInt8]
 
@@ -126,7 +134,7 @@ struct PackedRow: Sendable {
     }
 
     /// One column's text, or nil for NULL.
-    func value(_ index: Int) -> String? {
+    package func value(_ index: Int) -> String? {
         var result: String?
         forEachField { column, bytes in
             if column == index, let bytes { result = String(decoding: bytes, as: UTF8.self) }
@@ -135,7 +143,7 @@ struct PackedRow: Sendable {
     }
 
     /// The packed merge-key columns: two rows with equal keys have equal key bytes.
-    func key(_ indexes: [Int]) -> [UInt8] {
+    package func key(_ indexes: [Int]) -> [UInt8] {
         var key: [UInt8] = []
         forEachField { column, bytes in
             guard indexes.contains(column) else { return }

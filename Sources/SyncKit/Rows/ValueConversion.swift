@@ -4,9 +4,9 @@ import Foundation
 /// Converts source values to a column's type and spells them canonically, the way the MERGE's SQL casts them
 /// back (`CAST(… AS INT64)`, `FROM_BASE64(…)`, `PARSE_JSON(…)`, …). A value that cannot be converted is an
 /// error here, before anything is sent.
-enum ValueConversion {
+package enum ValueConversion {
     /// The canonical text of `raw` as a value of `type`, or nil for NULL.
-    static func canonical(_ raw: RawValue, as type: FieldType) throws(ConversionProblem) -> String? {
+    package static func canonical(_ raw: RawValue, as type: FieldType) throws(ConversionProblem) -> String? {
         switch raw {
         case .null: return nil
         case .composite(let text):
@@ -179,7 +179,7 @@ enum ValueConversion {
     }
 
     /// A value for a message: quoted, control characters escaped, long values shortened.
-    static func quoted(_ text: String) -> String {
+    package static func quoted(_ text: String) -> String {
         var shown = ""
         for scalar in text.unicodeScalars.prefix(60) {
             switch scalar {
@@ -202,8 +202,8 @@ enum ValueConversion {
 }
 
 /// Why a value could not be converted.
-struct ConversionProblem: Error {
-    var message: String
+package struct ConversionProblem: Error {
+    package var message: String
     init(_ message: String) { self.message = message }
 }
 

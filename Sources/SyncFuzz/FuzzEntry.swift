@@ -1,5 +1,6 @@
 import BigQuery
 import Foundation
+import SyncKit
 import YAML
 
 /// Entry points for the fuzzer (`Sources/FuzzDriver`) and for the corpus replay test: bytes in, through the
@@ -10,9 +11,9 @@ import YAML
 /// line, every row value is in canonical form, no two winning rows share a key, spilled and in-memory
 /// deduplication agree, the staging NDJSON is valid JSON, and RecordReader finds the records and errors of a
 /// byte-by-byte reference reading however the file is split into reads.
-@_spi(Fuzzing) public enum FuzzEntry {
+package enum FuzzEntry {
     /// The bytes as a sync definition (`syncs.d/fuzz.yaml`), then as a policy (`policies/fuzz.yaml`).
-    public static func config(_ bytes: UnsafeBufferPointer<UInt8>) {
+    package static func config(_ bytes: UnsafeBufferPointer<UInt8>) {
         let input = Array(bytes)
         let lines = SourceText.lines(input)
         let loader = ConfigLoader(directory: ".", defaultProject: "fuzz-project")
@@ -42,7 +43,7 @@ import YAML
     }
 
     /// The bytes as an NDJSON source file, with and without `ignore_unknown_fields`.
-    public static func ndjson(_ bytes: UnsafeBufferPointer<UInt8>) {
+    package static func ndjson(_ bytes: UnsafeBufferPointer<UInt8>) {
         records(bytes, quoted: false, delimiter: [UInt8(ascii: ",")])
         withScratchFile(bytes, ext: "ndjson") { path in
             rows(path, bytes: bytes, spec: SourceSpec(kind: .ndjson, path: path))
@@ -52,7 +53,7 @@ import YAML
 
     /// The bytes as a CSV source file: `,` with an empty null marker, then `¦` (two bytes) with `NULL` and
     /// `ignore_unknown_fields`.
-    public static func csv(_ bytes: UnsafeBufferPointer<UInt8>) {
+    package static func csv(_ bytes: UnsafeBufferPointer<UInt8>) {
         records(bytes, quoted: true, delimiter: [UInt8(ascii: ",")])
         records(bytes, quoted: true, delimiter: Array("¦".utf8))
         withScratchFile(bytes, ext: "csv") { path in
@@ -65,7 +66,7 @@ import YAML
 
     /// The fixed target the row entries decode into: every column type bqsync writes, one REQUIRED column, a
     /// merge key, an `order_by` and a `delete_when` control column that is not in the target.
-    static let layout: RowLayout = {
+    package static let layout: RowLayout = {
         let columns: [RowLayout.Column] = [
             .init(name: "id", type: .int64, required: true, inTarget: true),
             .init(name: "name", type: .string, required: false, inTarget: true),
@@ -81,8 +82,7 @@ import YAML
             .init(name: "payload", type: .json, required: false, inTarget: true),
         ]
         do {
-            return try RowLayout(
-                columns: columns, merge: MergeSpec(keys: ["id"], orderBy: "at", update: .all, deleteWhen: "gone"))
+            return try RowLayout(columns: columns, keys: ["id"], orderBy: "at", deleteWhen: "gone")
         } catch {
             preconditionFailure("the fuzz layout is invalid: \(error)")
         }
@@ -103,20 +103,18 @@ import YAML
             precondition(files.count == 1 && files[0].bytes == Int64(bytes.count), "the source file was not read whole")
             var carried = decoder.carried
             for key in layout.keys { carried.insert(key) }
-            let encoder = BatchEncoder(layout: layout, carried: carried.sorted())
             let memory = try deduplicate(read, partitions: 1)
             let spilled = try deduplicate(read, partitions: 3)
             precondition(
                 Set(memory.map(\.sequence)) == Set(spilled.map(\.sequence)),
                 "spilled and in-memory deduplication disagree")
             var keys = Set<[UInt8]>()
-            var staging = JSONWriter()
             for row in memory {
                 precondition(keys.insert(row.key(layout.keys)).inserted, "two winning rows share a key")
-                encoder.ndjson(row, into: &staging)
             }
-            checkJSONLines(staging.bytes, count: memory.count)
-            if !memory.isEmpty { checkJSONLines(encoder.parameterValue(memory[...]) + [0x0A], count: 1) }
+            let encoded = layout.encoded(memory, carried: carried.sorted())
+            checkJSONLines(encoded.ndjson, count: memory.count)
+            if !memory.isEmpty { checkJSONLines(encoded.parameter + [0x0A], count: 1) }
         } catch {
             check(error, in: bytes)
         }
@@ -362,15 +360,16 @@ import YAML
 
     /// Runs `body` with a new file holding `bytes` (in /dev/shm when there is one), removed afterwards.
     static func withScratchFile(_ bytes: UnsafeBufferPointer<UInt8>, ext: String, _ body: (String) -> Void) {
-        let directory =
-            FileIO.isDirectory("/dev/shm") && access("/dev/shm", W_OK) == 0 ? "/dev/shm/" : NSTemporaryDirectory()
-        let path = FileIO.join(directory, "bqsync-fuzz-\(getpid())-\(UUID().uuidString).\(ext)")
+        var isDirectory: ObjCBool = false
+        let shm = FileManager.default.fileExists(atPath: "/dev/shm", isDirectory: &isDirectory) && isDirectory.boolValue
+        let directory = shm && access("/dev/shm", W_OK) == 0 ? "/dev/shm" : NSTemporaryDirectory()
+        let path = (directory as NSString).appendingPathComponent("bqsync-fuzz-\(getpid())-\(UUID().uuidString).\(ext)")
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        precondition(fd >= 0, "cannot create \(path): \(FileIO.systemError())")
+        precondition(fd >= 0, "cannot create \(path): \(String(cString: strerror(errno)))")
         var written = 0
         while written < bytes.count {
             let count = write(fd, bytes.baseAddress! + written, bytes.count - written)
-            precondition(count > 0 || errno == EINTR, "cannot write \(path): \(FileIO.systemError())")
+            precondition(count > 0 || errno == EINTR, "cannot write \(path): \(String(cString: strerror(errno)))")
             if count > 0 { written += count }
         }
         close(fd)
