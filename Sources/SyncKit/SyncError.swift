@@ -2,7 +2,7 @@ import BigQuery
 
 /// What can go wrong in SyncKit: bad configuration, unreadable files, bad rows, refusals, BigQuery failures.
 public enum SyncError: Error, Sendable, CustomStringConvertible {
-    /// Configuration problems, each with its place.
+    /// Configuration problems, or a local source's bad rows (up to the row-error limit), each with its place.
     case config([Diagnostic])
     /// A file could not be read or written.
     case io(path: String, message: String)

@@ -33,6 +33,12 @@ extension EndToEndTests {
         #expect(!many.stderr.contains("syncs.d/r.ndjson:21:"), "\(many)")
         #expect(many.stderr.contains("stopped after 20 row errors: the source has more"), "\(many)")
         #expect(try !ws.datasetExists(), "nothing was created")
+        #expect(!many.stderr.contains("error: error:"), "each row error is rendered once: \(many)")
+
+        let two = try ws.run("plan", "--max-row-errors", "2")
+        #expect(two.status == 1, "\(two)")
+        #expect(two.stderr.contains("stopped after 2 row errors: the source has more"), "\(two)")
+        #expect(!two.stderr.contains("syncs.d/r.ndjson:3:"), "\(two)")
 
         try FileManager.default.removeItem(atPath: ws.path("syncs.d/r.ndjson"))
         let validate = try ws.run("validate")

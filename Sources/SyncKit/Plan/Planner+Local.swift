@@ -65,7 +65,7 @@ extension Planner {
         await pipelines.acquire()
         var holdsPipeline = true
         defer { if holdsPipeline { pipelines.release() } }
-        let rows = try LocalRows(prepared)
+        let rows = try LocalRows(prepared, maxRowErrors: maxRowErrors)
         let outcome = await withTaskGroup(of: InlineDryRun.self, returning: Result<LocalBatches, SyncError>.self) {
             group in
             var batches: LocalBatches

@@ -28,15 +28,21 @@ public struct Planner: Sendable {
     let force: Bool
     /// Count what each sync's MERGEs would do (`--preview`), by one priced query per sync.
     let preview: Bool
+    /// A local source's bad rows reported at most, before the reading stops.
+    let maxRowErrors: Int
     let previewQueries = PreviewQueries()
+
+    /// How many of a local source's bad rows a plan reports before it stops reading.
+    public static let defaultMaxRowErrors = LocalSource.defaultMaxRowErrors
 
     /// Creates a planner over loaded configuration. Every sync is planned at once; `requests` bounds the
     /// requests in flight and `pipelines` the local sources being read.
     public init(
         client: BigQueryClient, configuration: Configuration, defaultProject: String?, stateDataset: String = "bqsync",
         requests: Int = Planner.defaultRequests, pipelines: Int = Planner.defaultPipelines, force: Bool = false,
-        preview: Bool = false
+        preview: Bool = false, maxRowErrors: Int = Planner.defaultMaxRowErrors
     ) {
+        self.maxRowErrors = max(1, maxRowErrors)
         self.force = force
         self.preview = preview
         self.client = client

@@ -170,13 +170,15 @@ final class LocalRows {
     private let dedup: Deduplicator
 
     /// Reads the whole source (every error found here, before anything is sent).
-    init(_ prepared: PreparedTarget) throws(SyncError) {
+    init(_ prepared: PreparedTarget, maxRowErrors: Int = LocalSource.defaultMaxRowErrors) throws(SyncError) {
         let source = try LocalSource(spec: prepared.sync.source)
         partitions = Deduplicator.partitionCount(sourceBytes: try source.totalBytes())
         dedup = try Deduplicator(layout: prepared.layout, partitions: partitions)
         var decoder = RowDecoder(layout: prepared.layout, ignoreUnknown: prepared.sync.source.ignoreUnknownFields)
         let dedup = self.dedup
-        files = try source.read(into: &decoder) { (row) throws(SyncError) in try dedup.add(row) }
+        files = try source.read(into: &decoder, maxErrors: maxRowErrors) { (row) throws(SyncError) in
+            try dedup.add(row)
+        }
         rowsRead = dedup.rowsRead
         var carried = decoder.carried
         for key in prepared.layout.keys { carried.insert(key) }

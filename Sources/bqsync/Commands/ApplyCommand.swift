@@ -20,6 +20,9 @@ struct ApplyCommand: AsyncParsableCommand {
             discussion: "Use it to repair a target changed behind bqsync's back, or to re-run a reviewed plan file."))
     var force = false
 
+    @Option(help: ArgumentHelp("Report at most this many of a source's bad rows, then stop.", valueName: "n"))
+    var maxRowErrors = Planner.defaultMaxRowErrors
+
     @Option(help: "Summary output: text or json.")
     var format: Summary = .text
 
@@ -79,7 +82,7 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         let planner = Planner(
             client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject,
-            force: force)
+            force: force, maxRowErrors: maxRowErrors)
         let plan = try await context.run { () async throws(SyncError) in try await planner.plan(targets) }
         Output.err(PlanRenderer(terminal: Terminal(option: global.color, fileDescriptor: STDERR_FILENO)).text(plan))
         if !plan.fits {

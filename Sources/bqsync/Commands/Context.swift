@@ -39,7 +39,14 @@ struct CommandContext {
 
     /// Prints an error and returns its exit code: 3 for refusals, 1 otherwise.
     static func fail(_ error: SyncError) -> ExitCode {
-        Output.err((error.isRefusal ? "" : "error: ") + error.description)
+        if case .config(let diagnostics) = error {
+            // Each diagnostic says its own severity, at its file:line:col, with its caret.
+            let renderer = DiagnosticRenderer(terminal: Terminal(option: .auto, fileDescriptor: STDERR_FILENO))
+            for diagnostic in diagnostics { Output.err(renderer.human(diagnostic)) }
+            Output.err("nothing was sent")
+        } else {
+            Output.err((error.isRefusal ? "" : "error: ") + error.description)
+        }
         return error.isRefusal ? ExitStatus.refused : ExitStatus.failure
     }
 

@@ -35,6 +35,9 @@ struct PlanCommand: AsyncParsableCommand {
         ))
     var preview = false
 
+    @Option(help: ArgumentHelp("Report at most this many of a source's bad rows, then stop.", valueName: "n"))
+    var maxRowErrors = Planner.defaultMaxRowErrors
+
     @Argument(help: "Syncs to plan (default: all).")
     var syncs: [String] = []
 
@@ -42,7 +45,7 @@ struct PlanCommand: AsyncParsableCommand {
         let context = try CommandContext.make(global, syncs: syncs)
         let planner = Planner(
             client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject,
-            force: force, preview: preview)
+            force: force, preview: preview, maxRowErrors: maxRowErrors)
         let plan = try await context.run { () async throws(SyncError) in try await planner.plan(syncs) }
         try Self.render(plan, format: format, terminal: context.terminal)
         if let out {
