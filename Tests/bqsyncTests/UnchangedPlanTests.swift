@@ -68,6 +68,24 @@ import Testing
         #expect(try ws.rows("c", orderBy: "id", columns: "id, v") == [["1", "a"], ["2", "b"]])
     }
 
+    /// The same change by hand twice (the row count unchanged): each time the plan is a new one, and its apply
+    /// repairs the target instead of saying "already applied".
+    @Test func aTargetChangedTwiceByHandIsRepairedTwice() throws {
+        let (ws, proxy) = try Self.workspace("unchanged_twice")
+        var ids: [String] = []
+        for round in 1...2 {
+            try Self.byHand("UPDATE `\(ws.table("c"))` SET v = 'vandal' WHERE id = 1", proxy)
+            let planned = try ws.run(
+                ["plan", "--detailed-exitcode", "--out", "r\(round).json"], environment: proxy.holdingEnvironment)
+            #expect(planned.status == 2, "round \(round): \(planned)")
+            ids.append(try #require(try EndToEndTests.planJSON(ws, "r\(round).json")["plan_id"] as? String))
+            let applied = try ws.run(["apply", "r\(round).json"], environment: proxy.holdingEnvironment)
+            #expect(applied.status == 0 && !applied.stderr.contains("already applied"), "round \(round): \(applied)")
+            #expect(try ws.rows("c", orderBy: "id", columns: "id, v") == [["1", "a"], ["2", "b"]], "round \(round)")
+        }
+        #expect(ids[0] != ids[1], "the second change gives another plan")
+    }
+
     @Test func applyForceRunsAnAppliedPlanAgain() throws {
         let (ws, proxy) = try Self.workspace("unchanged_force")
         let twice = try ws.run(["apply", "plan.json"], environment: proxy.holdingEnvironment)

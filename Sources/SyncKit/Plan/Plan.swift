@@ -240,11 +240,15 @@ public struct TargetState: Codable, Sendable, Hashable {
     /// Bytes and rows BigQuery reported.
     public var bytes: Int64?
     public var rows: Int64?
+    /// Its `lastModifiedTime` (ms since the epoch): any change to its data moves it, so a target changed since an
+    /// earlier plan gives another plan id (nil in plan files made before it was kept).
+    public var modifiedMs: Int64?
 
     enum CodingKeys: String, CodingKey {
         case exists
         case schemaSHA256 = "schema_sha256"
         case bytes, rows
+        case modifiedMs = "modified_ms"
     }
 }
 

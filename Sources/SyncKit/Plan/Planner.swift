@@ -151,7 +151,8 @@ public struct Planner: Sendable {
             source: SourceSnapshot(kind: sync.source.kind),
             targetState: TargetState(
                 exists: prepared.table != nil, schemaSHA256: prepared.schemaFingerprint,
-                bytes: prepared.table?.bytes, rows: prepared.table?.rows),
+                bytes: prepared.table?.bytes, rows: prepared.table?.rows,
+                modifiedMs: prepared.table?.lastModifiedTime.flatMap { Int64($0) }),
             columns: [], rowsRead: nil, rows: nil, batches: 0, pruning: nil, dedupPartitions: 1, steps: [])
         var steps: [Step] = []
         if prepared.table == nil { steps.append(Step(index: 0, kind: .createTable)) }
