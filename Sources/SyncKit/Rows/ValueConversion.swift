@@ -51,46 +51,12 @@ package enum ValueConversion {
     /// Converts text (a CSV field or a JSON string) to `type`.
     static func scalar(_ text: String, as type: FieldType) throws(ConversionProblem) -> String {
         switch type {
-        case .string:
-            return text
-        case .int64:
-            let trimmed = trim(text)
-            guard let value = Int64(trimmed.hasPrefix("+") ? String(trimmed.dropFirst()) : trimmed) else {
-                if let double = Double(trimmed), double.rounded() == double, abs(double) < 9.2e18 {
-                    return String(Int64(double))
-                }
-                throw ConversionProblem(
-                    "invalid INT64 \(quoted(text))"
-                        + (Double(trimmed) != nil ? " (out of range or not a whole number)" : ""))
-            }
-            return String(value)
-        case .float64:
-            let trimmed = trim(text)
-            switch trimmed.lowercased() {
-            case "nan": return "NaN"
-            case "inf", "+inf", "infinity", "+infinity": return "inf"
-            case "-inf", "-infinity": return "-inf"
-            default: break
-            }
-            guard
-                trimmed.utf8.allSatisfy({
-                    ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2B || $0 == 0x2D || $0 == 0x65 || $0 == 0x45
-                }),
-                let value = Double(trimmed), value.isFinite
-            else {
-                throw ConversionProblem("invalid FLOAT64 \(quoted(text))")
-            }
-            return value == 0 ? "0" : String(value)
-        case .numeric:
-            return try Decimals.canonical(text, integerDigits: 29, scale: 9, typeName: "NUMERIC")
-        case .bignumeric:
-            return try Decimals.canonical(text, integerDigits: 38, scale: 38, typeName: "BIGNUMERIC")
-        case .bool:
-            switch trim(text).lowercased() {
-            case "true", "t", "yes", "y", "1": return "true"
-            case "false", "f", "no", "n", "0": return "false"
-            default: throw ConversionProblem("invalid BOOL \(quoted(text)) (use true or false)")
-            }
+        case .string: return text
+        case .int64: return try int64(text)
+        case .float64: return try float64(text)
+        case .numeric: return try Decimals.canonical(text, integerDigits: 29, scale: 9, typeName: "NUMERIC")
+        case .bignumeric: return try Decimals.canonical(text, integerDigits: 38, scale: 38, typeName: "BIGNUMERIC")
+        case .bool: return try bool(text)
         case .date:
             guard let date = Temporal.date(Substring(trim(text))) else {
                 throw ConversionProblem("invalid DATE \(quoted(text)) (expected YYYY-MM-DD)")
@@ -117,18 +83,65 @@ package enum ValueConversion {
                 throw ConversionProblem("invalid BYTES \(quoted(text)) (expected base64)")
             }
             return text
-        case .json:
-            let valid: Bool =
-                text.utf8.withContiguousStorageIfAvailable { buffer in
-                    (try? JSONLineParser.validate(buffer)) != nil
-                }
-                ?? ((try? Array(text.utf8).withUnsafeBufferPointer { buffer throws(RecordProblem) in
-                    try JSONLineParser.validate(buffer)
-                }) != nil)
-            guard valid else { throw ConversionProblem("invalid JSON \(quoted(text))") }
-            try checkJSONNumbers(text)
-            return text
+        case .json: return try json(text)
         }
+    }
+
+    /// An INT64, also from a whole number written as a float (`3.0`, `1e3`) within range.
+    static func int64(_ text: String) throws(ConversionProblem) -> String {
+        let trimmed = trim(text)
+        guard let value = Int64(trimmed.hasPrefix("+") ? String(trimmed.dropFirst()) : trimmed) else {
+            if let double = Double(trimmed), double.rounded() == double, abs(double) < 9.2e18 {
+                return String(Int64(double))
+            }
+            throw ConversionProblem(
+                "invalid INT64 \(quoted(text))"
+                    + (Double(trimmed) != nil ? " (out of range or not a whole number)" : ""))
+        }
+        return String(value)
+    }
+
+    /// A FLOAT64: decimal or exponent notation, or NaN and the infinities by name.
+    static func float64(_ text: String) throws(ConversionProblem) -> String {
+        let trimmed = trim(text)
+        switch trimmed.lowercased() {
+        case "nan": return "NaN"
+        case "inf", "+inf", "infinity", "+infinity": return "inf"
+        case "-inf", "-infinity": return "-inf"
+        default: break
+        }
+        guard
+            trimmed.utf8.allSatisfy({
+                ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x2B || $0 == 0x2D || $0 == 0x65 || $0 == 0x45
+            }),
+            let value = Double(trimmed), value.isFinite
+        else {
+            throw ConversionProblem("invalid FLOAT64 \(quoted(text))")
+        }
+        return value == 0 ? "0" : String(value)
+    }
+
+    /// A BOOL from the usual spellings of true and false.
+    static func bool(_ text: String) throws(ConversionProblem) -> String {
+        switch trim(text).lowercased() {
+        case "true", "t", "yes", "y", "1": return "true"
+        case "false", "f", "no", "n", "0": return "false"
+        default: throw ConversionProblem("invalid BOOL \(quoted(text)) (use true or false)")
+        }
+    }
+
+    /// JSON text, checked whole and for numbers no FLOAT64 holds.
+    static func json(_ text: String) throws(ConversionProblem) -> String {
+        let valid: Bool =
+            text.utf8.withContiguousStorageIfAvailable { buffer in
+                (try? JSONLineParser.validate(buffer)) != nil
+            }
+            ?? ((try? Array(text.utf8).withUnsafeBufferPointer { buffer throws(RecordProblem) in
+                try JSONLineParser.validate(buffer)
+            }) != nil)
+        guard valid else { throw ConversionProblem("invalid JSON \(quoted(text))") }
+        try checkJSONNumbers(text)
+        return text
     }
 
     /// Refuses a JSON number that no FLOAT64 can hold (such as 1e400): BigQuery's `PARSE_JSON`, even with
