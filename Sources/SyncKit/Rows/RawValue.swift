@@ -238,45 +238,51 @@ package struct JSONLineParser {
             index += 1
             guard let escape = peek else { break }
             index += 1
-            switch escape {
-            case UInt8(ascii: "\""): scalars.append(0x22)
-            case UInt8(ascii: "\\"): scalars.append(0x5C)
-            case UInt8(ascii: "/"): scalars.append(0x2F)
-            case UInt8(ascii: "b"): scalars.append(0x08)
-            case UInt8(ascii: "f"): scalars.append(0x0C)
-            case UInt8(ascii: "n"): scalars.append(0x0A)
-            case UInt8(ascii: "r"): scalars.append(0x0D)
-            case UInt8(ascii: "t"): scalars.append(0x09)
-            case UInt8(ascii: "u"):
-                var code = try hex4()
-                if (0xD800..<0xDC00).contains(code) {
-                    guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
-                        bytes[index + 1] == UInt8(ascii: "u")
-                    else {
-                        throw problem("unpaired surrogate in \\u escape")
-                    }
-                    index += 2
-                    let low = try hex4()
-                    guard (0xDC00..<0xE000).contains(low) else { throw problem("unpaired surrogate in \\u escape") }
-                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
-                } else if (0xDC00..<0xE000).contains(code) {
-                    throw problem("unpaired surrogate in \\u escape")
-                }
-                guard let scalar = Unicode.Scalar(code) else { throw problem("invalid \\u escape") }
-                scalars.append(contentsOf: Array(String(Character(scalar)).utf8))
-            default:
-                // A byte that is not printable ASCII is named by its value: messages stay on one printable line.
-                guard (0x21...0x7E).contains(escape) else {
-                    throw RecordProblem(
-                        offset: index - 2,
-                        message: "invalid escape: '\\' followed by byte 0x\(String(escape, radix: 16, uppercase: true))"
-                    )
-                }
-                throw RecordProblem(
-                    offset: index - 2, message: "invalid escape '\\\(Character(UnicodeScalar(escape)))'")
-            }
+            try appendEscape(escape, to: &scalars)
         }
         throw RecordProblem(offset: open, message: "string is not closed")
+    }
+
+    /// The bytes one escape stands for (`escape` is the byte after the backslash, already consumed): the JSON
+    /// escapes, and `\u` with its surrogate pair.
+    private mutating func appendEscape(_ escape: UInt8, to scalars: inout [UInt8]) throws(RecordProblem) {
+        switch escape {
+        case UInt8(ascii: "\""): scalars.append(0x22)
+        case UInt8(ascii: "\\"): scalars.append(0x5C)
+        case UInt8(ascii: "/"): scalars.append(0x2F)
+        case UInt8(ascii: "b"): scalars.append(0x08)
+        case UInt8(ascii: "f"): scalars.append(0x0C)
+        case UInt8(ascii: "n"): scalars.append(0x0A)
+        case UInt8(ascii: "r"): scalars.append(0x0D)
+        case UInt8(ascii: "t"): scalars.append(0x09)
+        case UInt8(ascii: "u"):
+            var code = try hex4()
+            if (0xD800..<0xDC00).contains(code) {
+                guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"),
+                    bytes[index + 1] == UInt8(ascii: "u")
+                else {
+                    throw problem("unpaired surrogate in \\u escape")
+                }
+                index += 2
+                let low = try hex4()
+                guard (0xDC00..<0xE000).contains(low) else { throw problem("unpaired surrogate in \\u escape") }
+                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+            } else if (0xDC00..<0xE000).contains(code) {
+                throw problem("unpaired surrogate in \\u escape")
+            }
+            guard let scalar = Unicode.Scalar(code) else { throw problem("invalid \\u escape") }
+            scalars.append(contentsOf: Array(String(Character(scalar)).utf8))
+        default:
+            // A byte that is not printable ASCII is named by its value: messages stay on one printable line.
+            guard (0x21...0x7E).contains(escape) else {
+                throw RecordProblem(
+                    offset: index - 2,
+                    message: "invalid escape: '\\' followed by byte 0x\(String(escape, radix: 16, uppercase: true))"
+                )
+            }
+            throw RecordProblem(
+                offset: index - 2, message: "invalid escape '\\\(Character(UnicodeScalar(escape)))'")
+        }
     }
 
     private mutating func hex4() throws(RecordProblem) -> UInt32 {
