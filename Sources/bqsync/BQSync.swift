@@ -8,7 +8,10 @@ struct BQSync: AsyncParsableCommand {
         commandName: "bqsync",
         abstract: "Sync records into BigQuery with batched, cost-guarded, reviewable MERGE plans.",
         version: "0.1.0",
-        subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, ShowCommand.self, StatusCommand.self]
+        subcommands: [
+            ValidateCommand.self, PlanCommand.self, ApplyCommand.self, ShowCommand.self, StatusCommand.self,
+            SchemaCommand.self,
+        ]
     )
 
     /// Runs with global options accepted before the subcommand too (`bqsync -C dir plan`).

@@ -12,6 +12,13 @@ struct PolicyDecoder {
     static let queryKeys = ["max_bytes_billed"]
     static let retryKeys = ["max_attempts", "initial_backoff", "max_backoff", "deadline"]
     static let circuitBreakerKeys = ["failure_threshold", "reset_after"]
+    static let requiredTopKeys = ["version"]
+    /// `session.max_queries`, `retry.max_attempts`, `circuit_breaker.failure_threshold`.
+    static let maxQueriesRange = 1...1_000_000
+    static let maxAttemptsRange = 1...100
+    static let failureThresholdRange = 1...1000
+    /// `query.max_bytes_billed` is at least this: BigQuery bills every query at least 10 MB.
+    static let minimumQueryBytes: Int64 = 10_000_000
     /// Every block's keys, for "it belongs under 'session'".
     static let homes = KeyHomes([
         .init("", topKeys), .init("pricing", pricingKeys), .init("session", sessionKeys), .init("query", queryKeys),
@@ -34,7 +41,9 @@ struct PolicyDecoder {
     }
 
     private func decodePolicy(_ root: YAMLNode) -> Policy? {
-        guard let top = reader.mapping(root, path: "", allowed: Self.topKeys, required: ["version"]) else { return nil }
+        guard let top = reader.mapping(root, path: "", allowed: Self.topKeys, required: Self.requiredTopKeys) else {
+            return nil
+        }
         if let version = top["version"] { checkVersion(version, reader: reader) }
         var policy = Policy.builtInDefault
         policy.file = reader.file
@@ -76,7 +85,7 @@ struct PolicyDecoder {
         if let node = top["query"], let keys = reader.mapping(node, path: "query", allowed: Self.queryKeys) {
             if let node = keys["max_bytes_billed"], let bytes = positiveBytes(node, path: "query.max_bytes_billed") {
                 // BigQuery bills every query at least 10 MB: a lower ceiling would refuse every job.
-                if bytes < 10_000_000 {
+                if bytes < Self.minimumQueryBytes {
                     reader.error(
                         "'query.max_bytes_billed' must be at least 10 MB: BigQuery bills every query at least 10 MB",
                         at: node)
@@ -97,7 +106,7 @@ struct PolicyDecoder {
             limits.sessionBytes = bytes
         }
         if let node = keys["max_queries"],
-            let count = reader.int(node, path: "session.max_queries", range: 1...1_000_000)
+            let count = reader.int(node, path: "session.max_queries", range: Self.maxQueriesRange)
         {
             limits.sessionQueries = count
         }
@@ -138,7 +147,7 @@ struct PolicyDecoder {
             return settings
         }
         if let node = keys["failure_threshold"],
-            let count = reader.int(node, path: "circuit_breaker.failure_threshold", range: 1...1000)
+            let count = reader.int(node, path: "circuit_breaker.failure_threshold", range: Self.failureThresholdRange)
         {
             settings.failureThreshold = count
         }
@@ -151,7 +160,9 @@ struct PolicyDecoder {
     private func decodeRetry(_ node: YAMLNode) -> RetryPolicy {
         var retry = Policy.builtInDefault.retry
         guard let keys = reader.mapping(node, path: "retry", allowed: Self.retryKeys) else { return retry }
-        if let node = keys["max_attempts"], let count = reader.int(node, path: "retry.max_attempts", range: 1...100) {
+        if let node = keys["max_attempts"],
+            let count = reader.int(node, path: "retry.max_attempts", range: Self.maxAttemptsRange)
+        {
             retry.maxAttempts = count
         }
         let initialNode = keys["initial_backoff"]

@@ -4,7 +4,9 @@ import YAML
 /// `merge:` (keys, order_by, update, delete_when) and `batch:`, and the column check they share with `target`.
 extension SyncDecoder {
     func decodeMerge(_ node: YAMLNode, schema: [FieldSpec]?) -> MergeSpec? {
-        guard let fields = reader.mapping(node, path: "merge", allowed: Self.mergeKeys, required: ["keys"]) else {
+        guard
+            let fields = reader.mapping(node, path: "merge", allowed: Self.mergeKeys, required: Self.requiredMergeKeys)
+        else {
             return nil
         }
         let keys = fields["keys"].map { decodeKeys($0, schema: schema) } ?? []
@@ -119,7 +121,8 @@ extension SyncDecoder {
     func decodeBatch(_ node: YAMLNode) -> BatchSpec? {
         guard let fields = reader.mapping(node, path: "batch", allowed: Self.batchKeys) else { return nil }
         let size =
-            fields["size"].map { reader.int($0, path: "batch.size", range: 1...50_000) } ?? BatchSpec.defaults.size
+            fields["size"].map { reader.int($0, path: "batch.size", range: Self.batchSizeRange) }
+            ?? BatchSpec.defaults.size
         let strategy =
             fields["strategy"].map { reader.choice($0, path: "batch.strategy", as: BatchSpec.Strategy.self) }
             ?? BatchSpec.defaults.strategy

@@ -39,7 +39,8 @@ extension SyncDecoder {
         let split = Self.splitType(item)
         guard
             let keys = reader.mapping(
-                item, path: path, allowed: Self.columnKeys + (split?.pieces ?? []), required: ["name", "type"])
+                item, path: path, allowed: Self.columnKeys + (split?.pieces ?? []),
+                required: Self.requiredColumnKeys)
         else { return nil }
         var name: String?
         if let node = keys["name"], let text = reader.string(node, path: "\(path).name") {

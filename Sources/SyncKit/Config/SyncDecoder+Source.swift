@@ -81,7 +81,7 @@ extension SyncDecoder {
         let delimiter = delimiter(fields, forLoadJob: true, format: format)
         var skipLeadingRows = 0
         if let node = fields["skip_leading_rows"],
-            let rows = reader.int(node, path: "source.skip_leading_rows", range: 0...1_000_000)
+            let rows = reader.int(node, path: "source.skip_leading_rows", range: Self.skipLeadingRowsRange)
         {
             if format != .csv { reader.error("'source.skip_leading_rows' applies only to format CSV", at: node) }
             skipLeadingRows = rows

@@ -5,7 +5,8 @@ import YAML
 extension SyncDecoder {
     func decodeTarget(_ node: YAMLNode) -> TargetSpec? {
         guard
-            let fields = reader.mapping(node, path: "target", allowed: Self.targetKeys, required: ["table"])
+            let fields = reader.mapping(
+                node, path: "target", allowed: Self.targetKeys, required: Self.requiredTargetKeys)
         else {
             return nil
         }
@@ -44,8 +45,9 @@ extension SyncDecoder {
     /// At most 4 distinct columns of the schema (when there is one).
     private func decodeClustering(_ node: YAMLNode, schema: [FieldSpec]?) -> [String] {
         guard let columns = reader.stringList(node, path: "target.clustering") else { return [] }
-        if columns.count > 4 {
-            reader.error("'target.clustering' has at most 4 columns (got \(columns.count))", at: node)
+        if columns.count > Self.maxClusteringColumns {
+            reader.error(
+                "'target.clustering' has at most \(Self.maxClusteringColumns) columns (got \(columns.count))", at: node)
         }
         var seen = Set<String>()
         for (column, mark) in columns {
@@ -85,7 +87,8 @@ extension SyncDecoder {
     func decodePartitioning(_ node: YAMLNode, schema: [FieldSpec]?) -> PartitioningSpec? {
         guard
             let keys = reader.mapping(
-                node, path: "target.partitioning", allowed: Self.partitioningKeys, required: ["field"])
+                node, path: "target.partitioning", allowed: Self.partitioningKeys,
+                required: Self.requiredPartitioningKeys)
         else { return nil }
         let granularity =
             keys["type"].map {

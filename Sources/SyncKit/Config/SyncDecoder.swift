@@ -19,6 +19,18 @@ struct SyncDecoder {
     static let partitioningKeys = ["field", "type"]
     static let mergeKeys = ["keys", "order_by", "update", "delete_when", "null_keys"]
     static let batchKeys = ["size", "strategy"]
+    /// The keys each block must have (`source` needs `type`, then its type's own, `requiredSourceKeys`).
+    static let requiredTopKeys = ["version", "source", "target", "merge"]
+    static let requiredTargetKeys = ["table"]
+    static let requiredColumnKeys = ["name", "type"]
+    static let requiredPartitioningKeys = ["field"]
+    static let requiredMergeKeys = ["keys"]
+    /// `batch.size`.
+    static let batchSizeRange = 1...50_000
+    /// `target.clustering` has at most this many columns.
+    static let maxClusteringColumns = 4
+    /// `source.skip_leading_rows`.
+    static let skipLeadingRowsRange = 0...1_000_000
     /// Every block's keys, for "it belongs under 'target'".
     static let homes = KeyHomes([
         .init("", topKeys), .init("source", ["type"] + SourceSpec.Kind.allCases.flatMap { sourceKeys[$0] ?? [] }),
@@ -49,7 +61,7 @@ struct SyncDecoder {
     func decode(_ root: YAMLNode) -> Decoded {
         guard
             let top = reader.mapping(
-                root, path: "", allowed: Self.topKeys, required: ["version", "source", "target", "merge"])
+                root, path: "", allowed: Self.topKeys, required: Self.requiredTopKeys)
         else {
             return Decoded()
         }
