@@ -10,7 +10,7 @@ struct BQSync: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             ValidateCommand.self, PlanCommand.self, ApplyCommand.self, ShowCommand.self, StatusCommand.self,
-            SchemaCommand.self,
+            SchemaCommand.self, InitCommand.self,
         ]
     )
 

@@ -178,6 +178,8 @@ public struct TableResource: Codable, Sendable, Hashable {
     public var timePartitioning: TimePartitioning?
     public var clustering: Clustering?
     public var requirePartitionFilter: Bool?
+    /// The declared primary key (and foreign keys), when the table has any.
+    public var tableConstraints: TableConstraints?
 
     /// A new table to create.
     public init(

@@ -26,6 +26,11 @@ extension SyncDecoder {
         var keys: [String] = []
         var seen: [String: Mark] = [:]
         for (key, mark) in items {
+            if key == Self.todoMergeKey {
+                reader.error(
+                    "'merge.keys' is still the TODO 'bqsync init' left: list the columns that identify a row", at: mark)
+                continue
+            }
             guard checkColumn(key, at: mark, path: "merge.keys", schema: schema) else { continue }
             if let first = seen[key.lowercased()] {
                 reader.error(

@@ -34,6 +34,10 @@ extension SyncDecoder {
 
     private func tableName(_ node: YAMLNode) -> TableName? {
         guard let text = reader.string(node, path: "target.table") else { return nil }
+        if text == Self.todoTable {
+            reader.error("'target.table' is still the TODO 'bqsync init' left: name the table to write", at: node)
+            return nil
+        }
         do throws(TableName.Problem) {
             return try TableName(checking: text)
         } catch {

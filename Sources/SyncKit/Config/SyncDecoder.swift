@@ -29,6 +29,9 @@ struct SyncDecoder {
     static let batchSizeRange = 1...50_000
     /// `target.clustering` has at most this many columns.
     static let maxClusteringColumns = 4
+    /// What `bqsync init` writes where it cannot know the value; `validate` reports each at its line.
+    static let todoMergeKey = "TODO_choose_merge_keys"
+    static let todoTable = "TODO_dataset.TODO_table"
     /// `source.skip_leading_rows`.
     static let skipLeadingRowsRange = 0...1_000_000
     /// Every block's keys, for "it belongs under 'target'".
