@@ -308,6 +308,12 @@ private struct Builder {
                 default: "all")
         case "merge.delete_when":
             return with(column(), "A BOOL column, not a key: a matched row whose value is true is deleted.")
+        case "merge.null_keys":
+            return with(
+                choice(MergeSpec.NullKeys.allCases.map(\.rawValue)),
+                "A query or gcs source's rows with a NULL merge key: skip (dropped, counted where profiled) or refuse "
+                    + "(the apply stops before the MERGE); case-insensitive.",
+                default: .string(MergeSpec.NullKeys.skip.rawValue))
         default: return nil
         }
     }
