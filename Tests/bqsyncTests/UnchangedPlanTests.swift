@@ -86,6 +86,22 @@ import Testing
         #expect(ids[0] != ids[1], "the second change gives another plan")
     }
 
+    /// Issue 16: the plan says what changed in the definition since the last applied run, beside what that run
+    /// billed.
+    @Test func thePlanSaysWhatChangedSinceTheLastApply() throws {
+        let (ws, proxy) = try Self.workspace("unchanged_since")
+        let definition = try ws.read("syncs.d/c.yaml")
+        try ws.write("syncs.d/c.yaml", definition.replacingOccurrences(of: "strategy: auto", with: "strategy: staged"))
+        try ws.write("syncs.d/data/c.ndjson", "{\"id\": 1}\n{\"id\": 3}\n")
+        let markdown = try ws.run(["plan", "--format", "markdown"], environment: proxy.holdingEnvironment)
+        #expect(markdown.status == 0, "\(markdown)")
+        #expect(markdown.stdout.contains("- `c`: since the last apply (plan "), "\(markdown.stdout)")
+        #expect(
+            markdown.stdout.contains("- column v STRING; strategy inline → staged; it billed "), "\(markdown.stdout)")
+        let text = try ws.run(["plan"], environment: proxy.holdingEnvironment)
+        #expect(text.stdout.contains("since the last apply (plan "), "\(text.stdout)")
+    }
+
     @Test func applyForceRunsAnAppliedPlanAgain() throws {
         let (ws, proxy) = try Self.workspace("unchanged_force")
         let twice = try ws.run(["apply", "plan.json"], environment: proxy.holdingEnvironment)

@@ -117,6 +117,9 @@ public struct SyncPlan: Codable, Sendable, Hashable {
     public var unchanged: Unchanged?
     /// `plan --preview`: what the MERGEs would do to the target, by one priced read-only query.
     public var preview: Preview?
+    /// The sync's last successful apply to this target, and what changed in the definition since (nil when the
+    /// target's lease remembers none).
+    public var sinceLastApply: SinceLastApply?
 
     enum CodingKeys: String, CodingKey {
         case name, definition, policy, target, strategy
@@ -128,6 +131,57 @@ public struct SyncPlan: Codable, Sendable, Hashable {
         case rows, batches, pruning
         case dedupPartitions = "dedup_partitions"
         case steps, unchanged, preview
+        case sinceLastApply = "since_last_apply"
+    }
+
+    /// What a reviewer compares between two applies of a sync: its carried columns (`name TYPE`), keys, strategy
+    /// and policy.
+    public struct Shape: Codable, Sendable, Hashable {
+        public var columns: [String]
+        public var keys: [String]
+        public var strategy: String
+        public var policy: String
+
+        /// What changed from `earlier` to this one, one line each: `+ column x STRING`, `keys [a] → [a, b]`, ….
+        public func changes(since earlier: Shape) -> [String] {
+            var lines: [String] = []
+            let before = Set(earlier.columns)
+            let now = Set(columns)
+            lines += columns.filter { !before.contains($0) }.map { "+ column \($0)" }
+            lines += earlier.columns.filter { !now.contains($0) }.map { "- column \($0)" }
+            if keys != earlier.keys {
+                lines.append("keys [\(earlier.keys.joined(separator: ", "))] → [\(keys.joined(separator: ", "))]")
+            }
+            if strategy != earlier.strategy { lines.append("strategy \(earlier.strategy) → \(strategy)") }
+            if policy != earlier.policy { lines.append("policy \(earlier.policy) → \(policy)") }
+            return lines
+        }
+    }
+
+    /// This plan's shape, with the definition's merge keys.
+    public func shape(keys: [String]) -> Shape {
+        Shape(
+            columns: columns.filter { $0.carried && $0.inTarget }.map { "\($0.name) \($0.type)" }, keys: keys,
+            strategy: strategy.rawValue, policy: policy)
+    }
+
+    /// A sync's last successful apply, beside this plan.
+    public struct SinceLastApply: Codable, Sendable, Hashable {
+        public var planId: String
+        public var appliedAtMs: Int64
+        /// What that apply billed (nil when its lease did not keep it).
+        public var billedBytes: Int64?
+        public var costUSD: Double?
+        /// What changed in the definition since, one line each (empty: nothing; nil: not known).
+        public var changes: [String]?
+
+        enum CodingKeys: String, CodingKey {
+            case planId = "plan_id"
+            case appliedAtMs = "applied_at_ms"
+            case billedBytes = "billed_bytes"
+            case costUSD = "cost_usd"
+            case changes
+        }
     }
 
     /// What a sync's MERGEs would do to the target, counted by one read-only query at plan time (`--preview`).
@@ -191,6 +245,7 @@ public struct SyncPlan: Codable, Sendable, Hashable {
         copy.strategyReason = ""
         copy.unchanged = nil
         copy.preview = nil
+        copy.sinceLastApply = nil
         copy.steps = steps.filter { $0.kind != .createTable }.map {
             var step = $0
             step.index = 0

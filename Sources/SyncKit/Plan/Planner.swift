@@ -113,7 +113,10 @@ public struct Planner: Sendable {
         var plan = Plan(
             formatVersion: Plan.currentFormatVersion, planId: "", stateDataset: stateDataset, syncs: plans,
             budgets: budgets(plans))
-        plan.planId = String(BatchEncoder.digest(try plan.encoded()).prefix(16))
+        // The id is the work's, not the target's history: what the last apply was does not change it.
+        var identity = plan
+        for s in identity.syncs.indices { identity.syncs[s].sinceLastApply = nil }
+        plan.planId = String(BatchEncoder.digest(try identity.encoded()).prefix(16))
         for s in plan.syncs.indices {
             for t in plan.syncs[s].steps.indices where plan.syncs[s].steps[t].kind.isJob {
                 plan.syncs[s].steps[t].jobId = "bqsync_\(plan.planId)_\(s)_\(t)"
@@ -167,8 +170,20 @@ public struct Planner: Sendable {
         }
         for i in steps.indices { steps[i].index = i }
         plan.steps = steps
-        if !force, let unchanged = await unchangedSince(plan, prepared: prepared) {
-            plan.unchanged = unchanged
+        let last = await lastApply(plan, prepared: prepared)
+        if let last {
+            plan.sinceLastApply = SyncPlan.SinceLastApply(
+                planId: last.planId, appliedAtMs: last.appliedAtMs, billedBytes: last.billedBytes,
+                costUSD: last.costUSD,
+                changes: last.shape.map { plan.shape(keys: sync.merge.keys).changes(since: $0) })
+        }
+        if !force, let last, let table = prepared.table, [.ndjson, .csv].contains(plan.source.kind),
+            last.content == plan.contentDigest, last.rows == table.rows,
+            last.modifiedMs == table.lastModifiedTime.flatMap({ Int64($0) })
+        {
+            // Only a local source's rows are hashed by the plan; a query's tables or a bucket's files can change
+            // unseen, so those are merged again.
+            plan.unchanged = SyncPlan.Unchanged(planId: last.planId, appliedAtMs: last.appliedAtMs)
             plan.steps = []
         } else if preview {
             plan.preview = try await pricePreview(plan, prepared: prepared)
@@ -176,19 +191,16 @@ public struct Planner: Sendable {
         return plan
     }
 
-    /// The last apply of this very content (SyncPlan.contentDigest), when the target is still as it left it:
-    /// its rows and last modification as the apply recorded them in the target's lease. Only for local sources,
-    /// whose rows the plan hashes; a query's tables or a bucket's files can change unseen. Any doubt (no lease,
-    /// a lease that cannot be read) is "changed": the sync is merged again.
-    func unchangedSince(_ plan: SyncPlan, prepared: PreparedTarget) async -> SyncPlan.Unchanged? {
-        guard [.ndjson, .csv].contains(plan.source.kind), let table = prepared.table,
+    /// What the sync's last successful apply to this target recorded in its lease (nil when there is none, or
+    /// the lease cannot be read: then nothing is called unchanged and nothing compared).
+    func lastApply(_ plan: SyncPlan, prepared: PreparedTarget) async -> TargetLease.AppliedState? {
+        guard prepared.table != nil,
             let lease = try? TargetLease(
                 client: client, target: prepared.target, stateDataset: stateDataset, location: prepared.location,
                 seconds: 0),
-            let (_, record) = try? await network.withPlace({ () async throws(SyncError) in try await lease.read() }),
-            let state = record.unchanged(sync: plan.name, content: plan.contentDigest, table: table)
+            let (_, record) = try? await network.withPlace({ () async throws(SyncError) in try await lease.read() })
         else { return nil }
-        return SyncPlan.Unchanged(planId: state.planId, appliedAtMs: state.appliedAtMs)
+        return record.last(sync: plan.name)
     }
 
     /// A target that requires a partition filter refuses every statement without one, dry runs included

@@ -225,7 +225,8 @@ public struct BigQuerySyncService: Sendable {
                 "\(run.plan.name): applied, but its run could not be recorded in \(log.table): \(error.description)")
         }
         do {
-            try await run.lease.release(.succeeded, after: await appliedState(run.plan, plan: plan, target: run.target))
+            try await run.lease.release(
+                .succeeded, after: await appliedState(run.plan, plan: plan, target: run.target, summary: summary))
         } catch {
             run.observe(
                 .note(
@@ -236,16 +237,18 @@ public struct BigQuerySyncService: Sendable {
         return summary
     }
 
-    /// What this apply merged and the target as it left it, for the next plan to know an unchanged target (a
-    /// local source only: a query's tables or a bucket's files can change unseen). Nil when the target cannot be
-    /// read now; the next plan then merges again.
-    func appliedState(_ syncPlan: SyncPlan, plan: Plan, target: PreparedTarget) async -> TargetLease.AppliedState? {
-        guard [.ndjson, .csv].contains(syncPlan.source.kind),
-            let table = try? await client.getTable(target.target)
-        else { return nil }
+    /// What this apply merged and the target as it left it, for the next plan: an unchanged target (the planner
+    /// trusts it for local sources only: a query's tables or a bucket's files can change unseen), and what changed
+    /// in the definition since. Nil when the target cannot be read now; the next plan then merges again.
+    func appliedState(_ syncPlan: SyncPlan, plan: Plan, target: PreparedTarget, summary: SyncSummary) async
+        -> TargetLease.AppliedState?
+    {
+        guard let table = try? await client.getTable(target.target) else { return nil }
         return TargetLease.AppliedState(
             sync: syncPlan.name, content: syncPlan.contentDigest, planId: plan.planId, rows: table.rows,
-            modifiedMs: table.lastModifiedTime.flatMap { Int64($0) }, appliedAtMs: Int64(clock.unixTime() * 1000))
+            modifiedMs: table.lastModifiedTime.flatMap { Int64($0) }, appliedAtMs: Int64(clock.unixTime() * 1000),
+            shape: syncPlan.shape(keys: target.sync.merge.keys), billedBytes: summary.bytesBilled,
+            costUSD: summary.costUSD)
     }
 
     /// Whether an earlier apply of this plan may have sent some of its jobs: the lease it replaced was this

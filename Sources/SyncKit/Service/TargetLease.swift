@@ -50,14 +50,8 @@ struct TargetLease: Sendable {
             case applied, states
         }
 
-        /// The state `sync`'s last apply left, if that apply merged `content` and the target is still as it left
-        /// it (same rows, same last modification).
-        func unchanged(sync: String, content: String, table: TableResource) -> AppliedState? {
-            guard let state = states?.last(where: { $0.sync == sync }), state.content == content,
-                state.rows == table.rows, state.modifiedMs == table.lastModifiedTime.flatMap({ Int64($0) })
-            else { return nil }
-            return state
-        }
+        /// What `sync`'s last successful apply recorded.
+        func last(sync: String) -> AppliedState? { states?.last(where: { $0.sync == sync }) }
 
         /// Whether `sync` of `planId` was applied to this target and released since.
         func hasApplied(planId: String, sync: String) -> Bool { applied.contains("\(planId)/\(sync)") }
@@ -72,6 +66,12 @@ struct TargetLease: Sendable {
         var rows: Int64
         var modifiedMs: Int64?
         var appliedAtMs: Int64
+        /// What the apply's definition was, for the next plan's "since the last apply" (nil in leases written
+        /// before it was kept): the carried columns as `name TYPE`, the keys, strategy and policy, and what it
+        /// billed.
+        var shape: SyncPlan.Shape?
+        var billedBytes: Int64?
+        var costUSD: Double?
 
         enum CodingKeys: String, CodingKey {
             case sync, content
@@ -79,6 +79,9 @@ struct TargetLease: Sendable {
             case rows
             case modifiedMs = "modified_ms"
             case appliedAtMs = "applied_at_ms"
+            case shape
+            case billedBytes = "billed_bytes"
+            case costUSD = "cost_usd"
         }
     }
 

@@ -26,6 +26,7 @@ struct PlanRenderer {
             if !sync.targetState.exists { out += "  " + terminal.yellow("creates \(sync.target)") + "\n" }
             if let unchanged = sync.unchanged { out += "  " + terminal.green(Self.unchangedLine(unchanged)) + "\n" }
             if let preview = sync.preview { out += "  " + Self.previewLine(preview) + "\n" }
+            if let last = sync.sinceLastApply { out += "  " + Self.sinceLine(last) + "\n" }
             if let pruning = sync.pruning { out += "  pruning: \(pruning)\n" }
             for step in Self.condensed(sync.steps) { out += "    " + step + "\n" }
         }
@@ -47,6 +48,21 @@ struct PlanRenderer {
         guard preview.inserted != nil else { return preview.summary }
         let billed = preview.estimate.map { "; ≈ \(Format.bytes($0.billedBytes)) billed" } ?? ""
         return "preview: \(preview.summary) (inserted, updated, deleted, unchanged\(billed))"
+    }
+
+    /// `since the last apply (plan …, at …): + column x STRING; strategy inline → staged; it billed 10.5 MB, $…`.
+    static func sinceLine(_ last: SyncPlan.SinceLastApply) -> String {
+        let when = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(last.appliedAtMs) / 1000))
+        var parts: [String] = []
+        switch last.changes {
+        case .none: parts.append("what changed in the definition is not known")
+        case .some(let changes) where changes.isEmpty: parts.append("the definition's shape is the same")
+        case .some(let changes): parts += changes
+        }
+        if let billed = last.billedBytes {
+            parts.append("it billed \(Format.bytes(billed)), \(Format.dollars(last.costUSD ?? 0))")
+        }
+        return "since the last apply (plan \(last.planId), at \(when)): " + parts.joined(separator: "; ")
     }
 
     /// A sync with nothing to do, and why.
@@ -129,6 +145,13 @@ struct PlanRenderer {
         let violations = plan.budgets.flatMap(\.violations)
         if !violations.isEmpty {
             out += "\n" + violations.map { "- :x: \(Self.cell($0))" }.joined(separator: "\n") + "\n"
+        }
+        let compared = plan.syncs.filter { $0.sinceLastApply != nil }
+        if !compared.isEmpty {
+            let lines = compared.compactMap { sync in
+                sync.sinceLastApply.map { "- `\(Self.html(sync.name))`: \(Self.cell(Self.sinceLine($0)))" }
+            }
+            out += "\n" + lines.joined(separator: "\n") + "\n"
         }
         var details = ""
         for sync in plan.syncs {
