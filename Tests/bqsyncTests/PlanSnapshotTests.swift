@@ -38,4 +38,26 @@ import Testing
     static func show(_ file: String, format: String) throws -> RunResult {
         try Workspace(prefix: "plan_snapshot").run(["show", file, "--format", format])
     }
+
+    /// Issue 16: with 200 syncs, the markdown comment stays under GitHub's 65,536-character limit and says what it
+    /// left out; refusals come before the syncs.
+    @Test func aCommentOf200SyncsStaysUnderGitHubsLimit() throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Self.directory + "/over-budget.plan.json"))
+        var plan = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let syncs = try #require(plan["syncs"] as? [[String: Any]])
+        plan["syncs"] = (0..<200).map { index -> [String: Any] in
+            var sync = syncs[index % syncs.count]
+            sync["name"] = "sync_with_a_rather_long_name_for_the_comment_\(index)"
+            return sync
+        }
+        let ws = try Workspace(prefix: "plan_200")
+        try ws.write("plan.json", String(decoding: try JSONSerialization.data(withJSONObject: plan), as: UTF8.self))
+        let shown = try ws.run(["show", ws.path("plan.json"), "--format", "markdown"])
+        #expect(shown.status == 0, "\(shown.stderr)")
+        #expect(shown.stdout.count <= 65_536, "\(shown.stdout.count) characters")
+        #expect(shown.stdout.contains("left out"), "it says what it left out")
+        let refusal = try #require(shown.stdout.range(of: "- :x: "), "the refusals are listed")
+        let table = try #require(shown.stdout.range(of: "| sync | target |"))
+        #expect(refusal.lowerBound < table.lowerBound, "refusals come first")
+    }
 }

@@ -126,53 +126,76 @@ struct PlanRenderer {
         return lines
     }
 
+    /// The plan as a pull-request comment: refusals first, then the syncs, the budgets, what changed since each
+    /// sync's last apply, the step details and the legend. It stays under GitHub's comment limit, leaving out the
+    /// details first, then the changes, then table rows, and says what it left out.
     func markdown(_ plan: Plan) -> String {
-        var out = "### bqsync plan `\(plan.planId)`\n\n"
-        out += plan.fits ? "**Fits every policy.**\n\n" : "**Refused: the plan passes a policy limit.**\n\n"
-        out += "| sync | target | strategy | rows | batches | billed | cost |\n|---|---|---|---:|---:|---:|---:|\n"
-        for sync in plan.syncs {
-            out +=
-                "| \(Self.cell(sync.name)) | `\(sync.target)` | \(sync.strategy.rawValue) | \(sync.rows.map(String.init) ?? "in BigQuery") | \(sync.batches) | "
-                + "\(Format.bytes(sync.estimatedBilledBytes)) | \(Format.dollars(sync.estimatedCostUSD)) |\n"
-        }
-        out += "\n| policy | queries | billed | cost | largest query |\n|---|---:|---:|---:|---:|\n"
-        for budget in plan.budgets {
-            out +=
-                "| \(Self.cell(budget.policy)) | \(budget.plannedQueries) / \(budget.maxQueries) | \(Format.bytes(budget.plannedBytesBilled)) / "
-                + "\(Format.bytes(budget.maxBytesBilled)) | \(Format.dollars(budget.plannedCostUSD)) / \(Format.dollars(budget.maxCostUSD)) | "
-                + "\(Format.bytes(budget.largestQueryBytes)) / \(Format.bytes(budget.maxBytesPerQuery)) |\n"
-        }
+        var head = "### bqsync plan `\(plan.planId)`\n\n"
+        head += plan.fits ? "**Fits every policy.**\n\n" : "**Refused: the plan passes a policy limit.**\n\n"
         let violations = plan.budgets.flatMap(\.violations)
-        if !violations.isEmpty {
-            out += "\n" + violations.map { "- :x: \(Self.cell($0))" }.joined(separator: "\n") + "\n"
-        }
-        let compared = plan.syncs.filter { $0.sinceLastApply != nil }
-        if !compared.isEmpty {
-            let lines = compared.compactMap { sync in
-                sync.sinceLastApply.map { "- `\(Self.html(sync.name))`: \(Self.cell(Self.sinceLine($0)))" }
-            }
-            out += "\n" + lines.joined(separator: "\n") + "\n"
-        }
-        var details = ""
-        for sync in plan.syncs {
-            details +=
-                "\n<details><summary><code>\(Self.html(sync.name))</code>: \(sync.steps.count) step\(sync.steps.count == 1 ? "" : "s") — \(Self.html(sync.strategyReason))</summary>\n\n"
-            if let unchanged = sync.unchanged { details += "- \(Self.cell(Self.unchangedLine(unchanged)))\n" }
-            if let preview = sync.preview { details += "- \(Self.cell(Self.previewLine(preview)))\n" }
-            for line in Self.condensed(sync.steps) { details += "- \(Self.cell(line))\n" }
-            if let sql = sync.steps.first(where: { $0.kind == .merge })?.sql {
-                details += "\n```sql\n" + sql.replacingOccurrences(of: "```", with: "` ` `") + "\n```\n"
-            }
-            details += "\n</details>\n"
-        }
+        if !violations.isEmpty { head += violations.map { "- :x: \(Self.cell($0))" }.joined(separator: "\n") + "\n\n" }
+        var rows = plan.syncs.map(Self.syncRow)
+        let budgets = Self.budgetTable(plan.budgets)
+        var since = Self.sinceList(plan.syncs)
+        var details = plan.syncs.map(Self.details).joined()
         let legend = "\n" + Self.legend(plan).map { "<sub>\(Self.html($0))</sub><br>" }.joined(separator: "\n") + "\n"
         let footer =
             legend
             + "\n<sub>Apply exactly this plan with `bqsync apply PLANFILE`; a changed definition, policy, source or target schema is refused.</sub>\n"
-        if out.count + details.count + footer.count > Self.markdownLimit {
+        let header =
+            "| sync | target | strategy | rows | batches | billed | cost |\n|---|---|---|---:|---:|---:|---:|\n"
+        func length() -> Int {
+            head.count + header.count + rows.reduce(0) { $0 + $1.count } + budgets.count + since.count + details.count
+                + footer.count
+        }
+        if length() > Self.markdownLimit {
             details = "\n_Step details left out to stay under GitHub's comment limit; see `bqsync show PLANFILE`._\n"
         }
-        return out + details + footer
+        if length() > Self.markdownLimit {
+            since = "\n_What changed since each sync's last apply is left out too; see `bqsync show PLANFILE`._\n"
+        }
+        if length() > Self.markdownLimit {
+            let note =
+                "| … \(rows.count) syncs in all; the rest are left out (see `bqsync show PLANFILE`) | | | | | | |\n"
+            while length() + note.count > Self.markdownLimit, !rows.isEmpty { rows.removeLast() }
+            rows.append(note)
+        }
+        return head + header + rows.joined() + budgets + since + details + footer
+    }
+
+    static func syncRow(_ sync: SyncPlan) -> String {
+        "| \(cell(sync.name)) | `\(sync.target)` | \(sync.strategy.rawValue) | \(sync.rows.map(String.init) ?? "in BigQuery") | \(sync.batches) | "
+            + "\(Format.bytes(sync.estimatedBilledBytes)) | \(Format.dollars(sync.estimatedCostUSD)) |\n"
+    }
+
+    static func budgetTable(_ budgets: [BudgetPlan]) -> String {
+        var out = "\n| policy | queries | billed | cost | largest query |\n|---|---:|---:|---:|---:|\n"
+        for budget in budgets {
+            out +=
+                "| \(cell(budget.policy)) | \(budget.plannedQueries) / \(budget.maxQueries) | \(Format.bytes(budget.plannedBytesBilled)) / "
+                + "\(Format.bytes(budget.maxBytesBilled)) | \(Format.dollars(budget.plannedCostUSD)) / \(Format.dollars(budget.maxCostUSD)) | "
+                + "\(Format.bytes(budget.largestQueryBytes)) / \(Format.bytes(budget.maxBytesPerQuery)) |\n"
+        }
+        return out
+    }
+
+    static func sinceList(_ syncs: [SyncPlan]) -> String {
+        let lines = syncs.compactMap { sync in
+            sync.sinceLastApply.map { "- `\(html(sync.name))`: \(cell(sinceLine($0)))" }
+        }
+        return lines.isEmpty ? "" : "\n" + lines.joined(separator: "\n") + "\n"
+    }
+
+    static func details(_ sync: SyncPlan) -> String {
+        var out =
+            "\n<details><summary><code>\(html(sync.name))</code>: \(sync.steps.count) step\(sync.steps.count == 1 ? "" : "s") — \(html(sync.strategyReason))</summary>\n\n"
+        if let unchanged = sync.unchanged { out += "- \(cell(unchangedLine(unchanged)))\n" }
+        if let preview = sync.preview { out += "- \(cell(previewLine(preview)))\n" }
+        for line in condensed(sync.steps) { out += "- \(cell(line))\n" }
+        if let sql = sync.steps.first(where: { $0.kind == .merge })?.sql {
+            out += "\n```sql\n" + sql.replacingOccurrences(of: "```", with: "` ` `") + "\n```\n"
+        }
+        return out + "\n</details>\n"
     }
 
     static func cell(_ text: String) -> String {
