@@ -7,7 +7,7 @@ struct BQSync: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bqsync",
         abstract: "Sync records into BigQuery with batched, cost-guarded, reviewable MERGE plans.",
-        version: "0.1.0",
+        version: BuildInfo.versionLine,
         subcommands: [
             ValidateCommand.self, PlanCommand.self, ApplyCommand.self, ShowCommand.self, StatusCommand.self,
             SchemaCommand.self, InitCommand.self,

@@ -66,11 +66,14 @@ enum Shell {
         var output: String
     }
 
-    static func run(_ command: [String], timeout: Double, directory: String? = nil) throws -> Result {
+    static func run(
+        _ command: [String], timeout: Double, directory: String? = nil, environment: [String: String]? = nil
+    ) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        if let environment { process.environment = environment }
         let file = NSTemporaryDirectory() + "bqsync-shell-\(UUID().uuidString).out"
         _ = FileManager.default.createFile(atPath: file, contents: nil)
         defer { unlink(file) }
