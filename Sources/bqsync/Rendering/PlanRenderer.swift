@@ -27,6 +27,7 @@ struct PlanRenderer {
             if let unchanged = sync.unchanged { out += "  " + terminal.green(Self.unchangedLine(unchanged)) + "\n" }
             if let preview = sync.preview { out += "  " + Self.previewLine(preview) + "\n" }
             if let last = sync.sinceLastApply { out += "  " + Self.sinceLine(last) + "\n" }
+            for warning in Self.warnings(sync) { out += "  " + terminal.yellow("warning: " + warning) + "\n" }
             if let pruning = sync.pruning { out += "  pruning: \(pruning)\n" }
             for step in Self.condensed(sync.steps) { out += "    " + step + "\n" }
         }
@@ -179,11 +180,32 @@ struct PlanRenderer {
         return out
     }
 
+    /// Per sync, what changed since its last apply and what a reviewer should be warned of.
     static func sinceList(_ syncs: [SyncPlan]) -> String {
-        let lines = syncs.compactMap { sync in
-            sync.sinceLastApply.map { "- `\(html(sync.name))`: \(cell(sinceLine($0)))" }
+        let lines = syncs.flatMap { sync in
+            (sync.sinceLastApply.map { ["- `\(html(sync.name))`: \(cell(sinceLine($0)))"] } ?? [])
+                + warnings(sync).map { "- `\(html(sync.name))`: :warning: \(cell($0))" }
         }
         return lines.isEmpty ? "" : "\n" + lines.joined(separator: "\n") + "\n"
+    }
+
+    /// What a reviewer should know of a sync's plan that its figures do not say: estimates that are only a lower
+    /// bound or unknown, a partitioned target its MERGEs cannot prune, a target the plan creates.
+    static func warnings(_ sync: SyncPlan) -> [String] {
+        var warnings: [String] = []
+        let accuracies = Set(sync.steps.compactMap(\.estimate?.accuracy))
+        if accuracies.contains(.lowerBound) {
+            warnings.append("the estimate is a lower bound: the rows are known only once staged")
+        }
+        if accuracies.contains(.unknown) {
+            warnings.append("a step's estimate is bqsync's own: BigQuery's dry run gave no figure")
+        }
+        if let pruning = sync.pruning, pruning.hasPrefix("none: partition column") {
+            warnings.append(
+                "no partition pruning (" + pruning.dropFirst("none: ".count) + "): each MERGE scans the whole target")
+        }
+        if !sync.targetState.exists, !sync.steps.isEmpty { warnings.append("the plan creates \(sync.target)") }
+        return warnings
     }
 
     static func details(_ sync: SyncPlan) -> String {
