@@ -8,22 +8,7 @@ import Testing
 @Suite struct FindingYourWayTests {
     /// Runs the built binary as a user would: no `-C`, in `directory`, with the workspace's environment.
     static func run(_ arguments: [String], in directory: String, environment: [String: String]) throws -> RunResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try E2E.binary)
-        process.arguments = arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: directory)
-        process.environment = environment
-        let id = UUID().uuidString
-        let out = NSTemporaryDirectory() + "bqsync-e2e-\(id).out"
-        let err = NSTemporaryDirectory() + "bqsync-e2e-\(id).err"
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        _ = FileManager.default.createFile(atPath: err, contents: nil)
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
-        try process.run()
-        return try RunningBQSync(process: process, arguments: arguments, stdoutPath: out, stderrPath: err)
-            .wait(timeout: 60)
+        try RunningBQSync.start(arguments, in: directory, environment: environment).wait(timeout: 60)
     }
 
     @Test func topLevelHelpShowsWhereToStartTheGlobalOptionsAndTheEnvironment() throws {

@@ -142,21 +142,9 @@ extension Workspace {
     /// Starts `bqsync -C root ARGS…` with stdin from /dev/null (never a TTY) and output to files; `extra` adds to
     /// or overrides the environment (e.g. a fault proxy as `BIGQUERY_EMULATOR_HOST`).
     func start(_ arguments: [String], environment extra: [String: String] = [:]) throws -> RunningBQSync {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try E2E.binary)
-        process.arguments = ["-C", root] + arguments
-        process.currentDirectoryURL = URL(fileURLWithPath: root)
-        process.environment = environment.merging(extra) { _, override in override }
-        let id = UUID().uuidString
-        let out = NSTemporaryDirectory() + "bqsync-e2e-\(id).out"
-        let err = NSTemporaryDirectory() + "bqsync-e2e-\(id).err"
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        _ = FileManager.default.createFile(atPath: err, contents: nil)
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
-        try process.run()
-        return RunningBQSync(process: process, arguments: arguments, stdoutPath: out, stderrPath: err)
+        try RunningBQSync.start(
+            ["-C", root] + arguments, in: root, environment: environment.merging(extra) { _, override in override },
+            shown: arguments)
     }
 
     /// Runs `bqsync -C root ARGS…` to the end (at most `timeout` seconds).
@@ -198,6 +186,28 @@ final class RunningBQSync: @unchecked Sendable {
     let arguments: [String]
     let stdoutPath: String
     let stderrPath: String
+
+    /// Starts the built binary with `arguments` in `directory`, stdin from /dev/null (never a TTY) and output to
+    /// files; `shown` is what failure messages call the run (default: the arguments).
+    static func start(
+        _ arguments: [String], in directory: String, environment: [String: String], shown: [String]? = nil
+    ) throws -> RunningBQSync {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try E2E.binary)
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: directory)
+        process.environment = environment
+        let id = UUID().uuidString
+        let out = NSTemporaryDirectory() + "bqsync-e2e-\(id).out"
+        let err = NSTemporaryDirectory() + "bqsync-e2e-\(id).err"
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        try process.run()
+        return RunningBQSync(process: process, arguments: shown ?? arguments, stdoutPath: out, stderrPath: err)
+    }
 
     init(process: Process, arguments: [String], stdoutPath: String, stderrPath: String) {
         self.process = process
