@@ -204,10 +204,10 @@ public struct Planner: Sendable {
     }
 
     /// A target that requires a partition filter refuses every statement without one, dry runs included
-    /// (docs/bigquery.md, "Partition filters"). The MERGEs of a local or gcs source whose partition column is a
-    /// merge key carry one: a constant range over the batch's rows, over all rows for the staged MERGE, or over
-    /// the loaded rows' days (found by the profile step) for gcs. Anything else is refused here, before any dry
-    /// run, rather than by BigQuery at apply.
+    /// (docs/bigquery.md, "Partition filters"). The MERGEs of a local, gcs or staged query source whose partition
+    /// column is a merge key carry one: a constant range over the batch's rows, over all rows for the staged
+    /// MERGE, or over the staged rows' days (found by the profile step) for gcs and staged query sources. Anything
+    /// else is refused here, before any dry run, rather than by BigQuery at apply.
     func checkPartitionFilter(_ prepared: PreparedTarget) throws(SyncError) {
         guard prepared.requiresPartitionFilter, let field = prepared.partitionField else { return }
         let pruner = Pruner(prepared: prepared)
@@ -227,7 +227,7 @@ public struct Planner: Sendable {
         throw SyncError.definition(
             "\(prepared.sync.location(of: .targetTable)): sync '\(prepared.sync.name)': \(prepared.target) requires a filter on its "
                 + "partition column '\(field)' (requirePartitionFilter), and BigQuery would refuse this sync's MERGE: \(reason). Use an "
-                + "ndjson, csv or gcs source with '\(field)' among merge.keys; nothing was sent"
+                + "ndjson, csv, gcs or staged query source with '\(field)' among merge.keys; nothing was sent"
         )
     }
 
