@@ -232,14 +232,12 @@ public struct Planner: Sendable {
     }
 
     func stagingTable(_ prepared: PreparedTarget, content: String) throws(SyncError) -> TableReference {
-        do {
-            // In the target's own dataset, so in its location (docs/bigquery.md, "Locations"); it expires after a day.
-            return try TableReference(
+        // In the target's own dataset, so in its location (docs/bigquery.md, "Locations"); it expires after a day.
+        try SyncError.liftingSync { () throws(BigQueryError) in
+            try TableReference(
                 projectId: prepared.target.projectId, datasetId: prepared.target.datasetId,
                 tableId:
                     "bqsync_stage_\(prepared.sync.name.replacingOccurrences(of: "-", with: "_"))_\(content.prefix(16))")
-        } catch {
-            throw SyncError.bigQuery(error)
         }
     }
 
@@ -466,17 +464,13 @@ public struct Planner: Sendable {
             sql: sql, parameters: parameters, location: prepared.location, reads: [prepared.target],
             writes: writes ?? prepared.target,
             budget: prepared.policy.name)
-        do {
-            let result = try await client.dryRun(job)
-            return Estimate(
-                bytesProcessed: result.bytesProcessed, accuracy: Estimate.Accuracy(bigQuery: result.accuracy),
-                billedBytes: result.estimatedBilledBytes,
-                costUSD: Billing.cost(
-                    billedBytes: result.estimatedBilledBytes, usdPerTiB: prepared.policy.limits.usdPerTiB),
-                note: result.note)
-        } catch {
-            throw SyncError.bigQuery(error)
-        }
+        let result = try await SyncError.lifting { () async throws(BigQueryError) in try await client.dryRun(job) }
+        return Estimate(
+            bytesProcessed: result.bytesProcessed, accuracy: Estimate.Accuracy(bigQuery: result.accuracy),
+            billedBytes: result.estimatedBilledBytes,
+            costUSD: Billing.cost(
+                billedBytes: result.estimatedBilledBytes, usdPerTiB: prepared.policy.limits.usdPerTiB),
+            note: result.note)
     }
 
     func modeled(_ bytes: Int64, policy: Policy, note: String) -> Estimate {

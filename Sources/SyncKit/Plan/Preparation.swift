@@ -90,16 +90,14 @@ struct PreparedTarget: Sendable {
     private static func currentTable(_ target: TableReference, sync: SyncDefinition, client: BigQueryClient)
         async throws(SyncError) -> (table: TableResource?, location: String)
     {
-        let table: TableResource?
-        let datasetLocation: String?
-        do {
-            table = try await client.getTable(target)
+        let (table, datasetLocation) = try await SyncError.lifting {
+            () async throws(BigQueryError) -> (TableResource?, String?) in
+            let table = try await client.getTable(target)
             // BigQuery answers a table's location with it; a server that does not (the emulator) is asked for the dataset's.
-            datasetLocation =
+            let location =
                 table?.location == nil
                 ? try await client.getDataset(project: target.projectId, dataset: target.datasetId)?.location : nil
-        } catch {
-            throw SyncError.bigQuery(error)
+            return (table, location)
         }
         let location = table?.location ?? datasetLocation ?? sync.target.location ?? "US"
         if let wanted = sync.target.location, wanted.lowercased() != location.lowercased() {
