@@ -52,4 +52,29 @@ import Testing
             record.holder == "holder-1" && record.state == .held
                 && record.expiresAtMs == Int64(time.unixTime() * 1000) + 60_000)
     }
+
+    /// BigQuery keeps a table description of at most 16,384 characters: a lease remembering many wide syncs
+    /// leaves out its oldest states so that it still fits, and keeps the newest.
+    @Test func aLeaseWithManyWideSyncsStillFitsATableDescription() throws {
+        let target = try TableReference(projectId: "proj-test", datasetId: "crm", tableId: "contacts")
+        let lease = try TargetLease(
+            client: Self.client(FakeBigQuery()), target: target, stateDataset: "bqsync", location: nil, seconds: 60,
+            clock: ManualTime(), host: "here", pid: 1)
+        let shape = SyncPlan.Shape(
+            columns: (0..<80).map { "a_rather_long_column_name_\($0) STRING" }, keys: ["id"], strategy: "inline",
+            policy: "default")
+        var record = TargetLease.Record(
+            target: target.description, state: .released, holder: "h", planId: "p", sync: "s0", host: "here",
+            pid: 1, acquiredAtMs: 0, expiresAtMs: 0)
+        record.states = (0..<32).map {
+            TargetLease.AppliedState(
+                sync: "s\($0)", content: String(repeating: "c", count: 64), planId: "p\($0)", rows: 1, modifiedMs: 1,
+                appliedAtMs: 1, shape: shape)
+        }
+        let text = try lease.description(record)
+        #expect(text.count <= 16_384, "\(text.count) characters")
+        let kept = try JSONDecoder().decode(TargetLease.Record.self, from: Data(text.utf8))
+        #expect(kept.states?.last?.sync == "s31", "the newest state is kept")
+        #expect((kept.states?.count ?? 0) < 32, "the oldest are left out")
+    }
 }

@@ -278,14 +278,31 @@ struct TargetLease: Sendable {
     /// The lease table's labels: what marks it as bqsync's lease.
     static let labels = ["managed-by": "bqsync", "bqsync-kind": "lease"]
 
+    /// The record as the lease table's description. BigQuery keeps a description of at most 16,384 characters
+    /// (Table resource, `description`), and the emulator keeps any: the oldest per-sync states, then the oldest
+    /// applied plans, are left out until it fits (they only inform the next plan and "already applied").
     func description(_ record: Record) throws(SyncError) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard let data = try? encoder.encode(record) else {
-            throw SyncError.internal("cannot encode the lease of \(target)")
+        var record = record
+        while true {
+            guard let data = try? encoder.encode(record) else {
+                throw SyncError.internal("cannot encode the lease of \(target)")
+            }
+            let text = String(decoding: data, as: UTF8.self)
+            if text.count <= Self.maxDescription { return text }
+            if let states = record.states, !states.isEmpty {
+                record.states = Array(states.dropFirst())
+            } else if !record.applied.isEmpty {
+                record.applied.removeFirst()
+            } else {
+                throw SyncError.internal("the lease of \(target) does not fit a table description")
+            }
         }
-        return String(decoding: data, as: UTF8.self)
     }
+
+    /// BigQuery's limit on a table description, in characters.
+    static let maxDescription = 16_384
 
     /// `tables.insert` of the lease; nil when it exists already (409). Creates the state dataset when missing.
     func create(_ record: Record) async throws(SyncError) -> TableResource? {
