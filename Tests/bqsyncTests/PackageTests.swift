@@ -29,7 +29,7 @@ import Testing
         for file in [
             "bin/bqsync", "share/man/man1/bqsync.1", "share/bash-completion/completions/bqsync",
             "share/zsh/site-functions/_bqsync", "share/fish/vendor_completions.d/bqsync.fish",
-            "share/doc/bqsync/README.md", "share/bqsync/commit",
+            "share/doc/bqsync/README.md", "share/doc/bqsync/LICENSE", "share/bqsync/commit",
         ] {
             #expect(FileManager.default.fileExists(atPath: root + "/" + file), "\(file) is in the tarball")
         }
