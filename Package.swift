@@ -26,8 +26,14 @@ let package = Package(
             pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
         .target(name: "YAML", dependencies: ["CYAML"], exclude: ["README.md"], swiftSettings: strict),
         .target(name: "HTTP", dependencies: ["CCurl"], exclude: ["README.md"], swiftSettings: strict),
+        .target(name: "Postgres", dependencies: ["CLibPQ"], exclude: ["README.md"], swiftSettings: strict),
         .target(
             name: "BigQuery",
             dependencies: [
@@ -42,7 +48,7 @@ let package = Package(
         .target(
             name: "SyncKit",
             dependencies: [
-                "YAML", "BigQuery", .product(name: "Crypto", package: "swift-crypto"),
+                "YAML", "BigQuery", "Postgres", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             exclude: ["README.md"],

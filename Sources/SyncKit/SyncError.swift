@@ -19,6 +19,9 @@ public enum SyncError: Error, Sendable, CustomStringConvertible {
     /// A definition does not fit its target or what BigQuery accepts (columns, types, keys, location, partition
     /// filter, a row too large); the message starts at the definition's place where there is one.
     case definition(String)
+    /// A database source failed: it could not be reached, refused its query, or returned a type bqsync cannot map
+    /// (the message names the sync's definition, where the source came from, and what PostgreSQL said).
+    case source(String)
     /// The target's lease could not be taken, or was lost while the apply ran.
     case lease(String)
     /// The apply was interrupted (SIGINT, SIGTERM); the run is recorded and the lease released.
@@ -39,7 +42,8 @@ public enum SyncError: Error, Sendable, CustomStringConvertible {
         case .refused(let message): return message
         case .invalidPlan(let message): return "invalid plan: \(message)"
         case .bigQuery(let error): return error.description
-        case .usage(let message), .definition(let message), .lease(let message), .interrupted(let message),
+        case .usage(let message), .definition(let message), .source(let message), .lease(let message),
+            .interrupted(let message),
             .unrecorded(let message), .internal(let message), .unexpected(let message):
             return message
         }

@@ -4,15 +4,19 @@ import YAML
 extension SyncDecoder {
     func decodeSource(_ node: YAMLNode) -> SourceSpec? {
         guard let kind = sourceKind(node), let fields = sourceFields(node, kind: kind) else { return nil }
+        var source: SourceSpec
         switch kind {
         case .ndjson:
-            return SourceSpec(
+            source = SourceSpec(
                 kind: kind, path: sourcePath(fields), ignoreUnknownFields: ignoreUnknownFields(fields),
                 baseDirectory: baseDirectory)
-        case .csv: return csvSource(fields)
-        case .query: return querySource(fields)
-        case .gcs: return gcsSource(fields)
+        case .csv: source = csvSource(fields)
+        case .query: source = querySource(fields)
+        case .gcs: source = gcsSource(fields)
+        case .postgres: source = postgresSource(fields, node: node)
         }
+        source.incremental = fields["incremental"].flatMap(decodeIncremental)
+        return source
     }
 
     /// `source.type`, which decides the keys the rest of the block may have.
@@ -32,7 +36,7 @@ extension SyncDecoder {
 
     /// The block's keys, checked against the type's: a key of another type says which type it is for.
     private func sourceFields(_ node: YAMLNode, kind: SourceSpec.Kind) -> [String: YAMLNode]? {
-        let own = Self.sourceKeys[kind] ?? []
+        let own = (Self.sourceKeys[kind] ?? []) + Self.commonSourceKeys
         var elsewhere: [String: String] = [:]
         for (other, keys) in Self.sourceKeys where other != kind {
             for key in keys where !own.contains(key) {
@@ -115,7 +119,7 @@ extension SyncDecoder {
         return delimiter
     }
 
-    private func ignoreUnknownFields(_ fields: [String: YAMLNode]) -> Bool {
+    func ignoreUnknownFields(_ fields: [String: YAMLNode]) -> Bool {
         fields["ignore_unknown_fields"].flatMap { reader.bool($0, path: "source.ignore_unknown_fields") } ?? false
     }
 

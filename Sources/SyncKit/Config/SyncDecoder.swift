@@ -9,10 +9,15 @@ struct SyncDecoder {
         .csv: ["path", "delimiter", "null_marker", "ignore_unknown_fields"],
         .query: ["query"],
         .gcs: ["uris", "format", "delimiter", "skip_leading_rows", "ignore_unknown_fields"],
+        .postgres: ["url_env", "url", "table", "query", "ignore_unknown_fields"],
     ]
+    /// Keys every source type may have.
+    static let commonSourceKeys = ["incremental"]
     static let requiredSourceKeys: [SourceSpec.Kind: [String]] = [
-        .ndjson: ["path"], .csv: ["path"], .query: ["query"], .gcs: ["uris"],
+        .ndjson: ["path"], .csv: ["path"], .query: ["query"], .gcs: ["uris"], .postgres: [],
     ]
+    /// The keys of `source.incremental`.
+    static let incrementalKeys = ["cursor", "lag", "initial"]
     static let targetKeys = ["table", "create_if_missing", "location", "schema", "partitioning", "clustering"]
     /// The keys of one `target.schema` item.
     static let columnKeys = ["name", "type", "mode", "description"]
@@ -36,7 +41,9 @@ struct SyncDecoder {
     static let skipLeadingRowsRange = 0...1_000_000
     /// Every block's keys, for "it belongs under 'target'".
     static let homes = KeyHomes([
-        .init("", topKeys), .init("source", ["type"] + SourceSpec.Kind.allCases.flatMap { sourceKeys[$0] ?? [] }),
+        .init("", topKeys),
+        .init("source", ["type"] + commonSourceKeys + SourceSpec.Kind.allCases.flatMap { sourceKeys[$0] ?? [] }),
+        .init("source.incremental", incrementalKeys),
         .init("target", targetKeys), .init("target.partitioning", partitioningKeys),
         .init("target.schema[]", columnKeys, label: "a 'target.schema' column"), .init("merge", mergeKeys),
         .init("batch", batchKeys),
@@ -74,6 +81,7 @@ struct SyncDecoder {
         let target = top["target"].flatMap(decodeTarget)
         let source = top["source"].flatMap(decodeSource)
         let merge = top["merge"].flatMap { decodeMerge($0, schema: target?.schema) }
+        if let incremental = source?.incremental { checkCursor(incremental, schema: target?.schema) }
         let batch = top["batch"].map(decodeBatch) ?? .defaults
         let policyName = decodePolicyName(top["policy"])
         checkPolicy(policyName ?? "default", node: top["policy"], table: target?.table)

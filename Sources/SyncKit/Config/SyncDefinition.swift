@@ -49,6 +49,10 @@ public struct DefinitionKey: Sendable, Hashable {
     public static let sourcePath = DefinitionKey(path: "source.path")
     /// `source.query`.
     public static let sourceQuery = DefinitionKey(path: "source.query")
+    /// `source.table` (postgres).
+    public static let sourceTable = DefinitionKey(path: "source.table")
+    /// `source.incremental.cursor`.
+    public static let incrementalCursor = DefinitionKey(path: "source.incremental.cursor")
     /// `source.format`.
     public static let sourceFormat = DefinitionKey(path: "source.format")
     /// `merge`.
@@ -126,6 +130,11 @@ public struct SourceSpec: Sendable, Hashable {
         case query
         /// Files in Cloud Storage, loaded by a BigQuery load job.
         case gcs
+        /// A table or SELECT of a PostgreSQL database, read through libpq.
+        case postgres
+
+        /// Whether bqsync reads the rows itself (and merges them inline or staged), rather than BigQuery.
+        public var readsRows: Bool { self == .ndjson || self == .csv || self == .postgres }
     }
 
     /// The formats a `gcs` source can have.
@@ -156,13 +165,27 @@ public struct SourceSpec: Sendable, Hashable {
     public var ignoreUnknownFields: Bool
     /// The directory of the definition file; relative paths resolve against it.
     public var baseDirectory: String
+    /// `postgres`: the table (`schema.table` or `table`), when no `query` is given.
+    public var table: String?
+    /// `postgres`: the environment variable holding a libpq connection URI (nil: libpq's `PG*` variables,
+    /// `~/.pgpass` and `PGSERVICEFILE` decide).
+    public var urlEnvironment: String?
+    /// `postgres`: a connection URI written in the definition, never with a password.
+    public var url: String?
+    /// Only the rows past the sync's watermark, when set.
+    public var incremental: IncrementalSpec?
 
     /// Creates a source spec with defaults for what a kind does not use.
     public init(
         kind: Kind, path: String? = nil, query: String? = nil, uris: [String] = [], format: Format? = nil,
         delimiter: Character = ",", nullMarker: String = "", skipLeadingRows: Int = 0,
-        ignoreUnknownFields: Bool = false, baseDirectory: String = "."
+        ignoreUnknownFields: Bool = false, baseDirectory: String = ".", table: String? = nil,
+        urlEnvironment: String? = nil, url: String? = nil, incremental: IncrementalSpec? = nil
     ) {
+        self.table = table
+        self.urlEnvironment = urlEnvironment
+        self.url = url
+        self.incremental = incremental
         self.kind = kind
         self.path = path
         self.query = query
@@ -173,6 +196,27 @@ public struct SourceSpec: Sendable, Hashable {
         self.skipLeadingRows = skipLeadingRows
         self.ignoreUnknownFields = ignoreUnknownFields
         self.baseDirectory = baseDirectory
+    }
+}
+
+/// `source.incremental`: read only the rows whose cursor column is past the sync's watermark (the largest cursor
+/// value a successful apply merged), less `lag`.
+public struct IncrementalSpec: Sendable, Hashable, Codable {
+    /// The cursor column's BigQuery types.
+    public static let cursorTypes: [FieldType] = [.timestamp, .datetime, .date, .int64, .numeric]
+
+    /// The cursor column, a target column.
+    public var cursor: String
+    /// How far before the watermark a run starts reading again, for rows committed late (microseconds for a
+    /// TIMESTAMP or DATETIME cursor, days for DATE; not allowed for INT64 and NUMERIC).
+    public var lag: Duration
+    /// The lower bound of the first run (or of a full refresh), as text of the cursor's type; nil: every row.
+    public var initial: String?
+
+    public init(cursor: String, lag: Duration = .zero, initial: String? = nil) {
+        self.cursor = cursor
+        self.lag = lag
+        self.initial = initial
     }
 }
 

@@ -120,6 +120,8 @@ public struct SyncPlan: Codable, Sendable, Hashable {
     /// The sync's last successful apply to this target, and what changed in the definition since (nil when the
     /// target's lease remembers none).
     public var sinceLastApply: SinceLastApply?
+    /// An incremental sync's window.
+    public var window: IncrementalWindow?
 
     enum CodingKeys: String, CodingKey {
         case name, definition, policy, target, strategy
@@ -132,6 +134,7 @@ public struct SyncPlan: Codable, Sendable, Hashable {
         case dedupPartitions = "dedup_partitions"
         case steps, unchanged, preview
         case sinceLastApply = "since_last_apply"
+        case window
     }
 
     /// What a reviewer compares between two applies of a sync: its carried columns (`name TYPE`), keys, strategy
@@ -284,6 +287,36 @@ public struct SourceSnapshot: Codable, Sendable, Hashable {
     public var query: String?
     /// The URIs.
     public var uris: [String]?
+    /// A PostgreSQL source's read: the statement and its rows' count and SHA-256.
+    public var database: DatabaseSnapshot?
+}
+
+/// The rows an incremental sync's plan covers: past the last successful apply's watermark (less the lag), up to
+/// the largest cursor value read.
+public struct IncrementalWindow: Codable, Sendable, Hashable {
+    /// The cursor column.
+    public var cursor: String
+    /// The watermark the window starts from (nil: a first run, a lost state, or a full refresh).
+    public var watermark: String?
+    /// Rows strictly after this cursor value (the watermark less `lag`); nil: no such bound.
+    public var after: String?
+    /// Rows from this cursor value on (`initial`, when there is no watermark); nil: no such bound.
+    public var from: String?
+    /// The largest cursor value read, the window's inclusive end and the next watermark; nil when the window
+    /// holds no row.
+    public var through: String?
+    /// Rows in the window.
+    public var rows: Int64
+    /// Whether the watermark was set aside (`--full-refresh`).
+    public var fullRefresh: Bool
+
+    /// The watermark a successful apply of this window leaves: its end, else the one it started from.
+    public var next: String? { through ?? watermark }
+
+    enum CodingKeys: String, CodingKey {
+        case cursor, watermark, after, from, through, rows
+        case fullRefresh = "full_refresh"
+    }
 }
 
 /// The target as planned.

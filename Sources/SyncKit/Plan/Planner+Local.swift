@@ -4,7 +4,10 @@ import BigQuery
 /// (each priced), its staging files' loads, and what the staged MERGE needs.
 struct LocalBatches {
     let files: [SourceFile]
+    let database: DatabaseSnapshot?
     let rowsRead: Int64
+    let windowRows: Int64
+    let maxCursor: CursorValue?
     let partitions: Int
     /// The layout's columns the source carries (merge keys included).
     let carried: [Int]
@@ -21,7 +24,10 @@ struct LocalBatches {
 
     init(_ rows: LocalRows) {
         files = rows.files
+        database = rows.database
         rowsRead = rows.rowsRead
+        windowRows = rows.windowRows
+        maxCursor = rows.maxCursor
         partitions = rows.partitions
         carried = rows.carried
     }
@@ -40,10 +46,18 @@ extension Planner {
     /// One inline batch's dry run: the step it prices and its outcome.
     typealias InlineDryRun = (step: Int, result: Result<Estimate, SyncError>)
 
-    func planLocal(_ prepared: PreparedTarget, into plan: inout SyncPlan, steps: inout [Step]) async throws(SyncError) {
-        let batches = try await batchLocal(prepared)
-        plan.source.files = batches.files
+    func planLocal(
+        _ prepared: PreparedTarget, window: CursorWindow?, last: TargetLease.AppliedState?, into plan: inout SyncPlan,
+        steps: inout [Step]
+    ) async throws(SyncError) {
+        let batches = try await batchLocal(prepared, window: window)
+        plan.source.files = prepared.sync.source.kind == .postgres ? nil : batches.files
+        plan.source.database = batches.database
         plan.rowsRead = batches.rowsRead
+        if let window {
+            plan.window = describe(
+                window, prepared: prepared, last: last, rows: batches.windowRows, through: batches.maxCursor)
+        }
         plan.dedupPartitions = batches.partitions
         plan.columns = columnPlans(prepared.layout, carried: batches.carried)
         plan.pruning = Pruner(prepared: prepared).explanation
@@ -61,11 +75,11 @@ extension Planner {
     /// waits, so the batches held in memory stay bounded. The pipeline place is given back once the reading is
     /// done, before the dry runs are awaited. Every dry run is awaited (none is left running, and after a failed
     /// read they are cancelled first); the first failure in batch order is the one thrown.
-    func batchLocal(_ prepared: PreparedTarget) async throws(SyncError) -> LocalBatches {
+    func batchLocal(_ prepared: PreparedTarget, window: CursorWindow? = nil) async throws(SyncError) -> LocalBatches {
         await pipelines.acquire()
         var holdsPipeline = true
         defer { if holdsPipeline { pipelines.release() } }
-        let rows = try LocalRows(prepared, maxRowErrors: maxRowErrors)
+        let rows = try LocalRows(prepared, window: window, maxRowErrors: maxRowErrors)
         let outcome = await withTaskGroup(of: InlineDryRun.self, returning: Result<LocalBatches, SyncError>.self) {
             group in
             var batches: LocalBatches

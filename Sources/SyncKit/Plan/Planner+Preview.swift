@@ -30,8 +30,10 @@ extension Planner {
             return SyncPlan.Preview(unavailable: "a gcs source's rows are known only once they are loaded")
         case .query:
             sql = builder.preview(.query(prepared.sync.source.query ?? ""))
-        case .ndjson, .csv:
-            guard let (parameter, range) = try await previewRows(prepared, carried: builder.carried) else {
+        case .ndjson, .csv, .postgres:
+            let window = try Self.plannedWindow(plan.window, prepared: prepared)
+            guard let (parameter, range) = try await previewRows(prepared, carried: builder.carried, window: window)
+            else {
                 return SyncPlan.Preview(
                     unavailable: "the rows do not fit one request (\(Format.bytes(Int64(Planner.maxInlineBytes))))")
             }
@@ -50,8 +52,10 @@ extension Planner {
 
     /// All the source's rows as one `@rows` parameter and their partition range; nil when they do not fit one
     /// request. The source is read again (a preview is asked for, not the common path).
-    func previewRows(_ prepared: PreparedTarget, carried: [Int]) async throws(SyncError) -> ([UInt8], Pruner.Range)? {
-        let rows = try LocalRows(prepared)
+    func previewRows(_ prepared: PreparedTarget, carried: [Int], window: CursorWindow?) async throws(SyncError)
+        -> ([UInt8], Pruner.Range)?
+    {
+        let rows = try LocalRows(prepared, window: window)
         let pruner = Pruner(prepared: prepared)
         var parameter: [UInt8]?
         var batches = 0

@@ -28,6 +28,8 @@ public struct Planner: Sendable {
     let force: Bool
     /// Count what each sync's MERGEs would do (`--preview`), by one priced query per sync.
     let preview: Bool
+    /// Read incremental syncs whole, setting their watermarks aside (`--full-refresh`).
+    let fullRefresh: Bool
     /// A local source's bad rows reported at most, before the reading stops.
     let maxRowErrors: Int
     let previewQueries = PreviewQueries()
@@ -40,8 +42,9 @@ public struct Planner: Sendable {
     public init(
         client: BigQueryClient, configuration: Configuration, defaultProject: String?, stateDataset: String = "bqsync",
         requests: Int = Planner.defaultRequests, pipelines: Int = Planner.defaultPipelines, force: Bool = false,
-        preview: Bool = false, maxRowErrors: Int = Planner.defaultMaxRowErrors
+        preview: Bool = false, fullRefresh: Bool = false, maxRowErrors: Int = Planner.defaultMaxRowErrors
     ) {
+        self.fullRefresh = fullRefresh
         self.maxRowErrors = max(1, maxRowErrors)
         self.force = force
         self.preview = preview
@@ -160,9 +163,11 @@ public struct Planner: Sendable {
         var steps: [Step] = []
         if prepared.table == nil { steps.append(Step(index: 0, kind: .createTable)) }
         try checkPartitionFilter(prepared)
+        let last = await lastApply(plan, prepared: prepared)
+        let window = try self.window(prepared, last: last)
         switch sync.source.kind {
-        case .ndjson, .csv:
-            try await planLocal(prepared, into: &plan, steps: &steps)
+        case .ndjson, .csv, .postgres:
+            try await planLocal(prepared, window: window, last: last, into: &plan, steps: &steps)
         case .query:
             try await planQuery(prepared, into: &plan, steps: &steps)
         case .gcs:
@@ -170,19 +175,18 @@ public struct Planner: Sendable {
         }
         for i in steps.indices { steps[i].index = i }
         plan.steps = steps
-        let last = await lastApply(plan, prepared: prepared)
         if let last {
             plan.sinceLastApply = SyncPlan.SinceLastApply(
                 planId: last.planId, appliedAtMs: last.appliedAtMs, billedBytes: last.billedBytes,
                 costUSD: last.costUSD,
                 changes: last.shape.map { plan.shape(keys: sync.merge.keys).changes(since: $0) })
         }
-        if !force, let last, let table = prepared.table, [.ndjson, .csv].contains(plan.source.kind),
+        if !force, let last, let table = prepared.table, plan.source.kind.readsRows,
             last.content == plan.contentDigest, last.rows == table.rows,
             last.modifiedMs == table.lastModifiedTime.flatMap({ Int64($0) })
         {
-            // Only a local source's rows are hashed by the plan; a query's tables or a bucket's files can change
-            // unseen, so those are merged again.
+            // Only the rows bqsync reads itself are hashed by the plan; a query's tables or a bucket's files can
+            // change unseen, so those are merged again.
             plan.unchanged = SyncPlan.Unchanged(planId: last.planId, appliedAtMs: last.appliedAtMs)
             plan.steps = []
         } else if preview {

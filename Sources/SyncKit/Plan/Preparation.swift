@@ -159,27 +159,82 @@ struct PreparedTarget: Sendable {
     }
 }
 
-/// A local source read once: converted, deduplicated, then handed out in batches.
+/// A source bqsync reads itself (local files, or a PostgreSQL table or query) read once: converted, limited to the
+/// incremental window, deduplicated, then handed out in batches.
 final class LocalRows {
+    /// Local files, with their hashes (none for a database source).
     let files: [SourceFile]
+    /// A database source's read: its statement and its rows' digest.
+    let database: DatabaseSnapshot?
+    /// Rows read from the source (inside the window, for a database source, whose query applies it).
     let rowsRead: Int64
+    /// Rows kept by the incremental window, and the largest cursor among them.
+    let windowRows: Int64
+    let maxCursor: CursorValue?
     let carried: [Int]
     let partitions: Int
     private let dedup: Deduplicator
 
-    /// Reads the whole source (every error found here, before anything is sent).
-    init(_ prepared: PreparedTarget, maxRowErrors: Int = LocalSource.defaultMaxRowErrors) throws(SyncError) {
-        let source = try LocalSource(spec: prepared.sync.source)
-        partitions = Deduplicator.partitionCount(sourceBytes: try source.totalBytes())
-        dedup = try Deduplicator(layout: prepared.layout, partitions: partitions)
-        var decoder = RowDecoder(layout: prepared.layout, ignoreUnknown: prepared.sync.source.ignoreUnknownFields)
-        let dedup = self.dedup
-        files = try source.read(into: &decoder, maxErrors: maxRowErrors) { (row) throws(SyncError) in
-            try dedup.add(row)
+    /// Partitions for a database source, whose size is not known before it is read: 32 bound memory to about
+    /// 8 MB of rows per partition up to 256 MB read, and keep the batches the same between plan and apply.
+    static let databasePartitions = 32
+
+    /// Reads the whole source (every error found here, before anything is sent). `window` limits an incremental
+    /// sync's rows (in the query for a database, row by row for files).
+    init(
+        _ prepared: PreparedTarget, window: CursorWindow? = nil,
+        maxRowErrors: Int = LocalSource.defaultMaxRowErrors
+    ) throws(SyncError) {
+        let layout = prepared.layout
+        var kept: Int64 = 0
+        var maxCursor: CursorValue?
+        let cursorType = window.map { layout.columns[$0.column].type }
+        func admit(_ row: PackedRow) throws(SyncError) -> Bool {
+            guard let window, let cursorType else { return true }
+            let value = try row.value(window.column).map { (text) throws(SyncError) -> CursorValue in
+                do throws(ConversionProblem) {
+                    return try CursorValue(canonical: text, type: cursorType)
+                } catch {
+                    throw SyncError.internal("cursor value \(text): \(error.message)")
+                }
+            }
+            guard window.admits(value) else { return false }
+            kept += 1
+            if let value, maxCursor.map({ $0 < value }) ?? true { maxCursor = value }
+            return true
         }
-        rowsRead = dedup.rowsRead
-        var carried = decoder.carried
-        for key in prepared.layout.keys { carried.insert(key) }
+        var carried: Set<Int>
+        if prepared.sync.source.kind == .postgres {
+            partitions = Self.databasePartitions
+            let dedup = try Deduplicator(layout: layout, partitions: partitions)
+            self.dedup = dedup
+            let read = try PostgresSource(sync: prepared.sync).read(
+                layout: layout, window: window, maxErrors: maxRowErrors
+            ) { (row) throws(SyncError) in
+                if try admit(row) { try dedup.add(row) }
+            }
+            files = []
+            database = read.snapshot
+            rowsRead = read.snapshot.rows
+            carried = read.carried
+        } else {
+            let source = try LocalSource(spec: prepared.sync.source)
+            partitions = Deduplicator.partitionCount(sourceBytes: try source.totalBytes())
+            let dedup = try Deduplicator(layout: layout, partitions: partitions)
+            self.dedup = dedup
+            var decoder = RowDecoder(layout: layout, ignoreUnknown: prepared.sync.source.ignoreUnknownFields)
+            var read: Int64 = 0
+            files = try source.read(into: &decoder, maxErrors: maxRowErrors) { (row) throws(SyncError) in
+                read += 1
+                if try admit(row) { try dedup.add(row) }
+            }
+            database = nil
+            rowsRead = read
+            carried = decoder.carried
+        }
+        windowRows = kept
+        self.maxCursor = maxCursor
+        for key in layout.keys { carried.insert(key) }
         self.carried = carried.sorted()
     }
 

@@ -238,17 +238,18 @@ public struct BigQuerySyncService: Sendable {
     }
 
     /// What this apply merged and the target as it left it, for the next plan: an unchanged target (the planner
-    /// trusts it for local sources only: a query's tables or a bucket's files can change unseen), and what changed
-    /// in the definition since. Nil when the target cannot be read now; the next plan then merges again.
+    /// trusts it for sources whose rows it hashes: a query's tables or a bucket's files can change unseen), what
+    /// changed in the definition since, and an incremental sync's new watermark. When the target cannot be read
+    /// now its rows are unknown, and the next plan merges again.
     func appliedState(_ syncPlan: SyncPlan, plan: Plan, target: PreparedTarget, summary: SyncSummary) async
-        -> TargetLease.AppliedState?
+        -> TargetLease.AppliedState
     {
-        guard let table = try? await client.getTable(target.target) else { return nil }
+        let table = try? await client.getTable(target.target)
         return TargetLease.AppliedState(
-            sync: syncPlan.name, content: syncPlan.contentDigest, planId: plan.planId, rows: table.rows,
-            modifiedMs: table.lastModifiedTime.flatMap { Int64($0) }, appliedAtMs: Int64(clock.unixTime() * 1000),
+            sync: syncPlan.name, content: syncPlan.contentDigest, planId: plan.planId, rows: table?.rows,
+            modifiedMs: table?.lastModifiedTime.flatMap { Int64($0) }, appliedAtMs: Int64(clock.unixTime() * 1000),
             shape: syncPlan.shape(keys: target.sync.merge.keys), billedBytes: summary.bytesBilled,
-            costUSD: summary.costUSD)
+            costUSD: summary.costUSD, watermark: syncPlan.window?.next)
     }
 
     /// Whether an earlier apply of this plan may have sent some of its jobs: the lease it replaced was this

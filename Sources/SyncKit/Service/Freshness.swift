@@ -23,6 +23,8 @@ extension BigQuerySyncService {
                 others: Array(configuration.policies.values))
             stale += staleTarget(target, planned: syncPlan.targetState)
             stale += try staleSource(sync.source, planned: syncPlan.source)
+            stale += try staleDatabase(syncPlan, target: target)
+            stale += try await staleWatermark(syncPlan, target: target, stateDataset: plan.stateDataset)
             prepared.append(target)
         }
         guard stale.isEmpty else {
@@ -76,6 +78,35 @@ extension BigQuerySyncService {
         return zip(files, now).compactMap { then, current in
             then.sha256 == current.sha256 ? nil : "source file \(current.path) changed since the plan"
         }
+    }
+
+    /// How a PostgreSQL source's rows in the plan's window differ from those the plan read: read again (one
+    /// consistent snapshot) and compared by count and digest, before anything is sent.
+    func staleDatabase(_ syncPlan: SyncPlan, target: PreparedTarget) throws(SyncError) -> [String] {
+        guard let planned = syncPlan.source.database else { return [] }
+        let rows = try LocalRows(target, window: try Planner.plannedWindow(syncPlan.window, prepared: target))
+        guard let now = rows.database, now.sha256 != planned.sha256 else { return [] }
+        return [
+            "the rows of PostgreSQL source \(PostgresSource(sync: target.sync).display) changed since the plan "
+                + "(\(planned.rows) rows then, \(now.rows) now)"
+        ]
+    }
+
+    /// An incremental sync whose watermark moved since the plan (another apply merged a window since): the plan's
+    /// window is not the next one any more.
+    func staleWatermark(_ syncPlan: SyncPlan, target: PreparedTarget, stateDataset: String) async throws(SyncError)
+        -> [String]
+    {
+        guard let window = syncPlan.window, !window.fullRefresh else { return [] }
+        let lease = try TargetLease(
+            client: client, target: target.target, stateDataset: stateDataset, location: target.location,
+            seconds: leaseSeconds, clock: clock)
+        let current = try await lease.read()?.1.last(sync: syncPlan.name)?.watermark
+        guard current != window.watermark else { return [] }
+        return [
+            "the watermark of sync '\(syncPlan.name)' moved since the plan (\(window.watermark ?? "none") then, "
+                + "\(current ?? "none") now): another apply merged a window since"
+        ]
     }
 
     func matchesDeclaredSchema(_ target: PreparedTarget) -> Bool {

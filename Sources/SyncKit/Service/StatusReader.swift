@@ -48,4 +48,38 @@ public struct StatusReader: Sendable {
         }
         return runs.sorted { ($0.finishedAt ?? "") > ($1.finishedAt ?? "") }
     }
+
+    /// Each named incremental sync's watermark (all such syncs when none are named), from its target's lease:
+    /// one metadata read per target, no job. A sync never applied has none; a target that cannot be read is left out.
+    public func watermarks(_ names: [String]) async throws(SyncError) -> [SyncWatermark] {
+        let syncs = try Planner.select(names, from: configuration).filter { $0.source.incremental != nil }
+        var found: [SyncWatermark] = []
+        for sync in syncs {
+            guard let cursor = sync.source.incremental?.cursor,
+                let target = try? sync.target.table.resolved(defaultProject: defaultProject),
+                let lease = try? TargetLease(
+                    client: client, target: target, stateDataset: stateDataset, location: sync.target.location ?? "US",
+                    seconds: 0)
+            else { continue }
+            let state = (try? await lease.read())??.1.last(sync: sync.name)
+            found.append(
+                SyncWatermark(sync: sync.name, cursor: cursor, watermark: state?.watermark, planId: state?.planId))
+        }
+        return found
+    }
+}
+
+/// An incremental sync's watermark: the largest cursor value its successful applies merged.
+public struct SyncWatermark: Sendable, Hashable, Codable {
+    public var sync: String
+    public var cursor: String
+    /// Nil until an apply succeeds (or after a full refresh that read no row).
+    public var watermark: String?
+    /// The plan whose apply left it.
+    public var planId: String?
+
+    enum CodingKeys: String, CodingKey {
+        case sync, cursor, watermark
+        case planId = "plan_id"
+    }
 }

@@ -61,8 +61,8 @@ extension BigQuerySyncService {
     func runSteps(_ run: SyncRun) async throws(SyncError) {
         if run.plan.steps.contains(where: { $0.kind == .createTable }) { try await createTarget(run.target) }
         switch (run.plan.source.kind, run.plan.strategy) {
-        case (.ndjson, .inline), (.csv, .inline): try await applyInlineBatches(run)
-        case (.ndjson, .staged), (.csv, .staged): try await applyStagedFiles(run)
+        case (.ndjson, .inline), (.csv, .inline), (.postgres, .inline): try await applyInlineBatches(run)
+        case (.ndjson, .staged), (.csv, .staged), (.postgres, .staged): try await applyStagedFiles(run)
         case (.gcs, .staged): try await applyCloudStorageLoad(run)
         case (.query, .inline): try await applyQuery(run)
         case (.query, .staged): try await applyStagedQuery(run)
@@ -283,10 +283,13 @@ extension BigQuerySyncService {
 
     /// The source read again, its carried columns checked against the plan's.
     func localRows(_ run: SyncRun) throws(SyncError) -> (LocalRows, BatchEncoder) {
-        let rows = try LocalRows(run.target)
+        let rows = try LocalRows(run.target, window: try Planner.plannedWindow(run.plan.window, prepared: run.target))
         let carried = run.plan.columns.filter(\.carried).compactMap { run.target.layout.index[$0.name.lowercased()] }
             .sorted()
         guard rows.carried == carried else { throw Self.staleDuringApply("the columns the source carries changed") }
+        if let planned = run.plan.source.database, rows.database?.sha256 != planned.sha256 {
+            throw Self.staleDuringApply("the rows of the PostgreSQL source changed since the plan")
+        }
         return (rows, BatchEncoder(layout: run.target.layout, carried: carried))
     }
 

@@ -62,8 +62,9 @@ struct TargetLease: Sendable {
         var sync: String
         var content: String
         var planId: String
-        /// The target's rows and last modification (ms) read right after the apply.
-        var rows: Int64
+        /// The target's rows and last modification (ms) read right after the apply (nil when it could not be read:
+        /// the next plan then merges again).
+        var rows: Int64?
         var modifiedMs: Int64?
         var appliedAtMs: Int64
         /// What the apply's definition was, for the next plan's "since the last apply" (nil in leases written
@@ -72,9 +73,11 @@ struct TargetLease: Sendable {
         var shape: SyncPlan.Shape?
         var billedBytes: Int64?
         var costUSD: Double?
+        /// An incremental sync's watermark: the largest cursor value merged by the applies up to this one.
+        var watermark: String?
 
         enum CodingKeys: String, CodingKey {
-            case sync, content
+            case sync, content, watermark
             case planId = "plan_id"
             case rows
             case modifiedMs = "modified_ms"
@@ -310,6 +313,11 @@ struct TargetLease: Sendable {
             reference: table, schema: [], description: try description(record), labels: Self.labels,
             expirationTime: record.expiresAtMs)
         resource.schema = nil
+        // The first lease of a project creates the state dataset (a free metadata call; 409 when it exists). BigQuery
+        // answers a table created in a missing dataset with 404, handled below; the emulator fails it with a 500,
+        // which retries would not cure, so the dataset is made sure of first.
+        try await StateDataset(client: client, project: table.projectId, name: table.datasetId).ensure(
+            location: location)
         for attempt in 1...2 {
             do {
                 let (created, isNew) = try await client.createTable(resource)

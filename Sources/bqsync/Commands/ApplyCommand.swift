@@ -20,6 +20,12 @@ struct ApplyCommand: AsyncParsableCommand {
             discussion: "Use it to repair a target changed behind bqsync's back, or to re-run a reviewed plan file."))
     var force = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "With sync names: read incremental syncs whole and reset their watermarks (plan --full-refresh).",
+            discussion: "A plan file carries its own window: plan it with --full-refresh instead."))
+    var fullRefresh = false
+
     @Option(help: ArgumentHelp("Report at most this many of a source's bad rows, then stop.", valueName: "n"))
     var maxRowErrors = Planner.defaultMaxRowErrors
 
@@ -78,11 +84,16 @@ struct ApplyCommand: AsyncParsableCommand {
         if targets.count == 1, FileManager.default.fileExists(atPath: targets[0]),
             !context.configuration.syncs.contains(where: { $0.name == targets[0] })
         {
+            guard !fullRefresh else {
+                throw ValidationError(
+                    "--full-refresh applies to syncs planned now; a plan file carries its own window (plan it with --full-refresh)"
+                )
+            }
             return (try await context.run { () async throws(SyncError) in try PlanFile.read(targets[0]) }, false)
         }
         let planner = Planner(
             client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject,
-            force: force, maxRowErrors: maxRowErrors)
+            force: force, fullRefresh: fullRefresh, maxRowErrors: maxRowErrors)
         let plan = try await context.run { () async throws(SyncError) in try await planner.plan(targets) }
         Output.err(PlanRenderer(terminal: Terminal(option: global.color, fileDescriptor: STDERR_FILENO)).text(plan))
         if !plan.fits {

@@ -35,6 +35,12 @@ struct PlanCommand: AsyncParsableCommand {
         ))
     var preview = false
 
+    @Flag(
+        help: ArgumentHelp(
+            "Read incremental syncs whole: set each watermark aside; the apply then sets it anew.",
+            discussion: "From source.incremental.initial when it is set, else every row (NULL cursors included)."))
+    var fullRefresh = false
+
     @Option(help: ArgumentHelp("Report at most this many of a source's bad rows, then stop.", valueName: "n"))
     var maxRowErrors = Planner.defaultMaxRowErrors
 
@@ -45,7 +51,7 @@ struct PlanCommand: AsyncParsableCommand {
         let context = try CommandContext.make(global, syncs: syncs)
         let planner = Planner(
             client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject,
-            force: force, preview: preview, maxRowErrors: maxRowErrors)
+            force: force, preview: preview, fullRefresh: fullRefresh, maxRowErrors: maxRowErrors)
         let plan = try await context.run { () async throws(SyncError) in try await planner.plan(syncs) }
         try Self.render(plan, format: format, terminal: context.terminal)
         if let out {

@@ -33,11 +33,13 @@ struct StatusCommand: AsyncParsableCommand {
         let runs = try await context.run { () async throws(SyncError) in
             try await reader.latestRuns(syncs, limit: max(1, min(limit, 1000)))
         }
+        let watermarks = try await context.run { () async throws(SyncError) in try await reader.watermarks(syncs) }
         switch format {
         case .json:
-            Output.out(JSONOutput.encode(runs.map(StatusJSON.init)))
+            let current = Dictionary(watermarks.map { ($0.sync, $0) }, uniquingKeysWith: { first, _ in first })
+            Output.out(JSONOutput.encode(runs.map { StatusJSON(run: $0, watermark: current[$0.sync]) }))
         case .text:
-            Output.out(StatusRenderer(terminal: context.terminal).text(runs))
+            Output.out(StatusRenderer(terminal: context.terminal).text(runs, watermarks: watermarks))
         }
     }
 }

@@ -24,6 +24,7 @@ struct PlanRenderer {
                 "≈ \(Format.bytes(sync.estimatedBilledBytes)) billed, \(Format.dollars(sync.estimatedCostUSD))")
             out += "  " + facts.joined(separator: ", ") + "\n"
             if !sync.targetState.exists { out += "  " + terminal.yellow("creates \(sync.target)") + "\n" }
+            if let window = sync.window { out += "  " + Self.windowLine(window) + "\n" }
             if let unchanged = sync.unchanged { out += "  " + terminal.green(Self.unchangedLine(unchanged)) + "\n" }
             if let preview = sync.preview { out += "  " + Self.previewLine(preview) + "\n" }
             if let last = sync.sinceLastApply { out += "  " + Self.sinceLine(last) + "\n" }
@@ -64,6 +65,24 @@ struct PlanRenderer {
             parts.append("it billed \(Format.bytes(billed)), \(Format.dollars(last.costUSD ?? 0))")
         }
         return "since the last apply (plan \(last.planId), at \(when)): " + parts.joined(separator: "; ")
+    }
+
+    /// `window: updated_at > 2024-05-01 10:00:00+00 (watermark …, less the lag) → 2024-05-02 …: 12 rows`.
+    static func windowLine(_ window: IncrementalWindow) -> String {
+        let start: String
+        if let after = window.after {
+            start =
+                "\(window.cursor) > \(after)"
+                + (window.watermark.map { $0 == after ? " (the watermark)" : " (watermark \($0), less the lag)" } ?? "")
+        } else if let from = window.from {
+            start = "\(window.cursor) ≥ \(from) (source.incremental.initial)"
+        } else {
+            start = "every row (\(window.cursor) NULL included)"
+        }
+        let refresh = window.fullRefresh ? "full refresh: " : (window.watermark == nil ? "first run: " : "")
+        let end = window.through.map { " → \($0)" } ?? ""
+        return "window: \(refresh)\(start)\(end): \(window.rows) row\(window.rows == 1 ? "" : "s")"
+            + (window.through == nil ? "; the watermark stays \(window.watermark ?? "unset")" : "")
     }
 
     /// A sync with nothing to do, and why.
@@ -183,7 +202,8 @@ struct PlanRenderer {
     /// Per sync, what changed since its last apply and what a reviewer should be warned of.
     static func sinceList(_ syncs: [SyncPlan]) -> String {
         let lines = syncs.flatMap { sync in
-            (sync.sinceLastApply.map { ["- `\(html(sync.name))`: \(cell(sinceLine($0)))"] } ?? [])
+            (sync.window.map { ["- `\(html(sync.name))`: \(cell(windowLine($0)))"] } ?? [])
+                + (sync.sinceLastApply.map { ["- `\(html(sync.name))`: \(cell(sinceLine($0)))"] } ?? [])
                 + warnings(sync).map { "- `\(html(sync.name))`: :warning: \(cell($0))" }
         }
         return lines.isEmpty ? "" : "\n" + lines.joined(separator: "\n") + "\n"

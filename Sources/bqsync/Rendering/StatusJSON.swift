@@ -5,6 +5,8 @@ import SyncKit
 /// ISO-8601 UTC timestamps, numbers as numbers).
 struct StatusJSON: Encodable {
     let run: RunRecord
+    /// The run's sync's current watermark, for an incremental sync.
+    var watermark: SyncWatermark? = nil
 
     enum CodingKeys: String, CodingKey {
         case runId = "run_id"
@@ -22,7 +24,7 @@ struct StatusJSON: Encodable {
         case bytesProcessed = "bytes_processed"
         case bytesBilled = "bytes_billed"
         case costUSD = "cost_usd"
-        case jobs, message
+        case jobs, message, watermark
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -45,6 +47,7 @@ struct StatusJSON: Encodable {
         try container.encode(run.costUSD, forKey: .costUSD)
         try container.encode(run.jobs, forKey: .jobs)
         try container.encodeIfPresent(run.message, forKey: .message)
+        if let watermark { try container.encode(watermark.watermark, forKey: .watermark) }
     }
 
     /// BigQuery's canonical TIMESTAMP text (`2026-12-07 09:22:49.461178+00`) as ISO 8601

@@ -5,9 +5,17 @@ import SyncKit
 struct StatusRenderer {
     let terminal: Terminal
 
-    func text(_ runs: [RunRecord]) -> String {
-        if runs.isEmpty { return "no runs recorded yet" }
-        return runs.map(line).joined(separator: "\n")
+    func text(_ runs: [RunRecord], watermarks: [SyncWatermark] = []) -> String {
+        var out = runs.isEmpty ? "no runs recorded yet" : runs.map(line).joined(separator: "\n")
+        if !watermarks.isEmpty {
+            out += "\n\n" + terminal.bold("watermarks") + "\n"
+            out += watermarks.map { mark in
+                "  \(mark.sync) (\(mark.cursor)): "
+                    + (mark.watermark.map { "\($0)\(mark.planId.map { " (left by plan \($0))" } ?? "")" }
+                        ?? "none yet: the next apply reads from source.incremental.initial, or every row")
+            }.joined(separator: "\n")
+        }
+        return out
     }
 
     func line(_ run: RunRecord) -> String {
