@@ -305,8 +305,8 @@ public struct IncrementalWindow: Codable, Sendable, Hashable {
     /// The largest cursor value read, the window's inclusive end and the next watermark; nil when the window
     /// holds no row.
     public var through: String?
-    /// Rows in the window.
-    public var rows: Int64
+    /// Rows in the window (nil where BigQuery reads the source: known once the rows are staged).
+    public var rows: Int64?
     /// Whether the watermark was set aside (`--full-refresh`).
     public var fullRefresh: Bool
 
@@ -401,6 +401,8 @@ public struct Step: Codable, Sendable, Hashable {
     public var rows: Int64?
     /// The estimate.
     public var estimate: Estimate?
+    /// The statement's scalar query parameters (an incremental window's bounds), sent with it and with its dry run.
+    public var parameters: [StepParameter]?
 
     enum CodingKeys: String, CodingKey {
         case index, kind
@@ -408,8 +410,20 @@ public struct Step: Codable, Sendable, Hashable {
         case table, sql
         case payloadDigest = "payload_digest"
         case payloadBytes = "payload_bytes"
-        case rows, estimate
+        case rows, estimate, parameters
     }
+
+    /// The parameters as BigQuery query parameters.
+    var queryParameters: [QueryParameter] { (parameters ?? []).map(\.queryParameter) }
+}
+
+/// A scalar query parameter of a step: `@name`, its GoogleSQL type and its value's text.
+public struct StepParameter: Codable, Sendable, Hashable {
+    public var name: String
+    public var type: String
+    public var value: String
+
+    var queryParameter: QueryParameter { QueryParameter(name: name, type: .scalar(type), value: .scalar(value)) }
 }
 
 /// What a step is expected to cost.

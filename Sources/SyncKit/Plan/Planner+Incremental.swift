@@ -21,7 +21,7 @@ extension Planner {
 
     /// The plan's record of a window, once read.
     func describe(
-        _ window: CursorWindow, prepared: PreparedTarget, last: TargetLease.AppliedState?, rows: Int64,
+        _ window: CursorWindow, prepared: PreparedTarget, last: TargetLease.AppliedState?, rows: Int64?,
         through: CursorValue?
     ) -> IncrementalWindow {
         IncrementalWindow(
@@ -60,6 +60,27 @@ extension Planner {
                 "\(prepared.sync.location(of: .incrementalCursor)): sync '\(prepared.sync.name)': \(what) "
                     + "\(ValueConversion.quoted(text)) is not a \(type.rawValue) cursor value: \(error.message)")
         }
+    }
+
+    /// The condition, over the source rows (`MergeBuilder.rowAlias`), and the typed query parameters that keep a
+    /// source BigQuery reads (a query, loaded files) to the window; nil when the window has no lower bound.
+    static func windowFilter(_ window: CursorWindow?, prepared: PreparedTarget) -> (
+        sql: String, parameters: [StepParameter]
+    )? {
+        guard let window else { return nil }
+        let column = prepared.layout.columns[window.column]
+        let name = "\(MergeBuilder.rowAlias).\(MergeBuilder.quote(column.name))"
+        var conditions: [String] = []
+        var parameters: [StepParameter] = []
+        for (bound, parameter, op) in [(window.after, "bqsync_after", ">"), (window.from, "bqsync_from", ">=")] {
+            guard let bound else { continue }
+            // A TIMESTAMP parameter's zone written in full (`+00:00`), as BigQuery's parameter docs show it.
+            let value = column.type == .timestamp ? bound.text + ":00" : bound.text
+            parameters.append(StepParameter(name: parameter, type: column.type.rawValue, value: value))
+            conditions.append("\(name) \(op) @\(parameter)")
+        }
+        guard !conditions.isEmpty else { return nil }
+        return (conditions.joined(separator: " AND "), parameters)
     }
 
     /// The window a reviewed plan fixed, for its apply: the same bounds, and its end.

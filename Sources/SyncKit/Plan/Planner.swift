@@ -169,9 +169,12 @@ public struct Planner: Sendable {
         case .ndjson, .csv, .postgres:
             try await planLocal(prepared, window: window, last: last, into: &plan, steps: &steps)
         case .query:
-            try await planQuery(prepared, into: &plan, steps: &steps)
+            try await planQuery(prepared, window: window, into: &plan, steps: &steps)
         case .gcs:
-            try await planGCS(prepared, into: &plan, steps: &steps)
+            try await planGCS(prepared, window: window, into: &plan, steps: &steps)
+        }
+        if let window, !sync.source.kind.readsRows {
+            plan.window = describe(window, prepared: prepared, last: last, rows: nil, through: nil)
         }
         for i in steps.indices { steps[i].index = i }
         plan.steps = steps
@@ -245,7 +248,9 @@ public struct Planner: Sendable {
         }
     }
 
-    func planQuery(_ prepared: PreparedTarget, into plan: inout SyncPlan, steps: inout [Step]) async throws(SyncError) {
+    func planQuery(_ prepared: PreparedTarget, window: CursorWindow?, into plan: inout SyncPlan, steps: inout [Step])
+        async throws(SyncError)
+    {
         guard let query = prepared.sync.source.query else {
             throw SyncError.internal("sync '\(prepared.sync.name)' has no source.query")
         }
@@ -263,8 +268,17 @@ public struct Planner: Sendable {
                     + "query's rows staged and profiled before the MERGE, but batch.strategy is inline (set it to staged or auto)"
             )
         }
-        if strategy == .staged || (strategy == .auto && (prepared.requiresPartitionFilter || refusesNullKeys)) {
-            try await planStagedQuery(query, prepared: prepared, builder: builder, into: &plan, steps: &steps)
+        if strategy == .inline, window != nil {
+            throw SyncError.definition(
+                "\(prepared.sync.location(of: .batchStrategy)): sync '\(prepared.sync.name)': an incremental query source is "
+                    + "staged, so that its window's end (the next watermark) is found before the MERGE, but batch.strategy is "
+                    + "inline (set it to staged or auto)")
+        }
+        if strategy == .staged
+            || (strategy == .auto && (prepared.requiresPartitionFilter || refusesNullKeys || window != nil))
+        {
+            try await planStagedQuery(
+                query, prepared: prepared, builder: builder, window: window, into: &plan, steps: &steps)
             return
         }
         let sql = builder.merge(.query(query))
@@ -284,16 +298,22 @@ public struct Planner: Sendable {
     /// A query source staged: its rows written into a staging table (`CREATE OR REPLACE TABLE … AS SELECT`),
     /// profiled (NULL keys counted, the partition range found), then merged once, as a gcs source's loaded rows.
     func planStagedQuery(
-        _ query: String, prepared: PreparedTarget, builder: MergeBuilder, into plan: inout SyncPlan,
-        steps: inout [Step]
+        _ query: String, prepared: PreparedTarget, builder: MergeBuilder, window: CursorWindow?,
+        into plan: inout SyncPlan, steps: inout [Step]
     ) async throws(SyncError) {
         let staging = try stagingTable(
             prepared, content: BatchEncoder.digest(Array((query + "\n" + prepared.target.description).utf8)))
+        // The window is applied in the query's own SELECT, so BigQuery prunes the tables it reads by it.
+        let filter = Self.windowFilter(window, prepared: prepared)
+        var staged = builder
+        staged.sourceFilter = filter?.sql
         var stage = Step(
-            index: 0, kind: .stageQuery, table: staging.description, sql: builder.stageQuery(query, into: staging))
+            index: 0, kind: .stageQuery, table: staging.description, sql: staged.stageQuery(query, into: staging))
+        stage.parameters = filter?.parameters
         stage.estimate =
             prepared.table != nil
-            ? try await dryRun(stage.sql ?? "", parameters: [], prepared: prepared, writes: staging)
+            ? try await dryRun(
+                stage.sql ?? "", parameters: stage.queryParameters, prepared: prepared, writes: staging)
             : modeled(
                 Billing.minimum, policy: prepared.policy,
                 note: "the target is created by this plan: the query's bytes are not known until then")
@@ -304,12 +324,19 @@ public struct Planner: Sendable {
             : prepared.requiresPartitionFilter
                 ? "the target requires a partition filter: the query's rows are staged and profiled, so the MERGE can "
                     + "carry their range"
-                : "merge.null_keys: refuse: the query's rows are staged and profiled, so a NULL key stops the apply "
-                    + "before the MERGE"
+                : window != nil && prepared.sync.merge.nullKeys != .refuse
+                    ? "source.incremental: the query's rows in the window are staged and profiled, so the MERGE's end "
+                        + "of the window (the next watermark) is known"
+                    : "merge.null_keys: refuse: the query's rows are staged and profiled, so a NULL key stops the apply "
+                        + "before the MERGE"
         steps.append(stage)
-        steps.append(contentsOf: try await profiledMerge(prepared, builder: builder, staging: staging, plan: &plan))
+        steps.append(
+            contentsOf: try await profiledMerge(
+                prepared, builder: builder, staging: staging, cursor: window?.column, plan: &plan))
     }
-    func planGCS(_ prepared: PreparedTarget, into plan: inout SyncPlan, steps: inout [Step]) async throws(SyncError) {
+    func planGCS(_ prepared: PreparedTarget, window: CursorWindow?, into plan: inout SyncPlan, steps: inout [Step])
+        async throws(SyncError)
+    {
         let sync = prepared.sync
         plan.source.uris = sync.source.uris
         let carried = prepared.layout.columns.indices.filter { prepared.layout.columns[$0].inTarget }
@@ -317,30 +344,41 @@ public struct Planner: Sendable {
         let content = BatchEncoder.digest(
             Array((sync.source.uris.joined(separator: "\n") + prepared.target.description).utf8))
         let staging = try stagingTable(prepared, content: content)
-        let builder = MergeBuilder(
+        var builder = MergeBuilder(
             target: prepared.target, layout: prepared.layout, carried: carried, update: sync.merge.update)
+        // The files are loaded whole; the profile and the MERGE keep only the window's rows.
+        let filter = Self.windowFilter(window, prepared: prepared)
+        builder.sourceFilter = filter?.sql
         plan.strategy = .staged
         plan.strategyReason = "source.type: gcs is loaded by a BigQuery load job, then merged once"
         plan.batches = 1
         steps.append(Step(index: 0, kind: .createStaging, table: staging.description))
         steps.append(Step(index: 0, kind: .load, table: staging.description, payloadDigest: content))
-        steps.append(contentsOf: try await profiledMerge(prepared, builder: builder, staging: staging, plan: &plan))
+        steps.append(
+            contentsOf: try await profiledMerge(
+                prepared, builder: builder, staging: staging, cursor: window?.column, filter: filter, plan: &plan))
     }
 
     /// The steps after rows are in a staging table whose contents are not known at plan time: the profile, the
     /// MERGE (limited to the profiled partition range when the target prunes), and the staging table dropped.
-    func profiledMerge(_ prepared: PreparedTarget, builder: MergeBuilder, staging: TableReference, plan: inout SyncPlan)
-        async throws(SyncError) -> [Step]
-    {
+    /// `cursor`: an incremental sync's cursor column, whose largest staged value the profile finds; `filter`: the
+    /// window's condition where the staging table holds more than the window (loaded files).
+    func profiledMerge(
+        _ prepared: PreparedTarget, builder: MergeBuilder, staging: TableReference, cursor: Int? = nil,
+        filter: (sql: String, parameters: [StepParameter])? = nil, plan: inout SyncPlan
+    ) async throws(SyncError) -> [Step] {
         let pruner = Pruner(prepared: prepared)
         let range = pruner.loadedRange
         var merge = Step(
             index: 0, kind: .merge, table: staging.description,
             sql: builder.merge(.stagedTyped(staging), pruning: range))
+        merge.parameters = builder.sourceFilter == nil ? nil : filter?.parameters
         merge.estimate = try await stagedMergeEstimate(prepared, builder: builder, pruning: range)
         var profile = Step(
             index: 0, kind: .profile, table: staging.description,
-            sql: LoadedProfile.sql(staging, layout: prepared.layout, partition: pruner.column))
+            sql: LoadedProfile.sql(
+                staging, layout: prepared.layout, partition: pruner.column, cursor: cursor, filter: filter?.sql))
+        profile.parameters = filter?.parameters
         profile.estimate = modeled(
             Billing.minimum, policy: prepared.policy,
             note: "reads the staged rows' key columns, whose size is not known before they are staged: at least "

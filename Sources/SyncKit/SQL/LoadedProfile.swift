@@ -18,6 +18,9 @@ struct LoadedProfile: Sendable, Equatable {
     /// a partition value.
     var low: String?
     var high: String?
+    /// An incremental sync's largest staged cursor value (its type's canonical text from `CAST(… AS STRING)`), the
+    /// watermark its apply leaves; nil when no row has one or the sync is not incremental.
+    var cursorHigh: String?
 
     /// The placeholders the plan's MERGE carries where the loaded range goes: quoted, so they can only stand for a
     /// literal's text, and `$`, which no identifier bqsync writes can hold.
@@ -34,8 +37,12 @@ struct LoadedProfile: Sendable, Equatable {
     }
 
     /// The profile SELECT over the staging table. `partition` is the pruned partition column (a merge key of
-    /// type DATE, DATETIME or TIMESTAMP), if any; its days are taken in UTC, as BigQuery partitions.
-    static func sql(_ staging: TableReference, layout: RowLayout, partition: Int?) -> String {
+    /// type DATE, DATETIME or TIMESTAMP), if any; its days are taken in UTC, as BigQuery partitions. `cursor` is an
+    /// incremental sync's cursor column, whose largest value is the next watermark; `filter` keeps only the rows
+    /// of its window (a gcs sync's, whose files are loaded whole).
+    static func sql(
+        _ staging: TableReference, layout: RowLayout, partition: Int?, cursor: Int? = nil, filter: String? = nil
+    ) -> String {
         let r = MergeBuilder.rowAlias
         func column(_ index: Int) -> String { "\(r).\(MergeBuilder.quote(layout.columns[index].name))" }
         let nullKey = layout.keys.map { "\(column($0)) IS NULL" }.joined(separator: " OR ")
@@ -48,17 +55,26 @@ struct LoadedProfile: Sendable, Equatable {
             list.append("CAST(\(day("MIN")) AS STRING) AS partition_low")
             list.append("CAST(DATE_ADD(\(day("MAX")), INTERVAL 1 DAY) AS STRING) AS partition_high")
         }
+        if let cursor { list.append("CAST(MAX(\(column(cursor))) AS STRING) AS cursor_high") }
         return "SELECT " + list.joined(separator: ", ") + " FROM \(staging.sql) AS \(r)"
+            + (filter.map { " WHERE " + $0 } ?? "")
     }
 
     /// The profile from the SELECT's one row; nil when it is not what `sql` asks for.
-    init?(_ result: QueryResult, pruned: Bool) {
-        guard let row = result.rows.first, row.count == (pruned ? 4 : 2),
+    init?(_ result: QueryResult, pruned: Bool, cursor: Bool = false) {
+        guard let row = result.rows.first, row.count == (pruned ? 4 : 2) + (cursor ? 1 : 0),
             case .string(let rows) = row[0], let rows = Int64(rows),
             case .string(let nulls) = row[1], let nulls = Int64(nulls)
         else { return nil }
         self.rows = rows
         nullKeyRows = nulls
+        if cursor {
+            switch row[row.count - 1] {
+            case .string(let high): cursorHigh = high
+            case .null: break
+            default: return nil
+            }
+        }
         guard pruned else { return }
         switch (row[2], row[3]) {
         case (.string(let low), .string(let high)):

@@ -25,6 +25,9 @@ struct MergeBuilder: Sendable {
     let carried: [Int]
     /// What a matched row updates.
     let update: MergeSpec.Update
+    /// A condition on the source rows (alias `rowAlias`) that only rows of an incremental window pass: applied where
+    /// BigQuery reads them, in a staged query's CREATE … AS SELECT and in the MERGE from loaded files.
+    var sourceFilter: String? = nil
 
     /// `` `name` `` — names were validated; a backtick cannot occur in one.
     static func quote(_ name: String) -> String { "`" + name + "`" }
@@ -116,7 +119,8 @@ struct MergeBuilder: Sendable {
             "\(r).\(Self.quote(layout.columns[$0].name)) DESC"
         }
         return "SELECT " + list.joined(separator: ", ") + " FROM " + from
-            + "\nWHERE " + keyNames.map { "\($0) IS NOT NULL" }.joined(separator: " AND ")
+            + "\nWHERE " + (keyNames.map { "\($0) IS NOT NULL" } + (sourceFilter.map { ["(\($0))"] } ?? []))
+            .joined(separator: " AND ")
             + "\nQUALIFY ROW_NUMBER() OVER (PARTITION BY \(keyNames.joined(separator: ", ")) ORDER BY \((order.isEmpty ? keyNames : order).joined(separator: ", "))) = 1"
     }
 
@@ -129,7 +133,7 @@ struct MergeBuilder: Sendable {
         return "CREATE OR REPLACE TABLE \(staging.sql)\n"
             + "OPTIONS (expiration_timestamp = TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 1 DAY))\nAS\n"
             + "SELECT " + list.joined(separator: ", ") + " FROM (\n" + Self.withoutTrailingSemicolons(query)
-            + "\n) AS \(r)"
+            + "\n) AS \(r)" + (sourceFilter.map { "\nWHERE " + $0 } ?? "")
     }
 
     /// The columns a matched row updates: `update: all` means every carried target column but the keys.

@@ -226,7 +226,8 @@ public struct BigQuerySyncService: Sendable {
         }
         do {
             try await run.lease.release(
-                .succeeded, after: await appliedState(run.plan, plan: plan, target: run.target, summary: summary))
+                .succeeded, after: await appliedState(
+                    run.plan, plan: plan, target: run.target, summary: summary, staged: run.tally.watermark))
         } catch {
             run.observe(
                 .note(
@@ -241,15 +242,16 @@ public struct BigQuerySyncService: Sendable {
     /// trusts it for sources whose rows it hashes: a query's tables or a bucket's files can change unseen), what
     /// changed in the definition since, and an incremental sync's new watermark. When the target cannot be read
     /// now its rows are unknown, and the next plan merges again.
-    func appliedState(_ syncPlan: SyncPlan, plan: Plan, target: PreparedTarget, summary: SyncSummary) async
-        -> TargetLease.AppliedState
-    {
+    /// `staged`: the window's end the profile found, for a sync whose rows BigQuery reads.
+    func appliedState(
+        _ syncPlan: SyncPlan, plan: Plan, target: PreparedTarget, summary: SyncSummary, staged: String? = nil
+    ) async -> TargetLease.AppliedState {
         let table = try? await client.getTable(target.target)
         return TargetLease.AppliedState(
             sync: syncPlan.name, content: syncPlan.contentDigest, planId: plan.planId, rows: table?.rows,
             modifiedMs: table?.lastModifiedTime.flatMap { Int64($0) }, appliedAtMs: Int64(clock.unixTime() * 1000),
             shape: syncPlan.shape(keys: target.sync.merge.keys), billedBytes: summary.bytesBilled,
-            costUSD: summary.costUSD, watermark: syncPlan.window?.next)
+            costUSD: summary.costUSD, watermark: staged ?? syncPlan.window?.next)
     }
 
     /// Whether an earlier apply of this plan may have sent some of its jobs: the lease it replaced was this

@@ -38,6 +38,9 @@ final class JobTally {
     /// Source rows the MERGE drops for a NULL merge key, where counted (the profile step of gcs and staged query
     /// syncs).
     var nullKeyRows: Int64 = 0
+    /// An incremental gcs or query sync's largest staged cursor value, found by the profile step (nil when it did
+    /// not run, or found none): the watermark this apply leaves, where the plan could not know it.
+    var watermark: String?
 
     func add(_ outcome: JobOutcome) { outcomes.append(outcome) }
 
@@ -182,7 +185,8 @@ extension BigQuerySyncService {
                 throw SyncError.invalidPlan("staged query sync '\(run.plan.name)' has no stage_query step")
             }
             try await run.keepLease()
-            let outcome = try await runQuery(stageSQL, [], step: stage, run: run, writes: staging)
+            let outcome = try await runQuery(
+                stageSQL, stage.queryParameters, step: stage, run: run, writes: staging)
             run.finished(outcome, kind: .stageQuery, rows: outcome.affectedRows ?? 0)
         }
         try await mergeProfiled(sql, merge: merge, staging: staging, run: run, finished: finished)
@@ -230,17 +234,21 @@ extension BigQuerySyncService {
         }
         try await run.keepLease()
         var job = QueryJob(
-            sql: sql, jobId: step.jobId, location: run.target.location,
+            sql: sql, parameters: step.queryParameters, jobId: step.jobId, location: run.target.location,
             labels: ["bqsync-sync": BigQueryClient.labelValue(run.target.sync.name)], reads: [staging],
             budget: run.target.policy.name, cacheable: false)
         job.resuming = run.resuming
         let result = try await SyncError.lifting { () async throws(BigQueryError) in try await client.query(job) }
-        guard let profile = LoadedProfile(result, pruned: sql.contains("partition_low")) else {
+        guard
+            let profile = LoadedProfile(
+                result, pruned: sql.contains("partition_low"), cursor: sql.contains("cursor_high"))
+        else {
             throw SyncError.unexpected(
                 "sync '\(run.plan.name)': the profile of \(staging) answered rows bqsync cannot read: \(result.rows)")
         }
         run.finished(result.outcome, kind: .profile, rows: profile.rows)
         run.tally.nullKeyRows += profile.nullKeyRows
+        if let high = profile.cursorHigh { run.tally.watermark = try stagedWatermark(high, run: run) }
         if profile.nullKeyRows > 0, run.target.sync.merge.nullKeys == .skip {
             let keys = run.target.layout.keys.map { run.target.layout.columns[$0].name }.joined(separator: ", ")
             run.observe(
@@ -275,8 +283,17 @@ extension BigQuerySyncService {
             throw SyncError.invalidPlan("query sync '\(run.plan.name)' has no MERGE")
         }
         try await run.keepLease()
-        let outcome = try await runQuery(sql, [], step: merge, run: run)
+        let outcome = try await runQuery(sql, merge.queryParameters, step: merge, run: run)
         run.finished(outcome, kind: .merge, rows: outcome.affectedRows ?? 0)
+    }
+
+    /// The largest staged cursor value the profile found, as the cursor type's canonical text: the watermark this
+    /// apply leaves.
+    func stagedWatermark(_ text: String, run: SyncRun) throws(SyncError) -> String {
+        let column = try Planner.cursorColumn(run.target)
+        return try Planner.cursorValue(
+            text, type: run.target.layout.columns[column].type, prepared: run.target, what: "the staged rows' largest cursor"
+        ).text
     }
 
     // MARK: - shared pieces
@@ -330,7 +347,7 @@ extension BigQuerySyncService {
                 conservative: false, note: "the plan's estimate of a MERGE an earlier run finished")
         }
         let outcome = try await runQuery(
-            sql, [], step: merge, run: run, reads: [staging], reviewed: finished ? planned : nil)
+            sql, merge.queryParameters, step: merge, run: run, reads: [staging], reviewed: finished ? planned : nil)
         run.finished(outcome, kind: .merge, rows: rows ?? outcome.affectedRows ?? 0)
         try await SyncError.lifting { () async throws(BigQueryError) in try await client.deleteTable(staging) }
     }

@@ -81,7 +81,10 @@ struct PlanRenderer {
         }
         let refresh = window.fullRefresh ? "full refresh: " : (window.watermark == nil ? "first run: " : "")
         let end = window.through.map { " → \($0)" } ?? ""
-        return "window: \(refresh)\(start)\(end): \(window.rows) row\(window.rows == 1 ? "" : "s")"
+        guard let rows = window.rows else {
+            return "window: \(refresh)\(start); its rows and end are found once staged (the profile step)"
+        }
+        return "window: \(refresh)\(start)\(end): \(rows) row\(rows == 1 ? "" : "s")"
             + (window.through == nil ? "; the watermark stays \(window.watermark ?? "unset")" : "")
     }
 
