@@ -40,7 +40,7 @@ struct ShippedExamplesTests {
             Self.root + "/syncs.d", Self.root + "/policies/", Self.root + "/policies/../policies/default.yaml",
         ])
         #expect(configuration.diagnostics.map(\.description) == [])
-        #expect(configuration.syncs.count == 3)
+        #expect(configuration.syncs.count == 4)
     }
 
     static let examples = files(in: "syncs.d") + files(in: "policies")

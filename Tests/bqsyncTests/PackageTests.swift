@@ -40,8 +40,26 @@ import Testing
             try FileManager.default.copyItem(
                 atPath: E2E.repoRoot + "/" + directory, toPath: ws.path("examples/" + directory))
         }
+        // The PostgreSQL example reads syncs.d/data/postgres/people.sql, loaded into a database of its own on the
+        // suite's server (scripts/test starts it): the packaged binary links libpq and reads through it.
+        let server = try #require(
+            ProcessInfo.processInfo.environment["BQSYNC_POSTGRES_URL"],
+            "BQSYNC_POSTGRES_URL is not set: run the suite through scripts/test, which starts PostgreSQL")
+        let database = "package_\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
+        let created = try Shell.run(
+            ["/usr/bin/psql", server, "-q", "-v", "ON_ERROR_STOP=1", "-c", "CREATE DATABASE \(database)"], timeout: 60)
+        try #require(created.status == 0, "\(created.output)")
+        let url = String(server[..<(server.lastIndex(of: "/") ?? server.endIndex)]) + "/" + database
+        let loaded = try Shell.run(
+            [
+                "/usr/bin/psql", url, "-q", "-v", "ON_ERROR_STOP=1", "-f",
+                E2E.repoRoot + "/syncs.d/data/postgres/people.sql",
+            ],
+            timeout: 60)
+        try #require(loaded.status == 0, "\(loaded.output)")
         let environment = [
             "PATH": "/usr/bin:/bin", "HOME": ws.root, "BIGQUERY_EMULATOR_HOST": ws.host, "NO_COLOR": "1",
+            "DATABASE_URL": url,
         ]
         func bqsync(_ arguments: [String]) throws -> Shell.Result {
             try Shell.run(
@@ -54,6 +72,7 @@ import Testing
         #expect(validated.status == 0, "\(validated.output)")
         let planned = try bqsync(["plan"])
         #expect(planned.status == 0 && planned.output.contains("fits every policy"), "\(planned.output)")
+        #expect(planned.output.contains("window: first run: every row"), "\(planned.output)")
         let libraries = try Shell.run(["/usr/bin/ldd", root + "/bin/bqsync"], timeout: 60)
         #expect(!libraries.output.contains("libswift"), "no Swift runtime library is needed: \(libraries.output)")
     }

@@ -25,6 +25,10 @@ struct SchemaTests {
         // Another file: the policy a sync names, its protected tables, a second sync with the same name.
         "syncs/policy-missing.yaml", "syncs/protected-no-project.yaml", "syncs/protected-strict.yaml",
         "syncs/protected-target.yaml", "syncs/sync-name-duplicate.yaml",
+        // The incremental cursor against target.schema: its column, its type, and what its type lets lag and
+        // initial be.
+        "syncs/incremental-cursor-not-in-schema.yaml", "syncs/incremental-cursor-wrong-type.yaml",
+        "syncs/incremental-initial-invalid.yaml", "syncs/incremental-lag-on-integer.yaml",
         // A query's statements: strings, comments and ';' need a lexer, not a regular expression.
         "syncs/query-two-statements.yaml", "syncs/query-unterminated-string.yaml",
         // Rules of the YAML text, not of its data: bqsync refuses merge keys ('<<'); a YAML parser applies

@@ -79,7 +79,7 @@ private struct Builder {
 
     mutating func sourceSchema() -> JSONValue {
         let kinds = SourceSpec.Kind.allCases
-        let allKeys = ["type"] + kinds.flatMap { SyncDecoder.sourceKeys[$0] ?? [] }
+        let allKeys = ["type"] + SyncDecoder.commonSourceKeys + kinds.flatMap { SyncDecoder.sourceKeys[$0] ?? [] }
         var keys: [String] = []
         for key in allKeys where !keys.contains(key) { keys.append(key) }
         guard case .object(var members) = block("source", keys, required: ["type"], { $0.sourceProperty($1) }) else {
@@ -87,12 +87,20 @@ private struct Builder {
         }
         // Each type allows its own keys and requires its own.
         let branches: [JSONValue] = kinds.map { kind in
-            let own = ["type"] + (SyncDecoder.sourceKeys[kind] ?? [])
+            let own = ["type"] + SyncDecoder.commonSourceKeys + (SyncDecoder.sourceKeys[kind] ?? [])
             var then: [Member] = [
                 Member("properties", .object(own.map { Member($0, .bool(true)) })),
                 Member("additionalProperties", false),
                 Member("required", .array((SyncDecoder.requiredSourceKeys[kind] ?? []).map { .string($0) })),
             ]
+            if kind == .postgres {
+                // A table or one SELECT, not both; a URI in url_env or written without a password, not both.
+                then.append(
+                    Member(
+                        "oneOf",
+                        .array([.object([Member("required", ["table"])]), .object([Member("required", ["query"])])])))
+                then.append(Member("not", .object([Member("required", ["url", "url_env"])])))
+            }
             if kind == .gcs {
                 // A load job's delimiter is one byte, and delimiter and skip_leading_rows need format CSV.
                 then[0] = Member(
@@ -130,7 +138,7 @@ private struct Builder {
         members.insert(
             Member(
                 "description",
-                "Where rows come from: its type decides the other keys (ndjson and csv: path; query: query; gcs: uris)."
+                "Where rows come from: its type decides the other keys (ndjson and csv: path; query: query; gcs: uris; postgres: table or query)."
             ),
             at: 0)
         return .object(members)
@@ -142,7 +150,7 @@ private struct Builder {
         case "source.type":
             return with(
                 choice(SourceSpec.Kind.allCases.map(\.rawValue)),
-                "The kind of source (case-insensitive): ndjson or csv files read locally, a query run inside BigQuery, or gcs files loaded by a load job."
+                "The kind of source (case-insensitive): ndjson or csv files read locally, a query run inside BigQuery, gcs files loaded by a load job, or a PostgreSQL table or query read through libpq."
             )
         case "source.path":
             return with(
@@ -151,7 +159,27 @@ private struct Builder {
         case "source.query":
             return with(
                 Self.stringPattern(Patterns.query),
-                "query: one SELECT (or WITH … SELECT); it becomes the MERGE's USING (…). A final ';' is allowed, no other."
+                "query: one SELECT (or WITH … SELECT); it becomes the MERGE's USING (…). postgres: the SELECT run in the database instead of a table. A final ';' is allowed, no other."
+            )
+        case "source.table":
+            return with(
+                Self.stringPattern(Patterns.postgresTable),
+                "postgres: the table, as table or schema.table (a part in double quotes keeps its case).")
+        case "source.url_env":
+            return with(
+                Self.stringPattern(Patterns.environmentName),
+                "postgres: the environment variable holding a libpq connection URI (the password belongs there, in PGPASSWORD or in ~/.pgpass). Without it and url, libpq's PG* variables decide."
+            )
+        case "source.url":
+            return with(
+                Self.stringPattern(Patterns.passwordlessURI),
+                "postgres: a libpq connection URI without a password (credentials never live in YAML).")
+        case "source.incremental":
+            return with(
+                block(
+                    "source.incremental", SyncDecoder.incrementalKeys, required: ["cursor"],
+                    { $0.incrementalProperty($1) }),
+                "Read only the rows whose cursor column is past the sync's watermark (the largest cursor value a successful apply merged)."
             )
         case "source.uris":
             return with(
@@ -184,6 +212,27 @@ private struct Builder {
                 .object([Member("type", "boolean")]),
                 "ndjson, csv, gcs: ignore a source field that is not a target column, instead of treating it as an error.",
                 default: .bool(defaults.ignoreUnknownFields))
+        default: return nil
+        }
+    }
+
+    mutating func incrementalProperty(_ path: String) -> JSONValue? {
+        switch path {
+        case "source.incremental.cursor":
+            return with(
+                Self.stringPattern(Patterns.column),
+                "The cursor column: a target column of type "
+                    + IncrementalSpec.cursorTypes.map(\.rawValue).joined(separator: ", ")
+                    + " that grows as rows change.")
+        case "source.incremental.lag":
+            return with(
+                Self.stringPattern(Patterns.durationOrZero),
+                "How far before the watermark each run reads again, for late commits (TIMESTAMP, DATETIME and DATE cursors).",
+                default: "0s")
+        case "source.incremental.initial":
+            return with(
+                text(allowEmpty: false),
+                "The lower bound of the first run (and of a full refresh), of the cursor's type.")
         default: return nil
         }
     }
@@ -587,6 +636,15 @@ enum Patterns {
 
     /// Sync and policy names (`SyncDecoder.nameProblem`): 1–64 ASCII letters, digits, `_`, `-`, a letter or digit first.
     static let name = "^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+    /// `table` or `schema.table`, each part plain or double-quoted.
+    static let postgresTable =
+        #"^(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+")(?:\.(?:[A-Za-z_][A-Za-z0-9_$]*|"(?:[^"]|"")+"))?$"#
+    static let environmentName = "^[A-Za-z_][A-Za-z0-9_]*$"
+    /// A postgresql:// URI whose user part holds no password and which has no password= parameter.
+    static let passwordlessURI =
+        #"^postgres(?:ql)?://(?![^/?@]*:[^/?@]*@)(?!.*[?&][pP][aA][sS][sS][wW][oO][rR][dD]=).*$"#
+    /// A duration of number+unit pairs, zero allowed (a lag).
+    static let durationOrZero = "^ *(?:(?:[0-9]+\\.?[0-9]*|\\.[0-9]+) *(?:ms|s|m|h) *)+$"
     /// A local path: no control characters or line breaks.
     static let path = "^[^\\u0000-\\u001F\\u007F]+$"
     /// A query's first word is SELECT or WITH (after whitespace, comments or parentheses).

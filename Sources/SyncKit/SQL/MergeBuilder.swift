@@ -119,7 +119,8 @@ struct MergeBuilder: Sendable {
             "\(r).\(Self.quote(layout.columns[$0].name)) DESC"
         }
         return "SELECT " + list.joined(separator: ", ") + " FROM " + from
-            + "\nWHERE " + (keyNames.map { "\($0) IS NOT NULL" } + (sourceFilter.map { ["(\($0))"] } ?? []))
+            + "\nWHERE "
+            + (keyNames.map { "\($0) IS NOT NULL" } + (sourceFilter.map { ["(\($0))"] } ?? []))
             .joined(separator: " AND ")
             + "\nQUALIFY ROW_NUMBER() OVER (PARTITION BY \(keyNames.joined(separator: ", ")) ORDER BY \((order.isEmpty ? keyNames : order).joined(separator: ", "))) = 1"
     }

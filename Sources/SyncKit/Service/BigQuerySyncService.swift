@@ -226,7 +226,8 @@ public struct BigQuerySyncService: Sendable {
         }
         do {
             try await run.lease.release(
-                .succeeded, after: await appliedState(
+                .succeeded,
+                after: await appliedState(
                     run.plan, plan: plan, target: run.target, summary: summary, staged: run.tally.watermark))
         } catch {
             run.observe(

@@ -292,7 +292,8 @@ extension BigQuerySyncService {
     func stagedWatermark(_ text: String, run: SyncRun) throws(SyncError) -> String {
         let column = try Planner.cursorColumn(run.target)
         return try Planner.cursorValue(
-            text, type: run.target.layout.columns[column].type, prepared: run.target, what: "the staged rows' largest cursor"
+            text, type: run.target.layout.columns[column].type, prepared: run.target,
+            what: "the staged rows' largest cursor"
         ).text
     }
 
