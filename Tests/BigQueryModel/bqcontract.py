@@ -66,6 +66,14 @@ Loads of self-describing files (jobs)
     cannot read Parquet or Avro at all; the model stands in for Cloud Storage with files a test registers
     (their URI, schema and rows) and puts their rows in the destination as BigQuery would.
 
+Streaming inserts (tabledata.insertAll)
+  - A row sent with an insertId that was already inserted into the same table is dropped: "BigQuery uses the
+    insertId property to de-duplicate your data on a best effort basis" for at least one minute ("Streaming data
+    into BigQuery", "Best effort de-duplication"), which is what makes a retried insertAll whose first answer was
+    lost insert its rows once. The emulator keeps both copies. The model dedups for the life of the proxy (a test
+    is shorter than BigQuery's window); bqsync's readers still tolerate a duplicate, as de-duplication is best
+    effort.
+
 DML (jobs)
   - A mutating DML statement (UPDATE, DELETE, or a MERGE with a WHEN MATCHED or NOT MATCHED BY SOURCE clause)
     that runs while another mutating one on the same table is running conflicts: BigQuery retries it, then the
@@ -551,3 +559,35 @@ class TableSizes:
         """On-demand billing: each table rounded up to a whole MB and at least 10 MB; the query at least 10 MB."""
         per_table = sum(max(-(-size // cls.MB) * cls.MB, cls.MINIMUM) for size in sizes)
         return max(per_table, cls.MINIMUM)
+
+
+class InsertIds:
+    """tabledata.insertAll's best-effort de-duplication by insertId (the module docstring, "Streaming inserts")."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.seen = {}  # table path -> set of insertIds inserted
+
+    def fresh(self, path, body):
+        """The request body without the rows whose insertId the table has seen, and the kept rows' ids; None when
+        every row was seen; the body as it is when it is not an insertAll body."""
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            return body, []
+        rows = request.get("rows")
+        if not isinstance(rows, list):
+            return body, []
+        with self.lock:
+            seen = self.seen.get(path, set())
+            kept = [row for row in rows if not (isinstance(row, dict) and row.get("insertId") in seen)]
+        if len(kept) == len(rows):
+            return body, [row.get("insertId") for row in rows if isinstance(row, dict) and row.get("insertId")]
+        if not kept:
+            return None, []  # every row was inserted already: BigQuery answers as for an insert
+        request["rows"] = kept
+        return json.dumps(request).encode(), [row.get("insertId") for row in kept if row.get("insertId")]
+
+    def remember(self, path, ids):
+        with self.lock:
+            self.seen.setdefault(path, set()).update(ids)

@@ -76,8 +76,8 @@ import argparse, hashlib, http.client, io, json, os, random, re, socket, sys, th
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote, urlsplit
 
-from bqcontract import (SELF_DESCRIBING, DMLModel, LocationModel, SelfDescribingFiles, TableModel, TableSizes, check_request_limits,
-                        error_body, missing_table, over_cap)
+from bqcontract import (SELF_DESCRIBING, DMLModel, InsertIds, LocationModel, SelfDescribingFiles, TableModel, TableSizes,
+                        check_request_limits, error_body, missing_table, over_cap)
 
 BEFORE = {"429", "500", "503", "403", "reset", "timeout", "jobfail", "invalid", "conflict"}
 AFTER = {"500-after", "503-after", "reset-after", "timeout-after", "late"}
@@ -145,6 +145,7 @@ class Proxy:
         self.locations = LocationModel(self.get)
         self.tables = TableModel(self.locations, self.sizes)
         self.dml = DMLModel()
+        self.insert_ids = InsertIds()
 
     def configure(self, seed, rate, kinds):
         self.rng = random.Random(seed)
@@ -509,11 +510,19 @@ class Handler(BaseHTTPRequestHandler):
             mutated = DMLModel.mutated_table(self.query_text(body), project.group(1) if project else None)
             if mutated is not None and not proxy.dml.begin(job_id, mutated):
                 return self.job_failure(entry, job_id, body, "invalidQuery", DMLModel.conflict_message(mutated))
+        inserted = []
+        if method == "POST" and path.split("?")[0].endswith("/insertAll"):
+            body, inserted = proxy.insert_ids.fresh(path.split("?")[0], body)
+            if body is None:
+                self.finish_entry(entry, 200)
+                return self.answer_json(200, {"kind": "bigquery#tableDataInsertAllResponse"})
         try:
             status, data, headers = self.proxied(method, path, body, job_id if job_insert else None, is_upload)
         finally:
             if mutated is not None:
                 proxy.dml.end(job_id, mutated)
+        if inserted and 200 <= status < 300:
+            proxy.insert_ids.remember(path.split("?")[0], inserted)
         if dry and sizes is not None and 200 <= status < 300:
             data = self.sized_dry_run(data, sizes)
         if held is not None:

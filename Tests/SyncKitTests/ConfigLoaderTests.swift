@@ -377,7 +377,7 @@ struct CaseInsensitiveWordTests {
         let configuration = ConfigLoader(directory: workspace.root).load()
         #expect(
             configuration.diagnostics.map(\.message) == [
-                "'source.type' must be one of ndjson, csv, query, gcs (got 'NDJSN') (did you mean 'ndjson'?)"
+                "'source.type' must be one of ndjson, csv, query, gcs, postgres (got 'NDJSN') (did you mean 'ndjson'?)"
             ])
     }
 }

@@ -28,7 +28,7 @@ struct ShippedExamplesTests {
         #expect(Self.files(in: "policies").count >= 1)
         let configuration = ConfigLoader(directory: Self.root).load()
         #expect(configuration.diagnostics.map(\.description) == [])
-        #expect(configuration.syncs.map(\.name).sorted() == ["archive", "contacts", "identity"])
+        #expect(configuration.syncs.map(\.name).sorted() == ["archive", "contacts", "identity", "people"])
         #expect(configuration.policies["default"]?.file != nil)
         #expect(configuration.fileCount == Self.files(in: "syncs.d").count + Self.files(in: "policies").count)
     }

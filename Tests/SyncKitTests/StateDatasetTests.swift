@@ -40,8 +40,7 @@ import Testing
         }
         #expect(
             sent == [
-                "GET /datasets/bqsync/tables/\(lease.table.tableId)", "POST /datasets/bqsync/tables", "POST /datasets",
-                "POST /datasets/bqsync/tables",
+                "GET /datasets/bqsync/tables/\(lease.table.tableId)", "POST /datasets", "POST /datasets/bqsync/tables",
             ], "\(sent)")
         let created = try #require(fake.transport.requests.first { $0.url.hasSuffix("/datasets") }?.json)
         #expect(created["location"] as? String == "europe-west1")

@@ -168,7 +168,10 @@ struct RunLog: Sendable {
             return []
         }
         let index = Dictionary(schema.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { first, _ in first })
-        return rows.compactMap { cells in
+        // A retried insertAll whose first answer was lost can leave a record twice: BigQuery drops the copy by its
+        // insertId on a best-effort basis only (docs/bigquery.md, "Streaming inserts and `tabledata.list`").
+        var seen: Set<String> = []
+        return rows.compactMap { (cells) -> RunRecord? in
             func text(_ name: String) -> String? { index[name].flatMap { $0 < cells.count ? cells[$0].text : nil } }
             func int(_ name: String) -> Int64? { text(name).flatMap { Int64($0) } }
             func double(_ name: String) -> Double? { text(name).flatMap { Double($0) } }
@@ -184,7 +187,7 @@ struct RunLog: Sendable {
                 costEstimatedUSD: double("cost_estimated_usd"), bytesProcessed: int("bytes_processed") ?? 0,
                 bytesBilled: int("bytes_billed") ?? 0, costUSD: double("cost_usd") ?? 0, jobs: Int(int("jobs") ?? 0),
                 message: text("message"))
-        }
+        }.filter { seen.insert("\($0.runId) \($0.status.rawValue)").inserted }
     }
 
     /// A TIMESTAMP cell of `tabledata.list` as canonical text. BigQuery sends seconds since the epoch as a
