@@ -49,8 +49,11 @@ import Testing
 
     static let allPoints: [Point] = [
         // Reads.
+        // The one read of the source: the staleness check, which keeps the batches it proves unchanged for the
+        // apply (docs/architecture.md, "One pass"), before the lease is taken.
         Point(
-            name: "reading the source (staleness check)", trigger: { _, _ in .sourceRead(pass: 1) }, holdsLease: false),
+            name: "reading the source (staleness check, batches kept)", trigger: { _, _ in .sourceRead(pass: 1) },
+            holdsLease: false, inSuite: true),
         Point(
             name: "tables.get of the target",
             trigger: { _, ws in
@@ -76,9 +79,6 @@ import Testing
                 .request(
                     method: "POST", path: "/datasets/bqsync/tables" + endOfPath, body: "lease_", nth: 1, forward: true)
             }, holdsLease: true, inSuite: true),
-        Point(
-            name: "reading the source (rows, lease held)", trigger: { _, _ in .sourceRead(pass: 2) }, holdsLease: true,
-            inSuite: true),
         // MERGEs.
         Point(
             name: "first MERGE (never arrived)",
@@ -280,7 +280,7 @@ final class SourceFIFO: @unchecked Sendable {
     /// until a writer comes, so each pass opens the writing end once a reader waits (a non-blocking open succeeds),
     /// and after a full pass waits until bqsync has closed that reading (seen in /proc) so the next pass never runs
     /// into it. The writing end of the half pass stays open until `restore`.
-    func feed(pid: pid_t, fullPasses: Int, timeout: Double) -> Bool {
+    func feed(pid: pid_t, fullPasses: Int, timeout: Double, halfOfTheNext: Bool = true) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         func waitFor(open wanted: Bool) -> Bool {
             while readers(pid) != wanted {
@@ -290,6 +290,7 @@ final class SourceFIFO: @unchecked Sendable {
             return true
         }
         for pass in 0...fullPasses {
+            if pass == fullPasses, !halfOfTheNext { return true }
             var fd: Int32 = -1
             while fd < 0 {
                 fd = open(path, O_WRONLY | O_NONBLOCK)
@@ -331,6 +332,15 @@ final class SourceFIFO: @unchecked Sendable {
     }
 
     private var held: Int32 = -1
+
+    /// Feeds one whole reading of the file to process `pid`, waits until it closes it, then puts `replacement` in
+    /// its place as a regular file: a second reading, if any, sees other rows. False if it did not read in time.
+    func feedOnce(pid: pid_t, timeout: Double, then replacement: Data) -> Bool {
+        let fed = feed(pid: pid, fullPasses: 1, timeout: timeout, halfOfTheNext: false)
+        unlink(path)
+        _ = FileManager.default.createFile(atPath: path, contents: replacement)
+        return fed
+    }
 
     /// Closes the writing end and puts the regular file back, byte for byte.
     func restore() {

@@ -115,13 +115,16 @@ extension Planner {
             target: prepared.target, layout: prepared.layout, carried: rows.carried, update: prepared.sync.merge.update)
         let pruner = Pruner(prepared: prepared)
         let network = self.network
+        let spool = self.spool
         var batches = LocalBatches(rows)
         let inline = { (batch: [PackedRow], parameter: [UInt8]) async throws(SyncError) -> Void in
             batches.rows += Int64(batch.count)
             let sql = builder.merge(.parameter("rows"), pruning: pruner.predicate(batch))
+            let digest = BatchEncoder.digest(parameter)
+            try spool?.put(parameter, digest: digest)
             var step = Step(
-                index: 0, kind: .merge, sql: sql, payloadDigest: BatchEncoder.digest(parameter),
-                payloadBytes: Int64(parameter.count), rows: Int64(batch.count))
+                index: 0, kind: .merge, sql: sql, payloadDigest: digest, payloadBytes: Int64(parameter.count),
+                rows: Int64(batch.count))
             if prepared.table != nil {
                 await network.acquire()
                 dryRuns.addTask { [index = batches.inline.count] in
@@ -142,6 +145,7 @@ extension Planner {
         }
         let staged = { (file: StagedFile) async throws(SyncError) -> Void in
             if strategy == .staged { batches.rows += Int64(file.rows) }
+            if let contents = file.contents { try spool?.put(contents, digest: file.digest) }
             batches.loads.append(
                 Step(
                     index: 0, kind: .load, payloadDigest: file.digest, payloadBytes: Int64(file.bytes),
@@ -154,7 +158,7 @@ extension Planner {
         try await withoutActuallyEscaping(inline) { (inline) async throws(SyncError) in
             try await rows.batches(
                 size: prepared.sync.batch.size, maxBytes: Self.maxInlineBytes, fileBytes: Self.stagedFileBytes,
-                keepFiles: false, encoder: BatchEncoder(layout: prepared.layout, carried: rows.carried),
+                keepFiles: spool != nil, encoder: BatchEncoder(layout: prepared.layout, carried: rows.carried),
                 inline: strategy == .staged ? nil : inline, tooLarge: tooLarge,
                 staged: strategy == .inline ? nil : staged, each: { row in pruner.extend(&batches.range, with: row) })
         }

@@ -30,6 +30,9 @@ public struct Planner: Sendable {
     let preview: Bool
     /// Read incremental syncs whole, setting their watermarks aside (`--full-refresh`).
     let fullRefresh: Bool
+    /// Where the batches and staging files are kept for an apply in this process (`apply SYNC…`), so it reads no
+    /// source again; nil for a plan that is only shown or saved.
+    let spool: PayloadSpool?
     /// A local source's bad rows reported at most, before the reading stops.
     let maxRowErrors: Int
     let previewQueries = PreviewQueries()
@@ -42,9 +45,11 @@ public struct Planner: Sendable {
     public init(
         client: BigQueryClient, configuration: Configuration, defaultProject: String?, stateDataset: String = "bqsync",
         requests: Int = Planner.defaultRequests, pipelines: Int = Planner.defaultPipelines, force: Bool = false,
-        preview: Bool = false, fullRefresh: Bool = false, maxRowErrors: Int = Planner.defaultMaxRowErrors
+        preview: Bool = false, fullRefresh: Bool = false, maxRowErrors: Int = Planner.defaultMaxRowErrors,
+        spool: PayloadSpool? = nil
     ) {
         self.fullRefresh = fullRefresh
+        self.spool = spool
         self.maxRowErrors = max(1, maxRowErrors)
         self.force = force
         self.preview = preview

@@ -95,11 +95,13 @@ public struct BigQuerySyncService: Sendable {
 
     /// Applies a plan. Refuses a stale one (nothing sent); otherwise runs each sync's steps. `force` runs the
     /// steps of a plan applied already again, under new job ids (BigQuery would answer the old ones with the
-    /// jobs that ran).
+    /// jobs that ran). `spool`: the payloads the planner kept in this process (`apply SYNC…`), sent as they are;
+    /// given empty, the freshness check fills it as it reads each source once (`apply PLANFILE`).
     public func apply(
-        _ plan: Plan, force: Bool = false, observe: @escaping @Sendable (ApplyEvent) -> Void = { _ in }
+        _ plan: Plan, force: Bool = false, spool: PayloadSpool? = nil,
+        observe: @escaping @Sendable (ApplyEvent) -> Void = { _ in }
     ) async throws(SyncError) -> [SyncSummary] {
-        let prepared = try await checkFresh(plan)
+        let prepared = try await checkFresh(plan, spool: spool)
         var summaries: [SyncSummary] = []
         let rerun = force ? "_f\(Int64(clock.unixTime() * 1000))" : nil
         for (syncPlan, target) in zip(plan.syncs, prepared) {
@@ -116,7 +118,8 @@ public struct BigQuerySyncService: Sendable {
             let result = await JobLog.$sync.withValue(syncPlan.name) { () async -> Result<SyncSummary, SyncError> in
                 do throws(SyncError) {
                     return .success(
-                        try await applySync(run, target: target, plan: plan, force: force, observe: observe))
+                        try await applySync(
+                            run, target: target, plan: plan, force: force, spool: spool, observe: observe))
                 } catch {
                     return .failure(error)
                 }
@@ -128,7 +131,7 @@ public struct BigQuerySyncService: Sendable {
 
     /// One sync: take the lease (or find the plan applied already), run the steps, record the run, release.
     func applySync(
-        _ syncPlan: SyncPlan, target: PreparedTarget, plan: Plan, force: Bool,
+        _ syncPlan: SyncPlan, target: PreparedTarget, plan: Plan, force: Bool, spool: PayloadSpool? = nil,
         observe: @escaping @Sendable (ApplyEvent) -> Void
     ) async throws(SyncError) -> SyncSummary {
         let started = clock.unixTime()
@@ -142,7 +145,8 @@ public struct BigQuerySyncService: Sendable {
             return .alreadyApplied(syncPlan)
         }
         observe(.syncStarted(sync: syncPlan.name, batches: syncPlan.batches, rows: syncPlan.rows))
-        let run = SyncRun(plan: syncPlan, target: target, lease: keeper, resuming: resuming, observe: observe)
+        let run = SyncRun(
+            plan: syncPlan, target: target, lease: keeper, resuming: resuming, observe: observe, spool: spool)
         do {
             try await runSteps(run)
         } catch {

@@ -6,7 +6,13 @@ import Foundation
 extension BigQuerySyncService {
     /// The prepared targets of a plan that is still fresh; a stale one (or one over its budget) is refused with
     /// every reason at once, before anything is sent.
-    func checkFresh(_ plan: Plan) async throws(SyncError) -> [PreparedTarget] {
+    ///
+    /// A source bqsync reads itself is read once: with a spool that already holds its payloads (the planner's,
+    /// moments ago in this process) it is not read at all, and those reviewed bytes are what the apply sends; with
+    /// a spool that does not, it is read, batched as planned and compared payload by payload, and the payloads are
+    /// kept for the apply; without a spool its files are hashed (and a database source read) here and read again
+    /// by the apply.
+    func checkFresh(_ plan: Plan, spool: PayloadSpool? = nil) async throws(SyncError) -> [PreparedTarget] {
         var stale = stalePolicies(plan)
         var prepared: [PreparedTarget] = []
         for syncPlan in plan.syncs {
@@ -22,8 +28,14 @@ extension BigQuerySyncService {
                 sync, policy: policy, client: client, defaultProject: defaultProject,
                 others: Array(configuration.policies.values))
             stale += staleTarget(target, planned: syncPlan.targetState)
-            stale += try staleSource(sync.source, planned: syncPlan.source)
-            stale += try staleDatabase(syncPlan, target: target)
+            if Self.spooled(syncPlan, in: spool) {
+                // Sent as reviewed moments ago.
+            } else if let spool, syncPlan.source.kind.readsRows, syncPlan.unchanged == nil, stale.isEmpty {
+                stale += try await spoolSource(syncPlan, target: target, spool: spool)
+            } else {
+                stale += try staleSource(sync.source, planned: syncPlan.source)
+                stale += try staleDatabase(syncPlan, target: target)
+            }
             stale += try await staleWatermark(syncPlan, target: target, stateDataset: plan.stateDataset)
             prepared.append(target)
         }

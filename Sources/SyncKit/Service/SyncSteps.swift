@@ -10,6 +10,9 @@ struct SyncRun {
     /// Whether an earlier apply of this plan may have sent some of the jobs (see `BigQuerySyncService.resumes`).
     let resuming: Bool
     let observe: @Sendable (ApplyEvent) -> Void
+    /// The payloads of this process's plan or freshness check, when they were kept: sent instead of reading the
+    /// source again.
+    var spool: PayloadSpool? = nil
     let tally = JobTally()
 
     var merges: [Step] { plan.steps.filter { $0.kind == .merge } }
@@ -79,6 +82,9 @@ extension BigQuerySyncService {
     /// Local rows, inline: each batch re-derived from the source, checked against the plan's digest of its
     /// parameter, then merged under its step's job id.
     func applyInlineBatches(_ run: SyncRun) async throws(SyncError) {
+        if let spool = run.spool, Self.spooled(run.plan, in: spool) {
+            return try await applySpooledBatches(run, spool: spool)
+        }
         let (rows, encoder) = try localRows(run)
         let merges = run.merges
         var next = 0
@@ -109,7 +115,14 @@ extension BigQuerySyncService {
     func applyStagedFiles(_ run: SyncRun) async throws(SyncError) {
         let (merge, sql, staging) = try stagedMerge(run)
         let finished = try await mergeFinished(merge, run: run)
-        if !finished {
+        if !finished, let spool = run.spool, Self.spooled(run.plan, in: spool) {
+            let schema = MergeBuilder(
+                target: run.target.target, layout: run.target.layout, carried: Self.plannedCarried(run),
+                update: run.target.sync.merge.update
+            ).stagingSchema
+            let since = try await prepareStaging(staging, schema: schema, target: run.target)
+            try await loadSpooledFiles(run, spool: spool, into: staging, schema: schema, since: since)
+        } else if !finished {
             let (rows, encoder) = try localRows(run)
             let schema = MergeBuilder(
                 target: run.target.target, layout: run.target.layout, carried: encoder.carried,
@@ -300,10 +313,14 @@ extension BigQuerySyncService {
     // MARK: - shared pieces
 
     /// The source read again, its carried columns checked against the plan's.
+    /// The layout's columns the plan says the source carries.
+    static func plannedCarried(_ run: SyncRun) -> [Int] {
+        run.plan.columns.filter(\.carried).compactMap { run.target.layout.index[$0.name.lowercased()] }.sorted()
+    }
+
     func localRows(_ run: SyncRun) throws(SyncError) -> (LocalRows, BatchEncoder) {
         let rows = try LocalRows(run.target, window: try Planner.plannedWindow(run.plan.window, prepared: run.target))
-        let carried = run.plan.columns.filter(\.carried).compactMap { run.target.layout.index[$0.name.lowercased()] }
-            .sorted()
+        let carried = Self.plannedCarried(run)
         guard rows.carried == carried else { throw Self.staleDuringApply("the columns the source carries changed") }
         if let planned = run.plan.source.database, rows.database?.sha256 != planned.sha256 {
             throw Self.staleDuringApply("the rows of the PostgreSQL source changed since the plan")
@@ -431,6 +448,16 @@ extension BigQuerySyncService {
         let path = NSTemporaryDirectory() + "bqsync-stage-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).ndjson"
         try FileIO.writeNew(path, file)
         defer { unlink(path) }
+        return try await upload(
+            path: path, into: staging, schema: schema, truncate: truncate, step: step, adoptableFrom: adoptableFrom,
+            run: run)
+    }
+
+    /// A load job of the NDJSON file at `path` into the staging table.
+    func upload(
+        path: String, into staging: TableReference, schema: [FieldSchema], truncate: Bool, step: Step,
+        adoptableFrom: Int64?, run: SyncRun
+    ) async throws(SyncError) -> JobOutcome {
         var job = LoadJob(
             destination: staging, source: .upload(path: path), format: "NEWLINE_DELIMITED_JSON", schema: schema,
             writeDisposition: truncate ? "WRITE_TRUNCATE" : "WRITE_APPEND", createDisposition: "CREATE_NEVER",

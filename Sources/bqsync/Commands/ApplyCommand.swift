@@ -44,14 +44,18 @@ struct ApplyCommand: AsyncParsableCommand {
         let leaseSeconds = try await context.run { () throws(SyncError) in
             try LeaseSettings.seconds(environment: ProcessInfo.processInfo.environment)
         }
-        let (plan, plannedHere) = try await approvedPlan(context)
+        // The batches and staging files of this apply, kept while it runs so that each source is read once: by the
+        // plan made here, or by the freshness check of a plan file.
+        let spool = try await context.run { () throws(SyncError) in try PayloadSpool() }
+        let (plan, plannedHere) = try await approvedPlan(context, spool: spool)
         let service = BigQuerySyncService(
             client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject,
             leaseSeconds: leaseSeconds)
         let progress = Progress(plan: plan, tty: Terminal.stderrIsTTY)
         let (outcome, interrupted) = try await Interruption.run { () async -> Result<[SyncSummary], SyncError> in
             do throws(SyncError) {
-                return .success(try await service.apply(plan, force: force) { event in progress.handle(event) })
+                return .success(
+                    try await service.apply(plan, force: force, spool: spool) { event in progress.handle(event) })
             } catch {
                 return .failure(error)
             }
@@ -80,7 +84,7 @@ struct ApplyCommand: AsyncParsableCommand {
     /// The plan to apply, and whether it was planned here: a reviewed plan file is the approval itself (no
     /// prompt); syncs named (or none) are planned, shown, checked against the budgets and approved with `yes` on
     /// a TTY or `--auto-approve`.
-    func approvedPlan(_ context: CommandContext) async throws -> (Plan, Bool) {
+    func approvedPlan(_ context: CommandContext, spool: PayloadSpool) async throws -> (Plan, Bool) {
         if targets.count == 1, FileManager.default.fileExists(atPath: targets[0]),
             !context.configuration.syncs.contains(where: { $0.name == targets[0] })
         {
@@ -93,7 +97,7 @@ struct ApplyCommand: AsyncParsableCommand {
         }
         let planner = Planner(
             client: context.client, configuration: context.configuration, defaultProject: global.resolvedProject,
-            force: force, fullRefresh: fullRefresh, maxRowErrors: maxRowErrors)
+            force: force, fullRefresh: fullRefresh, maxRowErrors: maxRowErrors, spool: spool)
         let plan = try await context.run { () async throws(SyncError) in try await planner.plan(targets) }
         Output.err(PlanRenderer(terminal: Terminal(option: global.color, fileDescriptor: STDERR_FILENO)).text(plan))
         if !plan.fits {
