@@ -1,13 +1,14 @@
-"""Side by side: one MERGE per record, batched MERGE (both through google-cloud-bigquery) and bqsync inline /
+"""Side by side: one MERGE per record, batched MERGE (both through google-cloud-bigquery), the same batched MERGE
+through a lean client on Python's standard library only (http.client/urllib and json) and bqsync inline /
 staged, on the same data against one local emulator. Run by scripts/bench-compare, which sets up the venv,
 the release build and the emulator.
 
-    compare.py run --bin BQSYNC --work DIR --sizes 10000 100000 --sample 1000 --json OUT
-    compare.py variant {per-record|batched} --table T --data FILE --limit K --report FILE   (a child process)
+    compare.py run --bin BQSYNC --work DIR --sizes 10000 100000 --sample 1000 --table-rows 100000 --json OUT
+    compare.py variant {per-record|batched|lean} --table T --data FILE --limit K --report FILE   (a child process)
     compare.py param-cost --work DIR      the emulator's cost per parameter row: ARRAY<STRUCT> and one JSON STRING
 
-Every variant runs in a child process of the driver, so its wall time, user+sys CPU and peak RSS
-(os.wait4's rusage) are its own, not the emulator's and not the driver's.
+Every variant runs in a child process of the driver (started through a small launcher, see measure()), so its
+wall time, user+sys CPU and peak RSS (os.wait4's rusage) are its own, not the emulator's and not the driver's.
 """
 
 import argparse
@@ -15,15 +16,16 @@ import datetime as dt
 import json
 import math
 import os
-import random
 import re
-import subprocess
 import sys
 import time
 
+# `random` and `subprocess` are imported where the driver uses them, so that the variant children (the lean
+# client above all) are not charged for imports they do not need.
+
 PROJECT = "bqsync-demo"
 DATASET = "bench"
-BASE_ROWS = 100_000
+BASE_ROWS = 100_000  # rows of the seeded table; `run --table-rows` (BENCH_TABLE_ROWS) sets it
 BATCH = 500
 COLUMNS = ["id", "email", "name", "score", "active", "updated_at"]
 TYPES = {"id": "INT64", "email": "STRING", "name": "STRING", "score": "FLOAT64", "active": "BOOL", "updated_at": "TIMESTAMP"}
@@ -35,6 +37,7 @@ TARGETS = {"1 GB": 10**9, "100 GB": 100 * 10**9}
 LABEL = {
     "per-record": "a) per-record MERGE, google-cloud-bigquery",
     "batched": "b) batched MERGE (500-row ARRAY<STRUCT>), google-cloud-bigquery",
+    "lean": "b2) batched MERGE, Python standard library only (urllib/json)",
     "inline": "c) bqsync, strategy: inline",
     "staged": "d) bqsync, strategy: staged",
 }
@@ -74,6 +77,9 @@ def ts_text(moment):
 def generate(path, n):
     """n records, keys unique: half update existing keys (spread over the whole table), half insert new ones,
     in random order. A few NULL names, quotes, commas and non-ASCII text. Returns the set of updated keys."""
+    import random
+    if n // 2 > BASE_ROWS:
+        raise SystemExit(f"bench-compare: {n:,} records update {n // 2:,} keys, more than the table's {BASE_ROWS:,} rows")
     rng = random.Random(6000 + n)
     updates = n // 2
     updated = rng.sample(range(BASE_ROWS), updates)
@@ -192,6 +198,122 @@ def merge_batched(c, table, records):
         send(batch)
 
 
+# ---------------------------------------------------------------------------------------------- the lean client
+
+class Lean:
+    """A batched MERGE client on Python's standard library only: http.client (urllib's own HTTP layer) with one
+    keep-alive connection, json, no google-cloud-bigquery. The same REST calls as (b)'s client: jobs.insert with
+    the query's ARRAY<STRUCT> parameter, then getQueryResults only while the job is not done; no sleeps."""
+
+    def __init__(self, endpoint, project):
+        import http.client
+        import urllib.parse
+        u = urllib.parse.urlsplit(endpoint)
+        self.http_client = http.client
+        self.secure = u.scheme == "https"
+        self.host, self.port = u.hostname, u.port
+        self.base = (u.path.rstrip("/") or "") + f"/bigquery/v2/projects/{urllib.parse.quote(project)}"
+        self.project = project
+        self.conn = None
+        self.counts = {"jobs": 0, "http": 0}
+        self.serial = 0
+        self.run_id = os.urandom(6).hex()
+
+    def connect(self):
+        hc = self.http_client
+        cls = hc.HTTPSConnection if self.secure else hc.HTTPConnection
+        self.conn = cls(self.host, self.port, timeout=300)
+
+    def request(self, method, path, body=None):
+        data = None if body is None else json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        for attempt in (0, 1):
+            reused = self.conn is not None
+            if not reused:
+                self.connect()
+            try:
+                self.conn.request(method, self.base + path, body=data, headers=headers)
+                response = self.conn.getresponse()
+                payload = response.read()
+            except (self.http_client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                # A kept-alive connection the server closed between two requests: once, on a new one. The job
+                # id is the client's, so a repeated insert is the same job.
+                self.conn.close()
+                self.conn = None
+                if reused and attempt == 0:
+                    continue
+                raise
+            self.counts["http"] += 1
+            if response.getheader("Connection", "").lower() == "close":
+                self.conn.close()
+                self.conn = None
+            if response.status >= 300:
+                raise SystemExit(f"lean client: {method} {path} → HTTP {response.status}: {payload[:2000].decode(errors='replace')}")
+            return json.loads(payload) if payload else {}
+
+    def query(self, sql, parameters):
+        """Runs one query job to completion; raises if it failed."""
+        self.serial += 1
+        job_id = f"lean_{self.run_id}_{self.serial}"
+        body = {"jobReference": {"projectId": self.project, "jobId": job_id},
+                "configuration": {"query": {"query": sql, "useLegacySql": False, "parameterMode": "NAMED",
+                                            "queryParameters": parameters}}}
+        job = self.request("POST", "/jobs", body)
+        self.counts["jobs"] += 1
+        status = job.get("status", {})
+        if status.get("state") != "DONE":
+            location = job.get("jobReference", {}).get("location")
+            path = f"/queries/{job_id}?maxResults=0&timeoutMs=10000" + (f"&location={location}" if location else "")
+            # getQueryResults holds the request up to timeoutMs on the server, and answers an HTTP error for a
+            # job that failed (as google-cloud-bigquery relies on).
+            while not self.request("GET", path).get("jobComplete"):
+                pass
+        elif status.get("errorResult"):
+            raise SystemExit(f"lean client: job {job_id} failed: {status['errorResult']}")
+
+
+LEAN_STRUCT_TYPE = {"type": "ARRAY", "arrayType": {"type": "STRUCT", "structTypes": [
+    {"name": c, "type": {"type": TYPES[c]}} for c in COLUMNS]}}
+
+
+def lean_struct(record):
+    """One ARRAY<STRUCT> element in the REST encoding, values as google-cloud-bigquery encodes them: INT64 as a
+    decimal string, FLOAT64 as a JSON number, BOOL as "true"/"false", TIMESTAMP as `YYYY-MM-DD HH:MM:SS.ffffff+00:00`
+    (parsed, so a malformed one fails here and not in the server), NULL as a null value."""
+    ts = record["updated_at"]
+    if ts is not None:
+        ts = dt.datetime.fromisoformat(ts).astimezone(dt.timezone.utc).isoformat(" ", "microseconds")
+    active = record["active"]
+    score = record["score"]
+    return {"structValues": {
+        "id": {"value": str(record["id"])},
+        "email": {"value": record["email"]},
+        "name": {"value": record["name"]},
+        "score": {"value": None if score is None else float(score)},
+        "active": {"value": None if active is None else ("true" if active else "false")},
+        "updated_at": {"value": ts},
+    }}
+
+
+def merge_lean(c, table, records):
+    sql = batched_sql(table)
+
+    def send(batch):
+        c.query(sql, [{"name": "rows", "parameterType": LEAN_STRUCT_TYPE,
+                       "parameterValue": {"arrayValues": [lean_struct(r) for r in batch]}}])
+
+    batch = []
+    for record in records:
+        batch.append(record)
+        if len(batch) == BATCH:
+            send(batch)
+            batch = []
+    if batch:
+        send(batch)
+
+
 def cpu_seconds():
     import resource
     r = resource.getrusage(resource.RUSAGE_SELF)
@@ -200,7 +322,11 @@ def cpu_seconds():
 
 def variant_main(args):
     """A child process: one Python variant over the first `limit` records; reports its own loop figures."""
-    c, counts = client()
+    if args.kind == "lean":
+        c = Lean(os.environ["BIGQUERY_EMULATOR_HOST"], PROJECT)
+        counts = c.counts
+    else:
+        c, counts = client()
     records = read_records(args.data, args.limit)
     wall0, cpu0 = time.perf_counter(), cpu_seconds()
     seen = []
@@ -212,6 +338,8 @@ def variant_main(args):
 
     if args.kind == "per-record":
         merge_per_record(c, args.table, counted(records))
+    elif args.kind == "lean":
+        merge_lean(c, args.table, counted(records))
     else:
         merge_batched(c, args.table, counted(records))
     report = {"records": len(seen), "loop_wall": time.perf_counter() - wall0, "loop_cpu": cpu_seconds() - cpu0,
@@ -222,16 +350,34 @@ def variant_main(args):
 
 # ---------------------------------------------------------------------------------------------- measuring a child
 
+# The child is started by this small launcher, not by the driver itself: a child's ru_maxrss counts the memory of
+# the process image it replaced at exec (Linux keeps the old image's high-water mark), and a child spawned straight
+# from the driver would report the driver's own 60-odd MiB (google-cloud-bigquery loaded) whenever it uses less.
+# Spawned from the launcher, a child's peak RSS has the launcher's ~10 MiB as its floor.
+LAUNCHER = r"""
+import json, os, sys, time
+t0 = time.perf_counter()
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+_, status, u = os.wait4(pid, 0)
+wall = time.perf_counter() - t0
+with open(sys.argv[1], "w") as f:
+    json.dump({"wall": wall, "code": os.waitstatus_to_exitcode(status), "cpu": u.ru_utime + u.ru_stime,
+               "rss_kib": u.ru_maxrss}, f)
+"""
+
+
 def measure(argv, env=None, stdout=None, stderr=None):
-    """Runs argv as a child; returns wall seconds, user+sys CPU seconds and peak RSS (MiB) of that child."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(argv, env=env, stdout=stdout, stderr=stderr)
-    _, status, usage = os.wait4(p.pid, 0)
-    wall = time.perf_counter() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode != 0:
-        raise SystemExit(f"bench-compare: {' '.join(argv[:3])} … exited {p.returncode}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    """Runs argv as a child; returns wall seconds, user+sys CPU seconds and peak RSS (MiB) of that child (its own
+    rusage from wait4, through LAUNCHER)."""
+    import subprocess
+    import tempfile
+    with tempfile.NamedTemporaryFile("r", suffix=".rusage") as report:
+        subprocess.run([sys.executable, "-I", "-S", "-c", LAUNCHER, report.name] + list(argv), env=env,
+                       stdout=stdout, stderr=stderr, check=True)
+        r = json.load(report)
+    if r["code"] != 0:
+        raise SystemExit(f"bench-compare: {' '.join(argv[:3])} … exited {r['code']}")
+    return r["wall"], r["cpu"], r["rss_kib"] / 1024
 
 
 # ---------------------------------------------------------------------------------------------- bqsync
@@ -335,7 +481,7 @@ def model(kind, size, target, key_share, updated_keys, data, jobs, stage_bytes):
         for r in read_records(data):
             total += billed(updating if r["id"] in updated_keys else q_target, 1)
         return total
-    if kind == "batched":
+    if kind in ("batched", "lean"):
         total, batch = 0, []
         for r in read_records(data):
             batch.append(r["id"] in updated_keys)
@@ -362,6 +508,8 @@ def fmt_bytes(b):
 
 
 def run_main(args):
+    global BASE_ROWS
+    BASE_ROWS = args.table_rows
     os.makedirs(os.path.join(args.work, "syncs.d"), exist_ok=True)
     os.makedirs(os.path.join(args.work, "policies"), exist_ok=True)
     os.makedirs(os.path.join(args.work, "data"), exist_ok=True)
@@ -374,7 +522,7 @@ def run_main(args):
     print(f"seeded {DATASET}.base with {BASE_ROWS:,} rows in {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
     row_bytes = seed_row_bytes()
     key_share = 8 / row_bytes
-    results = {"row_bytes": row_bytes, "key_share": key_share, "sample": args.sample, "sizes": []}
+    results = {"table_rows": BASE_ROWS, "row_bytes": row_bytes, "key_share": key_share, "sample": args.sample, "sizes": []}
     py = sys.executable
     me = os.path.abspath(__file__)
     for n in args.sizes:
@@ -382,7 +530,7 @@ def run_main(args):
         updated = generate(data, n)
         stage = staging_bytes(data)
         tables = {k: f"n{n}_{k.replace('-', '_')}" for k in LABEL}
-        for table in tables.values():  # a fresh copy of the same 100,000 rows for each variant
+        for table in tables.values():  # a fresh copy of the same seeded rows for each variant
             c.query(f"CREATE OR REPLACE TABLE `{table_id(table)}` AS SELECT * FROM `{table_id('base')}`").result()
         write_sync(args.work, f"n{n}_inline", tables["inline"], data, "inline")
         write_sync(args.work, f"n{n}_staged", tables["staged"], data, "staged")
@@ -390,7 +538,7 @@ def run_main(args):
         for kind in LABEL:
             print(f"{n:,} rows: {LABEL[kind]} …", file=sys.stderr, flush=True)
             entry = {"kind": kind, "label": LABEL[kind], "rows": n}
-            if kind in ("per-record", "batched"):
+            if kind in ("per-record", "batched", "lean"):
                 limit = min(n, args.sample) if kind == "per-record" else n
                 report = os.path.join(args.work, f"{kind}-{n}.report")
                 wall, cpu, rss = measure([py, me, "variant", kind, "--table", tables[kind], "--data", data,
@@ -447,7 +595,7 @@ def markdown(results):
     for size in results["sizes"]:
         for e in size["variants"]:
             j = e["jobs"]
-            if e["kind"] in ("per-record", "batched"):
+            if e["kind"] in ("per-record", "batched", "lean"):
                 jobs = f"{j['merge']:,} MERGE"
             else:
                 parts = [f"{j['merge']:,} MERGE"]
@@ -465,7 +613,7 @@ def markdown(results):
     notes = []
     for size in results["sizes"]:
         v = {e["kind"]: e for e in size["variants"]}
-        a, b = v["per-record"], v["batched"]
+        a, b, b2 = v["per-record"], v["batched"], v["lean"]
         if a["extrapolated"]:
             notes.append(f"* {size['rows']:,} rows, (a): {a['measured_records']:,} records measured ({a['sample_wall']:.1f} s wall, "
                          f"{a['sample_cpu']:.2f} s CPU, {a['per_job_ms']:.0f} ms a job), extrapolated linearly; "
@@ -473,10 +621,14 @@ def markdown(results):
         for k in ("inline", "staged"):
             e = v[k]
             notes.append(f"{size['rows']:,} rows, bqsync {k}: {a['wall'] / e['wall']:,.1f}× faster than (a); "
-                         f"{b['wall'] / e['wall']:.2f}× (b)'s speed, {e['cpu'] / b['cpu']:.2f}× (b)'s CPU.")
-        notes.append(f"{size['rows']:,} rows, HTTP requests of the Python client: (a) {a['http']:,}, (b) {b['http']:,} "
-                     f"(jobs.insert, then getQueryResults until done).")
-        notes.append(f"{size['rows']:,} rows: final tables identical across the four: {'yes' if size['identical'] else 'NO'}")
+                         f"{b['wall'] / e['wall']:.2f}× (b)'s speed, {e['cpu'] / b['cpu']:.2f}× (b)'s CPU; "
+                         f"{b2['wall'] / e['wall']:.2f}× (b2)'s speed, {e['cpu'] / b2['cpu']:.2f}× (b2)'s CPU "
+                         f"(issue 17's target: at most 0.5×, {'met' if e['cpu'] <= 0.5 * b2['cpu'] else 'NOT met'}).")
+        notes.append(f"{size['rows']:,} rows, HTTP requests of the Python clients: (a) {a['http']:,}, (b) {b['http']:,} "
+                     f"(jobs.insert, then getQueryResults until done); (b2) {b2['http']:,} (jobs.insert, polled only "
+                     f"while not done, over one keep-alive connection).")
+        notes.append(f"{size['rows']:,} rows into a {results.get('table_rows', BASE_ROWS):,}-row table: final tables "
+                     f"identical across the {len(size['variants'])}: {'yes' if size['identical'] else 'NO'}")
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes)
 
 
@@ -543,9 +695,10 @@ def main():
     r.add_argument("--work", required=True)
     r.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     r.add_argument("--sample", type=int, default=1000)
+    r.add_argument("--table-rows", type=int, default=BASE_ROWS)
     r.add_argument("--json", required=True)
     v = sub.add_parser("variant")
-    v.add_argument("kind", choices=["per-record", "batched"])
+    v.add_argument("kind", choices=["per-record", "batched", "lean"])
     v.add_argument("--table", required=True)
     v.add_argument("--data", required=True)
     v.add_argument("--limit", type=int)
