@@ -70,4 +70,12 @@ struct IsolationTests {
         #expect(verdict(.bigQueryError(403, reason: "quotaExceeded", message: "no")) == .fatal(quota))
         #expect(verdict(HTTPResponse(status: 503)) == .retryable(.api(status: 503, reason: nil, message: "HTTP 503")))
     }
+
+    /// A path segment keeps RFC 3986's unreserved ASCII characters and percent-encodes every other UTF-8 byte.
+    @Test func pathSegmentsArePercentEncodedByteByByte() {
+        #expect(BigQueryClient.segment("bqsync_stage-1.x~") == "bqsync_stage-1.x~")
+        #expect(BigQueryClient.segment("a b/c?d") == "a%20b%2Fc%3Fd")
+        #expect(BigQueryClient.segment("é") == "%C3%A9", "a non-ASCII letter is encoded, not passed through")
+        #expect(BigQueryClient.segment("") == "")
+    }
 }

@@ -352,11 +352,25 @@ public actor BigQueryClient {
                 .prefix(63))
     }
 
-    /// Percent-encodes one path segment.
+    /// Percent-encodes one path segment: every byte of its UTF-8 but RFC 3986's unreserved ASCII characters
+    /// (letters, digits, `-._~`) as `%XX`. Written out byte by byte: a `CharacterSet` built per call cost memory
+    /// and time on every request of a large plan (docs/benchmarks.md), and its `alphanumerics` would let non-ASCII
+    /// letters through unencoded.
     static func segment(_ text: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count)
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
+                out.append(byte)
+            default:
+                out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `?a=b&c=d`, percent-encoded, nil values left out.

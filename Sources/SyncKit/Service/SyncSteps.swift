@@ -323,7 +323,7 @@ extension BigQuerySyncService {
         let carried = Self.plannedCarried(run)
         guard rows.carried == carried else { throw Self.staleDuringApply("the columns the source carries changed") }
         if let planned = run.plan.source.database, rows.database?.sha256 != planned.sha256 {
-            throw Self.staleDuringApply("the rows of the PostgreSQL source changed since the plan")
+            throw Self.staleDuringApply("the rows of the PostgreSQL source changed")
         }
         return (rows, BatchEncoder(layout: run.target.layout, carried: carried))
     }
