@@ -229,7 +229,13 @@ package struct PostgresSource {
                 parameters.append(bound.text)
                 conditions.append("\(column) \(op) $\(parameters.count)::\(cursorType)")
             }
-            if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+            if !conditions.isEmpty {
+                var condition = conditions.joined(separator: " AND ")
+                // A window without a lower bound holds the rows whose cursor is NULL (`CursorWindow.admits`): a
+                // reviewed plan's end (`through`) alone must not drop them when its apply reads the window again.
+                if window.after == nil, window.from == nil { condition = "(\(condition) OR \(column) IS NULL)" }
+                sql += " WHERE " + condition
+            }
         }
         return (sql, parameters)
     }
