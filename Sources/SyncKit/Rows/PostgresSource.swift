@@ -128,6 +128,9 @@ package struct PostgresSource {
         return query
     }
 
+    /// The key a message about what the source returns is placed at: its `table`, or its `query`.
+    var sourceKey: DefinitionKey { spec.table != nil ? .sourceTable : .sourceQuery }
+
     /// Where the connection settings come from, for messages.
     var origin: String {
         if let name = spec.urlEnvironment { return "the URI in $\(name)" }
@@ -137,7 +140,7 @@ package struct PostgresSource {
 
     private func failure(_ what: String, _ error: PostgresError) -> SyncError {
         .source(
-            "\(sync.location(of: spec.table != nil ? .sourceTable : .sourceQuery)): sync '\(sync.name)': \(what) "
+            "\(sync.location(of: sourceKey)): sync '\(sync.name)': \(what) "
                 + "(PostgreSQL via \(origin)): \(error.message)")
     }
 
@@ -178,12 +181,13 @@ package struct PostgresSource {
                     message += " (did you mean '\(suggestion)'?)"
                 }
                 throw SyncError.definition(
-                    "\(sync.location(of: .sourceTable)): sync '\(sync.name)': \(message); select only the target's "
+                    "\(sync.location(of: sourceKey)): sync '\(sync.name)': \(message); select only the target's "
                         + "columns or set source.ignore_unknown_fields: true; nothing was sent")
             }
             guard used.insert(column).inserted else {
                 throw SyncError.definition(
-                    "\(sync.location(of: .sourceQuery)): sync '\(sync.name)': the source returns column '\(source.name)' twice"
+                    "\(sync.location(of: sourceKey)): sync '\(sync.name)': the source returns column '\(source.name)' twice; "
+                        + "nothing was sent"
                 )
             }
             let target = layout.columns[column]
@@ -192,7 +196,7 @@ package struct PostgresSource {
                     (try? connection.rows("SELECT format_type($1::oid, NULL)", parameters: [String(source.typeOID)]))?
                     .first?.first ?? nil
                 throw SyncError.definition(
-                    "\(sync.location(of: spec.table != nil ? .sourceTable : .sourceQuery)): sync '\(sync.name)': column "
+                    "\(sync.location(of: sourceKey)): sync '\(sync.name)': column "
                         + "'\(source.name)' is PostgreSQL type \(name ?? "oid \(source.typeOID)"), which bqsync does not map to "
                         + "BigQuery (README, \"PostgreSQL sources\"); cast it in a query source (for example to text or json); nothing was sent"
                 )
