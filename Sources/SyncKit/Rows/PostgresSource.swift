@@ -141,7 +141,95 @@ package struct PostgresSource {
     private func failure(_ what: String, _ error: PostgresError) -> SyncError {
         .source(
             "\(sync.location(of: sourceKey)): sync '\(sync.name)': \(what) "
-                + "(PostgreSQL via \(origin)): \(error.message)")
+                + "(PostgreSQL via \(origin)): \(Self.redacted(error.message, connection: connectionText))")
+    }
+
+    /// The URI (or `key=value` string) handed to libpq, when the definition names one.
+    var connectionText: String? {
+        if let name = spec.urlEnvironment { return environment[name] }
+        return spec.url
+    }
+
+    /// What stands for a password in messages.
+    static let mask = "********"
+
+    /// `message` without the passwords of `connection`: libpq quotes a URI it cannot parse whole, and a token of
+    /// it (a bad percent-encoding, say) as written, so its password would reach the terminal and CI logs.
+    static func redacted(_ message: String, connection: String?) -> String {
+        guard let connection else { return message }
+        let secrets = passwords(in: connection)
+        guard !secrets.isEmpty else { return message }
+        var text = message
+        var masked = connection
+        for secret in secrets { masked = masked.replacingOccurrences(of: secret, with: mask) }
+        text = text.replacingOccurrences(of: connection, with: masked)
+        for secret in secrets {
+            text = text.replacingOccurrences(of: "\"\(secret)\"", with: "\"\(mask)\"")
+            // Unquoted, only where the text is long enough not to be any word of the message.
+            if secret.count >= 4 { text = text.replacingOccurrences(of: secret, with: mask) }
+        }
+        return text
+    }
+
+    /// The passwords a connection string carries, as written and percent-decoded: a URI's `user:password@`, a
+    /// `password=` parameter of a URI or of a `key=value` string.
+    static func passwords(in connection: String) -> [String] {
+        var found: [String] = []
+        if connection.hasPrefix("postgresql://") || connection.hasPrefix("postgres://"),
+            let scheme = connection.range(of: "://")
+        {
+            let rest = connection[scheme.upperBound...]
+            let authority = rest.prefix { $0 != "/" && $0 != "?" }
+            if let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") {
+                found.append(String(authority[authority.index(after: colon)..<at]))
+            }
+            if let question = connection.firstIndex(of: "?") {
+                for parameter in connection[connection.index(after: question)...].split(separator: "&") {
+                    let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                    if pair.count == 2, pair[0].lowercased() == "password" { found.append(String(pair[1])) }
+                }
+            }
+        } else {
+            // `key=value` pairs, a value optionally single-quoted with backslash escapes.
+            let characters = Array(connection)
+            var index = 0
+            while index < characters.count {
+                while index < characters.count, characters[index].isWhitespace { index += 1 }
+                var key = ""
+                while index < characters.count, characters[index] != "=", !characters[index].isWhitespace {
+                    key.append(characters[index])
+                    index += 1
+                }
+                while index < characters.count, characters[index].isWhitespace { index += 1 }
+                guard index < characters.count, characters[index] == "=" else { break }
+                index += 1
+                while index < characters.count, characters[index].isWhitespace { index += 1 }
+                var value = ""
+                if index < characters.count, characters[index] == "'" {
+                    index += 1
+                    while index < characters.count, characters[index] != "'" {
+                        if characters[index] == "\\", index + 1 < characters.count { index += 1 }
+                        value.append(characters[index])
+                        index += 1
+                    }
+                    index += 1
+                } else {
+                    while index < characters.count, !characters[index].isWhitespace {
+                        value.append(characters[index])
+                        index += 1
+                    }
+                }
+                if key.lowercased() == "password" { found.append(value) }
+            }
+        }
+        var secrets: [String] = []
+        for secret in found where !secret.isEmpty {
+            for form in [secret, secret.removingPercentEncoding ?? secret] where !secrets.contains(form) {
+                secrets.append(form)
+            }
+        }
+        // Longest first, so a password that holds another is masked whole.
+        return secrets.sorted { $0.count > $1.count }
     }
 
     func connect() throws(SyncError) -> PostgresConnection {
