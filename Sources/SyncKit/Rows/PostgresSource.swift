@@ -300,11 +300,14 @@ package struct PostgresSource {
         return matched
     }
 
-    /// The SELECT sent: the matched columns as text bqsync reads, and the window's bounds as `$n` parameters of
-    /// the cursor column's own type (so an index on it is used).
+    /// The SELECT sent: the matched columns as text bqsync reads, the window's bounds as `$n` parameters of
+    /// the cursor column's own type (so an index on it is used), ordered by the merge keys (`keys`, layout
+    /// columns). PostgreSQL returns an unordered SELECT in no set order — a row updated to the same values moves
+    /// to the end of a table, a scan may start where a concurrent one is — and the rows' digest and the batches
+    /// follow the read order: the plan and its apply must read the same rows in the same order.
     func statement(
         _ matched: [(source: PostgresColumn, column: Int, mapping: PostgresTypes.Mapping)], window: CursorWindow?,
-        cursorType: String?
+        cursorType: String?, keys: [Int] = []
     ) -> (sql: String, parameters: [String]) {
         let select = matched.map { entry in
             let name = "bqsync_source." + PostgresName.quoted(entry.source.name)
@@ -329,6 +332,10 @@ package struct PostgresSource {
                 sql += " WHERE " + condition
             }
         }
+        let order = keys.compactMap { key in matched.first { $0.column == key } }.map {
+            "bqsync_source." + PostgresName.quoted($0.source.name)
+        }
+        if !order.isEmpty { sql += " ORDER BY " + order.joined(separator: ", ") }
         return (sql, parameters)
     }
 
@@ -372,7 +379,7 @@ package struct PostgresSource {
                 (try? connection.rows("SELECT format_type($1::oid, NULL)", parameters: [String(cursor.source.typeOID)]))?
                 .first?.first ?? nil
         }
-        let (sql, parameters) = statement(matched, window: window, cursorType: cursorType)
+        let (sql, parameters) = statement(matched, window: window, cursorType: cursorType, keys: layout.keys)
         var reader = RowReader(
             layout: layout, matched: matched.map { ($0.column, $0.source.name) }, display: display, maxErrors: maxErrors
         )
