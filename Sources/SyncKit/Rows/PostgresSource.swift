@@ -427,13 +427,13 @@ private struct RowReader {
         for (position, entry) in matched.enumerated() {
             let text = result.withValue(position) { bytes -> String? in
                 guard let bytes else {
-                    var marker: UInt8 = 0xFF
-                    withUnsafePointer(to: &marker) { hasher.update(UnsafeBufferPointer(start: $0, count: 1)) }
+                    hash(header: 0, length: nil)
                     return nil
                 }
+                // Each value after its length: a separator byte inside a value (text may hold any of them)
+                // cannot make two different rows hash alike.
+                hash(header: 1, length: bytes.count)
                 hasher.update(bytes)
-                var separator: UInt8 = 0x1F
-                withUnsafePointer(to: &separator) { hasher.update(UnsafeBufferPointer(start: $0, count: 1)) }
                 return String(decoding: bytes, as: UTF8.self)
             }
             guard let text, problem == nil else { continue }
@@ -443,8 +443,6 @@ private struct RowReader {
                 problem = rowError(position, "column '\(entry.name)': \(error.message)")
             }
         }
-        var end: UInt8 = 0x1E
-        withUnsafePointer(to: &end) { hasher.update(UnsafeBufferPointer(start: $0, count: 1)) }
         if problem == nil { problem = missing() }
         do throws(SyncError) {
             if let problem { throw problem }
@@ -458,6 +456,13 @@ private struct RowReader {
             }
         }
         return true
+    }
+
+    /// A value's header in the digest: NULL (0), or a value (1) and its length in bytes (8, little-endian).
+    private mutating func hash(header: UInt8, length: Int?) {
+        var bytes: [UInt8] = [header]
+        if let length { bytes += withUnsafeBytes(of: UInt64(length).littleEndian, Array.init) }
+        bytes.withUnsafeBufferPointer { hasher.update($0) }
     }
 
     private func rowError(_ position: Int, _ message: String) -> SyncError {
