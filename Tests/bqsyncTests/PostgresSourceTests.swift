@@ -380,6 +380,67 @@ import Testing
     }
 }
 
+// MARK: - the digest of the rows
+
+extension PostgresSourceTests {
+    /// A row updated to the values it had (PostgreSQL writes a new version of it, elsewhere in the table, so an
+    /// unordered scan returns it in another place) is no change: the reviewed plan applies, not stale, and its
+    /// batches are the plan's. On a first run (the whole table) and in a later window alike.
+    @Test func aRowRewrittenWithTheSameValuesIsNoChange() throws {
+        let (ws, pg) = try Self.contacts("pg_rewrite", sync: "rewrite", rows: 10, batch: 3)
+        let plan = try ws.run("plan", "--out", "first.json")
+        #expect(plan.status == 0, "\(plan)")
+        try pg.run("UPDATE contacts SET name = name WHERE id IN (1, 4)")
+        let first = try ws.run("apply", "first.json")
+        #expect(first.status == 0, "the same rows, in another physical order: \(first)")
+        #expect(try ws.rows("contacts", orderBy: "id") == (try Self.sourceRows(pg)))
+
+        try pg.run("UPDATE contacts SET name = 'moved', updated_at = '2025-03-01 00:00:00+00' WHERE id IN (2, 5, 7, 9)")
+        let next = try ws.run("plan", "--out", "next.json")
+        #expect(next.status == 0, "\(next)")
+        #expect(try Postgres.window(ws, "next.json", sync: "rewrite")["rows"] as? Int == 4)
+        try pg.run("UPDATE contacts SET amount = amount WHERE id IN (2, 7)")
+        let applied = try ws.run("apply", "next.json")
+        #expect(applied.status == 0, "\(applied)")
+        #expect(try ws.rows("contacts", orderBy: "id") == (try Self.sourceRows(pg)))
+    }
+
+    /// The plan's digest of the rows tells apart rows whose values differ only in where a control character falls
+    /// between two columns (text may hold any byte but NUL): such a change after the plan makes it stale before
+    /// anything is sent — no lease, dataset or table — like any other.
+    @Test func aValueBoundaryMovedAfterThePlanIsStale() throws {
+        let ws = try Workspace("pg_digest")
+        let pg = try PostgresSchema(ws.dataset)
+        try pg.run(
+            """
+            CREATE TABLE t (id int8 PRIMARY KEY, a text, b text);
+            INSERT INTO t VALUES (1, E'x\\x1F', 'y'), (2, E'p\\x1E', E'\\x1Fq'), (3, 'r', NULL);
+            """)
+        try ws.write(
+            "syncs.d/d.yaml",
+            EndToEndTests.sync(
+                "d", source: Postgres.source(table: pg.table("t")), table: ws.table("t"),
+                schema: [
+                    "{name: id, type: INT64, mode: REQUIRED}", "{name: a, type: STRING}", "{name: b, type: STRING}",
+                ],
+                keys: ["id"], strategy: "inline"))
+        for (round, change) in [
+            "UPDATE t SET a = 'x', b = E'\\x1Fy' WHERE id = 1",
+            "UPDATE t SET a = 'p', b = E'\\x1E\\x1Fq' WHERE id = 2",
+            "UPDATE t SET a = 'r', b = '' WHERE id = 3",
+        ].enumerated() {
+            let plan = try ws.run("plan", "--out", "plan.json")
+            #expect(plan.status == 0, "\(plan)")
+            try pg.run(change)
+            let stale = try ws.run("--log-level", "debug", "--log-format", "json", "apply", "plan.json")
+            #expect(stale.status == 3, "round \(round): \(change): \(stale)")
+            #expect(stale.stderr.contains("changed since the plan"), "round \(round): \(stale)")
+            #expect(stale.sentJobs.isEmpty, "round \(round): nothing sent: \(stale.sentJobs)")
+            #expect(try !ws.datasetExists(), "round \(round)")
+        }
+    }
+}
+
 // MARK: - connecting, naming, querying, other cursors
 
 extension PostgresSourceTests {
