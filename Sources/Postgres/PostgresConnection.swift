@@ -6,10 +6,13 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The five-character SQLSTATE (`28P01` a wrong password, `42P01` a missing table), when known.
     public var sqlState: String?
+    /// Whether the command ended because the task running it was cancelled (bqsync asked the server to stop it).
+    public var interrupted: Bool
 
-    public init(_ message: String, sqlState: String? = nil) {
+    public init(_ message: String, sqlState: String? = nil, interrupted: Bool = false) {
         self.message = message
         self.sqlState = sqlState
+        self.interrupted = interrupted
     }
 
     public var description: String { message }
@@ -86,25 +89,26 @@ public final class PostgresConnection {
 
     /// Runs statements that return no rows to the caller (`BEGIN …`, `SET …`, `COMMIT`).
     public func execute(_ sql: String) throws(PostgresError) {
-        let result = PQexec(connection, sql)
-        defer { PQclear(result) }
-        try check(result, accepting: [PGRES_COMMAND_OK, PGRES_TUPLES_OK])
+        try start(PQsendQuery(connection, sql))
+        try finish(accepting: [PGRES_COMMAND_OK, PGRES_TUPLES_OK])
     }
 
     /// The columns `sql` would return, from the server's parse of it, without running it. A text that is not
     /// exactly one statement is refused by the server here.
     public func describe(_ sql: String, parameterTypes: [UInt32] = []) throws(PostgresError) -> [PostgresColumn] {
-        let prepared = parameterTypes.withUnsafeBufferPointer {
-            PQprepare(connection, "", sql, Int32(parameterTypes.count), $0.baseAddress)
+        let sent = parameterTypes.withUnsafeBufferPointer {
+            PQsendPrepare(connection, "", sql, Int32(parameterTypes.count), $0.baseAddress)
         }
-        defer { PQclear(prepared) }
-        try check(prepared, accepting: [PGRES_COMMAND_OK])
-        let described = PQdescribePrepared(connection, "")
-        defer { PQclear(described) }
-        try check(described, accepting: [PGRES_COMMAND_OK])
-        return (0..<PQnfields(described)).map {
-            PostgresColumn(name: String(cString: PQfname(described, $0)), typeOID: UInt32(PQftype(described, $0)))
+        try start(sent)
+        try finish(accepting: [PGRES_COMMAND_OK])
+        try start(PQsendDescribePrepared(connection, ""))
+        var columns: [PostgresColumn] = []
+        try finish(accepting: [PGRES_COMMAND_OK]) { described in
+            columns = (0..<PQnfields(described)).map {
+                PostgresColumn(name: String(cString: PQfname(described, $0)), typeOID: UInt32(PQftype(described, $0)))
+            }
         }
+        return columns
     }
 
     /// Runs `sql` with text parameters (nil is NULL) and returns every row as strings: for small results only.
@@ -128,14 +132,14 @@ public final class PostgresConnection {
         let sent = copies.map { UnsafePointer($0) }.withUnsafeBufferPointer {
             PQsendQueryParams(connection, sql, Int32(parameters.count), nil, $0.baseAddress, nil, nil, 0)
         }
-        guard sent == 1 else { throw PostgresError(Self.trimmed(PQerrorMessage(connection))) }
+        try start(sent)
         guard PQsetSingleRowMode(connection) == 1 else {
             drain()
             throw PostgresError("libpq could not enter single-row mode")
         }
         var failure: PostgresError?
         var wanted = true
-        while let result = PQgetResult(connection) {
+        while let result = try nextResult() {
             defer { PQclear(result) }
             switch PQresultStatus(result) {
             case PGRES_SINGLE_TUPLE:
@@ -149,10 +153,60 @@ public final class PostgresConnection {
                 continue
             default:
                 // A cancelled query ends in an error that is the caller's own doing, not a failure.
-                if wanted, failure == nil { failure = Self.error(result) }
+                if wanted, failure == nil { failure = error(result) }
             }
         }
         if let failure { throw failure }
+    }
+
+    /// Whether the command in flight was cancelled because its task was (and the server asked to stop it).
+    private var interrupted = false
+
+    /// A command was sent (`sent` is what libpq's `PQsend…` answered), or why not.
+    private func start(_ sent: Int32) throws(PostgresError) {
+        interrupted = false
+        guard sent == 1 else { throw PostgresError(Self.trimmed(PQerrorMessage(connection))) }
+    }
+
+    /// Takes every result of the command in flight: the first one of another status than `statuses` is the error
+    /// thrown (once all are in, so the connection is ready for the next command); `each` sees the others.
+    private func finish(
+        accepting statuses: [ExecStatusType], _ each: (OpaquePointer) -> Void = { _ in }
+    ) throws(PostgresError) {
+        var failure: PostgresError?
+        while let result = try nextResult() {
+            defer { PQclear(result) }
+            if statuses.contains(PQresultStatus(result)) {
+                if failure == nil { each(result) }
+            } else if failure == nil {
+                failure = error(result)
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// The next result of the command in flight (nil once all are in), waiting for the server without blocking
+    /// in libpq: the socket is polled a fifth of a second at a time, and when the task running this is cancelled
+    /// (Ctrl-C during an apply) the server is asked to stop the command — one waiting for a lock, say — whose
+    /// error then ends it.
+    private func nextResult() throws(PostgresError) -> OpaquePointer? {
+        var polls = 0
+        while PQisBusy(connection) == 1 {
+            // Again each second: a request that reached the server before the command did is not kept for it.
+            if Task.isCancelled, !interrupted || polls % 5 == 0 {
+                interrupted = true
+                cancel()
+            }
+            polls += 1
+            let socket = PQsocket(connection)
+            guard socket >= 0 else { throw PostgresError("the connection to the server was lost") }
+            var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            if poll(&descriptor, 1, 200) < 0, errno != EINTR {
+                throw PostgresError("waiting for the server: \(String(cString: strerror(errno)))")
+            }
+            guard PQconsumeInput(connection) == 1 else { throw PostgresError(Self.trimmed(PQerrorMessage(connection))) }
+        }
+        return PQgetResult(connection)
     }
 
     /// Asks the server to stop the running query.
@@ -164,17 +218,13 @@ public final class PostgresConnection {
     }
 
     private func drain() {
-        while let result = PQgetResult(connection) { PQclear(result) }
+        while let result = try? nextResult() { PQclear(result) }
     }
 
-    private func check(_ result: OpaquePointer?, accepting statuses: [ExecStatusType]) throws(PostgresError) {
-        guard let result else { throw PostgresError(Self.trimmed(PQerrorMessage(connection))) }
-        guard statuses.contains(PQresultStatus(result)) else { throw Self.error(result) }
-    }
-
-    private static func error(_ result: OpaquePointer) -> PostgresError {
+    private func error(_ result: OpaquePointer) -> PostgresError {
         let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
-        return PostgresError(trimmed(PQresultErrorMessage(result)), sqlState: state)
+        let message = Self.trimmed(PQresultErrorMessage(result))
+        return PostgresError(message, sqlState: state, interrupted: interrupted)
     }
 
     private static func trimmed(_ message: UnsafePointer<CChar>?) -> String {

@@ -139,7 +139,8 @@ package struct PostgresSource {
     }
 
     private func failure(_ what: String, _ error: PostgresError) -> SyncError {
-        .source(
+        let what = error.interrupted ? "interrupted while reading the source; nothing was sent" : what
+        return .source(
             "\(sync.location(of: sourceKey)): sync '\(sync.name)': \(what) "
                 + "(PostgreSQL via \(origin)): \(Self.redacted(error.message, connection: connectionText))")
     }
