@@ -270,6 +270,67 @@ import Testing
         #expect(try Reliability.leases(ws, table: "contacts").isEmpty, "the lease is released")
     }
 
+    /// Ctrl-C during an apply whose read of the source waits for a lock (a migration holds the table): the apply
+    /// asks PostgreSQL to stop the query and ends at once, exit 130, with nothing merged and the watermark where
+    /// it was; once the lock is gone the same plan applies.
+    @Test func anInterruptedApplyStopsWhileItsSourceIsLocked() throws {
+        let (ws, pg) = try Self.contacts("pg_locked", sync: "locked", rows: 10)
+        let first = try ws.run("apply", "--auto-approve", "locked")
+        #expect(first.status == 0, "\(first)")
+        let before = try Self.sourceRows(pg)
+        try pg.run("UPDATE contacts SET name = 'planned', updated_at = '2025-03-01 00:00:00+00' WHERE id = 3")
+        let plan = try ws.run("plan", "--out", "plan.json")
+        #expect(plan.status == 0, "\(plan)")
+
+        // Another session holds the table (its own application_name, to end it below).
+        let locker = Process()
+        locker.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        locker.arguments = [
+            "psql", try Postgres.url(), "-X", "-q", "-c",
+            "BEGIN; LOCK TABLE \(pg.table("contacts")) IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(300)",
+        ]
+        var environment = ProcessInfo.processInfo.environment
+        environment["PGAPPNAME"] = "locker_\(pg.name)"
+        locker.environment = environment
+        locker.standardInput = FileHandle.nullDevice
+        locker.standardOutput = FileHandle.nullDevice
+        locker.standardError = FileHandle.nullDevice
+        try locker.run()
+        func unlock() throws {
+            try Postgres.psql(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'locker_\(pg.name)'"
+            )
+            locker.waitUntilExit()
+        }
+        defer { try? unlock() }
+        try #require(
+            try Postgres.wait(
+                until: "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'locker_\(pg.name)' "
+                    + "AND query LIKE '%pg_sleep%' AND state = 'active'", is: "1", timeout: 30),
+            "the locking session is in place")
+
+        let running = try ws.start(["apply", "plan.json"])
+        let waiting = try Postgres.wait(
+            until:
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'bqsync' AND wait_event_type = 'Lock' "
+                + "AND query LIKE '%\(pg.name)%'", is: "1", timeout: 60)
+        try #require(waiting, "bqsync never waited for the lock\n\(running.stderrSoFar)")
+        let interrupted = Date()
+        kill(running.process.processIdentifier, SIGINT)
+        let stopped = try running.wait(timeout: 20)
+        #expect(Date().timeIntervalSince(interrupted) < 10, "it stopped at once, not when the lock went")
+        #expect(stopped.status == 130, "\(stopped)")
+        #expect(stopped.stderr.contains("interrupted while reading the source; nothing was sent"), "\(stopped)")
+        #expect(stopped.stderr.contains("canceling statement due to user request"), "PostgreSQL's words: \(stopped)")
+        #expect(try ws.rows("contacts", orderBy: "id") == before, "nothing merged")
+        #expect(try Postgres.watermark(ws, sync: "locked", table: "contacts") == "2025-01-01 00:00:10+00")
+
+        try unlock()
+        let applied = try ws.run("apply", "plan.json")
+        #expect(applied.status == 0, "\(applied)")
+        #expect(try ws.rows("contacts", orderBy: "id") == (try Self.sourceRows(pg)))
+    }
+
     // MARK: - 3. --full-refresh
 
     /// After incremental runs, a row's cursor moves back below the watermark: an incremental plan misses it, a

@@ -79,6 +79,16 @@ enum Postgres {
         }
     }
 
+    /// Polls `sql` until its first cell is `value` (true) or `timeout` seconds pass (false).
+    static func wait(until sql: String, is value: String, timeout: Double) throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try psql(sql).first?.first == value { return true }
+            usleep(50_000)
+        }
+        return false
+    }
+
     /// A string as an SQL literal.
     static func literal(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "''") + "'" }
 
