@@ -317,8 +317,9 @@ import Testing
         try #require(waiting, "bqsync never waited for the lock\n\(running.stderrSoFar)")
         let interrupted = Date()
         kill(running.process.processIdentifier, SIGINT)
-        let stopped = try running.wait(timeout: 20)
-        #expect(Date().timeIntervalSince(interrupted) < 10, "it stopped at once, not when the lock went")
+        // The lock is held for 300 s: stopping within a minute (a busy machine's worst) is stopping at once.
+        let stopped = try running.wait(timeout: 90)
+        #expect(Date().timeIntervalSince(interrupted) < 60, "it stopped at once, not when the lock went")
         #expect(stopped.status == 130, "\(stopped)")
         #expect(stopped.stderr.contains("interrupted while reading the source; nothing was sent"), "\(stopped)")
         #expect(stopped.stderr.contains("canceling statement due to user request"), "PostgreSQL's words: \(stopped)")
