@@ -61,8 +61,32 @@ public struct Diagnostic: Sendable, Hashable, Codable, CustomStringConvertible {
         self.severity = severity
         self.message = message
         self.location = location
-        self.sourceLine = sourceLine
+        self.sourceLine = sourceLine.map(Self.maskingPasswords)
         self.notes = notes
+    }
+
+    /// The line with the password of any `scheme://user:password@` in it masked: the line of a definition that
+    /// wrongly holds a credential is shown under its error, in terminals and CI logs.
+    static func maskingPasswords(_ line: String) -> String {
+        var line = line
+        // A `password=` parameter, in a URI's query or a `key=value` string.
+        if let found = line.range(of: "password=", options: .caseInsensitive) {
+            let value = line[found.upperBound...].prefix { !"&# \t\"'".contains($0) }
+            line.replaceSubrange(found.upperBound..<value.endIndex, with: PostgresSource.mask)
+        }
+        guard line.contains("://"), line.contains("@") else { return line }
+        var out = ""
+        var rest = Substring(line)
+        while let scheme = rest.range(of: "://") {
+            out += rest[..<scheme.upperBound]
+            rest = rest[scheme.upperBound...]
+            let authority = rest.prefix { !"/?# \t\"'".contains($0) }
+            if let at = authority.lastIndex(of: "@"), let colon = authority[..<at].firstIndex(of: ":") {
+                out += authority[...colon] + PostgresSource.mask
+                rest = rest[at...]
+            }
+        }
+        return out + rest
     }
 
     /// `file:line:col: error: message`.
