@@ -84,12 +84,7 @@ extension BigQuerySyncService {
         let now = try local.files.map { (file) throws(SyncError) -> SourceFile in
             try Self.fingerprint(file.absolute, display: file.display)
         }
-        guard now.map(\.path) == files.map(\.path) else {
-            return ["the files of source '\(source.path ?? "")' changed since the plan"]
-        }
-        return zip(files, now).compactMap { then, current in
-            then.sha256 == current.sha256 ? nil : "source file \(current.path) changed since the plan"
-        }
+        return Self.staleFiles(files, now: now, source: source)
     }
 
     /// How a PostgreSQL source's rows in the plan's window differ from those the plan read: read again (one
@@ -97,9 +92,28 @@ extension BigQuerySyncService {
     func staleDatabase(_ syncPlan: SyncPlan, target: PreparedTarget) throws(SyncError) -> [String] {
         guard let planned = syncPlan.source.database else { return [] }
         let rows = try LocalRows(target, window: try Planner.plannedWindow(syncPlan.window, prepared: target))
-        guard let now = rows.database, now.sha256 != planned.sha256 else { return [] }
+        guard let now = rows.database else { return [] }
+        return Self.staleRows(planned, now: now, sync: target.sync)
+    }
+
+    /// How a local source's files now differ from the plan's: one reason for the source when the list of files
+    /// is not the plan's (a file came, went or was renamed), else one for each file whose SHA-256 is not. Used by
+    /// `staleSource`, which hashes the files, and by `spoolSource`, which reads them into the spool.
+    static func staleFiles(_ planned: [SourceFile], now: [SourceFile], source: SourceSpec) -> [String] {
+        guard now.map(\.path) == planned.map(\.path) else {
+            return ["the files of source '\(source.path ?? "")' changed since the plan"]
+        }
+        return zip(planned, now).compactMap { then, current in
+            then.sha256 == current.sha256 ? nil : "source file \(current.path) changed since the plan"
+        }
+    }
+
+    /// How a database source's read now differs from the plan's: nothing when its rows' digest is the plan's, else
+    /// one reason that names the source and both row counts. Used by `staleDatabase` and by `spoolSource`.
+    static func staleRows(_ planned: DatabaseSnapshot, now: DatabaseSnapshot, sync: SyncDefinition) -> [String] {
+        guard now.sha256 != planned.sha256 else { return [] }
         return [
-            "the rows of PostgreSQL source \(PostgresSource(sync: target.sync).display) changed since the plan "
+            "the rows of PostgreSQL source \(PostgresSource(sync: sync).display) changed since the plan "
                 + "(\(planned.rows) rows then, \(now.rows) now)"
         ]
     }

@@ -25,19 +25,12 @@ extension BigQuerySyncService {
     {
         let rows = try LocalRows(target, window: try Planner.plannedWindow(syncPlan.window, prepared: target))
         if let files = syncPlan.source.files {
-            guard rows.files.map(\.path) == files.map(\.path) else {
-                return ["the files of source '\(target.sync.source.path ?? "")' changed since the plan"]
-            }
-            let changed = zip(files, rows.files).compactMap { then, now in
-                then.sha256 == now.sha256 ? nil : "source file \(now.path) changed since the plan"
-            }
+            let changed = Self.staleFiles(files, now: rows.files, source: target.sync.source)
             if !changed.isEmpty { return changed }
         }
-        if let planned = syncPlan.source.database, let now = rows.database, now.sha256 != planned.sha256 {
-            return [
-                "the rows of PostgreSQL source \(PostgresSource(sync: target.sync).display) changed since the plan "
-                    + "(\(planned.rows) rows then, \(now.rows) now)"
-            ]
+        if let planned = syncPlan.source.database, let now = rows.database {
+            let changed = Self.staleRows(planned, now: now, sync: target.sync)
+            if !changed.isEmpty { return changed }
         }
         let carried = syncPlan.columns.filter(\.carried).compactMap { target.layout.index[$0.name.lowercased()] }
             .sorted()
