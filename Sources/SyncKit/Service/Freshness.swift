@@ -109,7 +109,8 @@ extension BigQuerySyncService {
     }
 
     /// How a database source's read now differs from the plan's: nothing when its rows' digest is the plan's, else
-    /// one reason that names the source and both row counts. Used by `staleDatabase` and by `spoolSource`.
+    /// one reason that names the source and both row counts. Used by `staleDatabase` and `spoolSource`, and by
+    /// `localRows`, which compares with it but says the change its own way (the apply has begun by then).
     static func staleRows(_ planned: DatabaseSnapshot, now: DatabaseSnapshot, sync: SyncDefinition) -> [String] {
         guard now.sha256 != planned.sha256 else { return [] }
         return [

@@ -322,8 +322,10 @@ extension BigQuerySyncService {
         let rows = try LocalRows(run.target, window: try Planner.plannedWindow(run.plan.window, prepared: run.target))
         let carried = Self.plannedCarried(run)
         guard rows.carried == carried else { throw Self.staleDuringApply("the columns the source carries changed") }
-        if let planned = run.plan.source.database, rows.database?.sha256 != planned.sha256 {
-            throw Self.staleDuringApply("the rows of the PostgreSQL source changed")
+        if let planned = run.plan.source.database {
+            guard let now = rows.database, Self.staleRows(planned, now: now, sync: run.target.sync).isEmpty else {
+                throw Self.staleDuringApply("the rows of the PostgreSQL source changed")
+            }
         }
         return (rows, BatchEncoder(layout: run.target.layout, carried: carried))
     }
