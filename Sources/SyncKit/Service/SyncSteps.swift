@@ -312,12 +312,12 @@ extension BigQuerySyncService {
 
     // MARK: - shared pieces
 
-    /// The source read again, its carried columns checked against the plan's.
     /// The layout's columns the plan says the source carries.
     static func plannedCarried(_ run: SyncRun) -> [Int] {
         run.plan.columns.filter(\.carried).compactMap { run.target.layout.index[$0.name.lowercased()] }.sorted()
     }
 
+    /// The source read again, its carried columns (and a database source's rows) checked against the plan's.
     func localRows(_ run: SyncRun) throws(SyncError) -> (LocalRows, BatchEncoder) {
         let rows = try LocalRows(run.target, window: try Planner.plannedWindow(run.plan.window, prepared: run.target))
         let carried = Self.plannedCarried(run)
