@@ -21,17 +21,6 @@ import Testing
         return other
     }
 
-    /// Plans a workspace's only sync.
-    static func plan(_ ws: Workspace, sync: String) throws -> PlannedSync {
-        let planned = try ws.run("plan", "--out", "plan.json")
-        guard planned.status == 0 else { throw HarnessError("plan failed: \(planned)") }
-        let plan = try EndToEndTests.planJSON(ws)
-        let steps = (try EndToEndTests.syncPlan(plan, sync)["steps"] as? [[String: Any]]) ?? []
-        return PlannedSync(
-            planId: plan["plan_id"] as? String ?? "", strategy: "inline",
-            merges: steps.filter { $0["kind"] as? String == "merge" }.compactMap { $0["job_id"] as? String }, loads: [])
-    }
-
     /// The step MERGEs the proxy forwarded, per plan, as (start, end) intervals; checks no two plans' overlap or
     /// alternate.
     static func expectNoInterleaving(
@@ -64,7 +53,7 @@ import Testing
         let ws = try Reliability.workspace("concurrent_a", scenario: first, strategy: "inline", batch: 5)
         let rival = try Self.rival(of: ws, name: "rival", scenario: second, batch: 6)
         let planA = try Reliability.plan(ws)
-        let planB = try Self.plan(rival, sync: "rival")
+        let planB = try Reliability.plan(rival, sync: "rival")
         let proxy = try FaultProxy(upstream: ws.host)
 
         // A is held inside its second MERGE (the first has landed).
@@ -128,7 +117,7 @@ import Testing
         let ws = try Reliability.workspace("concurrent_race", scenario: first, strategy: "inline", batch: 6)
         let rival = try Self.rival(of: ws, name: "rival", scenario: second, batch: 6)
         let planA = try Reliability.plan(ws)
-        let planB = try Self.plan(rival, sync: "rival")
+        let planB = try Reliability.plan(rival, sync: "rival")
         let proxy = try FaultProxy(upstream: ws.host)
 
         let leaseA = try proxy.arm(
@@ -167,7 +156,7 @@ import Testing
         let ws = try Reliability.workspace("lease_renewed", scenario: first, strategy: "inline", batch: 4)
         let rival = try Self.rival(of: ws, name: "rival", scenario: second, batch: 6)
         let planA = try Reliability.plan(ws)
-        let planB = try Self.plan(rival, sync: "rival")
+        let planB = try Reliability.plan(rival, sync: "rival")
         try #require(planA.merges.count >= 6)
         let proxy = try FaultProxy(upstream: ws.host)
         let environment = proxy.holdingEnvironment.merging(["BQSYNC_LEASE_SECONDS": "10"]) { $1 }
@@ -223,7 +212,7 @@ import Testing
         let ws = try Reliability.workspace("lease_lost", scenario: first, strategy: "inline", batch: 5)
         let rival = try Self.rival(of: ws, name: "rival", scenario: second, batch: 6)
         let planA = try Reliability.plan(ws)
-        let planB = try Self.plan(rival, sync: "rival")
+        let planB = try Reliability.plan(rival, sync: "rival")
         try #require(planA.merges.count >= 3)
         let proxy = try FaultProxy(upstream: ws.host)
         let environment = proxy.holdingEnvironment.merging(["BQSYNC_LEASE_SECONDS": "10"]) { $1 }

@@ -30,7 +30,7 @@ import Testing
         let second = MergeScenario(seed: 321)
         let ws = try Reliability.workspace("contend_one", scenario: first, strategy: "inline", batch: 5)
         let rival = try ConcurrencyTests.rival(of: ws, name: "rival", scenario: second, batch: 6)
-        let plans = [try Reliability.plan(ws), try ConcurrencyTests.plan(rival, sync: "rival")]
+        let plans = [try Reliability.plan(ws), try Reliability.plan(rival, sync: "rival")]
         let proxy = try FaultProxy(upstream: ws.host, seed: 1, latency: Self.latency)
 
         let started = [

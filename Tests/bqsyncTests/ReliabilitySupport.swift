@@ -458,12 +458,13 @@ enum Reliability {
         return ws
     }
 
-    /// Plans into plan.json (straight to the emulator) and returns the plan's id and its MERGE and load job ids.
-    static func plan(_ ws: Workspace) throws -> PlannedSync {
+    /// Plans into plan.json (straight to the emulator) and returns the plan's id and the MERGE and load job ids
+    /// of sync `sync` (by default `s`, the sync of `workspace(_:scenario:strategy:batch:createTarget:)`).
+    static func plan(_ ws: Workspace, sync name: String = "s") throws -> PlannedSync {
         let planned = try ws.run("plan", "--out", "plan.json")
         guard planned.status == 0 else { throw HarnessError("plan failed: \(planned)") }
         let plan = try EndToEndTests.planJSON(ws)
-        let sync = try EndToEndTests.syncPlan(plan, "s")
+        let sync = try EndToEndTests.syncPlan(plan, name)
         let steps = sync["steps"] as? [[String: Any]] ?? []
         return PlannedSync(
             planId: plan["plan_id"] as? String ?? "", strategy: sync["strategy"] as? String ?? "",
