@@ -21,6 +21,20 @@ import Testing
         return other
     }
 
+    /// Two applies of one table `t`, each planned: sync `s` of `ws` (scenario `first`, seeded `seed`, the table
+    /// holding its initial rows, in batches of `batch`) and sync `rival` of `rival` (scenario `second`, seeded
+    /// `seed + 1`, in batches of 6).
+    static func rivals(_ prefix: String, seed: UInt64, batch: Int) throws -> (
+        first: MergeScenario, second: MergeScenario, ws: Workspace, rival: Workspace, planA: PlannedSync,
+        planB: PlannedSync
+    ) {
+        let first = MergeScenario(seed: seed)
+        let second = MergeScenario(seed: seed + 1)
+        let ws = try Reliability.workspace(prefix, scenario: first, strategy: "inline", batch: batch)
+        let rival = try Self.rival(of: ws, name: "rival", scenario: second, batch: 6)
+        return (first, second, ws, rival, try Reliability.plan(ws), try Reliability.plan(rival, sync: "rival"))
+    }
+
     /// The step MERGEs the proxy forwarded, per plan, as (start, end) intervals; checks no two plans' overlap or
     /// alternate.
     static func expectNoInterleaving(
@@ -48,12 +62,7 @@ import Testing
     }
 
     @Test func aSecondApplyWhileTheFirstIsInsideAMergeIsRefused() throws {
-        let first = MergeScenario(seed: 300)
-        let second = MergeScenario(seed: 301)
-        let ws = try Reliability.workspace("concurrent_a", scenario: first, strategy: "inline", batch: 5)
-        let rival = try Self.rival(of: ws, name: "rival", scenario: second, batch: 6)
-        let planA = try Reliability.plan(ws)
-        let planB = try Reliability.plan(rival, sync: "rival")
+        let (first, second, ws, rival, planA, planB) = try Self.rivals("concurrent_a", seed: 300, batch: 5)
         let proxy = try FaultProxy(upstream: ws.host)
 
         // A is held inside its second MERGE (the first has landed).
@@ -112,12 +121,7 @@ import Testing
     /// A's request for the lease is held in flight; B takes the lease and is held inside its first MERGE; then A's
     /// request arrives: the lease is B's, so A is refused, and B finishes.
     @Test func twoAppliesRacingForTheLeaseOneWins() throws {
-        let first = MergeScenario(seed: 303)
-        let second = MergeScenario(seed: 304)
-        let ws = try Reliability.workspace("concurrent_race", scenario: first, strategy: "inline", batch: 6)
-        let rival = try Self.rival(of: ws, name: "rival", scenario: second, batch: 6)
-        let planA = try Reliability.plan(ws)
-        let planB = try Reliability.plan(rival, sync: "rival")
+        let (first, second, ws, rival, planA, planB) = try Self.rivals("concurrent_race", seed: 303, batch: 6)
         let proxy = try FaultProxy(upstream: ws.host)
 
         let leaseA = try proxy.arm(
@@ -151,12 +155,7 @@ import Testing
     /// for less than the lease). A renews its lease between steps, so B, started after A's first lease would have
     /// run out, is still refused, and no MERGEs interleave.
     @Test func anApplyLongerThanItsLeaseKeepsIt() throws {
-        let first = MergeScenario(seed: 305)
-        let second = MergeScenario(seed: 306)
-        let ws = try Reliability.workspace("lease_renewed", scenario: first, strategy: "inline", batch: 4)
-        let rival = try Self.rival(of: ws, name: "rival", scenario: second, batch: 6)
-        let planA = try Reliability.plan(ws)
-        let planB = try Reliability.plan(rival, sync: "rival")
+        let (first, _, ws, rival, planA, planB) = try Self.rivals("lease_renewed", seed: 305, batch: 4)
         try #require(planA.merges.count >= 6)
         let proxy = try FaultProxy(upstream: ws.host)
         let environment = proxy.holdingEnvironment.merging(["BQSYNC_LEASE_SECONDS": "10"]) { $1 }
@@ -207,12 +206,7 @@ import Testing
     /// A's step returns, A finds its lease gone at the next step and stops, sending nothing more; B finishes, and A's
     /// plan applies later by resuming.
     @Test func anApplyThatLostItsLeaseStops() throws {
-        let first = MergeScenario(seed: 307)
-        let second = MergeScenario(seed: 308)
-        let ws = try Reliability.workspace("lease_lost", scenario: first, strategy: "inline", batch: 5)
-        let rival = try Self.rival(of: ws, name: "rival", scenario: second, batch: 6)
-        let planA = try Reliability.plan(ws)
-        let planB = try Reliability.plan(rival, sync: "rival")
+        let (_, _, ws, rival, planA, planB) = try Self.rivals("lease_lost", seed: 307, batch: 5)
         try #require(planA.merges.count >= 3)
         let proxy = try FaultProxy(upstream: ws.host)
         let environment = proxy.holdingEnvironment.merging(["BQSYNC_LEASE_SECONDS": "10"]) { $1 }

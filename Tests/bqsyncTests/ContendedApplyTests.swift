@@ -26,11 +26,8 @@ import Testing
     }
 
     @Test func twoAppliesOfOneTargetStartedTogetherOneMerges() throws {
-        let first = MergeScenario(seed: 320)
-        let second = MergeScenario(seed: 321)
-        let ws = try Reliability.workspace("contend_one", scenario: first, strategy: "inline", batch: 5)
-        let rival = try ConcurrencyTests.rival(of: ws, name: "rival", scenario: second, batch: 6)
-        let plans = [try Reliability.plan(ws), try Reliability.plan(rival, sync: "rival")]
+        let (first, second, ws, rival, planA, planB) = try ConcurrencyTests.rivals("contend_one", seed: 320, batch: 5)
+        let plans = [planA, planB]
         let proxy = try FaultProxy(upstream: ws.host, seed: 1, latency: Self.latency)
 
         let started = [
