@@ -13,9 +13,7 @@ import Testing
         let planned = try Reliability.plan(ws)
         try #require(planned.merges.count >= 4)
         let proxy = try FaultProxy(upstream: ws.host)
-        try proxy.arm(
-            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[2] + "_1"),
-            fault: "invalid")
+        try proxy.armStep(planned.merges[2], fault: "invalid")
         let arguments = ["--log-level", "info", "--log-format", "json", "apply", "plan.json", "--format", "json"]
 
         let failed = try ws.run(arguments, environment: proxy.holdingEnvironment)
@@ -77,8 +75,7 @@ import Testing
         let planned = try Reliability.plan(ws)
         try #require(planned.merges.count >= 3)
         let proxy = try FaultProxy(upstream: ws.host)
-        let held = try proxy.arm(
-            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[1] + "_1"))
+        let held = try proxy.armStep(planned.merges[1])
         let arguments = ["--log-level", "info", "--log-format", "json", "apply", "plan.json"]
         let running = try ws.start(arguments, environment: proxy.holdingEnvironment)
         try #require(try proxy.waitUntilHeld(held, timeout: 60, watching: running), "\(running.stderrSoFar)")

@@ -66,8 +66,7 @@ import Testing
         let proxy = try FaultProxy(upstream: ws.host)
 
         // A is held inside its second MERGE (the first has landed).
-        let arm = try proxy.arm(
-            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planA.merges[1] + "_1"))
+        let arm = try proxy.armStep(planA.merges[1])
         let a = try ws.start(Self.arguments, environment: proxy.holdingEnvironment)
         try #require(try proxy.waitUntilHeld(arm, timeout: 60, watching: a), "\(a.stderrSoFar)")
 
@@ -99,8 +98,7 @@ import Testing
         let ws = try Reliability.workspace("concurrent_same", scenario: scenario, strategy: "inline", batch: 5)
         let planned = try Reliability.plan(ws)
         let proxy = try FaultProxy(upstream: ws.host)
-        let arm = try proxy.arm(
-            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[2] + "_1"))
+        let arm = try proxy.armStep(planned.merges[2])
         let first = try ws.start(Self.arguments, environment: proxy.holdingEnvironment)
         try #require(try proxy.waitUntilHeld(arm, timeout: 60, watching: first), "\(first.stderrSoFar)")
 
@@ -128,8 +126,7 @@ import Testing
             method: "POST", path: "/datasets/bqsync/tables" + CrashResumeTests.endOfPath, body: "lease_")
         let a = try ws.start(Self.arguments, environment: proxy.holdingEnvironment)
         try #require(try proxy.waitUntilHeld(leaseA, timeout: 60, watching: a), "\(a.stderrSoFar)")
-        let mergeB = try proxy.arm(
-            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planB.merges[0] + "_1"))
+        let mergeB = try proxy.armStep(planB.merges[0])
         let b = try rival.start(Self.arguments, environment: proxy.holdingEnvironment)
         try #require(try proxy.waitUntilHeld(mergeB, timeout: 60, watching: b), "\(b.stderrSoFar)")
 
@@ -160,10 +157,8 @@ import Testing
         let proxy = try FaultProxy(upstream: ws.host)
         let environment = proxy.holdingEnvironment.merging(["BQSYNC_LEASE_SECONDS": "10"]) { $1 }
 
-        let third = try proxy.arm(
-            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planA.merges[2] + "_1"))
-        let fifth = try proxy.arm(
-            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planA.merges[4] + "_1"))
+        let third = try proxy.armStep(planA.merges[2])
+        let fifth = try proxy.armStep(planA.merges[4])
         let a = try ws.start(Self.arguments, environment: environment)
         try #require(try proxy.waitUntilHeld(third, timeout: 60, watching: a), "\(a.stderrSoFar)")
         let acquired = Date()
@@ -211,13 +206,11 @@ import Testing
         let proxy = try FaultProxy(upstream: ws.host)
         let environment = proxy.holdingEnvironment.merging(["BQSYNC_LEASE_SECONDS": "10"]) { $1 }
 
-        let stuck = try proxy.arm(
-            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planA.merges[1] + "_1"))
+        let stuck = try proxy.armStep(planA.merges[1])
         let a = try ws.start(Self.arguments, environment: environment)
         try #require(try proxy.waitUntilHeld(stuck, timeout: 60, watching: a), "\(a.stderrSoFar)")
         Thread.sleep(forTimeInterval: 11)
-        let heldB = try proxy.arm(
-            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planB.merges[0] + "_1"))
+        let heldB = try proxy.armStep(planB.merges[0])
         let b = try rival.start(Self.arguments, environment: environment)
         try #require(
             try proxy.waitUntilHeld(heldB, timeout: 60, watching: b), "B took the lapsed lease: \(b.stderrSoFar)")

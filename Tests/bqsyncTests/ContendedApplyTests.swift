@@ -95,8 +95,7 @@ import Testing
         let proxy = try FaultProxy(upstream: ws.host, seed: 3, latency: Self.latency)
         let environment = proxy.holdingEnvironment.merging(["BQSYNC_LEASE_SECONDS": "10"]) { $1 }
 
-        let stuck = try proxy.arm(
-            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[1] + "_1"))
+        let stuck = try proxy.armStep(planned.merges[1])
         let killed = try ws.start(Self.arguments, environment: environment)
         try #require(try proxy.waitUntilHeld(stuck, timeout: 60, watching: killed), "\(killed.stderrSoFar)")
         killed.killHard()
@@ -131,9 +130,7 @@ import Testing
         let ws = try Reliability.workspace("dml_conflict", scenario: scenario, strategy: "inline", batch: 5)
         let planned = try Reliability.plan(ws)
         let proxy = try FaultProxy(upstream: ws.host)
-        try proxy.arm(
-            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[0] + "_1"),
-            fault: "conflict")
+        try proxy.armStep(planned.merges[0], fault: "conflict")
         let applied = try ws.run(Self.arguments, environment: proxy.holdingEnvironment)
         #expect(applied.status == 0, "\(applied)")
         #expect(applied.stderr.contains("Could not serialize access to table"), "\(applied)")
@@ -144,9 +141,7 @@ import Testing
 
         let other = try Reliability.workspace("dml_invalid", scenario: scenario, strategy: "inline", batch: 5)
         let otherPlan = try Reliability.plan(other)
-        try proxy.arm(
-            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(otherPlan.merges[0] + "_1"),
-            fault: "invalid")
+        try proxy.armStep(otherPlan.merges[0], fault: "invalid")
         let failed = try other.run(Self.arguments, environment: proxy.holdingEnvironment)
         #expect(failed.status == 1, "\(failed)")
         #expect(

@@ -14,8 +14,7 @@ import Testing
         try #require(planned.merges.count >= 5)
         let proxy = try FaultProxy(upstream: ws.host)
         // The fourth MERGE is held at the proxy: three batches are done when the signal comes.
-        let held = try proxy.arm(
-            method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[3] + "_1"))
+        let held = try proxy.armStep(planned.merges[3])
         let running = try ws.start(["apply", "plan.json"], environment: proxy.holdingEnvironment)
         try #require(try proxy.waitUntilHeld(held, timeout: 60, watching: running), "\(running.stderrSoFar)")
 

@@ -240,7 +240,7 @@ import Testing
         let proxy = try FaultProxy(upstream: ws.host)
         let arm =
             strategy == "inline"
-            ? try proxy.arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(planned.merges[1] + "_1"))
+            ? try proxy.armStep(planned.merges[1])
             : try proxy.arm(method: "POST", path: "^/upload/")
         let arguments = ["--log-level", "info", "--log-format", "json", "apply", "plan.json"]
         let killed = try ws.start(arguments, environment: proxy.holdingEnvironment)

@@ -139,6 +139,12 @@ final class FaultProxy: @unchecked Sendable {
         return try Curl.object("POST", url + "/__proxy/arm", request)["id"] as? Int ?? 0
     }
 
+    /// Arms the insert of a plan step's first attempt (the job `STEP_1`): held, or with `fault`, given that fault.
+    @discardableResult
+    func armStep(_ step: String, fault: String? = nil) throws -> Int {
+        try arm(method: "POST", path: #"/jobs(\?|$)"#, body: CrashResumeTests.job(step + "_1"), fault: fault)
+    }
+
     /// Waits until the armed request is held (true), or the process `watching` exits or time runs out (false).
     func waitUntilHeld(_ arm: Int? = nil, timeout: Double, watching running: RunningBQSync? = nil) throws -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
