@@ -75,9 +75,13 @@ extension EndToEndTests {
         #expect(plan.status == 0, "\(plan)")
         let apply = try ws.run("apply", "plan.json")
         #expect(apply.status == 0, "\(apply)")
-        let broken = try ws.rows("broken", orderBy: "id").map { row in
-            row.enumerated().map { $0.offset == 3 ? Self.decimal($0.element) : $0.element }
+        // A table's rows by id, the amount (NUMERIC) as a canonical decimal.
+        func rows(_ table: String) throws -> [[String?]] {
+            try ws.rows(table, orderBy: "id").map { row in
+                row.enumerated().map { $0.offset == 3 ? Self.decimal($0.element) : $0.element }
+            }
         }
+        let broken = try rows("broken")
         #expect(
             broken == [
                 ["20", "a¦b, \"c\"", "é", "1.5", "true", "2025-05-05"],
@@ -85,9 +89,7 @@ extension EndToEndTests {
                 ["22", "æ", ", ,", "-2", "false", "2025-06-06"],
             ])
 
-        let comma = try ws.rows("comma", orderBy: "id").map { row in
-            row.enumerated().map { $0.offset == 3 ? Self.decimal($0.element) : $0.element }
-        }
+        let comma = try rows("comma")
         #expect(
             comma == [
                 ["1", "Smith, John", "He said \"hi\"\nand left, twice", "12.5", "true", "2025-01-02"],
@@ -96,9 +98,7 @@ extension EndToEndTests {
                 ["4", "unquoted spaces ", "a,b,c", nil, nil, nil],
                 ["5", "SELECT `x` FROM y; -- 'z'", "日本語 🎉", "0.000000001", "false", "2025-12-31"],
             ])
-        let semiRows = try ws.rows("semi", orderBy: "id").map { row in
-            row.enumerated().map { $0.offset == 3 ? Self.decimal($0.element) : $0.element }
-        }
+        let semiRows = try rows("semi")
         #expect(
             semiRows == [
                 ["10", "a;b", "multi\r\nline;with;semis", "100", "false", "2025-12-31"],
