@@ -31,8 +31,7 @@ import Testing
         let rerun = try ws.run(arguments, environment: proxy.holdingEnvironment)
         #expect(rerun.status == 0, "\(rerun)")
         #expect(try ws.rows("t", orderBy: "id") == scenario.expected)
-        let steps = try proxy.stats().stepExecutions(planId: planned.planId)
-        for step in planned.merges { #expect(steps[step] == 1, "\(step): \(steps)") }
+        try proxy.stats().expectEachMergeOnce(planned)
         let lines = JobLogLine.steps(rerun, planId: planned.planId)
         #expect(lines.filter { $0.outcome == "adopted" }.map(\.jobId) == ran, "\(rerun)")
         let summary = try #require(Reliability.summaries(rerun).first)
@@ -97,7 +96,6 @@ import Testing
         let rerun = try ws.run(arguments, environment: proxy.holdingEnvironment)
         #expect(rerun.status == 0, "\(rerun)")
         #expect(try ws.rows("t", orderBy: "id") == scenario.expected)
-        let steps = try proxy.stats().stepExecutions(planId: planned.planId)
-        for step in planned.merges { #expect(steps[step] == 1, "\(step): \(steps)") }
+        try proxy.stats().expectEachMergeOnce(planned)
     }
 }

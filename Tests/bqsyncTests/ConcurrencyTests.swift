@@ -112,8 +112,7 @@ import Testing
         #expect(third.status == 0, "\(third)")
         #expect(third.stderr.contains("already applied"), "\(third)")
         #expect(try ws.rows("t", orderBy: "id") == scenario.expected)
-        let steps = try proxy.stats().stepExecutions(planId: planned.planId)
-        for step in planned.merges { #expect(steps[step] == 1, "\(step): \(steps)") }
+        try proxy.stats().expectEachMergeOnce(planned)
     }
 
     /// A's request for the lease is held in flight; B takes the lease and is held inside its first MERGE; then A's
@@ -228,8 +227,7 @@ import Testing
         #expect(try b.wait(timeout: 60).status == 0)
         let resumed = try ws.run(Self.arguments, environment: environment)
         #expect(resumed.status == 0, "\(resumed)")
-        let steps = try proxy.stats().stepExecutions(planId: planA.planId)
-        for step in planA.merges { #expect(steps[step] == 1, "\(step): \(steps)") }
+        try proxy.stats().expectEachMergeOnce(planA)
         #expect(try Reliability.leases(ws, table: "t").isEmpty)
     }
 }

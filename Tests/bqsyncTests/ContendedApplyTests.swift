@@ -67,10 +67,7 @@ import Testing
         let stats = try proxy.stats()
         #expect(stats.dmlConflicts.isEmpty, "\(stats.dmlConflicts)")
         #expect(stats.preconditionsFailed == 0, "no lease contended with another target's")
-        for plan in plans {
-            let steps = stats.stepExecutions(planId: plan.planId)
-            for step in plan.merges { #expect(steps[step] == 1, "\(step): \(steps)") }
-        }
+        for plan in plans { stats.expectEachMergeOnce(plan) }
         // They overlapped: every apply's MERGEs started before the last apply's first MERGE finished.
         let merges = stats.log.filter { $0.step && !$0.dry && $0.statement == "MERGE" }
         let firstEnds = plans.compactMap { plan in
@@ -117,8 +114,7 @@ import Testing
         #expect(resumed.status == 0, "\(resumed)")
         if !onAnotherHost { #expect(resumed.stderr.contains("recovered the lease"), "\(resumed)") }
         #expect(try ws.rows("t", orderBy: "id") == scenario.expected)
-        let steps = try proxy.stats().stepExecutions(planId: planned.planId)
-        for step in planned.merges { #expect(steps[step] == 1, "\(step): \(steps)") }
+        try proxy.stats().expectEachMergeOnce(planned)
         #expect(try Reliability.leases(ws, table: "t").isEmpty)
     }
 

@@ -41,7 +41,6 @@ import Testing
         let rerun = try ws.run(["apply", "plan.json"], environment: proxy.holdingEnvironment)
         #expect(rerun.status == 0, "\(rerun)")
         #expect(try ws.rows("t", orderBy: "id") == scenario.expected)
-        let steps = try proxy.stats().stepExecutions(planId: planned.planId)
-        for step in planned.merges { #expect(steps[step] == 1, "\(step): \(steps)") }
+        try proxy.stats().expectEachMergeOnce(planned)
     }
 }

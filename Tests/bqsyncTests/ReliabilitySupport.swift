@@ -261,6 +261,12 @@ struct ProxyStats: Decodable {
         return steps
     }
 
+    /// Expects each of the plan's MERGE steps executed exactly once, over every attempt of every run so far.
+    func expectEachMergeOnce(_ plan: PlannedSync, sourceLocation: SourceLocation = #_sourceLocation) {
+        let steps = stepExecutions(planId: plan.planId)
+        for step in plan.merges { #expect(steps[step] == 1, "\(step): \(steps)", sourceLocation: sourceLocation) }
+    }
+
     /// The step id of an attempt's job id.
     static func stepId(_ job: String) -> String {
         guard let cut = job.lastIndex(of: "_") else { return job }
