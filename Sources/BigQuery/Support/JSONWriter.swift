@@ -10,7 +10,10 @@ public struct JSONWriter: Sendable {
     }
 
     /// Appends raw, already valid JSON.
-    public mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
+    public mutating func raw(_ text: String) {
+        var text = text
+        text.withUTF8 { bytes.append(contentsOf: $0) }
+    }
 
     /// Empties the output, keeping its buffer for reuse.
     public mutating func clear() { bytes.removeAll(keepingCapacity: true) }
@@ -24,14 +27,52 @@ public struct JSONWriter: Sendable {
         text.withUTF8 { string(utf8: $0) }
     }
 
+    /// Where the run of bytes from `from` that a JSON string holds as they are ends: the index of the first quote,
+    /// backslash or control character (or the end), and whether the run is ASCII. Eight bytes at a time while
+    /// none of them is one of those (or, with `stopAtHighBit`, above ASCII). Any byte above ASCII ends the
+    /// eight-byte steps; the rest is looked at byte by byte.
+    public static func plainRun(_ utf8: UnsafeBufferPointer<UInt8>, from: Int, stopAtHighBit: Bool) -> (Int, Bool) {
+        var index = from
+        let count = utf8.count
+        if let base = utf8.baseAddress {
+            let ones: UInt64 = 0x0101_0101_0101_0101
+            let highs: UInt64 = 0x8080_8080_8080_8080
+            while index + 8 <= count {
+                let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+                let quote = word ^ (ones &* 0x22)
+                let backslash = word ^ (ones &* 0x5C)
+                // A zero byte in `quote` or `backslash`, or a byte under 0x20, or a high bit: not plain.
+                let special =
+                    ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((word &- ones &* 0x20) & ~word)
+                    | word
+                guard special & highs == 0 else { break }
+                index += 8
+            }
+        }
+        var ascii = true
+        while index < count {
+            let byte = utf8[index]
+            if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { break }
+            if byte >= 0x80 {
+                ascii = false
+                if stopAtHighBit { break }
+            }
+            index += 1
+        }
+        return (index, ascii)
+    }
+
     /// Appends a JSON string literal from UTF-8 bytes, escaped: control characters, quote and backslash.
     public mutating func string(utf8: UnsafeBufferPointer<UInt8>) {
         bytes.append(UInt8(ascii: "\""))
         var start = 0
         let count = utf8.count
-        for index in 0..<count {
+        var index = 0
+        while index < count {
+            (index, _) = Self.plainRun(utf8, from: index, stopAtHighBit: false)
+            guard index < count else { break }
             let byte = utf8[index]
-            guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+            defer { index += 1 }
             if index > start { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index])) }
             start = index + 1
             bytes.append(92)
@@ -47,6 +88,44 @@ public struct JSONWriter: Sendable {
             }
         }
         if count > start { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<count])) }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends the JSON string literal of `utf8` escaped once more, for the inside of another JSON string: what
+    /// `string(utf8:)` writes, passed through `string(utf8:)` again without its outer quotes. One pass over the
+    /// bytes, where two would write the inner literal and then copy it escaped.
+    public mutating func nestedString(utf8: UnsafeBufferPointer<UInt8>) {
+        bytes.append(92)
+        bytes.append(UInt8(ascii: "\""))
+        var start = 0
+        let count = utf8.count
+        var index = 0
+        while index < count {
+            (index, _) = Self.plainRun(utf8, from: index, stopAtHighBit: false)
+            guard index < count else { break }
+            let byte = utf8[index]
+            defer { index += 1 }
+            if index > start { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index])) }
+            start = index + 1
+            bytes.append(92)
+            bytes.append(92)
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                bytes.append(92)
+                bytes.append(byte)
+            case 0x0A: bytes.append(UInt8(ascii: "n"))
+            case 0x0D: bytes.append(UInt8(ascii: "r"))
+            case 0x09: bytes.append(UInt8(ascii: "t"))
+            default:
+                bytes.append(UInt8(ascii: "u"))
+                bytes.append(UInt8(ascii: "0"))
+                bytes.append(UInt8(ascii: "0"))
+                bytes.append(Self.hexDigit(byte >> 4))
+                bytes.append(Self.hexDigit(byte & 0xF))
+            }
+        }
+        if count > start { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<count])) }
+        bytes.append(92)
         bytes.append(UInt8(ascii: "\""))
     }
 

@@ -8,7 +8,7 @@ import Foundation
 package final class Deduplicator {
     private let layout: RowLayout
     private let partitions: Int
-    private var memory: [[UInt8]: PackedRow] = [:]
+    private var memory: WinnerTable
     private var spills: [FileHandle] = []
     private var spillPaths: [String] = []
     private var buffers: [[UInt8]] = []
@@ -26,6 +26,7 @@ package final class Deduplicator {
     package init(layout: RowLayout, partitions: Int) throws(SyncError) {
         self.layout = layout
         self.partitions = max(1, partitions)
+        memory = WinnerTable(layout: layout)
         if self.partitions > 1 {
             let directory = NSTemporaryDirectory() + "bqsync-dedup-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
             do {
@@ -60,15 +61,16 @@ package final class Deduplicator {
     package func add(_ row: PackedRow) throws(SyncError) {
         rowsRead += 1
         if partitions == 1 {
-            keep(row, in: &memory)
+            memory.keep(row)
             return
         }
-        let key = row.key(layout.keys)
-        let partition = Int(Self.fnv1a(key) % UInt64(partitions))
+        let partition = row.withBytes { Int(WinnerTable.keyHash($0, keys: layout.keys) % UInt64(partitions)) }
         // Appended in place: copying the buffer out and back would copy it on every row.
         withUnsafeBytes(of: row.sequence.littleEndian) { buffers[partition].append(contentsOf: $0) }
-        withUnsafeBytes(of: UInt32(row.bytes.count).littleEndian) { buffers[partition].append(contentsOf: $0) }
-        buffers[partition].append(contentsOf: row.bytes)
+        row.withBytes { bytes in
+            withUnsafeBytes(of: UInt32(bytes.count).littleEndian) { buffers[partition].append(contentsOf: $0) }
+            buffers[partition].append(contentsOf: bytes)
+        }
         if buffers[partition].count >= 256 << 10 {
             try write(buffers[partition], to: partition)
             buffers[partition].removeAll(keepingCapacity: true)
@@ -83,9 +85,8 @@ package final class Deduplicator {
         if partitions == 1 {
             guard nextPartition == 0 else { return nil }
             nextPartition = 1
-            let winners = memory.values.sorted { $0.sequence < $1.sequence }
-            memory = [:]
-            return winners
+            defer { memory = WinnerTable(layout: layout) }
+            return memory.winners()
         }
         if !flushed {
             for partition in 0..<partitions {
@@ -97,37 +98,35 @@ package final class Deduplicator {
         guard nextPartition < partitions else { return nil }
         let partition = nextPartition
         nextPartition += 1
-        let handle = spills[partition]
-        let data: Data
-        do {
-            try handle.seek(toOffset: 0)
-            data = try handle.readToEnd() ?? Data()
-        } catch {
-            throw SyncError.io(path: spillPaths[partition], message: "cannot read a temporary file")
-        }
-        var table: [[UInt8]: PackedRow] = [:]
-        data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-            var offset = 0
-            while offset + 12 <= raw.count {
-                let sequence = raw.loadUnaligned(fromByteOffset: offset, as: Int64.self).littleEndian
-                let count = Int(raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self).littleEndian)
-                let bytes = [UInt8](raw[(offset + 12)..<(offset + 12 + count)])
-                keep(PackedRow(sequence: sequence, bytes: bytes), in: &table)
-                offset += 12 + count
-            }
-        }
-        return table.values.sorted { $0.sequence < $1.sequence }
+        var table = WinnerTable(layout: layout, spilled: try readSpill(partition))
+        table.keepSpilled()
+        return table.winners()
     }
 
-    private func keep(_ row: PackedRow, in table: inout [[UInt8]: PackedRow]) {
-        let key = row.key(layout.keys)
-        if let current = table[key], let order = layout.orderBy {
-            let type = layout.columns[order].type
-            // The greatest order_by wins; equal values go to the row read last.
-            if OrderComparison.less(row.value(order), current.value(order), type: type) { return }
-            if current.sequence > row.sequence { return }
+    /// A partition's temporary file, whole.
+    private func readSpill(_ partition: Int) throws(SyncError) -> [UInt8] {
+        let fd = spills[partition].fileDescriptor
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw SyncError.io(path: spillPaths[partition], message: "cannot read a temporary file")
         }
-        table[key] = row
+        let size = Int(info.st_size)
+        var failed = false
+        let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            var done = 0
+            while done < size {
+                let got = pread(fd, buffer.baseAddress! + done, size - done, off_t(done))
+                if got < 0 && errno == EINTR { continue }
+                guard got > 0 else {
+                    failed = true
+                    break
+                }
+                done += got
+            }
+            count = done
+        }
+        if failed { throw SyncError.io(path: spillPaths[partition], message: "cannot read a temporary file") }
+        return bytes
     }
 
     private func write(_ bytes: [UInt8], to partition: Int) throws(SyncError) {
@@ -144,5 +143,215 @@ package final class Deduplicator {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
         return hash
+    }
+}
+
+/// The winning row of each key among the rows kept: the rows packed in one buffer, in the order they were kept,
+/// and found by their key's hash in an open-addressed table. A row that loses its key is marked, not moved, so
+/// the winners come out in read order without a sort, and they share the buffer instead of each being an
+/// allocation of its own.
+struct WinnerTable {
+    private struct Entry {
+        var range: Range<Int>
+        var sequence: Int64
+        var hash: UInt64
+        var alive: Bool
+    }
+
+    private let keys: [Int]
+    private let orderBy: Int?
+    private let orderType: FieldType?
+    /// The rows kept (as `add` hands them in), or a partition's temporary file (each row after its sequence
+    /// number and length).
+    private var arena: [UInt8] = []
+    private var entries: [Entry] = []
+    /// Entry indexes by hash, -1 for empty; a power of two, at most half full.
+    private var slots: [Int32]
+    private var live = 0
+
+    init(layout: RowLayout) {
+        keys = layout.keys
+        orderBy = layout.orderBy
+        orderType = layout.orderBy.map { layout.columns[$0].type }
+        slots = Array(repeating: -1, count: 64)
+    }
+
+    /// A table over a partition's temporary file, to be kept by `keepSpilled`.
+    init(layout: RowLayout, spilled: [UInt8]) {
+        self.init(layout: layout)
+        arena = spilled
+        var size = 64
+        while size < spilled.count / 24 { size <<= 1 }  // rows of 48 bytes and more: at most half full
+        slots = Array(repeating: -1, count: size)
+        entries.reserveCapacity(spilled.count / 48)
+    }
+
+    /// Keeps `row` unless a row kept already wins its key.
+    mutating func keep(_ row: PackedRow) {
+        let start = arena.count
+        row.withBytes { arena.append(contentsOf: $0) }
+        let hash = arena.withUnsafeBufferPointer {
+            Self.keyHash(UnsafeBufferPointer(rebasing: $0[start...]), keys: keys)
+        }
+        if !keep(start..<arena.count, sequence: row.sequence, hash: hash) {
+            arena.removeSubrange(start...)
+        }
+    }
+
+    /// Keeps the rows of the temporary file the table was made over, in the order they were written.
+    mutating func keepSpilled() {
+        var offset = 0
+        while offset + 12 <= arena.count {
+            let (sequence, count) = arena.withUnsafeBytes { raw in
+                (
+                    raw.loadUnaligned(fromByteOffset: offset, as: Int64.self).littleEndian,
+                    Int(raw.loadUnaligned(fromByteOffset: offset + 8, as: UInt32.self).littleEndian)
+                )
+            }
+            let range = offset + 12..<offset + 12 + count
+            let hash = arena.withUnsafeBufferPointer {
+                Self.keyHash(UnsafeBufferPointer(rebasing: $0[range]), keys: keys)
+            }
+            keep(range, sequence: sequence, hash: hash)
+            offset = range.upperBound
+        }
+    }
+
+    /// FNV-1a over the merge-key columns as they are packed (tag, length, text), in column order: the same bytes
+    /// and hash as `Deduplicator.fnv1a(row.key(keys))`, so the partition of a key does not depend on this code.
+    static func keyHash(_ row: UnsafeBufferPointer<UInt8>, keys: [Int]) -> UInt64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        forEachField(row) { column, field, _ in
+            guard keys.contains(column) else { return }
+            for byte in UnsafeBufferPointer(rebasing: row[field]) {
+                hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3
+            }
+        }
+        return hash
+    }
+
+    /// Calls `body` with each column, its whole packed field (tag, length and text) and its text (nil for NULL).
+    private static func forEachField(
+        _ row: UnsafeBufferPointer<UInt8>, _ body: (Int, Range<Int>, Range<Int>?) -> Void
+    ) {
+        var offset = 0
+        var column = 0
+        while offset < row.count {
+            if row[offset] == 0 {
+                body(column, offset..<offset + 1, nil)
+                offset += 1
+            } else {
+                let count = Int(
+                    UInt32(row[offset + 1]) | UInt32(row[offset + 2]) << 8 | UInt32(row[offset + 3]) << 16
+                        | UInt32(row[offset + 4]) << 24)
+                body(column, offset..<offset + 5 + count, offset + 5..<offset + 5 + count)
+                offset += 5 + count
+            }
+            column += 1
+        }
+    }
+
+    /// Keeps the row at `range` of the buffer unless a row kept with the same key wins over it (the greatest
+    /// `order_by` wins, and equal values go to the row read last); whether it was kept.
+    @discardableResult
+    private mutating func keep(_ range: Range<Int>, sequence: Int64, hash: UInt64) -> Bool {
+        let mask = slots.count - 1
+        var slot = Self.slot(hash) & mask
+        while slots[slot] >= 0 {
+            let index = Int(slots[slot])
+            let current = entries[index]
+            if current.hash == hash, sameKey(range, current.range) {
+                if let orderBy, let orderType {
+                    if Self.less(text(range, orderBy), text(current.range, orderBy), type: orderType) { return false }
+                    if current.sequence > sequence { return false }
+                }
+                entries[index].alive = false
+                entries.append(Entry(range: range, sequence: sequence, hash: hash, alive: true))
+                slots[slot] = Int32(entries.count - 1)
+                return true
+            }
+            slot = (slot + 1) & mask
+        }
+        entries.append(Entry(range: range, sequence: sequence, hash: hash, alive: true))
+        slots[slot] = Int32(entries.count - 1)
+        live += 1
+        if live * 2 > slots.count { grow() }
+        return true
+    }
+
+    /// The winners, in the order they were kept.
+    func winners() -> [PackedRow] {
+        var rows: [PackedRow] = []
+        rows.reserveCapacity(live)
+        for entry in entries where entry.alive {
+            rows.append(PackedRow(sequence: entry.sequence, storage: arena, range: entry.range))
+        }
+        return rows
+    }
+
+    /// A slot for a hash: its bits mixed (MurmurHash3's finalizer) so the low ones the mask keeps are spread.
+    private static func slot(_ hash: UInt64) -> Int {
+        var mixed = hash ^ (hash >> 33)
+        mixed = mixed &* 0xff51_afd7_ed55_8ccd
+        mixed ^= mixed >> 33
+        return Int(truncatingIfNeeded: mixed)
+    }
+
+    private mutating func grow() {
+        var grown = [Int32](repeating: -1, count: slots.count * 2)
+        let mask = grown.count - 1
+        for slot in slots where slot >= 0 {
+            var position = Self.slot(entries[Int(slot)].hash) & mask
+            while grown[position] >= 0 { position = (position + 1) & mask }
+            grown[position] = slot
+        }
+        slots = grown
+    }
+
+    /// Whether the rows at two ranges of the buffer have the same packed key fields.
+    private func sameKey(_ a: Range<Int>, _ b: Range<Int>) -> Bool {
+        arena.withUnsafeBufferPointer { arena in
+            let first = UnsafeBufferPointer(rebasing: arena[a])
+            let second = UnsafeBufferPointer(rebasing: arena[b])
+            for key in keys {
+                guard let x = Self.field(first, key), let y = Self.field(second, key),
+                    first[x].elementsEqual(second[y])
+                else { return false }
+            }
+            return true
+        }
+    }
+
+    /// The whole packed field of `column`.
+    private static func field(_ row: UnsafeBufferPointer<UInt8>, _ column: Int) -> Range<Int>? {
+        var found: Range<Int>?
+        forEachField(row) { index, field, _ in if index == column { found = field } }
+        return found
+    }
+
+    /// A column's text in the row at `range`, nil for NULL.
+    private func text(_ range: Range<Int>, _ column: Int) -> [UInt8]? {
+        arena.withUnsafeBufferPointer { arena in
+            let row = UnsafeBufferPointer(rebasing: arena[range])
+            var found: [UInt8]?
+            Self.forEachField(row) { index, _, text in
+                if index == column, let text { found = Array(UnsafeBufferPointer(rebasing: row[text])) }
+            }
+            return found
+        }
+    }
+
+    /// `OrderComparison.less` over canonical bytes: on the bytes for the types whose canonical text sorts in
+    /// value order, through strings for the numbers.
+    static func less(_ a: [UInt8]?, _ b: [UInt8]?, type: FieldType) -> Bool {
+        guard let a else { return b != nil }
+        guard let b else { return false }
+        switch type {
+        case .int64, .float64, .numeric, .bignumeric:
+            return OrderComparison.less(
+                String(decoding: a, as: UTF8.self), String(decoding: b, as: UTF8.self), type: type)
+        default:
+            return a.lexicographicallyPrecedes(b)
+        }
     }
 }

@@ -36,8 +36,8 @@ package struct JSONLineParser {
     /// Nesting deeper than this inside a value is an error, not a stack overflow.
     static let maxDepth = 256
 
-    private let bytes: UnsafeBufferPointer<UInt8>
-    private var index = 0
+    let bytes: UnsafeBufferPointer<UInt8>
+    var index = 0
 
     init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
@@ -89,11 +89,11 @@ package struct JSONLineParser {
         if parser.index < bytes.count { throw parser.problem("unexpected text after the JSON value") }
     }
 
-    private var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
+    var peek: UInt8? { index < bytes.count ? bytes[index] : nil }
 
     private func problem(_ message: String) -> RecordProblem { RecordProblem(offset: index, message: message) }
 
-    private mutating func skipSpace() {
+    mutating func skipSpace() {
         while index < bytes.count {
             let byte = bytes[index]
             guard byte == 0x20 || byte == 0x09 || byte == 0x0D || byte == 0x0A else { return }
@@ -125,7 +125,7 @@ package struct JSONLineParser {
         }
     }
 
-    private mutating func skipValue(depth: Int) throws(RecordProblem) {
+    mutating func skipValue(depth: Int) throws(RecordProblem) {
         guard depth < Self.maxDepth else { throw problem("JSON nested deeper than \(Self.maxDepth) levels") }
         guard let byte = peek else { throw problem("expected a value") }
         switch byte {
@@ -167,7 +167,7 @@ package struct JSONLineParser {
         }
     }
 
-    private mutating func literal(_ word: StaticString) throws(RecordProblem) {
+    mutating func literal(_ word: StaticString) throws(RecordProblem) {
         let matches = word.withUTF8Buffer { expected in
             index + expected.count <= bytes.count
                 && (0..<expected.count).allSatisfy { bytes[index + $0] == expected[$0] }
@@ -176,7 +176,7 @@ package struct JSONLineParser {
         index += word.utf8CodeUnitCount
     }
 
-    private mutating func number() throws(RecordProblem) {
+    mutating func number() throws(RecordProblem) {
         let start = index
         if peek == UInt8(ascii: "-") { index += 1 }
         guard let first = peek, isDigit(first) else { throw RecordProblem(offset: start, message: "expected a value") }
@@ -245,7 +245,7 @@ package struct JSONLineParser {
 
     /// The bytes one escape stands for (`escape` is the byte after the backslash, already consumed): the JSON
     /// escapes, and `\u` with its surrogate pair.
-    private mutating func appendEscape(_ escape: UInt8, to scalars: inout [UInt8]) throws(RecordProblem) {
+    mutating func appendEscape(_ escape: UInt8, to scalars: inout [UInt8]) throws(RecordProblem) {
         switch escape {
         case UInt8(ascii: "\""): scalars.append(0x22)
         case UInt8(ascii: "\\"): scalars.append(0x5C)

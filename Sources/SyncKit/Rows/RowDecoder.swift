@@ -13,19 +13,32 @@ package struct RowDecoder {
     /// CSV: the unquoted text that means NULL.
     var nullMarker = ""
     /// Columns that appeared in the source (a field or a header cell).
-    package private(set) var carried: Set<Int> = []
+    package var carried: Set<Int> { Set(carriedColumns.indices.filter { carriedColumns[$0] }) }
+    /// `carried`, one flag per column.
+    var carriedColumns: [Bool]
     /// The file being read, as shown in errors.
     var file = ""
     /// CSV: the current file's header, as column indexes (nil for an ignored column).
-    private var header: [Int?] = []
-    private var values: [String?]
-    private var seen: [Bool]
+    var header: [Int?] = []
+    var values: [String?]
+    var seen: [Bool]
+    /// The fast path's row under construction (FastRecords.swift).
+    var builder: RowBuilder
+    /// Per column, its name in ASCII lowercase for the fast path's matching of NDJSON member names (nil for a
+    /// column no name reaches); nil when a column name is not ASCII, and then every record takes the slow path.
+    let matchNames: [[UInt8]?]?
+    /// The columns a row must have a value for: the merge keys, then the REQUIRED columns.
+    let mandatory: [Int]
 
     package init(layout: RowLayout, ignoreUnknown: Bool) {
         self.layout = layout
         self.ignoreUnknown = ignoreUnknown
         values = Array(repeating: nil, count: layout.columns.count)
         seen = Array(repeating: false, count: layout.columns.count)
+        carriedColumns = Array(repeating: false, count: layout.columns.count)
+        builder = RowBuilder(columns: layout.columns.count)
+        matchNames = Self.matchNames(layout)
+        mandatory = layout.keys + layout.columns.indices.filter { layout.columns[$0].required }
     }
 
     /// The text with ASCII letters lowercased and nothing else changed: BigQuery compares column names without
@@ -48,8 +61,16 @@ package struct RowDecoder {
         return message + "; set source.ignore_unknown_fields: true to skip it"
     }
 
-    /// Decodes one NDJSON line.
+    /// Decodes one NDJSON line: on the fast path when it can, else (and for every error) on the slow one.
     mutating func ndjson(_ record: UnsafeBufferPointer<UInt8>, line: Int, sequence: Int64) throws(SyncError)
+        -> PackedRow
+    {
+        if let row = fastNDJSON(record, sequence: sequence) { return row }
+        return try slowNDJSON(record, line: line, sequence: sequence)
+    }
+
+    /// Decodes one NDJSON line through strings: the reference the fast path matches, and the wording of errors.
+    mutating func slowNDJSON(_ record: UnsafeBufferPointer<UInt8>, line: Int, sequence: Int64) throws(SyncError)
         -> PackedRow
     {
         for index in values.indices {
@@ -81,7 +102,7 @@ package struct RowDecoder {
                 record, error.offset, line, error.syntax ? "invalid JSON: \(error.message)" : error.message)
         }
         if let failure { throw failure }
-        for index in seen.indices where seen[index] { carried.insert(index) }
+        for index in seen.indices where seen[index] { carriedColumns[index] = true }
         try check(record, line: line)
         return PackedRow(sequence: sequence, values: values)
     }
@@ -111,11 +132,19 @@ package struct RowDecoder {
             throw self.error(record, error.offset, line, error.message)
         }
         self.header = header
-        for case let column? in header { carried.insert(column) }
+        for case let column? in header { carriedColumns[column] = true }
     }
 
-    /// Decodes one CSV record after the header.
+    /// Decodes one CSV record after the header: on the fast path when it can, else on the slow one.
     mutating func csv(_ record: UnsafeBufferPointer<UInt8>, line: Int, sequence: Int64) throws(SyncError) -> PackedRow {
+        if let row = fastCSV(record, sequence: sequence) { return row }
+        return try slowCSV(record, line: line, sequence: sequence)
+    }
+
+    /// Decodes one CSV record through strings: the reference the fast path matches, and the wording of errors.
+    mutating func slowCSV(_ record: UnsafeBufferPointer<UInt8>, line: Int, sequence: Int64) throws(SyncError)
+        -> PackedRow
+    {
         for index in values.indices { values[index] = nil }
         var position = 0
         var failure: RecordProblem?

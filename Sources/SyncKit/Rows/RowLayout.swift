@@ -82,16 +82,17 @@ package struct RowLayout: Sendable, Hashable {
 }
 
 /// A converted row, packed into one buffer: per column a tag byte (0 NULL, 1 value), then for a value its
-/// length (4 bytes, little-endian) and its canonical UTF-8 text.
+/// length (4 bytes, little-endian) and its canonical UTF-8 text. The buffer may be shared: the winners of one
+/// deduplicated partition are ranges of the one buffer it was read into.
 package struct PackedRow: Sendable {
     /// The order it was read in, across all files of the source.
     package var sequence: Int64
-    /// The packed columns.
-    var bytes: [UInt8]
+    /// The buffer holding the packed columns, and where in it they are.
+    private let storage: [UInt8]
+    private let range: Range<Int>
 
     /// Packs canonical values.
     init(sequence: Int64, values: [String?]) {
-        self.sequence = sequence
         var bytes: [UInt8] = []
         bytes.reserveCapacity(values.count * 12)
         for value in values {
@@ -104,17 +105,31 @@ package struct PackedRow: Sendable {
             withUnsafeBytes(of: count.littleEndian) { bytes.append(contentsOf: $0) }
             bytes.append(contentsOf: value.utf8)
         }
-        self.bytes = bytes
+        self.init(sequence: sequence, bytes: bytes)
     }
 
     init(sequence: Int64, bytes: [UInt8]) {
+        self.init(sequence: sequence, storage: bytes, range: 0..<bytes.count)
+    }
+
+    /// The row packed at `range` of a shared buffer.
+    init(sequence: Int64, storage: [UInt8], range: Range<Int>) {
         self.sequence = sequence
-        self.bytes = bytes
+        self.storage = storage
+        self.range = range
+    }
+
+    /// Calls `body` with the packed bytes.
+    func withBytes<R, E: Error>(_ body: (UnsafeBufferPointer<UInt8>) throws(E) -> R) throws(E) -> R {
+        try storage.withUnsafeBufferPointer { (buffer) throws(E) in
+            try body(UnsafeBufferPointer(rebasing: buffer[range]))
+        }
     }
 
     /// Calls `body` with each column's bytes (nil for NULL), in order.
     func forEachField(_ body: (Int, UnsafeBufferPointer<UInt8>?) -> Void) {
-        bytes.withUnsafeBufferPointer { buffer in
+        storage.withUnsafeBufferPointer { whole in
+            let buffer = UnsafeBufferPointer(rebasing: whole[range])
             var offset = 0
             var column = 0
             while offset < buffer.count {

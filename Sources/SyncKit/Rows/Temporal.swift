@@ -105,9 +105,27 @@ enum Temporal {
         return value
     }
 
-    /// The positions of `separator` in `range`, at most `limit` + 1 of them (enough to tell "too many").
-    private static func positions(of separator: UInt8, in bytes: Bytes, _ range: Range<Int>, limit: Int) -> [Int] {
-        var found: [Int] = []
+    /// The first positions of a separator in a range: at most three are kept, and `count` stops at `limit` + 1
+    /// (enough to tell "too many"). Held inline: the parsers run once per value, and an array would allocate.
+    private struct Positions {
+        private var found: (Int, Int, Int) = (0, 0, 0)
+        private(set) var count = 0
+        var first: Int? { count > 0 ? found.0 : nil }
+        subscript(index: Int) -> Int { index == 0 ? found.0 : index == 1 ? found.1 : found.2 }
+        mutating func append(_ position: Int) {
+            switch count {
+            case 0: found.0 = position
+            case 1: found.1 = position
+            case 2: found.2 = position
+            default: break
+            }
+            count += 1
+        }
+    }
+
+    /// The positions of `separator` in `range`, at most `limit` + 1 of them (`limit` at most 2).
+    private static func positions(of separator: UInt8, in bytes: Bytes, _ range: Range<Int>, limit: Int) -> Positions {
+        var found = Positions()
         for index in range where bytes[index] == separator {
             found.append(index)
             if found.count > limit { break }
@@ -182,18 +200,77 @@ enum Temporal {
     /// A timestamp as microseconds since the epoch (UTC): a date, a time and a zone (`Z`, `UTC`, `±HH[:MM]`;
     /// none means UTC), or a date alone (midnight UTC).
     static func timestampMicros(_ text: String) -> Int64? {
-        withBytes(Substring(text)) { bytes in
-            let all = 0..<bytes.count
-            if let day = date(bytes, all) { return day.ordinal * 86_400_000_000 }
-            guard let (day, clock, zoneRange) = split(bytes, all) else { return nil }
-            var zone = zoneRange
-            while let first = zone.first, bytes[first] == UInt8(ascii: " ") { zone = first + 1..<zone.upperBound }
-            guard let offsetSeconds = offset(bytes, zone) else { return nil }
-            let micros = day.ordinal * 86_400_000_000 + clock.microsOfDay - Int64(offsetSeconds) * 1_000_000
-            guard micros >= -62_135_596_800_000_000, micros <= 253_402_300_799_999_999 else { return nil }
-            return micros
-        }
+        withBytes(Substring(text)) { timestampMicros(utf8: $0) }
     }
+
+    /// `timestampMicros` of UTF-8 bytes.
+    static func timestampMicros(utf8 bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+        let all = 0..<bytes.count
+        if let day = date(bytes, all) { return day.ordinal * 86_400_000_000 }
+        guard let (day, clock, zoneRange) = split(bytes, all) else { return nil }
+        var zone = zoneRange
+        while let first = zone.first, bytes[first] == UInt8(ascii: " ") { zone = first + 1..<zone.upperBound }
+        guard let offsetSeconds = offset(bytes, zone) else { return nil }
+        let micros = day.ordinal * 86_400_000_000 + clock.microsOfDay - Int64(offsetSeconds) * 1_000_000
+        guard micros >= -62_135_596_800_000_000, micros <= 253_402_300_799_999_999 else { return nil }
+        return micros
+    }
+
+    /// Appends the canonical text of a timestamp in the shape most sources write, and returns true:
+    /// `YYYY-MM-DD[T t]HH:MM:SS[.f…]` (1 to 6 fraction digits), in UTC (`Z`, `z` or no zone), which is read at
+    /// fixed places and written back field by field (in UTC they are the value's own). Anything else, or a field
+    /// out of range, returns false and appends nothing: `timestampMicros` decides it.
+    static func writeUTCTimestamp(utf8 bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) -> Bool {
+        let count = bytes.count
+        guard count >= 19, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
+            bytes[10] == UInt8(ascii: "T") || bytes[10] == UInt8(ascii: " ") || bytes[10] == UInt8(ascii: "t"),
+            bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":")
+        else { return false }
+        func digits(_ from: Int, _ width: Int) -> Int? {
+            var value = 0
+            for index in from..<from + width {
+                let digit = bytes[index] &- UInt8(ascii: "0")
+                guard digit < 10 else { return nil }
+                value = value * 10 + Int(digit)
+            }
+            return value
+        }
+        guard let year = digits(0, 4), let month = digits(5, 2), let day = digits(8, 2), let hour = digits(11, 2),
+            let minute = digits(14, 2), let second = digits(17, 2), year >= 1, (1...12).contains(month), hour < 24,
+            minute < 60, second < 60
+        else { return false }
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let days = month == 2 ? (leap ? 29 : 28) : (month == 4 || month == 6 || month == 9 || month == 11 ? 30 : 31)
+        guard (1...days).contains(day) else { return false }
+        var end = 19
+        var fraction = 0
+        if end < count, bytes[end] == UInt8(ascii: ".") {
+            end += 1
+            let first = end
+            while end < count, end - first < 7, let digit = digits(end, 1) {
+                fraction = fraction * 10 + digit
+                end += 1
+            }
+            guard (1...6).contains(end - first) else { return false }
+            for _ in (end - first)..<6 { fraction *= 10 }
+        }
+        guard end == count || (end + 1 == count && (bytes[end] == UInt8(ascii: "Z") || bytes[end] == UInt8(ascii: "z")))
+        else { return false }
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[0..<10]))
+        out.append(UInt8(ascii: " "))
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[11..<19]))
+        if fraction > 0 {
+            out.append(UInt8(ascii: "."))
+            appendDigits(fraction, 6, to: &out)
+        }
+        out.append(UInt8(ascii: "+"))
+        out.append(UInt8(ascii: "0"))
+        out.append(UInt8(ascii: "0"))
+        return true
+    }
+
+    /// `date` of UTF-8 bytes.
+    static func date(utf8 bytes: UnsafeBufferPointer<UInt8>) -> Day? { date(bytes, 0..<bytes.count) }
 
     /// A zone's offset east of UTC in seconds: empty, `Z`, `z`, `UTC`, `+00`, or `[UTC]±H[H][[:]MM]` up to ±14 hours.
     private static func offset(_ bytes: Bytes, _ zone: Range<Int>) -> Int? {
@@ -238,6 +315,14 @@ enum Temporal {
 
     /// The canonical UTC text of a timestamp: `YYYY-MM-DD HH:MM:SS[.ffffff]+00`.
     static func timestampText(micros: Int64) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(32)
+        writeTimestamp(micros: micros, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends `timestampText(micros:)`'s UTF-8, written into a buffer on the stack and appended at once.
+    static func writeTimestamp(micros: Int64, to out: inout [UInt8]) {
         var days = micros / 86_400_000_000
         var rest = micros % 86_400_000_000
         if rest < 0 {
@@ -246,15 +331,47 @@ enum Temporal {
         }
         let day = Day(ordinal: days)
         let seconds = Int(rest / 1_000_000)
-        let clock = Clock(
-            hour: seconds / 3600, minute: seconds / 60 % 60, second: seconds % 60, micros: Int(rest % 1_000_000))
-        var out: [UInt8] = []
-        out.reserveCapacity(32)
-        day.write(to: &out)
-        out.append(UInt8(ascii: " "))
-        clock.write(to: &out)
-        out.append(contentsOf: [UInt8(ascii: "+"), UInt8(ascii: "0"), UInt8(ascii: "0")])
-        return String(decoding: out, as: UTF8.self)
+        let fraction = Int(rest % 1_000_000)
+        guard (1...9999).contains(day.year) else {
+            // Outside the range a TIMESTAMP holds: written digit by digit (no parsed value gets here).
+            day.write(to: &out)
+            out.append(UInt8(ascii: " "))
+            Clock(hour: seconds / 3600, minute: seconds / 60 % 60, second: seconds % 60, micros: fraction)
+                .write(to: &out)
+            out.append(contentsOf: "+00".utf8)
+            return
+        }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
+            func put(_ value: Int, _ width: Int, at end: Int) {
+                var rest = value
+                for index in stride(from: end - 1, through: end - width, by: -1) {
+                    buffer[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+                    rest /= 10
+                }
+            }
+            // YYYY-MM-DD HH:MM:SS[.ffffff]+00
+            put(day.year, 4, at: 4)
+            buffer[4] = UInt8(ascii: "-")
+            put(day.month, 2, at: 7)
+            buffer[7] = UInt8(ascii: "-")
+            put(day.day, 2, at: 10)
+            buffer[10] = UInt8(ascii: " ")
+            put(seconds / 3600, 2, at: 13)
+            buffer[13] = UInt8(ascii: ":")
+            put(seconds / 60 % 60, 2, at: 16)
+            buffer[16] = UInt8(ascii: ":")
+            put(seconds % 60, 2, at: 19)
+            var count = 19
+            if fraction > 0 {
+                buffer[19] = UInt8(ascii: ".")
+                put(fraction, 6, at: 26)
+                count = 26
+            }
+            buffer[count] = UInt8(ascii: "+")
+            buffer[count + 1] = UInt8(ascii: "0")
+            buffer[count + 2] = UInt8(ascii: "0")
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<count + 3]))
+        }
     }
 
     /// A date and a time of day `[ Tt]` apart, and the range after the time (the zone, if any).
