@@ -87,7 +87,14 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = handle_any
 
 
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+class Server(ThreadingHTTPServer):
+    # The suite's tests run at once, and one of them opens 32 connections together: the default listen backlog
+    # of 5 can overflow, and a connection the kernel dropped from the full queue may end in a reset that a test
+    # reads as the server's (seen once: "Recv failure: Connection reset by peer" on a 3 MB upload).
+    request_queue_size = 128
+
+
+server = Server(("127.0.0.1", 0), Handler)
 if len(sys.argv) == 4 and sys.argv[1] == "--tls":
     import ssl
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
