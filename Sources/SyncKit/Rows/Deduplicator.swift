@@ -137,13 +137,6 @@ package final class Deduplicator {
             throw SyncError.io(path: spillPaths[partition], message: "cannot write a temporary file (disk full?)")
         }
     }
-
-    /// FNV-1a: stable across processes (Swift's Hasher is seeded per process).
-    static func fnv1a(_ bytes: [UInt8]) -> UInt64 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-        return hash
-    }
 }
 
 /// The winning row of each key among the rows kept: the rows packed in one buffer, in the order they were kept,
@@ -217,8 +210,9 @@ struct WinnerTable {
         }
     }
 
-    /// FNV-1a over the merge-key columns as they are packed (tag, length, text), in column order: the same bytes
-    /// and hash as `Deduplicator.fnv1a(row.key(keys))`, so the partition of a key does not depend on this code.
+    /// FNV-1a over the merge-key columns as they are packed (tag, length, text), in column order (the bytes of
+    /// `row.key(keys)`): stable across processes and versions, unlike Swift's per-process seeded Hasher, so a
+    /// key's partition, and with it the order of the batches, is the same at plan and at apply.
     static func keyHash(_ row: UnsafeBufferPointer<UInt8>, keys: [Int]) -> UInt64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         forEachField(row) { column, field, _ in

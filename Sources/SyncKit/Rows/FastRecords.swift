@@ -60,7 +60,7 @@ struct RowBuilder {
 /// into a `RowBuilder`, with a `String` only for the types it leaves to `ValueConversion`. It returns nil at the
 /// first thing it does not handle or that is wrong, and the slow path (`slowNDJSON`, `slowCSV`) decodes the record
 /// again: the slow path alone reports errors, so their words and places stay the same, and the fast path must only
-/// ever give the slow path's row (FastRecordsTests compares the two on generated records).
+/// ever give the slow path's row (FastPathTests compares the two on generated records).
 extension RowDecoder {
     /// Which column, if any, an NDJSON member name reaches: the names are compared in ASCII lowercase, first with
     /// the column after the previous one (members usually come in column order). Nil for a name the fast path
