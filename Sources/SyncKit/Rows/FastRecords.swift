@@ -158,7 +158,7 @@ extension RowDecoder {
         switch first {
         case UInt8(ascii: "\""):
             let start = parser.index + 1
-            var (index, ascii) = JSONWriter.plainRun(bytes, from: start, stopAtHighBit: false)
+            let (index, ascii) = JSONWriter.plainRun(bytes, from: start, stopAtHighBit: false)
             guard index < bytes.count, bytes[index] >= 0x20 else { return false }
             if bytes[index] == UInt8(ascii: "\"") {
                 parser.index = index + 1
