@@ -293,6 +293,9 @@ import Testing
             var nested = JSONWriter()
             bytes.withUnsafeBufferPointer { nested.nestedString(utf8: $0) }
             #expect(nested.bytes == Array(twice.bytes.dropFirst().dropLast()))
+            // And the literal itself reads back as the bytes (Foundation's parser as the second opinion).
+            let back = try? JSONSerialization.jsonObject(with: Data(inner.bytes), options: .fragmentsAllowed)
+            #expect(back as? String == String(decoding: bytes, as: UTF8.self), "\(bytes)")
         }
     }
 

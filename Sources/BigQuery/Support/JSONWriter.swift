@@ -65,29 +65,7 @@ public struct JSONWriter: Sendable {
     /// Appends a JSON string literal from UTF-8 bytes, escaped: control characters, quote and backslash.
     public mutating func string(utf8: UnsafeBufferPointer<UInt8>) {
         bytes.append(UInt8(ascii: "\""))
-        var start = 0
-        let count = utf8.count
-        var index = 0
-        while index < count {
-            (index, _) = Self.plainRun(utf8, from: index, stopAtHighBit: false)
-            guard index < count else { break }
-            let byte = utf8[index]
-            defer { index += 1 }
-            if index > start { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index])) }
-            start = index + 1
-            bytes.append(92)
-            switch byte {
-            case UInt8(ascii: "\""), UInt8(ascii: "\\"): bytes.append(byte)
-            case 0x0A: bytes.append(UInt8(ascii: "n"))
-            case 0x0D: bytes.append(UInt8(ascii: "r"))
-            case 0x09: bytes.append(UInt8(ascii: "t"))
-            default:
-                bytes.append(contentsOf: [UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")])
-                bytes.append(Self.hexDigit(byte >> 4))
-                bytes.append(Self.hexDigit(byte & 0xF))
-            }
-        }
-        if count > start { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<count])) }
+        escaped(utf8, twice: false)
         bytes.append(UInt8(ascii: "\""))
     }
 
@@ -97,6 +75,14 @@ public struct JSONWriter: Sendable {
     public mutating func nestedString(utf8: UnsafeBufferPointer<UInt8>) {
         bytes.append(92)
         bytes.append(UInt8(ascii: "\""))
+        escaped(utf8, twice: true)
+        bytes.append(92)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// The bytes with JSON's escapes, `twice` with each escape's backslash (and an escaped quote or backslash
+    /// itself) escaped again: `\"` becomes `\\\"`, `\n` becomes `\\n`.
+    private mutating func escaped(_ utf8: UnsafeBufferPointer<UInt8>, twice: Bool) {
         var start = 0
         let count = utf8.count
         var index = 0
@@ -108,10 +94,10 @@ public struct JSONWriter: Sendable {
             if index > start { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index])) }
             start = index + 1
             bytes.append(92)
-            bytes.append(92)
+            if twice { bytes.append(92) }
             switch byte {
             case UInt8(ascii: "\""), UInt8(ascii: "\\"):
-                bytes.append(92)
+                if twice { bytes.append(92) }
                 bytes.append(byte)
             case 0x0A: bytes.append(UInt8(ascii: "n"))
             case 0x0D: bytes.append(UInt8(ascii: "r"))
@@ -125,8 +111,6 @@ public struct JSONWriter: Sendable {
             }
         }
         if count > start { bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<count])) }
-        bytes.append(92)
-        bytes.append(UInt8(ascii: "\""))
     }
 
     private static func hexDigit(_ value: UInt8) -> UInt8 {
