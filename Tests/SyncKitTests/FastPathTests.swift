@@ -1,5 +1,6 @@
 import BigQuery
 import Foundation
+import SyncTestSupport
 import Testing
 
 @testable import SyncKit
@@ -8,20 +9,7 @@ import Testing
 /// byte string or row set a fast path takes must give exactly what the slow path gives, and what it declines the
 /// slow path decides (FastRecords.swift, ByteConversion.swift, Deduplicator.swift).
 @Suite struct FastPathTests {
-    /// A reproducible generator (SplitMix64).
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
-        mutating func chance(_ percent: Int) -> Bool { below(100) < percent }
-        mutating func pick<T>(_ items: [T]) -> T { items[below(items.count)] }
-    }
+    typealias Generator = SeededGenerator
 
     static let columns: [RowLayout.Column] = [
         .init(name: "id", type: .int64, required: true, inTarget: true),
@@ -174,7 +162,7 @@ import Testing
     }
 
     @Test func ndjsonFastPathDecodesAsTheSlowPath() throws {
-        var g = Generator(state: 17)
+        var g = Generator(seed: 17)
         for ignoreUnknown in [false, true] {
             var decoder = RowDecoder(layout: try Self.layout(), ignoreUnknown: ignoreUnknown)
             var taken = 0
@@ -194,7 +182,7 @@ import Testing
     }
 
     @Test(arguments: [",", ";", "¦"]) func csvFastPathDecodesAsTheSlowPath(delimiter: String) throws {
-        var g = Generator(state: 23)
+        var g = Generator(seed: 23)
         for marker in ["", "NULL", "\u{212A}"] {
             var decoder = RowDecoder(layout: try Self.layout(), ignoreUnknown: true)
             decoder.delimiter = Array(delimiter.utf8)
@@ -224,7 +212,7 @@ import Testing
     }
 
     @Test func byteConversionConvertsAsValueConversion() {
-        var g = Generator(state: 5)
+        var g = Generator(seed: 5)
         let types: [FieldType] = [.string, .int64, .float64, .bool, .timestamp, .date, .numeric, .json, .time]
         var taken = 0
         for _ in 0..<50_000 {
@@ -252,7 +240,7 @@ import Testing
     }
 
     @Test func exactDecimalsAreWhatDoubleParsingGives() {
-        var g = Generator(state: 11)
+        var g = Generator(seed: 11)
         for _ in 0..<100_000 {
             let whole = String(g.next() % [10, 1000, 1_000_000, 1_000_000_000_000_000][g.below(4)])
             let fraction = String(repeating: "0", count: g.below(4)) + String(g.next() % 100_000_000)
@@ -264,7 +252,7 @@ import Testing
     }
 
     @Test func utf8CheckAgreesWithTheStandardLibrary() {
-        var g = Generator(state: 3)
+        var g = Generator(seed: 3)
         let interesting: [UInt8] = [
             0x00, 0x41, 0x7F, 0x80, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xA0, 0x9F, 0xED, 0xEF, 0xF0, 0x90, 0x8F, 0xF4,
             0xF5, 0xFF,
@@ -281,7 +269,7 @@ import Testing
     }
 
     @Test func nestedStringsAreStringsOfStrings() {
-        var g = Generator(state: 9)
+        var g = Generator(seed: 9)
         for _ in 0..<20_000 {
             let bytes = (0..<g.below(20)).map { _ in
                 g.chance(30) ? g.pick([0x22, 0x5C, 0x0A, 0x0D, 0x09, 0x01, 0x1F]) : UInt8(g.below(128))
@@ -300,7 +288,7 @@ import Testing
     }
 
     @Test func timestampsAreWrittenAsTheirParts() {
-        var g = Generator(state: 13)
+        var g = Generator(seed: 13)
         for _ in 0..<50_000 {
             let micros = Int64(bitPattern: g.next() % 315_537_897_600_000_000) - 62_135_596_800_000_000
             var fast: [UInt8] = []
@@ -332,7 +320,7 @@ import Testing
 
     @Test(arguments: [FieldType.timestamp, .int64, .string, .float64, .numeric])
     func deduplicationKeepsTheWinnersOfTheReference(orderType: FieldType) throws {
-        var g = Generator(state: UInt64(orderType.rawValue.count))
+        var g = Generator(seed: UInt64(orderType.rawValue.count))
         let columns: [RowLayout.Column] = [
             .init(name: "a", type: .int64, required: false, inTarget: true),
             .init(name: "note", type: .string, required: false, inTarget: true),
@@ -368,5 +356,3 @@ import Testing
         }
     }
 }
-
-extension FastPathTests.Generator: RandomNumberGenerator {}

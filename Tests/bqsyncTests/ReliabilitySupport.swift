@@ -292,19 +292,6 @@ struct JobLogLine {
     }
 }
 
-/// A deterministic pseudo-random sequence (SplitMix64): the same seed, the same scenario.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// A sync over a pre-existing table: updates, deletes, stale updates (older `rev`, ignored), inserts, deletes of
 /// rows that never existed, and duplicate keys in the source (the greatest `rev` wins), with the rows the target
 /// must hold afterwards, computed here from the merge rules (not by bqsync).
