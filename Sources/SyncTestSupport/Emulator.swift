@@ -1,40 +1,19 @@
 import Foundation
-import Synchronization
 
-/// The local BigQuery emulator for end-to-end tests: `BIGQUERY_EMULATOR_HOST` when the test command started
-/// one, else one started here through `scripts/emulator start` (left running for the next test run).
+/// The local BigQuery emulator for end-to-end tests: `BIGQUERY_EMULATOR_HOST`, which scripts/test exports after
+/// `scripts/emulator start`.
 public enum Emulator {
-    /// The package root (where scripts/ is).
-    public static let packageRoot: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.path
-    }()
-
-    private static let started = Mutex<String?>(nil)
-
-    /// The emulator's base URL, starting it if needed.
+    /// The emulator's base URL. A test run without one fails each test at once with this message, rather than
+    /// starting one from inside the test process: Foundation's `Process.waitUntilExit` there never saw the
+    /// script exit (its child left a zombie), and the run stalled with nothing said.
     public static func host() throws -> String {
-        if let host = ProcessInfo.processInfo.environment["BIGQUERY_EMULATOR_HOST"], !host.isEmpty { return host }
-        return try started.withLock { cached in
-            if let cached { return cached }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: packageRoot + "/scripts/emulator")
-            process.arguments = ["start"]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            try process.run()
-            process.waitUntilExit()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            guard process.terminationStatus == 0,
-                let line = output.split(separator: "\n").first(where: { $0.hasPrefix("BIGQUERY_EMULATOR_HOST=") })
-            else {
-                throw EmulatorError(message: "scripts/emulator start failed: \(output)")
-            }
-            let host = String(line.dropFirst("BIGQUERY_EMULATOR_HOST=".count))
-            cached = host
-            return host
+        guard let host = ProcessInfo.processInfo.environment["BIGQUERY_EMULATOR_HOST"], !host.isEmpty else {
+            throw EmulatorError(
+                message: "BIGQUERY_EMULATOR_HOST is not set: run the tests through scripts/test, which starts the "
+                    + "local emulator and exports it; or export it yourself: "
+                    + "eval \"export $(scripts/emulator start | tail -1)\"")
         }
+        return host
     }
 
     /// A name unique to this test process and call, for datasets that must not collide.
@@ -43,7 +22,7 @@ public enum Emulator {
     }
 }
 
-/// The emulator could not be started.
+/// The emulator is not there.
 public struct EmulatorError: Error, CustomStringConvertible {
     public var message: String
     public var description: String { message }
