@@ -102,8 +102,6 @@ STEP_ID = re.compile(r"^bqsync_[0-9a-f]{16}_\d+_\d+_\d+$")
 BQSYNC_AGENT = "bqsync/"  # how bqsync's User-Agent starts (Sources/HTTP/CurlTransport.swift)
 
 
-
-
 def billed_for(job_id):
     """The bytes billed of a finished query job the proxy did not see inserted (so could not size): 10-59 MiB,
     from its id."""
