@@ -26,9 +26,12 @@ async def _call_on_the_loop(func, *args, **kwargs):
     return func(*args, **kwargs)
 
 
-# Both modules import the name from starlette.concurrency, so each binding is replaced where it is used.
-fastapi.routing.run_in_threadpool = _call_on_the_loop
-fastapi.dependencies.utils.run_in_threadpool = _call_on_the_loop
+# Both modules import the name from starlette.concurrency, so each binding is replaced where it is used. A FastAPI
+# without that name would take no patch and run the race again: refuse to start instead.
+for module in (fastapi.routing, fastapi.dependencies.utils):
+    if not hasattr(module, "run_in_threadpool"):
+        sys.exit(f"bqemulator-serial: {module.__name__} has no run_in_threadpool; this FastAPI needs a new patch")
+    module.run_in_threadpool = _call_on_the_loop
 
 from bqemulator.cli import main  # noqa: E402 (after the patch, so no route is built before it)
 

@@ -9,8 +9,6 @@ import Testing
 /// byte string or row set a fast path takes must give exactly what the slow path gives, and what it declines the
 /// slow path decides (FastRecords.swift, ByteConversion.swift, Deduplicator.swift).
 @Suite struct FastPathTests {
-    typealias Generator = SeededGenerator
-
     static let columns: [RowLayout.Column] = [
         .init(name: "id", type: .int64, required: true, inTarget: true),
         .init(name: "Name", type: .string, required: false, inTarget: true),
@@ -29,7 +27,7 @@ import Testing
     }
 
     /// Text that a value of some column might be spelled as: right, nearly right, and wrong.
-    static func text(_ g: inout Generator) -> String {
+    static func text(_ g: inout SeededGenerator) -> String {
         g.pick([
             "1", "-0", "007", "+5", "12345678901234567", "123456789012345678901", " 42", "4.0", "1e3", "-17",
             "0.25", "-3.5", "1.", ".5", "1e400", "NaN", "inf", "-Infinity", "123456789.123456789", "0.1", "5e-324",
@@ -47,7 +45,7 @@ import Testing
     }
 
     /// A good value for a column of `type`, as text.
-    static func goodText(_ type: FieldType, _ g: inout Generator) -> String {
+    static func goodText(_ type: FieldType, _ g: inout SeededGenerator) -> String {
         switch type {
         case .int64: return String(g.below(1_000_000) - 500_000)
         case .float64: return g.pick(["0.25", "-3.5", "12", "1e3", "0", "123.456"])
@@ -64,7 +62,7 @@ import Testing
     }
 
     /// A JSON spelling of a good value for a column of `type`.
-    static func goodJSON(_ type: FieldType, _ g: inout Generator) -> String {
+    static func goodJSON(_ type: FieldType, _ g: inout SeededGenerator) -> String {
         switch type {
         case .int64, .float64: return g.chance(50) ? goodText(type, &g) : "\"" + goodText(type, &g) + "\""
         case .bool: return g.chance(50) ? goodText(type, &g) : "\"" + goodText(type, &g) + "\""
@@ -77,7 +75,7 @@ import Testing
     }
 
     /// A JSON spelling of a value: a string (sometimes with needless escapes), a number, a literal or a composite.
-    static func jsonValue(_ g: inout Generator) -> String {
+    static func jsonValue(_ g: inout SeededGenerator) -> String {
         switch g.below(10) {
         case 0: return g.pick(["null", "true", "false", "tru", "nul"])
         case 1:
@@ -104,7 +102,7 @@ import Testing
         }
     }
 
-    static func ndjsonRecord(_ g: inout Generator) -> [UInt8] {
+    static func ndjsonRecord(_ g: inout SeededGenerator) -> [UInt8] {
         var names = columns.map(\.name)
         if g.chance(30) { names.shuffle(using: &g) }
         var members: [String] = []
@@ -127,7 +125,7 @@ import Testing
         return bytes
     }
 
-    static func csvField(_ g: inout Generator, delimiter: String) -> String {
+    static func csvField(_ g: inout SeededGenerator, delimiter: String) -> String {
         let value = g.chance(10) ? "NULL" : text(&g)
         let needsQuotes = value.contains(delimiter) || value.contains("\"") || value.contains("\n")
         if needsQuotes || g.chance(20) {
@@ -162,7 +160,7 @@ import Testing
     }
 
     @Test func ndjsonFastPathDecodesAsTheSlowPath() throws {
-        var g = Generator(seed: 17)
+        var g = SeededGenerator(seed: 17)
         for ignoreUnknown in [false, true] {
             var decoder = RowDecoder(layout: try Self.layout(), ignoreUnknown: ignoreUnknown)
             var taken = 0
@@ -182,7 +180,7 @@ import Testing
     }
 
     @Test(arguments: [",", ";", "¦"]) func csvFastPathDecodesAsTheSlowPath(delimiter: String) throws {
-        var g = Generator(seed: 23)
+        var g = SeededGenerator(seed: 23)
         for marker in ["", "NULL", "\u{212A}"] {
             var decoder = RowDecoder(layout: try Self.layout(), ignoreUnknown: true)
             decoder.delimiter = Array(delimiter.utf8)
@@ -212,7 +210,7 @@ import Testing
     }
 
     @Test func byteConversionConvertsAsValueConversion() {
-        var g = Generator(seed: 5)
+        var g = SeededGenerator(seed: 5)
         let types: [FieldType] = [.string, .int64, .float64, .bool, .timestamp, .date, .numeric, .json, .time]
         var taken = 0
         for _ in 0..<50_000 {
@@ -240,7 +238,7 @@ import Testing
     }
 
     @Test func exactDecimalsAreWhatDoubleParsingGives() {
-        var g = Generator(seed: 11)
+        var g = SeededGenerator(seed: 11)
         for _ in 0..<100_000 {
             let whole = String(g.next() % [10, 1000, 1_000_000, 1_000_000_000_000_000][g.below(4)])
             let fraction = String(repeating: "0", count: g.below(4)) + String(g.next() % 100_000_000)
@@ -252,7 +250,7 @@ import Testing
     }
 
     @Test func utf8CheckAgreesWithTheStandardLibrary() {
-        var g = Generator(seed: 3)
+        var g = SeededGenerator(seed: 3)
         let interesting: [UInt8] = [
             0x00, 0x41, 0x7F, 0x80, 0xBF, 0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xA0, 0x9F, 0xED, 0xEF, 0xF0, 0x90, 0x8F, 0xF4,
             0xF5, 0xFF,
@@ -269,7 +267,7 @@ import Testing
     }
 
     @Test func nestedStringsAreStringsOfStrings() {
-        var g = Generator(seed: 9)
+        var g = SeededGenerator(seed: 9)
         for _ in 0..<20_000 {
             let bytes = (0..<g.below(20)).map { _ in
                 g.chance(30) ? g.pick([0x22, 0x5C, 0x0A, 0x0D, 0x09, 0x01, 0x1F]) : UInt8(g.below(128))
@@ -288,7 +286,7 @@ import Testing
     }
 
     @Test func timestampsAreWrittenAsTheirParts() {
-        var g = Generator(seed: 13)
+        var g = SeededGenerator(seed: 13)
         for _ in 0..<50_000 {
             let micros = Int64(bitPattern: g.next() % 315_537_897_600_000_000) - 62_135_596_800_000_000
             var fast: [UInt8] = []
@@ -320,7 +318,7 @@ import Testing
 
     @Test(arguments: [FieldType.timestamp, .int64, .string, .float64, .numeric])
     func deduplicationKeepsTheWinnersOfTheReference(orderType: FieldType) throws {
-        var g = Generator(seed: UInt64(orderType.rawValue.count))
+        var g = SeededGenerator(seed: UInt64(orderType.rawValue.count))
         let columns: [RowLayout.Column] = [
             .init(name: "a", type: .int64, required: false, inTarget: true),
             .init(name: "note", type: .string, required: false, inTarget: true),

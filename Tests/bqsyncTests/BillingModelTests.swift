@@ -42,8 +42,8 @@ import Testing
         let merges = stats.log.filter { $0.statement == "MERGE" && !$0.dry }.compactMap(\.job)
         #expect(merges.count == 1)
         #expect(merges.map { stats.billed[$0] } == [26 * Self.mebibyte], "billed as BigQuery bills: \(stats.billed)")
-        // The rows and the proxy's log are in the message: this once failed in a full run (and passed alone),
-        // and the expectation alone did not say what the table held.
+        // The rows, the apply's output and the proxy's log are in the message, so a failure says what the table
+        // held (it once held the wrong rows: bqemulator's race, docs/bigquery.md).
         let rows = try ws.rows("t", orderBy: "id", columns: "id, v")
         #expect(rows == [["1", "a"], ["2", "b"]], "\(rows)\n\(applied)\n\(proxy.stderr)")
     }
